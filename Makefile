@@ -1,0 +1,34 @@
+# Quickstart: `make demo` (set up, run the auditor on the bundled demo lab) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test bench clean docs
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.demo-installed: pyproject.toml setup.py constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e '.[replay,plots]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e '.[dev]'
+	touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(PY) fixtures/demo/demo.py
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.demo-installed
+	$(PY) -m auditor.rules_cli --write-docs docs/rules
+
+bench: $(VENV)/.dev-installed
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

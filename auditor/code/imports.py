@@ -1,0 +1,110 @@
+"""A small import/alias table per module: far cheaper than libcst's full scope analysis.
+
+`import torch as T`                -> T        = torch
+`import numpy.random`              -> numpy    = numpy
+`from torch import manual_seed as s` -> s      = torch.manual_seed
+`from .utils import set_seed`      -> set_seed = <package>.utils.set_seed
+Names defined in the module itself (def/class) resolve to <module>.<name>.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def _dotted(node: cst.BaseExpression | None) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def resolve_relative(module_name: str, is_package: bool, level: int, target: str | None) -> str:
+    """`from ..a import b` inside pkg.sub.mod -> pkg.a (level counts the dots)."""
+    parts = module_name.split(".") if module_name else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    base = ".".join(parts)
+    if target:
+        return f"{base}.{target}" if base else target
+    return base
+
+
+class ImportTable(cst.CSTVisitor):
+    def __init__(self, module_name: str = "", is_package: bool = False):
+        self.module_name = module_name
+        self.is_package = is_package
+        self.aliases: dict[str, str] = {}
+        self.imported_modules: set[str] = set()
+        self._depth = 0  # nesting in def/class: only top-level definitions become module names
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _dotted(alias.name)
+            if not full:
+                continue
+            self.imported_modules.add(full)
+            if alias.asname is not None:
+                self.aliases[_dotted(alias.asname.name) or full] = full
+            else:
+                top = full.split(".")[0]
+                self.aliases.setdefault(top, top)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        target = _dotted(node.module) if node.module is not None else None
+        level = len(node.relative)
+        base = resolve_relative(self.module_name, self.is_package, level, target) if level else (target or "")
+        if not base:
+            return
+        self.imported_modules.add(base)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = _dotted(alias.name)
+            if not name:
+                continue
+            local = _dotted(alias.asname.name) if alias.asname is not None else name
+            self.aliases[local] = f"{base}.{name}"
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self._depth == 0 and self.module_name:
+            self.aliases.setdefault(node.name.value, f"{self.module_name}.{node.name.value}")
+        self._depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._depth -= 1
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if self._depth == 0 and self.module_name:
+            self.aliases.setdefault(node.name.value, f"{self.module_name}.{node.name.value}")
+        self._depth += 1
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._depth -= 1
+
+
+def build_import_table(tree: cst.Module, module_name: str = "", is_package: bool = False) -> ImportTable:
+    table = ImportTable(module_name, is_package)
+    tree.visit(table)
+    return table
+
+
+def qualified_name(node: cst.BaseExpression, aliases: dict[str, str]) -> str | None:
+    """The dotted name an expression refers to through the module's imports, or None.
+
+    `T.manual_seed` with `import torch as T` -> "torch.manual_seed"; a call's func is resolved by
+    passing `call.func`. Unknown bare names resolve to themselves (locals, builtins).
+    """
+    if isinstance(node, cst.Name):
+        return aliases.get(node.value, node.value)
+    if isinstance(node, cst.Attribute):
+        base = qualified_name(node.value, aliases)
+        return f"{base}.{node.attr.value}" if base else None
+    if isinstance(node, cst.Call):  # e.g. torch.Generator().manual_seed -> torch.Generator().manual_seed
+        base = qualified_name(node.func, aliases)
+        return f"{base}()" if base else None
+    return None

@@ -1,0 +1,97 @@
+"""A finding is plain data: rule id, severity, message, location, evidence, fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+SEVERITIES = ("info", "warning", "error")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def code_location(path: str, line: int, col: int = 0) -> dict:
+    return {"path": path, "line": int(line), "col": int(col)}
+
+
+def run_location(run_id: str) -> dict:
+    return {"run": run_id}
+
+
+def pair_location(run_a: str, run_b: str) -> dict:
+    return {"runs": [run_a, run_b]}
+
+
+def groups_location(baseline: str, treatment: str) -> dict:
+    return {"groups": [baseline, treatment]}
+
+
+def docs_location(path: str, line: int) -> dict:
+    return {"path": path, "line": int(line)}
+
+
+def fingerprint(rule: str, location: dict, anchor: str = "") -> str:
+    """Stable hash of rule + location + normalized anchor text.
+
+    For code, pass the normalized source line as `anchor` and leave the line number out of the
+    location used here, so that fingerprints survive edits that only move lines.
+    """
+    stable = {k: v for k, v in location.items() if k not in ("line", "col")} if anchor else location
+    text = json.dumps([rule, stable, " ".join(anchor.split())], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Finding:
+    rule: str
+    name: str
+    severity: str
+    message: str
+    location: dict
+    evidence: dict = field(default_factory=dict)
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            self.fingerprint = fingerprint(self.rule, self.location, json.dumps(self.evidence, sort_keys=True, default=str) if "path" not in self.location else "")
+
+    def sort_key(self) -> tuple:
+        loc = self.location
+        where = loc.get("path") or loc.get("run") or "/".join(map(str, loc.get("runs") or loc.get("groups") or []))
+        return (str(where), int(loc.get("line") or 0), int(loc.get("col") or 0), self.rule, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity,
+            "message": self.message,
+            "location": self.location,
+            "evidence": self.evidence,
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Finding":
+        return cls(**{k: data[k] for k in ("rule", "name", "severity", "message", "location", "evidence", "fingerprint")})
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Sorted and de-duplicated: the same input gives the same list, byte for byte."""
+    unique = {}
+    for f in findings:
+        unique.setdefault((f.rule, f.fingerprint, json.dumps(f.location, sort_keys=True), f.message), f)
+    return sorted(unique.values(), key=Finding.sort_key)
+
+
+def summarize(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        counts[f.severity] = counts.get(f.severity, 0) + 1
+    return counts
+
+
+def at_or_above(findings: Iterable[Finding], severity: str) -> list[Finding]:
+    floor = SEVERITY_RANK[severity]
+    return [f for f in findings if SEVERITY_RANK.get(f.severity, 0) >= floor]

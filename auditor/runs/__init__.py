@@ -1,0 +1,1 @@
+"""Run records: one normalized record whatever the source format; readers only translate."""
