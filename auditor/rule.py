@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterable
 
 from auditor.findings import SEVERITIES, Finding, fingerprint
 
-SCOPES = ("code", "run", "compare", "replay", "docs")
+SCOPES = ("meta", "code", "run", "compare", "replay", "docs")
 
 
 class Rule:
