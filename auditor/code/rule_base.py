@@ -1,0 +1,41 @@
+"""The two kinds of code rules.
+
+ModuleRule: looks at one parsed module (cacheable per file content).
+ProjectRule: looks at the project index built from every module's summary (entry points, helpers
+followed across files).
+
+Examples (`bad`/`good`) are a source string (one file, `example.py`) or a {path: source} dict for a
+small project. In a bad example, lines ending with `# expect: RA1xx` must be exactly the lines flagged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from auditor.findings import Finding
+from auditor.rule import Rule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.code.context import ModuleContext
+    from auditor.code.index import ProjectIndex
+    from auditor.config import Config
+
+
+class ModuleRule(Rule):
+    scope = "code"
+    # Cheap text prefilter: the rule can only fire in a file containing one of these substrings.
+    # Empty means "always run".
+    prefilter: ClassVar[tuple[str, ...]] = ()
+
+    def applies_to(self, source: str) -> bool:
+        return not self.prefilter or any(token in source for token in self.prefilter)
+
+    def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ProjectRule(Rule):
+    scope = "code"
+
+    def check(self, index: "ProjectIndex", config: "Config") -> Iterable[Finding]:  # pragma: no cover - interface
+        raise NotImplementedError
