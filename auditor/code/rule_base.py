@@ -30,12 +30,14 @@ class ModuleRule(Rule):
     def applies_to(self, source: str) -> bool:
         return not self.prefilter or any(token in source for token in self.prefilter)
 
-    def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:  # pragma: no cover - interface
-        raise NotImplementedError
+    def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:
+        """Yield findings for one parsed module."""
+        return ()
 
 
 class ProjectRule(Rule):
     scope = "code"
 
-    def check(self, index: "ProjectIndex", config: "Config") -> Iterable[Finding]:  # pragma: no cover - interface
-        raise NotImplementedError
+    def check(self, index: "ProjectIndex", config: "Config") -> Iterable[Finding]:
+        """Yield findings for the whole project (entry points, helpers followed across files)."""
+        return ()

@@ -1,0 +1,377 @@
+"""The one layer over git (through gitpython): resolve SHAs, read trees at a SHA, list commits and changes.
+
+Nothing here checks anything out or writes into the repository: files are read from tree and
+blob objects, and git commands run with GIT_OPTIONAL_LOCKS=0 so that even `git diff` against
+the working tree does not refresh (rewrite) the index. Every failure is an InputError with a
+message a person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditor.errors import InputError
+
+if TYPE_CHECKING:
+    from auditor.config import Config
+    from auditor.findings import Finding
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # a missing git binary becomes our error, not an ImportError
+
+import git  # noqa: E402  (after the environment tweak above)
+from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError  # noqa: E402
+
+SHALLOW_HINT = "the repository is shallow: fetch more history (git fetch --unshallow)"
+MAX_SOURCE_BYTES = 2_000_000  # larger .py blobs are generated data, not code worth scanning
+_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    short: str
+    summary: str
+    author: str
+    date: str  # author date, ISO 8601 as recorded in the commit
+
+    def oneline(self) -> str:
+        return f"{self.short} {self.summary}"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: str  # A added, M modified, D deleted, R renamed, C copied, T type change
+    added: int  # lines; 0 for binary files
+    removed: int
+    old_path: str | None = None  # for renames and copies
+
+
+class Repo:
+    """A git repository on disk. `Repo(path)` accepts any folder inside the work tree."""
+
+    def __init__(self, path: str | os.PathLike = "."):
+        where = Path(path).expanduser()
+        if not where.exists():
+            raise InputError("no such directory (expected a git repository)", path=str(where))
+        try:
+            self._repo = git.Repo(where, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise InputError("not a git repository (pass --repo with the repository the runs came from)",
+                             path=str(where)) from None
+        if self._repo.bare:
+            self.root = Path(self._repo.git_dir).resolve()
+        else:
+            self.root = Path(self._repo.working_tree_dir).resolve()
+        self._git = self._repo.git
+        # No optional index refresh: reading the working tree must not rewrite .git/index.
+        self._git.update_environment(GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
+        self._resolved: dict[str, str] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _run(self, *args: str, what: str = "") -> str:
+        try:
+            return self._git.execute(["git", "-c", "core.quotePath=false", *args], strip_newline_in_stdout=False)
+        except GitCommandNotFound:
+            raise InputError("the git executable was not found on PATH", path=str(self.root)) from None
+        except GitCommandError as exc:
+            detail = (exc.stderr or "").strip().splitlines()
+            message = detail[-1].removeprefix("stderr: ").strip(" '") if detail else str(exc)
+            if self.is_shallow():
+                message += f" ({SHALLOW_HINT})"
+            raise InputError(f"{what or 'git ' + args[0]} failed: {message}", path=str(self.root)) from None
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> "Repo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- revisions --------------------------------------------------------------------------
+
+    def is_shallow(self) -> bool:
+        return (Path(self._repo.common_dir) / "shallow").exists()
+
+    def head_sha(self) -> str:
+        try:
+            return self._repo.head.commit.hexsha  # detached HEAD is fine
+        except ValueError:
+            raise InputError("the repository has no commits yet", path=str(self.root)) from None
+
+    def resolve(self, rev: str) -> str:
+        """Full 40-hex SHA of a commit named by `rev` (a full or abbreviated SHA, branch, tag, HEAD~2...)."""
+        rev = str(rev).strip()
+        if rev in self._resolved:
+            return self._resolved[rev]
+        if not rev or rev.startswith("-"):
+            raise InputError(f"{rev!r} is not a revision", path=str(self.root))
+        try:
+            out = self._git.execute(["git", "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"],
+                                    with_extended_output=True, with_exceptions=False)
+        except GitCommandNotFound:
+            raise InputError("the git executable was not found on PATH", path=str(self.root)) from None
+        status, stdout, stderr = out
+        if status == 0 and stdout.strip():
+            sha = stdout.strip()
+            self._resolved[rev] = sha
+            return sha
+        if "ambiguous" in stderr:
+            raise InputError(f"short SHA {rev!r} is ambiguous in this repository: give more hex digits",
+                             path=str(self.root))
+        message = f"unknown revision {rev!r}: no such commit in this repository"
+        if self.is_shallow():
+            message += f"; {SHALLOW_HINT}"
+        elif _HEX.match(rev):
+            message += " (was it pushed and fetched? try git fetch)"
+        raise InputError(message, path=str(self.root))
+
+    def has_commit(self, sha: str) -> bool:
+        try:
+            self.resolve(sha)
+            return True
+        except InputError:
+            return False
+
+    def merge_base(self, a: str, b: str) -> str:
+        sha_a, sha_b = self.resolve(a), self.resolve(b)
+        status, stdout, _ = self._git.execute(["git", "merge-base", sha_a, sha_b],
+                                              with_extended_output=True, with_exceptions=False)
+        if status == 0 and stdout.strip():
+            return stdout.strip().splitlines()[0]
+        message = f"{sha_a[:10]} and {sha_b[:10]} have no common history"
+        if self.is_shallow():
+            message += f"; {SHALLOW_HINT}"
+        raise InputError(message, path=str(self.root))
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        status, _, _ = self._git.execute(["git", "merge-base", "--is-ancestor", self.resolve(a), self.resolve(b)],
+                                         with_extended_output=True, with_exceptions=False)
+        return status == 0
+
+    def range_note(self, a: str, b: str) -> str | None:
+        """What `commits_between(a, b)` means when `a` is not an ancestor of `b`; None when it is."""
+        sha_a, sha_b = self.resolve(a), self.resolve(b)
+        if sha_a == sha_b or self.is_ancestor(sha_a, sha_b):
+            return None
+        if self.is_ancestor(sha_b, sha_a):
+            return (f"{sha_a[:10]} is newer than {sha_b[:10]}: no commits lead from the first to the second "
+                    f"(swap the runs to list the commits between them)")
+        base = self.merge_base(sha_a, sha_b)
+        return (f"{sha_a[:10]} is not an ancestor of {sha_b[:10]}: listing the commits since their "
+                f"merge-base {base[:10]}")
+
+    # -- history ----------------------------------------------------------------------------
+
+    def commits_between(self, a: str, b: str) -> list[Commit]:
+        """Commits in a..b, oldest first. When a is not an ancestor of b, that is merge-base(a, b)..b."""
+        sha_a, sha_b = self.resolve(a), self.resolve(b)
+        if sha_a == sha_b:
+            return []
+        start = sha_a if self.is_ancestor(sha_a, sha_b) else self.merge_base(sha_a, sha_b)
+        out = self._run("log", "--reverse", "--no-color", "-z", "--format=%H%x1f%h%x1f%an%x1f%aI%x1f%s",
+                        f"{start}..{sha_b}", "--", what="listing commits")
+        commits = []
+        for record in out.split("\0"):
+            record = record.strip("\n")
+            if not record:
+                continue
+            sha, short, author, date, summary = (record.split("\x1f") + [""] * 5)[:5]
+            commits.append(Commit(sha=sha, short=short, summary=summary, author=author, date=date))
+        return commits
+
+    def changed_files(self, a: str, b: str) -> list[FileChange]:
+        """Files that differ between the trees of a and b, with added/removed line counts, sorted by path."""
+        sha_a, sha_b = self.resolve(a), self.resolve(b)
+        if sha_a == sha_b:
+            return []
+        statuses = _parse_name_status(self._run("diff", "--no-color", "--no-ext-diff", "-M", "--name-status", "-z",
+                                                sha_a, sha_b, "--", what="diffing trees"))
+        counts = _parse_numstat(self._run("diff", "--no-color", "--no-ext-diff", "-M", "--numstat", "-z",
+                                          sha_a, sha_b, "--", what="diffing trees"))
+        changes = []
+        for path, (status, old_path) in statuses.items():
+            added, removed = counts.get(path, (0, 0))
+            changes.append(FileChange(path=path, status=status, added=added, removed=removed, old_path=old_path))
+        return sorted(changes, key=lambda c: c.path)
+
+    # -- trees ------------------------------------------------------------------------------
+
+    def python_files_at(self, sha: str) -> list[tuple[str, str, bytes]]:
+        """(path, blob sha, data) of every .py file in the tree at `sha`, read from git objects.
+
+        Nothing is checked out. Blobs over MAX_SOURCE_BYTES and blobs with NUL bytes are skipped.
+        """
+        listing = self._blob_listing(self.resolve(sha))
+        files = []
+        for path, (blob_sha, size) in listing.items():
+            if not path.endswith(".py") or size > MAX_SOURCE_BYTES:
+                continue
+            data = self._blob_data(blob_sha)
+            if b"\0" in data:
+                continue
+            files.append((path, blob_sha, data))
+        return files
+
+    def blob_shas_at(self, sha: str) -> dict[str, str]:
+        """path -> blob sha of every file in the tree at `sha` (cheap: one ls-tree)."""
+        return {path: blob for path, (blob, _) in self._blob_listing(self.resolve(sha)).items()}
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        """A file's content at `sha`, or None when the tree has no such file."""
+        blob = self._blob_listing(self.resolve(sha)).get(_norm(path))
+        return self._blob_data(blob[0]) if blob else None
+
+    def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int]]:
+        return _listing(self, full_sha)
+
+    def _blob_data(self, blob_sha: str) -> bytes:
+        return _blob(self, blob_sha)
+
+    # -- working tree -----------------------------------------------------------------------
+
+    def changed_lines_since(self, base: str) -> dict[str, set[int] | None]:
+        """Lines of the working tree (staged + unstaged) added or changed since merge-base(base, HEAD).
+
+        path -> set of 1-based line numbers in the current file; None means the whole file
+        (untracked .py files). Deleted files are left out; a pure deletion gives an empty set.
+        """
+        if self._repo.bare:
+            raise InputError("a bare repository has no working tree to diff", path=str(self.root))
+        start = self.merge_base(base, self.head_sha())
+        text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--", what="diffing the working tree")
+        changed = _parse_unified_zero(text)
+        untracked = self._run("ls-files", "--others", "--exclude-standard", "-z", what="listing untracked files")
+        for path in untracked.split("\0"):
+            if path.endswith(".py"):
+                changed[path] = None
+        return dict(sorted(changed.items()))
+
+
+# Tree listings and blob data are content-addressed, so they are cached for the process' life
+# (keyed by the repository's git dir and the object id).
+
+_LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+
+
+def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
+    key = (repo._repo.git_dir, full_sha)
+    if key not in _LISTINGS:
+        out = repo._run("ls-tree", "-r", "-l", "-z", "--full-tree", full_sha, what=f"reading the tree at {full_sha[:10]}")
+        listing = {}
+        for entry in out.split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) != 4 or parts[1] != "blob":
+                continue  # submodules (commit) and anything odd
+            size = int(parts[3]) if parts[3].isdigit() else 0
+            listing[path] = (parts[2], size)
+        if len(_LISTINGS) > 256:
+            _LISTINGS.clear()
+        _LISTINGS[key] = listing
+    return _LISTINGS[key]
+
+
+def _blob(repo: Repo, blob_sha: str) -> bytes:
+    return _blob_cached(repo._repo.git_dir, blob_sha, repo)
+
+
+@lru_cache(maxsize=4096)
+def _blob_cached(git_dir: str, blob_sha: str, repo: Repo) -> bytes:  # noqa: ARG001 (git_dir is the cache key)
+    try:
+        return repo._repo.odb.stream(bytes.fromhex(blob_sha)).read()
+    except (ValueError, GitCommandError) as exc:
+        raise InputError(f"cannot read git object {blob_sha}: {exc}", path=str(repo.root)) from None
+
+
+def _norm(path: str) -> str:
+    return str(path).replace("\\", "/").lstrip("./") if str(path).startswith("./") else str(path).replace("\\", "/")
+
+
+def _unquote(path: str) -> str:
+    """git quotes paths with unusual characters as C strings even with core.quotePath=false."""
+    if len(path) >= 2 and path[0] == '"' and path[-1] == '"':
+        raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+        return raw.encode("latin-1", "ignore").decode("utf-8", "replace")
+    return path
+
+
+def _parse_name_status(text: str) -> dict[str, tuple[str, str | None]]:
+    fields = text.split("\0")
+    out: dict[str, tuple[str, str | None]] = {}
+    i = 0
+    while i < len(fields) and fields[i]:
+        code = fields[i].strip()
+        kind = code[:1]
+        if kind in ("R", "C"):
+            old, new = fields[i + 1], fields[i + 2]
+            out[new] = (kind, old)
+            i += 3
+        else:
+            out[fields[i + 1]] = (kind, None)
+            i += 2
+    return out
+
+
+def _parse_numstat(text: str) -> dict[str, tuple[int, int]]:
+    fields = text.split("\0")
+    out: dict[str, tuple[int, int]] = {}
+    i = 0
+    while i < len(fields):
+        entry = fields[i].lstrip("\n")
+        if not entry:
+            i += 1
+            continue
+        added, removed, path = (entry.split("\t", 2) + ["", ""])[:3]
+        if path == "":  # rename/copy: "added\tremoved\t" then old path, new path
+            path = fields[i + 2]
+            i += 3
+        else:
+            i += 1
+        out[path] = (int(added) if added.isdigit() else 0, int(removed) if removed.isdigit() else 0)
+    return out
+
+
+def _parse_unified_zero(text: str) -> dict[str, set[int] | None]:
+    changed: dict[str, set[int] | None] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith("+++ "):
+            target = _unquote(line[4:].rstrip("\t"))
+            current = None if target == "/dev/null" else target.removeprefix("b/")
+            if current is not None:
+                changed.setdefault(current, set())
+        elif line.startswith("rename to ") or line.startswith("copy to "):
+            changed.setdefault(_unquote(line.split(" to ", 1)[1]), set())
+        elif line.startswith("@@") and current is not None:
+            match = _HUNK.match(line)
+            if match:
+                start, count = int(match.group(1)), int(match.group(2) or 1)
+                lines = changed[current]
+                if lines is not None:
+                    lines.update(range(start, start + count))
+    return changed
+
+
+def scan_at_sha(repo: Repo, sha: str, config: "Config", paths: set[str] | None = None) -> list["Finding"]:
+    """The scanner's findings on the code as it was at `sha` (nothing checked out).
+
+    `paths` restricts the scan to those files (e.g. a run's training path). The scanner caches
+    findings per blob hash, so scanning many SHAs costs one parse per distinct file content.
+    """
+    from auditor.code.scan import SourceFile, scan_files  # the scanner is heavy: only when asked
+
+    files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha)
+             if paths is None or path in paths]
+    return scan_files(files, config)

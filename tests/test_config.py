@@ -1,0 +1,111 @@
+from pathlib import Path
+
+import pytest
+
+from auditor.config import DEFAULT_KEY_MAP, load_config
+from auditor.errors import InputError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_config_file(tmp_path):
+    config = load_config(tmp_path)
+    assert config.source is None
+    assert config.fail_on == "error"
+    assert config.is_selected("RA101") and config.is_selected("RA501")
+    assert config.key_map["max_steps"][0] == "trainer.total_training_steps"
+    assert "set_seed" in config.seed_helpers
+
+
+def test_pyproject_section_is_read_with_dashes_and_extends_project_names(tmp_path):
+    write(tmp_path / "pyproject.toml", """
+[project]
+name = "lab"
+[tool.auditor]
+select = ["RA1", "RA2"]
+ignore = ["RA120"]
+fail-on = "warning"
+seed-helpers = ["lab.utils.seed_all_the_things"]
+per-path-ignores = {"tests/*" = ["RA110"]}
+[tool.auditor.severity]
+RA160 = "error"
+[tool.auditor.key-map]
+seed = ["experiment.rng_seed"]
+[tool.auditor.rules.RA315]
+cv_threshold = 0.1
+[tool.auditor.compare]
+confidence = 0.9
+""")
+    sub = tmp_path / "src" / "lab"
+    sub.mkdir(parents=True)
+    config = load_config(sub)  # found by walking up
+    assert config.source.endswith("pyproject.toml")
+    assert config.root == tmp_path.resolve()
+    assert config.is_selected("RA101") and not config.is_selected("RA120") and not config.is_selected("RA301")
+    assert not config.is_selected("RA110", "tests/test_train.py") and config.is_selected("RA110", "train.py")
+    assert config.fail_on == "warning"
+    assert config.severity == {"RA160": "error"}
+    assert "lab.utils.seed_all_the_things" in config.seed_helpers and "set_seed" in config.seed_helpers
+    assert config.key_map["seed"] == ["experiment.rng_seed"]
+    assert config.key_map["max_steps"] == DEFAULT_KEY_MAP["max_steps"]
+    assert config.rule_params == {"RA315": {"cv_threshold": 0.1}}
+    assert config.section("compare") == {"confidence": 0.9}
+
+
+def test_auditor_yaml_wins_over_pyproject(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.auditor]\nfail-on = 'info'\n")
+    write(tmp_path / "auditor.yaml", "fail-on: warning\nexclude: ['build/**']\n")
+    config = load_config(tmp_path)
+    assert config.fail_on == "warning"
+    assert config.is_excluded("build/lib/x.py") and not config.is_excluded("src/x.py")
+
+
+def test_pyproject_without_auditor_section_is_not_a_config(tmp_path):
+    write(tmp_path / "pyproject.toml", "[project]\nname='x'\n")
+    assert load_config(tmp_path).source is None
+
+
+@pytest.mark.parametrize("text,field", [
+    ("[tool.auditor]\nselct = ['RA1']\n", "tool.auditor.selct"),
+    ("[tool.auditor]\nfail-on = 'fatal'\n", "fail-on"),
+    ("[tool.auditor]\nselect = 'RA1'\n", "select"),
+    ("[tool.auditor.severity]\nRA101 = 'loud'\n", "severity.RA101"),
+])
+def test_invalid_settings_name_the_file_and_the_field(tmp_path, text, field):
+    write(tmp_path / "pyproject.toml", text)
+    with pytest.raises(InputError) as err:
+        load_config(tmp_path)
+    assert err.value.field == field
+    assert str(tmp_path / "pyproject.toml") in str(err.value)
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    write(tmp_path / "auditor.yaml", "select: [RA1\nignore: x\n")
+    with pytest.raises(InputError) as err:
+        load_config(tmp_path)
+    assert err.value.line is not None and "auditor.yaml" in str(err.value)
+
+
+def test_broken_toml_is_an_input_error(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.auditor\n")
+    with pytest.raises(InputError, match="invalid TOML"):
+        load_config(tmp_path)
+
+
+def test_cache_dir_follows_xdg_and_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_config(tmp_path).cache_dir == tmp_path / "xdg" / "auditor"
+    write(tmp_path / "auditor.yaml", "cache-dir: .mycache\n")
+    assert load_config(tmp_path).cache_dir == tmp_path.resolve() / ".mycache"
+
+
+def test_config_fingerprint_changes_with_rule_settings(tmp_path):
+    a = load_config(tmp_path)
+    write(tmp_path / "auditor.yaml", "ignore: [RA120]\n")
+    b = load_config(tmp_path)
+    assert a.fingerprint() != b.fingerprint()
+    assert a.fingerprint() == load_config(tmp_path.parent).fingerprint()  # the root is not part of it
