@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,13 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # a missing git binary becomes our error, not an ImportError
 
-import git  # noqa: E402  (after the environment tweak above)
-from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError  # noqa: E402
+import git
+from git.exc import (
+    GitCommandError,
+    GitCommandNotFound,
+    InvalidGitRepositoryError,
+    NoSuchPathError,
+)
 
 SHALLOW_HINT = "the repository is shallow: fetch more history (git fetch --unshallow)"
 MAX_SOURCE_BYTES = 2_000_000  # larger .py blobs are generated data, not code worth scanning
@@ -73,6 +79,7 @@ class Repo:
         # No optional index refresh: reading the working tree must not rewrite .git/index.
         self._git.update_environment(GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
         self._resolved: dict[str, str] = {}
+        self._blobs: dict[str, bytes] = {}  # blob sha -> data: content-addressed, so never stale
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -91,7 +98,7 @@ class Repo:
     def close(self) -> None:
         self._repo.close()
 
-    def __enter__(self) -> "Repo":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -248,9 +255,19 @@ class Repo:
         if self._repo.bare:
             raise InputError("a bare repository has no working tree to diff", path=str(self.root))
         start = self.merge_base(base, self.head_sha())
-        text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--", what="diffing the working tree")
+        # `git diff` against the working tree refreshes and rewrites the index (GIT_OPTIONAL_LOCKS
+        # does not stop it in every git version): give it a private copy of the index instead.
+        with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
+            index = Path(self._repo.git_dir) / "index"
+            private = Path(scratch) / "index"
+            if index.exists():
+                shutil.copyfile(index, private)
+            with self._git.custom_environment(GIT_INDEX_FILE=str(private)):
+                text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--",
+                                 what="diffing the working tree")
+                untracked = self._run("ls-files", "--others", "--exclude-standard", "-z",
+                                      what="listing untracked files")
         changed = _parse_unified_zero(text)
-        untracked = self._run("ls-files", "--others", "--exclude-standard", "-z", what="listing untracked files")
         for path in untracked.split("\0"):
             if path.endswith(".py"):
                 changed[path] = None
@@ -284,19 +301,19 @@ def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
 
 
 def _blob(repo: Repo, blob_sha: str) -> bytes:
-    return _blob_cached(repo._repo.git_dir, blob_sha, repo)
-
-
-@lru_cache(maxsize=4096)
-def _blob_cached(git_dir: str, blob_sha: str, repo: Repo) -> bytes:  # noqa: ARG001 (git_dir is the cache key)
-    try:
-        return repo._repo.odb.stream(bytes.fromhex(blob_sha)).read()
-    except (ValueError, GitCommandError) as exc:
-        raise InputError(f"cannot read git object {blob_sha}: {exc}", path=str(repo.root)) from None
+    data = repo._blobs.get(blob_sha)
+    if data is None:
+        try:
+            data = repo._repo.odb.stream(bytes.fromhex(blob_sha)).read()
+        except (ValueError, GitCommandError) as exc:
+            raise InputError(f"cannot read git object {blob_sha}: {exc}", path=str(repo.root)) from None
+        repo._blobs[blob_sha] = data
+    return data
 
 
 def _norm(path: str) -> str:
-    return str(path).replace("\\", "/").lstrip("./") if str(path).startswith("./") else str(path).replace("\\", "/")
+    path = str(path).replace("\\", "/")
+    return path.removeprefix("./")
 
 
 def _unquote(path: str) -> str:
@@ -352,7 +369,7 @@ def _parse_unified_zero(text: str) -> dict[str, set[int] | None]:
             current = None if target == "/dev/null" else target.removeprefix("b/")
             if current is not None:
                 changed.setdefault(current, set())
-        elif line.startswith("rename to ") or line.startswith("copy to "):
+        elif line.startswith(("rename to ", "copy to ")):
             changed.setdefault(_unquote(line.split(" to ", 1)[1]), set())
         elif line.startswith("@@") and current is not None:
             match = _HUNK.match(line)
@@ -364,14 +381,20 @@ def _parse_unified_zero(text: str) -> dict[str, set[int] | None]:
     return changed
 
 
-def scan_at_sha(repo: Repo, sha: str, config: "Config", paths: set[str] | None = None) -> list["Finding"]:
+def scan_at_sha(repo: Repo, sha: str, config: Config, paths: set[str] | None = None) -> list[Finding]:
     """The scanner's findings on the code as it was at `sha` (nothing checked out).
 
     `paths` restricts the scan to those files (e.g. a run's training path). The scanner caches
     findings per blob hash, so scanning many SHAs costs one parse per distinct file content.
     """
-    from auditor.code.scan import SourceFile, scan_files  # the scanner is heavy: only when asked
+    from auditor.code.discover import SKIP_DIRS  # the scanner is heavy: only when asked
+    from auditor.code.scan import SourceFile, scan_files
 
-    files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha)
-             if paths is None or path in paths]
-    return scan_files(files, config)
+    def wanted(path: str) -> bool:
+        if paths is not None:
+            return path in paths
+        folders = path.split("/")[:-1]  # the folders a working-tree scan skips are skipped here too
+        return not any(p in SKIP_DIRS or p.endswith(".egg-info") for p in folders) and not config.is_excluded(path)
+
+    files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha) if wanted(path)]
+    return scan_files(files, config).findings

@@ -44,6 +44,9 @@ class Run:
     environment: dict[str, Any] = field(default_factory=dict)  # python, torch, cuda, packages {name: version}
     entry_point: str | None = None  # the program that ran, relative to the repo when known
     record_path: str | None = None  # the file the record was read from
+    # Tolerated read problems (a truncated last event, an unparsable metric line): each
+    # {"message", "path", "line"?, "field"?}; audit_run_record reports them as RA001.
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def config_value(self, meaning: str, key_map: dict[str, list[str]]) -> Any:
         """The value of the first config key that means `meaning` (e.g. "seed"), or None."""
@@ -52,6 +55,10 @@ class Run:
             if key in flat and flat[key] is not None:
                 return flat[key]
         return None
+
+    @property
+    def has_metrics(self) -> bool:
+        return any(self.metrics.values()) or any(k != "step" for k in self.reported)
 
     def last_step(self, metric: str) -> float | None:
         points = self.metrics.get(metric) or []

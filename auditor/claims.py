@@ -1,0 +1,326 @@
+"""Claims in Markdown docs, and what the results say about them (the subjects of RA501 and RA502).
+
+Precision over recall: a number is a claim only when it can be tied to a known run or group (named on
+the same line, in the table row, or in the nearest heading above) AND to a known metric (named right
+before the number, right after it, or in the table's header). Integers are not claims (steps, seeds,
+counts); signed numbers, multipliers (25x) and percentage points (+8pp) are deltas, not results.
+A reference is a path in backticks or a link target that names a file (it has a slash and a file
+extension, or it is a link); it dangles when it exists neither next to the doc, nor in the repo, nor in
+the results directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.compare.groups import conditions, score, usable
+from auditor.config import Config
+from auditor.findings import Finding
+from auditor.runs.record import Run
+
+FILE_EXTENSIONS = {"py", "sh", "txt", "json", "jsonl", "yaml", "yml", "csv", "tsv", "md", "log", "pt", "pth",
+                   "safetensors", "ckpt", "bin", "toml", "ipynb", "cfg", "ini", "parquet", "npz", "npy", "html",
+                   "png", "pdf", "tex", "bash", "slurm", "sbatch"}
+_NUMBER = re.compile(r"(?<![\w./-])([+-]?)(\d+\.\d+|\d+)(\s*%|\s*pp\b|\s*x\b|×)?", re.IGNORECASE)
+_APPROX = re.compile(r"(~|≈|\babout\s*$|\bapprox(?:imately|\.)?\s*$|\baround\s*$|\broughly\s*$|\bnearly\s*$)",
+                     re.IGNORECASE)
+_NOT_A_RESULT_BEFORE = re.compile(r"(±|\+/-|\bstd\.?|\bstep|\bepochs?|\bseeds?|\blr|\bcv|\bsigma|[<>]=?)\s*[:=]?\s*$",
+                                  re.IGNORECASE)
+_BACKTICK = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_MAX_GAP = 30  # characters between a metric's name and its number
+
+
+@dataclass
+class Claim:
+    path: str  # the doc, as reported
+    line: int
+    subject: str  # a run id or group name
+    kind: str  # "run" | "group"
+    metric: str
+    value: float  # as written (73.31 for "73.31%")
+    text: str  # the number as written ("~0.078", "73.31%")
+    percent: bool = False
+    approx: bool = False
+    decimals: int = 0
+    observed: list[tuple[str, float]] = field(default_factory=list)  # (run id, score) of the usable runs
+    history: list[float] = field(default_factory=list)  # every logged value of the metric in those runs
+
+
+@dataclass
+class Reference:
+    path: str
+    line: int
+    target: str
+    tried: list[str] = field(default_factory=list)  # where it was looked for
+    exists: bool = True
+
+
+@dataclass
+class Known:
+    """What the results dir knows: names to look for in text, and their runs."""
+
+    subjects: dict[str, tuple[str, list[Run]]]  # name -> (kind, runs)
+    metrics: dict[str, str]  # lowercase mention -> metric name
+    subject_pattern: re.Pattern | None
+    metric_pattern: re.Pattern | None
+
+
+def _alternation(names) -> re.Pattern | None:
+    names = sorted(set(names), key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(n) for n in names) + r")(?![\w/-])", re.IGNORECASE)
+
+
+def known_names(runs: list[Run], config: Config) -> Known:
+    subjects: dict[str, tuple[str, list[Run]]] = {}
+    for name, members in conditions(runs, config).items():
+        if not name.startswith("config-"):
+            subjects[name] = ("group", members)
+    for run in runs:
+        subjects.setdefault(run.id, ("run", [run]))
+    metric_names = sorted({m for r in runs for m in r.metrics} |
+                          {k for r in runs for k, v in (r.reported or {}).items() if k != "step" and isinstance(v, (int, float))})
+    mentions = {m.lower(): m for m in metric_names}
+    # The last component of "val/acc" names it too, when no other metric ends the same way.
+    tails: dict[str, list[str]] = {}
+    for m in metric_names:
+        tail = re.split(r"[/.]", m)[-1].lower()
+        if tail != m.lower() and len(tail) >= 3:
+            tails.setdefault(tail, []).append(m)
+    for tail, owners in tails.items():
+        if len(owners) == 1 and tail not in mentions:
+            mentions[tail] = owners[0]
+    return Known(subjects, mentions, _alternation(subjects), _alternation(mentions))
+
+
+def _lookup(subjects: dict, text: str) -> str | None:
+    for name in subjects:
+        if name.lower() == text.lower():
+            return name
+    return None
+
+
+# -- reading a doc ---------------------------------------------------------------------------
+
+
+def markdown_lines(text: str):
+    """(line number, line, in a code fence) for every line."""
+    fenced = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _FENCE.match(line):
+            fenced = not fenced
+            yield number, line, True
+            continue
+        yield number, line, fenced
+
+
+def extract(path: str, text: str, known: Known) -> tuple[list[Claim], list[tuple[int, str]]]:
+    """The claims of one doc and its (line, target) references."""
+    claims: list[Claim] = []
+    references: list[tuple[int, str]] = []
+    heading_subject: str | None = None
+    header: list[str] | None = None  # the current table's header cells
+    for number, line, fenced in markdown_lines(text):
+        if fenced:
+            header = None
+            continue
+        references += [(number, t) for t in _references(line)]
+        heading = _HEADING.match(line)
+        if heading:
+            found = known.subject_pattern.findall(heading.group(2)) if known.subject_pattern else []
+            heading_subject = _lookup(known.subjects, found[0]) if len(set(f.lower() for f in found)) == 1 else None
+            header = None
+            continue
+        if line.lstrip().startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
+                claims += _table_claims(path, number, header, cells, known)
+            continue
+        header = None
+        claims += _sentence_claims(path, number, line, known, heading_subject)
+    return claims, references
+
+
+def _table_claims(path, number, header, cells, known) -> list[Claim]:
+    if not cells or not known.subject_pattern:
+        return []
+    subject = _lookup(known.subjects, re.sub(r"[*_`]", "", cells[0]).strip())
+    if subject is None:
+        return []
+    out = []
+    for head, cell in zip(header[1:], cells[1:]):
+        metric = known.metrics.get(re.sub(r"[*_`]", "", head).strip().lower())
+        if metric is None:
+            continue
+        numbers = list(_numbers(re.sub(r"[*_`]", "", cell)))
+        if len(numbers) == 1:
+            out.append(_claim(path, number, subject, known, metric, numbers[0]))
+    return [c for c in out if c]
+
+
+def _sentence_claims(path, number, line, known, heading_subject) -> list[Claim]:
+    if not known.metric_pattern:
+        return []
+    metrics = [(m.start(), m.end(), known.metrics[m.group(1).lower()]) for m in known.metric_pattern.finditer(line)]
+    if not metrics:
+        return []
+    subjects = [(m.start(), _lookup(known.subjects, m.group(1))) for m in known.subject_pattern.finditer(line)] \
+        if known.subject_pattern else []
+    out = []
+    for num in _numbers(line):
+        start = num["start"]
+        before = [(s, e, m) for s, e, m in metrics if e <= start and start - e <= _MAX_GAP
+                  and not _NUMBER.search(line[e:num["prefix_start"]])]
+        after = [(s, e, m) for s, e, m in metrics if 0 <= s - num["end"] <= 3]
+        chosen = before[-1] if before else (after[0] if after else None)
+        if chosen is None:
+            continue
+        preceding = [name for pos, name in subjects if pos < start]
+        if preceding:
+            subject = preceding[-1]
+        elif not subjects and heading_subject:
+            subject = heading_subject
+        else:
+            continue  # no subject, or only one named after the number: not guessed
+        claim = _claim(path, number, subject, known, chosen[2], num)
+        if claim:
+            out.append(claim)
+    return out
+
+
+def _numbers(text: str):
+    """Candidate result numbers with their position: decimals or percentages, unsigned, not a delta."""
+    for m in _NUMBER.finditer(text):
+        sign, digits, suffix = m.group(1), m.group(2), (m.group(3) or "").strip().lower()
+        if sign == "+" or suffix in ("pp", "x", "×"):
+            continue
+        percent = suffix == "%"
+        if "." not in digits and not percent:
+            continue
+        prefix = text[:m.start()]
+        if _NOT_A_RESULT_BEFORE.search(prefix):
+            continue
+        approx = bool(_APPROX.search(prefix[-12:]))
+        prefix_start = m.start()
+        while prefix_start > 0 and text[prefix_start - 1] in "~≈ ":
+            prefix_start -= 1
+        value = float(sign + digits)
+        yield {"start": m.start(), "end": m.end(), "prefix_start": prefix_start, "value": value,
+               "text": ("~" if approx else "") + m.group(0).strip(), "percent": percent, "approx": approx,
+               "decimals": len(digits.split(".")[1]) if "." in digits else 0}
+
+
+def _claim(path, number, subject, known, metric, num) -> Claim | None:
+    kind, runs = known.subjects[subject]
+    scored = []
+    history = []
+    for run in runs:
+        value, _ = score(run, metric)
+        if usable(run) and value is not None:
+            scored.append((run.id, value))
+            history += [v for _, v in run.metrics.get(metric, [])]
+    if not scored:
+        return None  # the runs say nothing about this metric: not a checkable claim
+    return Claim(path=path, line=number, subject=subject, kind=kind, metric=metric, value=num["value"],
+                 text=num["text"], percent=num["percent"], approx=num["approx"], decimals=num["decimals"],
+                 observed=scored, history=history)
+
+
+def _references(line: str) -> list[str]:
+    out = []
+    for target in _BACKTICK.findall(line):
+        target = target.strip()
+        if _looks_like_path(target, linked=False):
+            out.append(target)
+    for target in _LINK.findall(line):
+        target = target.split("#", 1)[0]
+        if target and _looks_like_path(target, linked=True):
+            out.append(target)
+    return out
+
+
+def _looks_like_path(text: str, linked: bool) -> bool:
+    if re.match(r"^[a-z][a-z0-9+.-]*:", text, re.IGNORECASE) or text.startswith(("-", "$", "~", "<")):
+        return False  # URLs, mailto:, flags, shell variables, home paths
+    if any(c in text for c in " =*?{}<>|,;()[]\"'") or text.endswith("/"):
+        return False
+    name = text.rsplit("/", 1)[-1]
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name.strip(".") else ""
+    if extension not in FILE_EXTENSIONS:
+        return False
+    return linked or "/" in text
+
+
+# -- checking -------------------------------------------------------------------------------
+
+
+def markdown_files(paths: list[str]) -> list[Path]:
+    files = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for folder, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__",
+                                                                                          "site-packages", "venv"))
+                files += [Path(folder) / n for n in sorted(names) if n.lower().endswith((".md", ".markdown"))]
+        else:
+            files.append(path)
+    return files
+
+
+def repo_root_of(path: Path) -> Path | None:
+    for folder in [path.resolve().parent, *path.resolve().parent.parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def resolve_reference(target: str, doc: Path, roots: list[Path]) -> Reference:
+    bases = [doc.parent, *roots]
+    tried = []
+    for base in bases:
+        candidate = Path(target) if Path(target).is_absolute() else base / target
+        tried.append(str(candidate))
+        if candidate.exists():
+            return Reference(str(doc), 0, target, tried, True)
+    return Reference(str(doc), 0, target, tried, False)
+
+
+def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, config: Config,
+               repo: str | Path | None = None) -> list[Finding]:
+    """RA501/RA502 findings (and RA001 for unreadable docs) over the Markdown files under `paths`."""
+    from auditor.registry import rule_class, selected_rules
+
+    rules = selected_rules(config, "docs")
+    claim_rules = [r for r in rules if getattr(r, "subject", "") == "claim"]
+    reference_rules = [r for r in rules if getattr(r, "subject", "") == "reference"]
+    known = known_names(runs, config)
+    findings: list[Finding] = []
+    for doc in markdown_files(paths):
+        shown = str(doc)
+        try:
+            text = doc.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            findings.append(rule_class("RA001")().finding(f"cannot read the doc, skipped: {exc}",
+                                                          {"path": shown, "line": 0}))
+            continue
+        claims, references = extract(shown, text, known)
+        for claim in claims:
+            for rule in claim_rules:
+                findings += rule.check(claim, None)
+        roots = [Path(p) for p in (repo, repo_root_of(doc), Path(results_dir), config.root) if p]
+        for line, target in references:
+            reference = resolve_reference(target, doc, roots)
+            reference.path, reference.line = shown, line
+            for rule in reference_rules:
+                findings += rule.check(reference, None)
+    return findings

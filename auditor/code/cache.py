@@ -1,0 +1,94 @@
+"""The per-file result cache: one SQLite file under `<cache_dir>/code/`.
+
+Key: (reported path, git blob hash of the content, rules version, config fingerprint). The blob hash is
+what git itself stores, so a file scanned in the working tree and the same file read from a commit
+share one entry. SQLite in WAL mode with a busy timeout is safe with concurrent `audit` processes; a
+cache that cannot be opened or written is skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from functools import lru_cache
+from pathlib import Path
+
+SCHEMA = 1
+
+
+def blob_hash(data: bytes) -> str:
+    """git's object id for a blob with this content."""
+    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def rules_version() -> str:
+    """A hash of the scanner's and the code rules' own source: a changed rule invalidates the cache."""
+    import auditor
+    import auditor.rules
+
+    digest = hashlib.sha256(str(SCHEMA).encode())
+    folders = [Path(auditor.__file__).parent / "code", *[Path(p) for p in auditor.rules.__path__]]
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(folder)).encode())
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                pass
+    return digest.hexdigest()[:16]
+
+
+class ResultCache:
+    def __init__(self, folder: Path, salt: str):
+        self.salt = salt  # rules version + config fingerprint
+        self.db: sqlite3.Connection | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(folder / "results.sqlite"), timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        except (OSError, sqlite3.Error):
+            self.db = None
+
+    def key(self, path: str, content_id: str) -> str:
+        return hashlib.sha1(f"{self.salt}\0{path}\0{content_id}".encode()).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        if self.db is None or not keys:
+            return {}
+        out = {}
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in self.db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
+                    out[key] = json.loads(value)
+        except (sqlite3.Error, ValueError):
+            return {}
+        return out
+
+    def put_many(self, items: dict[str, dict]) -> None:
+        if self.db is None or not items:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
+                                [(k, json.dumps(v, separators=(",", ":"))) for k, v in items.items()])
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None

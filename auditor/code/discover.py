@@ -1,0 +1,77 @@
+"""Which files a scan looks at: Python files under the given paths, minus vendored and built trees.
+
+Paths are reported relative to the scan root with "/" separators, so reports do not depend on where
+the checkout lives. A path that cannot be read (a symlink loop, a vanished file) is still returned:
+the scanner reports it as RA001 instead of dropping it silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Folders that never hold the project's own code.
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "site-packages", "dist-packages", "__pycache__",
+    "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules",
+    ".eggs", ".ipynb_checkpoints", "wandb", "mlruns",
+})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str  # as reported
+    full: Path  # where to read it
+    explicit: bool  # named on the command line (a non-.py file named explicitly is checked, not skipped)
+
+
+def display_path(full: Path, root: Path) -> str:
+    try:
+        rel = os.path.relpath(full, root)
+    except ValueError:  # another drive on Windows
+        rel = str(full)
+    if rel.startswith(".."):
+        rel = str(full)
+    return rel.replace(os.sep, "/")
+
+
+def _is_venv(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "pyvenv.cfg"))
+
+
+def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
+    """The files to scan, sorted by reported path, each once."""
+    found: dict[str, Candidate] = {}
+    for given in paths:
+        given = Path(given)
+        full = given if given.is_absolute() else Path.cwd() / given
+        if full.is_dir():
+            for cand in _walk(full, root, config):
+                found.setdefault(cand.path, cand)
+        else:  # a file, a broken symlink or a missing path: the scanner says what is wrong with it
+            shown = display_path(full, root)
+            found.setdefault(shown, Candidate(shown, full, True))
+    return [found[p] for p in sorted(found)]
+
+
+def _walk(top: Path, root: Path, config) -> list[Candidate]:
+    out = []
+    for folder, dirs, files in os.walk(top, followlinks=False):
+        keep = []
+        for name in sorted(dirs):
+            sub = os.path.join(folder, name)
+            if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(sub):
+                continue
+            if config.is_excluded(display_path(Path(sub), root)):
+                continue
+            keep.append(name)
+        dirs[:] = keep
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            full = Path(folder) / name
+            shown = display_path(full, root)
+            if not config.is_excluded(shown):
+                out.append(Candidate(shown, full, False))
+    return out

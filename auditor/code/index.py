@@ -1,0 +1,107 @@
+"""The project index: what every function in the scanned tree does that matters for reproducibility.
+
+Per file, `summarize_module` walks the CST once and records, per function (and per module-level
+code), an ordered list of events: calls, RNG seeding and consumption, determinism settings,
+quantization hooks, checkpoint loads, validation calls, tracker starts. The summary is plain data
+(JSON round-trip, picklable) so the engine can cache it per file content. `build_project_index`
+joins the summaries: calls resolve to project functions across files, entry points are found, and
+the transitive closure over the call graph answers "does this entry point seed numpy?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.code.context import ModuleContext
+    from auditor.config import Config
+
+MODULE_CODE = "<module>"  # the pseudo-function holding a module's top-level code
+
+
+@dataclass
+class Event:
+    kind: str  # call | seed | consume | determinism | quant | load | validate | tracker | train | dataloader
+    target: str  # qualified name of what is called / set
+    line: int
+    col: int
+    text: str  # the normalized source line: anchor for fingerprints
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Event":
+        return cls(**data)
+
+
+@dataclass
+class FunctionSummary:
+    qualname: str  # "pkg.train.main", "pkg.train.Trainer.fit", "pkg.train.<module>"
+    line: int
+    text: str
+    events: list[Event] = field(default_factory=list)
+    entry: str = ""  # why it is an entry point ("main-guard", "hydra", "click", "argparse", ...), or ""
+    cls: str = ""  # the enclosing class's qualified name for methods
+
+    def to_json(self) -> dict:
+        return {"qualname": self.qualname, "line": self.line, "text": self.text, "entry": self.entry,
+                "cls": self.cls, "events": [e.to_json() for e in self.events]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FunctionSummary":
+        return cls(qualname=data["qualname"], line=data["line"], text=data["text"], entry=data.get("entry", ""),
+                   cls=data.get("cls", ""), events=[Event.from_json(e) for e in data.get("events", [])])
+
+
+@dataclass
+class ModuleSummary:
+    path: str
+    module_name: str
+    functions: dict[str, FunctionSummary] = field(default_factory=dict)
+    imported_modules: list[str] = field(default_factory=list)
+    classes: dict[str, list[str]] = field(default_factory=dict)  # class qualname -> base qualnames
+    aliases: dict[str, str] = field(default_factory=dict)  # imported local name -> qualified name
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "module_name": self.module_name, "aliases": dict(self.aliases),
+                "imported_modules": list(self.imported_modules), "classes": dict(self.classes),
+                "functions": {k: f.to_json() for k, f in self.functions.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModuleSummary":
+        return cls(path=data["path"], module_name=data["module_name"],
+                   imported_modules=list(data.get("imported_modules", [])),
+                   classes={k: list(v) for k, v in data.get("classes", {}).items()},
+                aliases=dict(data.get("aliases", {})),
+                   functions={k: FunctionSummary.from_json(f) for k, f in data.get("functions", {}).items()})
+
+
+def needs_summary(source: str) -> bool:
+    """Cheap text check: could this file contribute anything to the index?"""
+    from auditor.code.summarize import needs_summary as check
+
+    return check(source)
+
+
+def summarize_module(ctx: "ModuleContext") -> ModuleSummary:
+    from auditor.code.summarize import summarize
+
+    return summarize(ctx)
+
+
+def build_project_index(summaries: list[ModuleSummary], config: "Config") -> "ProjectIndex":
+    from auditor.code.project_index import ProjectIndex
+
+    return ProjectIndex(summaries, config)
+
+
+def __getattr__(name: str):
+    # ProjectIndex lives in project_index.py (which imports this module); re-exported lazily.
+    if name in ("ProjectIndex", "EntryPoint", "Step"):
+        from auditor.code import project_index
+
+        return getattr(project_index, name)
+    raise AttributeError(name)

@@ -1,0 +1,357 @@
+"""The project index: module summaries joined across files.
+
+- calls resolve to project functions through imports, re-exports (`pkg/__init__.py` importing a
+  helper), classes (constructor -> `__init__`, `self.m()` and `obj.m()` through the class's bases);
+- entry points: `if __name__ == "__main__":`, `@hydra.main`, click/typer commands, argparse mains,
+  `fire.Fire(f)`, scripts (top-level code in a module nobody imports), and configured ones;
+- `flatten(function)`: every event reachable from a function, in execution order as far as the
+  source tells (each callee is expanded at its first call; cycles are safe), with the call site in
+  the starting function that led to it. The project's configured seed helpers, quantization hooks
+  and validation functions are recognised here, by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from auditor.code import apis
+from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
+
+_ENTRY_ORDER = ("configured", "main-guard", "hydra", "click", "fire", "argparse", "script")
+_NOT_SCRIPTS = ("setup.py", "conftest.py", "noxfile.py", "conf.py", "__init__.py", "__main__.py")
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    qualname: str
+    kind: str
+    path: str
+    line: int
+    text: str
+
+    @property
+    def label(self) -> str:
+        if self.qualname.endswith(MODULE_CODE):
+            return f"{self.path} ({'__main__ block' if self.kind == 'main-guard' else 'script'})"
+        return f"{self.qualname.rsplit('.', 1)[-1]}() in {self.path}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event on a flattened path, with where it is and the chain of calls that led to it."""
+    event: Event
+    path: str
+    function: str
+    chain: tuple[tuple[str, Event], ...] = ()  # (path, call event) from the starting function down
+
+    def where(self) -> str:
+        return f"{self.path}:{self.event.line}"
+
+    @property
+    def frames(self) -> tuple[tuple[str, Event], ...]:
+        """The call sites, then the event itself."""
+        return (*self.chain, (self.path, self.event))
+
+    @property
+    def top(self) -> Event:
+        """The event in the starting function that led here (the event itself when it is there)."""
+        return self.frames[0][1]
+
+    @property
+    def top_path(self) -> str:
+        return self.frames[0][0]
+
+    def site_apart_from(self, other: "Step") -> tuple[str, Event]:
+        """Where this step's path leaves the other's: the call (or event) to point at when comparing them."""
+        mine, theirs = self.frames, other.frames
+        i = 0
+        while i < len(mine) - 1 and i < len(theirs) and mine[i][1] is theirs[i][1]:
+            i += 1
+        return mine[i]
+
+
+class ProjectIndex:
+    def __init__(self, summaries: list[ModuleSummary], config):
+        self.config = config
+        self.summaries = sorted(summaries, key=lambda s: s.path)
+        self.modules: dict[str, ModuleSummary] = {}
+        self.functions: dict[str, FunctionSummary] = {}
+        self.path_of: dict[str, str] = {}
+        self.classes: dict[str, list[str]] = {}
+        for summary in self.summaries:
+            self.modules.setdefault(summary.module_name, summary)
+            self.classes.update(summary.classes)
+            for qual, fn in summary.functions.items():
+                if qual not in self.functions:
+                    self.functions[qual] = fn
+                    self.path_of[qual] = summary.path
+        self._by_tail: dict[str, list[str]] = {}
+        for qual in self.functions:
+            parts = qual.split(".")
+            if len(parts) >= 2:
+                self._by_tail.setdefault(".".join(parts[-2:]), []).append(qual)
+        self._resolved: dict[str, str | None] = {}
+        self._flat: dict[str, list[Step]] = {}
+        self._names = _ConfiguredNames(config)
+        self.entry_points = self._find_entry_points()
+
+    # -- iteration -------------------------------------------------------------------------
+    def events(self, kind: str | None = None) -> Iterator[tuple[str, FunctionSummary, Event]]:
+        """(path, function, event) for every recorded event of the project, in path/source order."""
+        for summary in self.summaries:
+            for fn in summary.functions.values():
+                for ev in fn.events:
+                    if kind is None or ev.kind == kind:
+                        yield summary.path, fn, ev
+
+    # -- resolution ------------------------------------------------------------------------
+    def resolve(self, target: str) -> FunctionSummary | None:
+        if target not in self._resolved:
+            self._resolved[target] = None  # cycle guard for re-export chains
+            qual = self._resolve(target, 0)
+            self._resolved[target] = qual
+        qual = self._resolved[target]
+        return self.functions.get(qual) if qual else None
+
+    def _resolve(self, target: str, depth: int) -> str | None:
+        if depth > 8 or not target:
+            return None
+        if target in self.functions:
+            return target
+        if "()" in target:  # obj.method() where obj = SomeClass(...)
+            cls, _, rest = target.partition("().")
+            if rest and "." not in rest and "()" not in cls:
+                return self._method(cls, rest, depth + 1)
+            return None
+        if target in self.classes:
+            return self._method(target, "__init__", depth + 1)
+        head, _, last = target.rpartition(".")
+        if head in self.classes:
+            return self._method(head, last, depth + 1)
+        # a name re-exported by a package (`from .utils import set_seed` in pkg/__init__.py)
+        parts = target.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = self.modules.get(".".join(parts[:i]))
+            if module is not None:
+                alias = module.aliases.get(parts[i])
+                if alias and alias != target:
+                    return self._resolve(".".join([alias, *parts[i + 1:]]), depth + 1)
+                break
+        # the scan root differs from the import root (`src/pkg/...` imported as `pkg...`)
+        if len(parts) >= 2:
+            tails = [q for q in self._by_tail.get(".".join(parts[-2:]), ()) if q.endswith("." + target)]
+            if len(tails) == 1:
+                return tails[0]
+            if target.rpartition(".")[0] and not tails:
+                for cls in self.classes:
+                    if cls.endswith("." + target):
+                        return self._method(cls, "__init__", depth + 1)
+        return None
+
+    def _method(self, cls: str, name: str, depth: int) -> str | None:
+        if depth > 8:
+            return None
+        qual = f"{cls}.{name}"
+        if qual in self.functions:
+            return qual
+        for base in self.classes.get(cls, ()):
+            base_cls = base if base in self.classes else self._class_of(base)
+            if base_cls and base_cls != cls:
+                found = self._method(base_cls, name, depth + 1)
+                if found:
+                    return found
+        return None
+
+    def _class_of(self, name: str) -> str | None:
+        parts = name.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = self.modules.get(".".join(parts[:i]))
+            if module is not None:
+                alias = module.aliases.get(parts[i])
+                if alias and alias in self.classes:
+                    return alias
+                break
+        return None
+
+    # -- flattening ------------------------------------------------------------------------
+    def flatten(self, qualname: str) -> list[Step]:
+        """Every event reachable from a function, in order; each callee expanded at its first call."""
+        if qualname in self._flat:
+            return self._flat[qualname]
+        start = self.functions.get(qualname)
+        out: list[Step] = []
+        if start is None:
+            return out
+        visited = {qualname}
+        # an explicit stack of (function, next event index, path, call chain that led into it)
+        stack: list[tuple[FunctionSummary, int, str, tuple]] = [(start, 0, self.path_of[qualname], ())]
+        pending_helpers: list[tuple[int, Event, str, tuple, int]] = []  # (depth, call, path, chain, seeds before)
+        while stack:
+            fn, i, path, chain = stack[-1]
+            if i >= len(fn.events):
+                stack.pop()
+                depth = len(stack)
+                while pending_helpers and pending_helpers[-1][0] == depth:
+                    _, ev, hpath, hchain, before = pending_helpers.pop()
+                    if sum(s.event.kind == "seed" for s in out) == before:  # a named helper seeded nothing we saw
+                        out.append(Step(_synthetic(ev, "seed", rngs=sorted(apis.ALL_RNGS), helper=ev.target),
+                                        hpath, fn.qualname, hchain))
+                continue
+            stack[-1] = (fn, i + 1, path, chain)
+            ev = fn.events[i]
+            if ev.kind != "call":
+                out.append(Step(ev, path, fn.qualname, chain))
+                continue
+            callee = self.resolve(ev.target)
+            for kind, extra in self._names.classify(ev, callee):
+                if kind == "seed" and callee is not None:
+                    pending_helpers.append((len(stack), ev, path, chain, sum(s.event.kind == "seed" for s in out)))
+                else:
+                    out.append(Step(_synthetic(ev, kind, **extra), path, fn.qualname, chain))
+            if callee is not None and callee.qualname not in visited:
+                visited.add(callee.qualname)
+                stack.append((callee, 0, self.path_of[callee.qualname], (*chain, (path, ev))))
+            elif callee is not None and pending_helpers and pending_helpers[-1][1] is ev:
+                pending_helpers.pop()  # already expanded earlier: its seeds are already on the path
+        self._flat[qualname] = out
+        return out
+
+    def reachable(self, qualname: str) -> set[str]:
+        """Project functions reachable from this one (itself included)."""
+        seen = {qualname}
+        todo = [qualname]
+        while todo:
+            fn = self.functions.get(todo.pop())
+            if fn is None:
+                continue
+            for ev in fn.events:
+                if ev.kind == "call":
+                    callee = self.resolve(ev.target)
+                    if callee is not None and callee.qualname not in seen:
+                        seen.add(callee.qualname)
+                        todo.append(callee.qualname)
+        return seen
+
+    # -- entry points ----------------------------------------------------------------------
+    def _find_entry_points(self) -> list[EntryPoint]:
+        kinds: dict[str, str] = {}
+        imported = self._imported_modules()
+        for summary in self.summaries:
+            top = summary.functions.get(f"{summary.module_name}.{MODULE_CODE}")
+            if top is not None and top.entry == "main-guard":
+                kinds[top.qualname] = "main-guard"
+            elif top is not None and top.entry == "script" and _may_be_script(summary.path) \
+                    and summary.module_name not in imported:
+                kinds[top.qualname] = "script"
+            for fn in summary.functions.values():
+                if fn.entry and not fn.qualname.endswith(MODULE_CODE):
+                    kinds.setdefault(fn.qualname, fn.entry)
+                for ev in fn.events:
+                    if ev.kind == "entry_call":
+                        callee = self.resolve(ev.target)
+                        if callee is not None:
+                            kinds.setdefault(callee.qualname, "fire")
+        self._promote_argument_parsers(kinds)
+        for spec in getattr(self.config, "entry_points", []) or []:
+            qual = self._configured_entry(spec)
+            if qual:
+                kinds[qual] = "configured"
+        # An entry point reached from another one is part of that program, not a program of its own.
+        reach = {q: self.reachable(q) for q in sorted(kinds)}
+        keep = []
+        for q in sorted(kinds):
+            owners = [o for o in reach if o != q and q in reach[o] and not (o in reach[q] and o > q)]
+            if not owners or kinds[q] == "configured":
+                keep.append(q)
+        out = []
+        for q in keep:
+            fn = self.functions[q]
+            out.append(EntryPoint(q, kinds[q], self.path_of[q], fn.line, fn.text))
+        return sorted(out, key=lambda e: (e.path, e.line, e.qualname))
+
+    def _imported_modules(self) -> set[str]:
+        names: set[str] = set()
+        for summary in self.summaries:
+            for target in [*summary.imported_modules, *summary.aliases.values()]:
+                parts = target.split(".")
+                for i in range(1, len(parts) + 1):
+                    prefix = ".".join(parts[:i])
+                    if prefix != summary.module_name:
+                        names.add(prefix)
+        return names
+
+    def _promote_argument_parsers(self, kinds: dict[str, str]) -> None:
+        """`def parse_args(): ...parser.parse_args()` is a helper: the function calling it is the main."""
+        helpers = {q for q, k in kinds.items() if k == "argparse"
+                   and any(w in q.rsplit(".", 1)[-1].lower() for w in ("arg", "pars", "config", "opt"))}
+        if not helpers:
+            return
+        for _, fn, ev in self.events("call"):
+            callee = self.resolve(ev.target)
+            if callee is not None and callee.qualname in helpers and fn.qualname not in helpers:
+                if not fn.qualname.endswith(MODULE_CODE):
+                    kinds.setdefault(fn.qualname, "argparse")
+                kinds.pop(callee.qualname, None)
+
+    def _configured_entry(self, spec: str) -> str | None:
+        if ":" in spec:
+            module, _, func = spec.partition(":")
+            fn = self.resolve(f"{module}.{func}")
+            return fn.qualname if fn else None
+        wanted = spec.replace("\\", "/").lstrip("./")
+        for summary in self.summaries:
+            if summary.path == wanted or summary.path.endswith("/" + wanted):
+                return f"{summary.module_name}.{MODULE_CODE}"
+        return None
+
+
+class _ConfiguredNames:
+    """The project's own seed helpers, quantization hooks and validation functions, matched by name.
+
+    A plain name ("set_seed") matches the last part of a call that went through the import table,
+    a `self.` method or a bare name; calls on objects of unknown type (`accelerator.prepare`) do not
+    match, except for validation functions (`trainer.validate()`). A dotted name matches the end of
+    the qualified name.
+    """
+
+    def __init__(self, config):
+        self.seed = _names(getattr(config, "seed_helpers", None))
+        self.quant = _names(getattr(config, "quant_hooks", None))
+        self.validate = _names(getattr(config, "validation_functions", None))
+
+    def classify(self, ev: Event, callee: FunctionSummary | None) -> list[tuple[str, dict]]:
+        target = ev.target
+        resolved = bool(ev.detail.get("resolved")) or callee is not None
+        plain_ok = "()" not in target and (resolved or "." not in target)
+        out = []
+        if _matches(target, self.seed, plain_ok):
+            out.append(("seed", {"rngs": sorted(apis.ALL_RNGS), "helper": target}))
+        if _matches(target, self.quant, plain_ok):
+            out.append(("quant", {"helper": target}))
+        if _matches(target, self.validate, plain_ok or "()" not in target):
+            out.append(("validate", {"helper": target}))
+        return out
+
+
+def _names(values) -> tuple[set[str], tuple[str, ...]]:
+    values = list(values or [])
+    return {v for v in values if "." not in v}, tuple(v for v in values if "." in v)
+
+
+def _matches(target: str, names: tuple[set[str], tuple[str, ...]], plain_ok: bool) -> bool:
+    plain, dotted = names
+    if any(target == d or target.endswith("." + d) for d in dotted):
+        return True
+    return plain_ok and target.rsplit(".", 1)[-1] in plain
+
+
+def _synthetic(ev: Event, kind: str, **detail) -> Event:
+    return Event(kind, ev.target, ev.line, ev.col, ev.text, {**detail, "synthetic": True})
+
+
+def _may_be_script(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    if name in _NOT_SCRIPTS or name.startswith("test_") or name.endswith("_test.py"):
+        return False
+    return not any(part in ("tests", "test", "docs") for part in path.split("/")[:-1])

@@ -1,0 +1,363 @@
+"""The scan pipeline: files -> (cache | prefilter -> parse once -> module rules + summary) -> project index
+-> project rules -> per-path ignores and inline suppressions -> sorted findings.
+
+Module results are plain JSON (findings, the module's summary for the project index, its suppressions),
+so they travel between processes and into the cache unchanged. Project rules always run on the fresh
+index: a helper edited in one file changes findings at entry points in others.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.code.cache import ResultCache, blob_hash, rules_version
+from auditor.code.discover import Candidate, discover
+from auditor.code.suppress import Suppression, has_suppressions, parse_suppressions
+from auditor.config import Config
+from auditor.errors import InputError
+from auditor.findings import Finding, code_location, sort_findings
+
+DEFAULT_MAX_FILE_BYTES = 2_000_000
+PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
+
+
+@dataclass
+class SourceFile:
+    path: str  # as reported: relative, "/" separators
+    data: bytes | None  # None when it could not be read (then `error` says why)
+    blob: str | None = None  # git blob id when known (read from a commit): the cache key
+    error: str | None = None
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    files: int = 0
+    lines: int = 0
+    parsed: int = 0  # files parsed in this scan (cache misses that passed the prefilter)
+    cached: int = 0  # files answered by the cache
+    unreadable: int = 0
+    summaries: dict[str, Any] = field(default_factory=dict)  # path -> ModuleSummary
+    index: Any = None  # the ProjectIndex, when the index module is present
+
+    def counts(self) -> dict[str, int]:
+        return {"files": self.files, "lines": self.lines, "parsed": self.parsed, "cached": self.cached,
+                "unreadable": self.unreadable, "findings": len(self.findings)}
+
+
+# -- the index module (owned by the project rules) is optional: without it, no summaries ------------
+
+def _index_module():
+    try:
+        import auditor.code.index as index
+    except ModuleNotFoundError as exc:
+        if exc.name == "auditor.code.index":
+            return None
+        raise
+    return index
+
+
+def module_name_for(path: str) -> tuple[str, bool]:
+    """"pkg/train.py" -> ("pkg.train", False); "pkg/__init__.py" -> ("pkg", True); a leading src/ is dropped."""
+    parts = path.split("/")
+    if len(parts) > 1 and parts[0] == "src":
+        parts = parts[1:]
+    if not parts or not parts[-1].endswith((".py", ".pyi")):
+        return "", False
+    stem = parts[-1].rsplit(".", 1)[0]
+    if stem == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join([*parts[:-1], stem]), False
+
+
+# -- one file ------------------------------------------------------------------------------------------
+
+class FileAnalyzer:
+    """Everything done to one file; built once per process (rules instantiated once)."""
+
+    def __init__(self, config: Config):
+        from auditor.code.rule_base import ModuleRule
+        from auditor.registry import rule_class, selected_rules
+
+        self.config = config
+        self.module_rules = [r for r in selected_rules(config, "code") if isinstance(r, ModuleRule)]
+        self.unreadable_rule = rule_class("RA001", tuple(config.plugins))(None, config.severity.get("RA001"))
+        self.index = _index_module()
+        self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+        self.check_syntax = bool(config.section("scan").get("check_syntax", True))
+
+    def unreadable(self, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+        finding = self.unreadable_rule.finding(f"skipped: {why}", code_location(path, line, col),
+                                               {"reason": why}, anchor=why)
+        return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
+                "parsed": False, "unreadable": True}
+
+    def analyze(self, path: str, data: bytes) -> dict:
+        if len(data) > self.max_bytes:
+            return self.unreadable(path, f"file is too large ({len(data)} bytes > {self.max_bytes}; "
+                                         "set [tool.auditor.scan] max-file-bytes)")
+        if b"\0" in data:
+            return self.unreadable(path, "binary content, not Python source")
+        try:
+            source = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            return self.unreadable(path, f"not UTF-8 (invalid byte at offset {exc.start})", line)
+        lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+        result = {"findings": [], "summary": None, "suppressions": [], "lines": lines, "parsed": False,
+                  "unreadable": False}
+        if has_suppressions(source):
+            result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
+        rules = [r for r in self.module_rules if self.config.is_selected(r.id, path) and r.applies_to(source)]
+        want_summary = self._wants_summary(source)
+        if not rules and not want_summary:
+            # The prefilter: nothing here can fire, so no libcst parse; the much cheaper ast parse still
+            # tells a broken file from a clean one.
+            if self.check_syntax:
+                problem = _syntax_problem(source, path)
+                if problem is not None:
+                    return self.unreadable(path, *problem)
+            return result
+        import libcst as cst
+
+        try:
+            tree = cst.parse_module(source)
+        except cst.ParserSyntaxError as exc:
+            return self.unreadable(path, f"does not parse: {exc.message}", exc.raw_line or 1, exc.raw_column or 0)
+        except (RecursionError, MemoryError, ValueError) as exc:
+            return self.unreadable(path, f"does not parse: {type(exc).__name__}")
+        result["parsed"] = True
+        ctx = self._context(path, source, tree)
+        for rule in rules:
+            try:
+                result["findings"].extend(f.to_json() for f in rule.check(ctx))
+            except Exception as exc:  # one rule's bug must not hide the rest of the scan
+                if os.environ.get("AUDITOR_DEBUG"):
+                    raise
+                result["findings"].extend(self.unreadable(path, f"internal error in {rule.id}: "
+                                                                f"{type(exc).__name__}: {exc}")["findings"])
+        if want_summary:
+            try:
+                result["summary"] = self.index.summarize_module(ctx).to_json()
+            except Exception as exc:
+                if os.environ.get("AUDITOR_DEBUG"):
+                    raise
+                result["findings"].extend(self.unreadable(path, f"internal error while indexing: "
+                                                                f"{type(exc).__name__}: {exc}")["findings"])
+        return result
+
+    def _wants_summary(self, source: str) -> bool:
+        if self.index is None or not hasattr(self.index, "summarize_module"):
+            return False
+        needs = getattr(self.index, "needs_summary", None)
+        return True if needs is None else bool(needs(source))
+
+    def _context(self, path: str, source: str, tree):
+        from auditor.code.context import ModuleContext
+
+        module_name, is_package = module_name_for(path)
+        return ModuleContext(path=path, source=source, tree=tree, config=self.config, module_name=module_name,
+                             is_package=is_package)
+
+
+def _syntax_problem(source: str, path: str) -> tuple[str, int, int] | None:
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences etc. are not our business
+            ast.parse(source, path)
+    except SyntaxError as exc:
+        return f"does not parse: {exc.msg}", exc.lineno or 1, max((exc.offset or 1) - 1, 0)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"does not parse: {type(exc).__name__}", 1, 0
+    return None
+
+
+# -- the process pool ------------------------------------------------------------------------------------
+
+_WORKER: FileAnalyzer | None = None
+
+
+def _init_worker(config: Config) -> None:
+    global _WORKER
+    _WORKER = FileAnalyzer(config)
+
+
+def _analyze_batch(batch: list[tuple[str, bytes]]) -> list[dict]:
+    assert _WORKER is not None
+    return [_WORKER.analyze(path, data) for path, data in batch]
+
+
+def _run_analysis(work: list[tuple[str, bytes]], config: Config, analyzer: FileAnalyzer, jobs: int | None) -> list[dict]:
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(work) < PARALLEL_MIN_FILES:
+        return [analyzer.analyze(path, data) for path, data in work]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Interleaved batches keep the big files spread over the workers.
+    size = max(1, min(32, len(work) // (workers * 4)))
+    order = sorted(range(len(work)), key=lambda i: -len(work[i][1]))
+    batches = [order[i::max(1, len(order) // size)] for i in range(max(1, len(order) // size))]
+    results: list[dict | None] = [None] * len(work)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker,
+                             initargs=(config,)) as pool:
+        futures = [(batch, pool.submit(_analyze_batch, [work[i] for i in batch])) for batch in batches]
+        for batch, future in futures:
+            for i, res in zip(batch, future.result()):
+                results[i] = res
+    return [r for r in results if r is not None]
+
+
+# -- the whole scan --------------------------------------------------------------------------------------
+
+def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = True, jobs: int | None = None) -> ScanResult:
+    """Scan these files as one project. Findings are sorted; broken files are RA001 findings."""
+    analyzer = FileAnalyzer(config)
+    cache = ResultCache(config.cache_dir / "code", f"{rules_version()}:{config.fingerprint()}") if use_cache else None
+    per_file: dict[str, dict] = {}
+    keys: dict[str, str] = {}
+    for f in files:
+        if f.data is None:
+            per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
+        elif cache is not None:
+            keys[f.path] = cache.key(f.path, f.blob or blob_hash(f.data))
+    hits = cache.get_many(sorted(set(keys.values()))) if cache is not None else {}
+    work = []
+    for f in files:
+        if f.path in per_file:
+            continue
+        key = keys.get(f.path)
+        if key is not None and key in hits:
+            per_file[f.path] = hits[key]
+        else:
+            work.append((f.path, f.data))
+    fresh = _run_analysis(work, config, analyzer, jobs)
+    for (path, _), res in zip(work, fresh):
+        per_file[path] = res
+    if cache is not None:
+        cache.put_many({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys})
+        cache.close()
+
+    result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.data is None for f in files))
+    findings: list[Finding] = []
+    suppressions: dict[str, list[Suppression]] = {}
+    analyzed = {path for path, _ in work}
+    for path in sorted(per_file):
+        res = per_file[path]
+        result.lines += res.get("lines", 0)
+        result.parsed += bool(res.get("parsed")) and path in analyzed
+        result.unreadable += bool(res.get("unreadable"))
+        findings.extend(Finding.from_json(f) for f in res["findings"])
+        if res.get("suppressions"):
+            suppressions[path] = [Suppression.from_json(s) for s in res["suppressions"]]
+        if res.get("summary") is not None:
+            result.summaries[path] = res["summary"]
+    findings.extend(_project_findings(result, config, analyzer))
+    findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
+    result.findings = sort_findings(apply_suppressions(findings, suppressions, config))
+    return result
+
+
+def _project_findings(result: ScanResult, config: Config, analyzer: FileAnalyzer) -> list[Finding]:
+    index_module = analyzer.index
+    if index_module is None or not hasattr(index_module, "build_project_index"):
+        return []
+    from auditor.code.rule_base import ProjectRule
+    from auditor.registry import selected_rules
+
+    summary_cls = getattr(index_module, "ModuleSummary", None)
+    summaries = [summary_cls.from_json(data) if summary_cls is not None else data
+                 for _, data in sorted(result.summaries.items())]
+    result.summaries = {path: s for path, s in zip(sorted(result.summaries), summaries)}
+    index = index_module.build_project_index(summaries, config)
+    result.index = index
+    out = []
+    for rule in selected_rules(config, "code"):
+        if isinstance(rule, ProjectRule):
+            out.extend(rule.check(index, config))
+    return out
+
+
+def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Suppression]], config: Config) -> list[Finding]:
+    """Drop suppressed findings; add RA002 for unused suppressions and RA003 for unknown rule ids."""
+    if not suppressions:
+        return findings
+    from auditor.registry import all_rule_classes, rule_class
+
+    known = all_rule_classes(tuple(config.plugins))
+    by_name = {cls.name: rid for rid, cls in known.items()}
+    unused_rule = rule_class("RA002")(None, config.severity.get("RA002"))
+    unknown_rule = rule_class("RA003")(None, config.severity.get("RA003"))
+    kept, extra = [], []
+    wanted: dict[tuple[str, int], dict[str, Suppression]] = {}
+    for path, items in suppressions.items():
+        for s in items:
+            for written in s.rules:
+                rid = written.upper() if written.upper() in known else by_name.get(written)
+                if rid is None:
+                    extra.append(unknown_rule.finding(
+                        f"suppression names unknown rule {written!r}", code_location(path, s.comment_line, s.col),
+                        {"rule": written}, anchor=s.text))
+                else:
+                    wanted.setdefault((path, s.line), {})[rid] = s
+    used: set[tuple[str, int, str]] = set()
+    for f in findings:
+        key = (f.location.get("path"), f.location.get("line"))
+        s = wanted.get(key, {}).get(f.rule) if key[0] is not None else None
+        if s is None:
+            kept.append(f)
+        else:
+            used.add((key[0], key[1], f.rule))
+    for (path, line), rules in sorted(wanted.items()):
+        for rid, s in sorted(rules.items()):
+            if (path, line, rid) not in used and config.is_selected(rid, path):
+                extra.append(unused_rule.finding(
+                    f"suppression of {rid} matches no finding on line {line}; remove it",
+                    code_location(path, s.comment_line, s.col), {"rule": rid}, anchor=s.text))
+    return kept + [f for f in extra if config.is_selected(f.rule, f.location.get("path"))]
+
+
+def read_candidates(candidates: list[Candidate], config: Config) -> list[SourceFile]:
+    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+    out = []
+    for cand in candidates:
+        out.append(_read_one(cand, max_bytes))
+    return out
+
+
+def _read_one(cand: Candidate, max_bytes: int) -> SourceFile:
+    try:
+        st = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
+        if not os.path.isfile(cand.full):
+            return SourceFile(cand.path, None, error="not a regular file")
+        if st.st_size > max_bytes:
+            return SourceFile(cand.path, None, error=f"file is too large ({st.st_size} bytes > {max_bytes}; "
+                                                     "set [tool.auditor.scan] max-file-bytes)")
+        data = cand.full.read_bytes()
+    except OSError as exc:
+        why = "symlink loop" if exc.errno == 40 else (exc.strerror or type(exc).__name__)
+        return SourceFile(cand.path, None, error=f"cannot be read: {why}")
+    if cand.explicit and not cand.path.endswith((".py", ".pyi")) and not _python_shebang(data):
+        return SourceFile(cand.path, None, error="not a Python file")
+    return SourceFile(cand.path, data)
+
+
+def _python_shebang(data: bytes) -> bool:
+    first = data.split(b"\n", 1)[0]
+    return first.startswith(b"#!") and b"python" in first
+
+
+def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, jobs: int | None = None) -> ScanResult:
+    """Walk these files and folders (skipping VCS, venv, build and excluded trees) and scan them."""
+    for given in paths:
+        if not os.path.lexists(given):
+            raise InputError("no such file or directory", path=str(given))
+    candidates = discover([Path(p) for p in paths], config.root, config)
+    return scan_files(read_candidates(candidates, config), config, use_cache=use_cache, jobs=jobs)

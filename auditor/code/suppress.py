@@ -1,0 +1,70 @@
+"""Inline suppressions: `# audit: ignore[RA101] reason` (or `ignore[RA101,RA110]`).
+
+A suppression covers findings of the named rules on its own line; a comment standing alone on a line
+covers the next line of code. Unused suppressions (RA002) and unknown rule ids (RA003) are reported,
+so stale ones do not pile up.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+MARKER = re.compile(r"audit:\s*ignore\[([^\]]*)\]")
+_QUICK = re.compile(r"audit:\s*ignore\[")
+
+
+@dataclass(frozen=True)
+class Suppression:
+    line: int  # the line of code it covers
+    comment_line: int  # where the comment is
+    col: int
+    rules: tuple[str, ...]  # as written (ids or names)
+    text: str  # the comment, normalized
+
+    def to_json(self) -> list:
+        return [self.line, self.comment_line, self.col, list(self.rules), self.text]
+
+    @classmethod
+    def from_json(cls, data: list) -> "Suppression":
+        return cls(data[0], data[1], data[2], tuple(data[3]), data[4])
+
+
+def has_suppressions(source: str) -> bool:
+    return _QUICK.search(source) is not None
+
+
+def parse_suppressions(source: str) -> list[Suppression]:
+    """Suppressions in real comments (tokenize: a marker inside a string literal does not count)."""
+    if not has_suppressions(source):
+        return []
+    out = []
+    pending: list[tuple[int, int, str, tuple[str, ...]]] = []  # standalone comments waiting for their line
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return []
+    lines = source.splitlines()
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            match = MARKER.search(tok.string)
+            if not match:
+                continue
+            rules = tuple(r.strip() for r in match.group(1).split(",") if r.strip())
+            line, col = tok.start
+            text = " ".join(tok.string.split())
+            standalone = not lines[line - 1][:col].strip()
+            if standalone:
+                pending.append((line, col, text, rules))
+            else:
+                out.append(Suppression(line, line, col, rules, text))
+        elif pending and tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT,
+                                          tokenize.DEDENT, tokenize.ENDMARKER):
+            for comment_line, col, text, rules in pending:
+                out.append(Suppression(tok.start[0], comment_line, col, rules, text))
+            pending = []
+    for comment_line, col, text, rules in pending:  # at the end of the file: covers nothing but itself
+        out.append(Suppression(comment_line, comment_line, col, rules, text))
+    return out

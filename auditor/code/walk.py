@@ -1,0 +1,81 @@
+"""A small statement walker: every compound statement with its enclosing function, loop and block.
+
+Code rules need "what comes after this statement in its block" and "which loop / function is this in";
+libcst's ParentNodeProvider answers node by node and costs a full metadata pass, this one walk is cheaper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import libcst as cst
+
+LOOPS = (cst.For, cst.While)
+
+
+@dataclass
+class Place:
+    node: cst.CSTNode  # a statement
+    block: Sequence[cst.CSTNode]  # the statements of its block
+    index: int  # its position in the block
+    function: cst.FunctionDef | None  # innermost enclosing def
+    loops: tuple[cst.CSTNode, ...]  # enclosing loops inside that def, outermost first
+    loop_blocks: tuple[tuple[Sequence[cst.CSTNode], int], ...]  # for each loop: its own block and index
+
+    @property
+    def after(self) -> Sequence[cst.CSTNode]:
+        return self.block[self.index + 1:]
+
+
+def _blocks(node: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
+    """The statement blocks directly owned by a compound statement (body, else, handlers, finally)."""
+    body = getattr(node, "body", None)
+    if isinstance(body, cst.IndentedBlock):
+        yield body.body
+    elif isinstance(body, cst.SimpleStatementSuite):
+        yield [body]
+    for handler in getattr(node, "handlers", ()) or ():
+        yield from _blocks(handler)
+    for attr in ("orelse", "finalbody"):
+        part = getattr(node, attr, None)
+        if isinstance(part, cst.If):
+            yield [part]  # elif: an If of its own
+        elif part is not None:
+            yield from _blocks(part)
+
+
+def statements(module: cst.Module) -> Iterator[Place]:
+    """Every statement in the module, depth first, in source order."""
+    yield from _walk(module.body, None, (), ())
+
+
+def _walk(block, function, loops, loop_blocks) -> Iterator[Place]:
+    for index, stmt in enumerate(block):
+        yield Place(stmt, block, index, function, loops, loop_blocks)
+        if isinstance(stmt, cst.FunctionDef):
+            for inner in _blocks(stmt):
+                yield from _walk(inner, stmt, (), ())
+        elif isinstance(stmt, cst.ClassDef):
+            for inner in _blocks(stmt):
+                yield from _walk(inner, None, (), ())
+        elif isinstance(stmt, LOOPS):
+            body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else [stmt.body]
+            yield from _walk(body, function, loops + (stmt,), loop_blocks + ((block, index),))
+            if stmt.orelse is not None:
+                yield from _walk(stmt.orelse.body.body if isinstance(stmt.orelse.body, cst.IndentedBlock)
+                                 else [stmt.orelse.body], function, loops, loop_blocks)
+        elif isinstance(stmt, cst.BaseCompoundStatement):
+            for inner in _blocks(stmt):
+                yield from _walk(inner, function, loops, loop_blocks)
+
+
+def small_statements(node: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
+    """Every small statement (assign, expr, return, break...) under a node, not inside nested defs."""
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        return
+    if isinstance(node, cst.BaseSmallStatement):
+        yield node
+        return
+    for child in node.children:
+        yield from small_statements(child)

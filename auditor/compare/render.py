@@ -1,0 +1,98 @@
+"""The verdict a person reads before the findings: valid or not and why, the effect and its CI, the
+per-seed table. Plain text for the terminal, a table for Markdown."""
+
+from __future__ import annotations
+
+from auditor.compare.comparison import Comparison
+
+_VERDICT = {"invalid": "INVALID comparison", "not supported": "valid comparison, effect NOT supported by the seeds",
+            "supported": "valid comparison, effect supported by the seeds"}
+
+
+def _num(value, signed=False) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 5e-4:
+        return f"{value:+.3g}" if signed else f"{value:.3g}"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def effect_line(comparison: Comparison, summary: dict) -> str:
+    effect = comparison.effect
+    if effect is None or effect.delta is None:
+        return "no effect: a side has no usable score"
+    delta = effect.delta
+    if delta == 0:
+        direction = "no change"
+    else:
+        direction = f"treatment {'better' if comparison.better(delta) else 'worse'}"
+    how = (f"mean of {len(effect.deltas)} paired seed delta{'s' if len(effect.deltas) != 1 else ''}" if effect.paired
+           else f"difference of means, {effect.n_treatment} vs {effect.n_baseline} runs")
+    if effect.ci:
+        ci = f"{effect.level:.0%} CI [{_num(effect.ci[0], True)}, {_num(effect.ci[1], True)}] ({effect.method} bootstrap)"
+    else:
+        ci = f"{effect.level:.0%} CI: n/a (needs at least 2 runs per side)"
+    line = f"{_num(delta, True)} ({direction}; {how}); {ci}"
+    if effect.paired:
+        pos, zero, neg = effect.signs
+        line += f"; signs {pos}+/{zero}=/{neg}-"
+    return line
+
+
+def _table(comparison: Comparison) -> list[list[str]]:
+    effect = comparison.effect
+    rows = [["seed", f"baseline {comparison.baseline_label}", f"treatment {comparison.treatment_label}", "delta",
+             "runs"]]
+    for row in comparison.rows:
+        rows.append(["-" if row.seed is None else str(row.seed), _num(row.baseline), _num(row.treatment),
+                     _num(row.delta, True), f"{row.baseline_run or '-'} / {row.treatment_run or '-'}"])
+    if effect and effect.n_baseline + effect.n_treatment:
+        rows.append(["mean", _num(effect.mean_baseline), _num(effect.mean_treatment), _num(effect.delta, True), ""])
+        rows.append(["std", _num(effect.std_baseline), _num(effect.std_treatment),
+                     _num(effect.std_delta) if effect.paired else "-", "(sample, ddof=1)"])
+        rows.append(["cv", _pct(effect.cv_baseline), _pct(effect.cv_treatment), "", ""])
+    return rows
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def render_text(comparison: Comparison, summary: dict) -> str:
+    direction = "higher is better" if comparison.higher_is_better else "lower is better"
+    state = summary["verdict"]
+    lines = [
+        f"Comparison  {comparison.baseline_label} (baseline, {len(comparison.baseline)} run(s)) vs "
+        f"{comparison.treatment_label} (treatment, {len(comparison.treatment)} run(s))",
+        f"Metric      {comparison.metric} ({direction})",
+        f"Verdict     {_VERDICT[state]}" + (": " + "; ".join(summary["reasons"]) if summary["reasons"] else ""),
+    ]
+    if summary["caveats"]:
+        lines.append(f"Also        {'; '.join(summary['caveats'])}")
+    lines.append(f"Effect      {effect_line(comparison, summary)}")
+    lines.append("")
+    table = _table(comparison)
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        lines.append("  " + "  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+                                      for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
+    lines += ["", "Findings"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(comparison: Comparison, summary: dict) -> str:
+    direction = "higher is better" if comparison.higher_is_better else "lower is better"
+    reasons = ": " + "; ".join(summary["reasons"]) if summary["reasons"] else ""
+    out = [f"**{comparison.baseline_label}** (baseline) vs **{comparison.treatment_label}** (treatment), "
+           f"`{comparison.metric}` ({direction})", "",
+           f"- Verdict: **{_VERDICT[summary['verdict']]}**{reasons}",
+           f"- Effect: {effect_line(comparison, summary)}"]
+    if summary["caveats"]:
+        out.append(f"- Also: {'; '.join(summary['caveats'])}")
+    out.append("")
+    table = _table(comparison)
+    out.append("| " + " | ".join(table[0]) + " |")
+    out.append("|" + "---|" * len(table[0]))
+    for r in table[1:]:
+        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,61 @@
+"""`audit nightly DIR`: for cron. Exit 0/1 by the failing severity, 2 when the input is unusable."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from auditor.cli_common import config_option, get_config
+from auditor.executors import EXECUTORS
+from auditor.findings import SEVERITIES, at_or_above
+
+log = logging.getLogger("auditor")
+
+
+@click.command()
+@click.argument("results_dir", metavar="DIR", type=click.Path())
+@click.option("--repo", type=click.Path(file_okay=False), default=None,
+              help="The git repository the runs came from (default: the current directory, if it is one).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="audit-report", show_default=True,
+              help="Folder for report.md, report.html, findings.json, findings.sarif, summary.json.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default=None,
+              help="Where the work runs: local process pool (default), ray, or slurm (submitit).")
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--time", "time_limit", default=None, help="Slurm time limit per job (minutes or HH:MM:SS).")
+@click.option("--gpus", type=int, default=None, help="GPUs per Slurm job (replays).")
+@click.option("--jobs", "-j", type=int, default=None, help="Parallel workers (default: CPU count).")
+@click.option("--no-replay", is_flag=True, help="Skip checkpoint replays.")
+@click.option("--wait", "wait_s", type=float, default=0.0, show_default=True,
+              help="Seconds to wait when another nightly of DIR is running (then give up with exit 2).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: config, else error).")
+@click.option("--verbose", "-v", is_flag=True, help="Log the time each phase took.")
+@config_option
+def nightly(results_dir, repo, out, executor, address, partition, time_limit, gpus, jobs, no_replay, wait_s, fail_on,
+            verbose, config_path):
+    """Audit a whole results directory incrementally and write the reports into --out."""
+    from auditor.nightly.engine import NightlyOptions, run_nightly
+    from auditor.progress import setup_logging
+
+    setup_logging(verbose)
+    config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    settings = config.section("nightly")
+    options = NightlyOptions(
+        results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),
+        address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,
+        wait_s=wait_s)
+    outcome = run_nightly(options, config)
+    stats = outcome.stats
+    log.info("runs: %d (%d audited, %d from the last nightly); code at %d SHA(s) (%d scanned)",
+             stats.get("runs", 0), stats.get("runs_audited", 0), stats.get("runs_reused", 0),
+             stats.get("shas", 0), stats.get("shas_scanned", 0))
+    counts = {s: sum(f.severity == s for f in outcome.findings) for s in SEVERITIES}
+    new = sum(f.fingerprint in outcome.new for f in outcome.findings)
+    click.echo(f"{len(outcome.findings)} finding(s) ({counts['error']} error, {counts['warning']} warning, "
+               f"{counts['info']} info; {new} new) in {stats.get('runs', 0)} run(s)")
+    click.echo(f"report: {Path(out) / 'report.html'}")
+    failing = fail_on or config.fail_on
+    raise SystemExit(1 if at_or_above(outcome.findings, failing) else 0)

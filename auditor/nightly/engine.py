@@ -1,0 +1,309 @@
+"""The nightly, start to end: discover runs, audit what is new or changed (the rest comes from the
+state), replay checkpoints, scan the code at every SHA the runs used, re-check comparisons and docs,
+then write the reports and remember what was seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from auditor.config import Config
+from auditor.errors import InputError
+from auditor.findings import Finding, sort_findings
+from auditor.nightly import sources, tasks
+from auditor.nightly.lock import NightlyLock
+from auditor.nightly.state import NightlyState, digest, rules_version, state_path
+from auditor.progress import PhaseTimer, Progress
+
+log = logging.getLogger("auditor")
+
+
+@dataclass
+class NightlyOptions:
+    results_dir: Path
+    out: Path
+    repo: str | None = None
+    executor: str = "local"
+    address: str | None = None
+    partition: str | None = None
+    time: str | None = None
+    gpus: int | None = None
+    jobs: int | None = None
+    replay: bool = True
+    wait_s: float = 0.0
+    progress: bool | None = None  # None: only on a terminal
+    cluster: str | None = None  # submitit's cluster ("local" in tests); None: Slurm when available
+
+
+@dataclass
+class ComparisonReport:
+    name: str
+    baseline: str
+    treatment: str
+    metric: str
+    summary: dict
+    findings: list[Finding]
+
+
+@dataclass
+class NightlyOutcome:
+    findings: list[Finding]
+    new: set[str]
+    runs: list
+    comparisons: list[ComparisonReport] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    repo_root: Path | None = None
+
+
+def run_blob(run) -> str:
+    """Everything discovery read about a run: a change anywhere makes it "changed"."""
+    return json.dumps(dataclasses.asdict(run), sort_keys=True, default=str)
+
+
+def _checkpoint_stamp(run) -> str:
+    path = (run.checkpoint or {}).get("path")
+    try:
+        stat = os.stat(path) if path else None
+    except OSError:
+        stat = None
+    return f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class Nightly:
+    def __init__(self, options: NightlyOptions, config: Config):
+        self.options = options
+        self.config = config
+        self.settings = config.section("nightly")
+        self.results_dir = Path(options.results_dir).resolve()
+        self.timer = PhaseTimer()
+        self.stats: dict[str, int] = {}
+        self._executor = None
+        self.version = rules_version()
+        self.config_fp = config.fingerprint()
+        self.repo_path: str | None = None
+        self.repo = None
+
+    # -- executors -----------------------------------------------------------------------------
+    def executor(self):
+        if self._executor is None:  # started only when there is work: an unchanged nightly never pays for it
+            from auditor.executors import make_executor
+
+            o = self.options
+            self._executor = make_executor(
+                o.executor, jobs=self._jobs(), address=o.address or self.settings.get("address"),
+                partition=o.partition or self.settings.get("partition"), time=o.time or self.settings.get("time"),
+                gpus=o.gpus or self.settings.get("gpus"), cluster=o.cluster,
+                folder=self.config.cache_dir / "nightly" / "submitit")
+        return self._executor
+
+    def _jobs(self) -> int:
+        return int(self.options.jobs or self.settings.get("jobs") or os.cpu_count() or 1)
+
+    def _in_pool(self) -> bool:
+        return self.options.executor != "local" or self._jobs() > 1
+
+    def _chunk_size(self, count: int) -> int:
+        configured = self.settings.get("chunk_size")
+        if configured:
+            return max(1, int(configured))
+        return max(1, min(200, math.ceil(count / (self._jobs() * 4))))
+
+    def _run_tasks(self, label: str, kind: str, fn: Callable, work: list, state: NightlyState,
+                   found: dict[str, list[Finding]], count: Callable[[Any], int]) -> None:
+        """Run tasks on the executor; commit each finished task's rows to the state at once."""
+        if not work:
+            return
+        total = sum(count(w) for w in work)
+        with Progress(label, total, enabled=self.options.progress) as bar:
+            def on_result(_index: int, result: tasks.TaskResult) -> None:
+                state.store(kind, result.rows)
+                for key, _subject, dicts in result.rows:
+                    found[key] = [Finding.from_json(d) for d in dicts]
+                bar.advance(len(result.rows))
+
+            if len(work) == 1 and self.options.executor == "local":
+                on_result(0, fn(work[0]))  # one task: no pool to start
+            else:
+                self.executor().map(fn, work, on_result=on_result)
+
+    # -- the phases ------------------------------------------------------------------------------
+    def audit_runs(self, runs: list, state: NightlyState) -> list[Finding]:
+        keys = {run.id: digest("run", run_blob(run), self.version, self.config_fp, self.repo_path or "") for run in runs}
+        found = state.cached("run", keys.values())
+        todo = [(keys[run.id], run) for run in runs if keys[run.id] not in found]
+        self.stats.update(runs=len(runs), runs_audited=len(todo), runs_reused=len(runs) - len(todo))
+        size = self._chunk_size(len(todo))
+        work = [tasks.RunBatch(chunk, self.config, self.repo_path, "run") for chunk in _chunks(todo, size)]
+        self._run_tasks("runs", "run", tasks.audit_runs, work, state, found, lambda b: len(b.items))
+        self._keep["run"] = set(keys.values())
+        return [f for key in sorted(set(keys.values())) for f in found.get(key, [])]
+
+    def replay_runs(self, runs: list, state: NightlyState) -> list[Finding]:
+        candidates = [run for run in runs if run.replay and run.checkpoint]
+        if not candidates or not self.options.replay or self.settings.get("replay") is False:
+            self.stats.update(replays=0)
+            return []
+        keys = {run.id: digest("replay", run_blob(run), _checkpoint_stamp(run), self.version, self.config_fp,
+                               self.repo_path or "") for run in candidates}
+        found = state.cached("replay", keys.values())
+        todo = [(keys[run.id], run) for run in candidates if keys[run.id] not in found]
+        self.stats.update(replays=len(candidates), replays_run=len(todo))
+        # Replays are heavy (a model per run): one per task spreads them best.
+        work = [tasks.RunBatch([item], self.config, self.repo_path, "replay") for item in todo]
+        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda b: 1)
+        self._keep["replay"] = set(keys.values())
+        return [f for key in sorted(set(keys.values())) for f in found.get(key, [])]
+
+    def scan_code(self, runs: list, state: NightlyState) -> list[Finding]:
+        if self.repo is None:
+            return []
+        runs_by_sha: dict[str, list[str]] = {}
+        for run in runs:
+            if run.git_sha and self.repo.has_commit(run.git_sha):
+                runs_by_sha.setdefault(self.repo.resolve(run.git_sha), []).append(run.id)
+        keys = {sha: digest("code", sha, self.version, self.config_fp) for sha in runs_by_sha}
+        found = state.cached("code", keys.values())
+        todo = sorted(sha for sha in runs_by_sha if keys[sha] not in found)
+        self.stats.update(shas=len(runs_by_sha), shas_scanned=len(todo))
+        jobs = 1 if self._in_pool() and len(todo) > 1 else None
+        work = [tasks.ShaTask(self.repo_path, sha, self.config, keys[sha], jobs) for sha in todo]
+        self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda t: 1)
+        self._keep["code"] = set(keys.values())
+        return merge_code_findings({sha: found.get(keys[sha], []) for sha in runs_by_sha}, runs_by_sha)
+
+    def check_comparisons(self, runs: list) -> tuple[list[Finding], list[ComparisonReport]]:
+        specs = _optional("comparisons", lambda: sources.comparisons(self.results_dir)) or []
+        findings, reports = [], []
+        for spec in specs:
+            result = sources.check_comparison(spec, runs, self.config, self.repo_path)
+            findings.extend(result.findings)
+            reports.append(ComparisonReport(
+                name=str(getattr(spec, "name", "") or f"{spec.baseline} vs {spec.treatment}"),
+                baseline=str(getattr(spec, "baseline", "")), treatment=str(getattr(spec, "treatment", "")),
+                metric=str(getattr(spec, "metric", "")), summary=dict(getattr(result, "summary", None) or {}),
+                findings=sort_findings(result.findings)))
+        self.stats.update(comparisons=len(reports))
+        return findings, reports
+
+    def docs_paths(self) -> list[Path]:
+        configured = self.settings.get("docs")
+        base = Path(self.repo_path) if self.repo_path else self.config.root
+        patterns = configured if configured is not None else ["README.md", "docs/**/*.md"]
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        paths: set[Path] = set()
+        for pattern in patterns:
+            full = pattern if os.path.isabs(pattern) else str(base / pattern)
+            paths.update(Path(p) for p in glob.glob(full, recursive=True) if p.endswith((".md", ".markdown")))
+        return sorted(paths)
+
+    def check_docs(self, runs: list) -> list[Finding]:
+        paths = self.docs_paths()
+        self.stats.update(docs=len(paths))
+        if not paths:
+            return []
+        return _optional("docs claims", lambda: sources.check_docs(paths, runs, self.results_dir, self.config)) or []
+
+    # -- all of it -----------------------------------------------------------------------------
+    def run(self) -> NightlyOutcome:
+        if not self.results_dir.is_dir():
+            raise InputError("results directory not found", path=str(self.options.results_dir))
+        self._resolve_repo()
+        cache = self.config.cache_dir
+        lock = NightlyLock(state_path(cache, self.results_dir).with_suffix(".lock"), self.options.wait_s,
+                           what=str(self.options.results_dir))
+        with lock:
+            state = NightlyState(state_path(cache, self.results_dir))
+            try:
+                return self._run(state)
+            finally:
+                state.close()
+                if self._executor is not None:
+                    self._executor.close()
+
+    def _resolve_repo(self) -> None:
+        path = self.options.repo or self.settings.get("repo")
+        if path:
+            self.repo = sources.open_repo(path)
+        else:  # the current directory, when it is a git repository
+            try:
+                self.repo = sources.open_repo(".")
+            except InputError:
+                self.repo = None
+        self.repo_path = str(self.repo.root) if self.repo is not None else None
+
+    def _run(self, state: NightlyState) -> NightlyOutcome:
+        self._keep: dict[str, set[str]] = {}
+        state.begin()
+        with self.timer.phase("discover"):
+            runs, problems = sources.discover(self.results_dir, self.config)
+        with self.timer.phase("runs"):
+            findings = problems + self.audit_runs(runs, state)
+        with self.timer.phase("replays"):
+            findings += self.replay_runs(runs, state)
+        with self.timer.phase("code"):
+            findings += self.scan_code(runs, state)
+        with self.timer.phase("comparisons"):
+            compare_findings, comparisons = self.check_comparisons(runs)
+            findings += compare_findings
+        with self.timer.phase("docs"):
+            findings += self.check_docs(runs)
+        ordered = sort_findings(findings)
+        fingerprints = sorted({f.fingerprint for f in ordered})
+        new = set(fingerprints) - state.seen(fingerprints)
+        outcome = NightlyOutcome(ordered, new, runs, comparisons, dict(self.stats), self.timer.timings,
+                                 Path(self.repo_path) if self.repo_path else None)
+        with self.timer.phase("report"):
+            from auditor.nightly.reports import write_reports
+
+            write_reports(self.options.out, outcome, self.config, state)
+        state.finish(fingerprints, len(ordered))
+        for kind, keep in self._keep.items():
+            state.prune(kind, keep)
+        return outcome
+
+
+def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str, list[str]]) -> list[Finding]:
+    """One finding per (rule, fingerprint) across SHAs, saying which SHAs have it and which runs used them."""
+    groups: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
+    for sha in sorted(per_sha):
+        for f in per_sha[sha]:
+            groups.setdefault((f.rule, f.fingerprint), []).append((sha, f))
+    merged = []
+    for _, items in sorted(groups.items()):
+        shas = sorted({sha for sha, _ in items})
+        first = min((f for _, f in items), key=Finding.sort_key)
+        run_ids = sorted({r for sha in shas for r in runs_by_sha.get(sha, [])})
+        evidence = {**first.evidence, "shas": [s[:12] for s in shas], "runs": run_ids[:20]}
+        if len(run_ids) > 20:
+            evidence["runs_total"] = len(run_ids)
+        merged.append(dataclasses.replace(first, evidence=evidence))
+    return merged
+
+
+def _optional(what: str, call: Callable[[], Any]) -> Any:
+    """Comparisons and docs claims come from other areas; a checkout without them still runs the rest."""
+    try:
+        return call()
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("auditor."):
+            log.warning("%s skipped: %s is not available in this installation", what, exc.name)
+            return None
+        raise
+
+
+def run_nightly(options: NightlyOptions, config: Config) -> NightlyOutcome:
+    return Nightly(options, config).run()

@@ -1,0 +1,96 @@
+"""The other areas' entry points the nightly calls, in one place.
+
+Runs (discovery, run audits), compare (comparisons), docs (claims), the git layer and the scanner
+(code at a SHA), and replay are each owned by their area; the nightly only orchestrates them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from auditor.config import Config
+from auditor.findings import Finding, run_location
+
+
+def discover(results_dir: Path, config: Config) -> tuple[list, list[Finding]]:
+    """(runs sorted by id, RA001 findings for records that could not be read)."""
+    try:
+        from auditor.runs.discover import discover_runs
+    except ModuleNotFoundError as exc:
+        if exc.name != "auditor.runs.discover":
+            raise
+        from auditor.compare.runsource import load_runs  # native records only, until discovery lands
+
+        runs, problems = load_runs(results_dir, config)
+    else:
+        found = discover_runs(results_dir, config)
+        runs, problems = list(found.runs), list(found.problems)
+    return sorted(runs, key=lambda r: r.id), [_as_finding(p, results_dir) for p in problems]
+
+
+def _as_finding(problem: Any, results_dir: Path) -> Finding:
+    if isinstance(problem, Finding):
+        return problem
+    from auditor.registry import rule_class
+
+    path = getattr(problem, "path", None) or (problem.get("path") if isinstance(problem, dict) else None)
+    message = problem.get("message") if isinstance(problem, dict) else str(problem)
+    where = str(path or results_dir)
+    try:
+        where = str(Path(where).resolve().relative_to(Path(results_dir).resolve()))
+    except ValueError:
+        pass
+    return rule_class("RA001")().finding(f"{where}: {message}", run_location(where), {"path": where})
+
+
+def audit_run(run, config: Config, repo) -> list[Finding]:
+    from auditor.runs.audit import audit_run_record
+
+    return list(audit_run_record(run, config, repo=repo))
+
+
+def replay_run(run, config: Config, repo_path: str | None) -> list[Finding]:
+    from auditor.replay.driver import replay_findings
+
+    return list(replay_findings(run, config, repo_path, device="cpu"))
+
+
+def scan_code_at(repo, sha: str, config: Config, jobs: int | None = None) -> list[Finding]:
+    """The code findings at `sha` (auditor.vcs.scan_at_sha; inside a worker, without a nested pool)."""
+    if jobs is None:
+        from auditor.vcs import scan_at_sha
+
+        result = scan_at_sha(repo, sha, config)
+    else:
+        from auditor.code.scan import SourceFile, scan_files
+
+        files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha)]
+        result = scan_files(files, config, jobs=jobs)
+    return list(getattr(result, "findings", result))
+
+
+def comparisons(results_dir: Path) -> list:
+    from auditor.compare.api import load_comparisons
+
+    return list(load_comparisons(results_dir))
+
+
+def check_comparison(spec, runs: list, config: Config, repo: str | None):
+    from auditor.compare.api import check_comparison as check
+
+    return check(spec, runs, config, repo=repo)
+
+
+def check_docs(paths: list[Path], runs: list, results_dir: Path, config: Config) -> list[Finding]:
+    from auditor.claims import check_docs as check
+
+    return list(check(paths, runs, results_dir, config))
+
+
+def open_repo(path: str | None):
+    if not path:
+        return None
+    from auditor.vcs import Repo
+
+    return Repo(path)

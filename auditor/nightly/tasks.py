@@ -1,0 +1,71 @@
+"""The nightly's units of work. Module-level and picklable: the same functions run in this process,
+in a process pool, on Ray workers and in Slurm jobs (submitit). Each returns plain data
+(finding dicts), which is what the state stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.config import Config
+from auditor.findings import Finding
+
+_REPOS: dict[str, object] = {}  # one Repo per worker process and path: opening one costs a git call
+
+
+def _repo(path: str | None):
+    if not path:
+        return None
+    if path not in _REPOS:
+        from auditor.nightly.sources import open_repo
+
+        _REPOS[path] = open_repo(path)
+    return _REPOS[path]
+
+
+@dataclass
+class RunBatch:
+    """Runs to audit together (one task, one commit): (key, run) pairs."""
+    items: list[tuple[str, object]]
+    config: Config
+    repo: str | None = None
+    kind: str = "run"  # "run": the record audit; "replay": the checkpoint replay
+
+
+@dataclass
+class ShaTask:
+    repo: str
+    sha: str
+    config: Config
+    key: str = ""
+    jobs: int | None = None  # 1 inside a pool worker: no nested process pool
+
+
+@dataclass
+class TaskResult:
+    """(key, subject, finding dicts) per item; the state stores them as they come."""
+    rows: list[tuple[str, str, list[dict]]] = field(default_factory=list)
+
+
+def _dicts(findings: list[Finding]) -> list[dict]:
+    return [f.to_json() for f in findings]
+
+
+def audit_runs(batch: RunBatch) -> TaskResult:
+    from auditor.nightly import sources
+
+    result = TaskResult()
+    for key, run in batch.items:
+        if batch.kind == "replay":
+            findings = sources.replay_run(run, batch.config, batch.repo)
+        else:
+            findings = sources.audit_run(run, batch.config, _repo(batch.repo))
+        result.rows.append((key, run.id, _dicts(findings)))
+    return result
+
+
+def scan_sha(task: ShaTask) -> TaskResult:
+    from auditor.nightly import sources
+
+    findings = sources.scan_code_at(_repo(task.repo), task.sha, task.config, task.jobs)
+    return TaskResult([(task.key, task.sha, _dicts(findings))])

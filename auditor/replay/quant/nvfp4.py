@@ -1,0 +1,68 @@
+"""NVFP4: FP4 E2M1 elements, blocks of 16 with an FP8 E4M3 scale, and an FP32 per-tensor scale.
+
+In TransformerEngine's order of operations (all float32), which NVIDIA's kernels match bit-exactly:
+
+    amax  = max |x| over the whole tensor
+    s_enc = min(448 * 6 / amax, FLT_MAX); s_enc = 1 if s_enc == 0;  s_dec = 1 / s_enc
+    m     = s_enc * fp32(1/6)
+    block: sb  = min(min(block_amax * m, FLT_MAX), 448);  sb8 = e4m3_round_half_even(sb)
+           enc = min(1 / (sb8 * s_dec), FLT_MAX)
+           out = (fp4_round(clamp(x * enc, -6, 6)) * sb8) * s_dec
+
+No lower clamp on the block scale (subnormal and zero E4M3 scales are allowed), so an all-zero
+tensor gives zeros. Inf/NaN: the tensor scale comes from the finite values; a block holding an Inf
+or NaN comes back all NaN (the same rule as the MX formats). `rounding` applies to the elements;
+the E4M3 block scale is always rounded half to even, as in TE.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from auditor.replay.quant.blocks import map_chunks, to_blocks
+from auditor.replay.quant.elements import FLT_MAX, FP4_E2M1, biased_exponent, round_magnitude_
+
+BLOCK_SIZE = 16
+E4M3_MAX = 448.0
+FP4_MAX = 6.0
+
+
+def _f32(value: float) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def tensor_scales(amax: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s_enc, s_dec) as float32 scalars, from the tensor's (finite) amax."""
+    s_enc = torch.minimum(_f32(E4M3_MAX * FP4_MAX).to(amax.device) / amax, _f32(FLT_MAX).to(amax.device))
+    s_enc = torch.where(s_enc == 0, torch.ones_like(s_enc), s_enc)
+    return s_enc, 1.0 / s_enc
+
+
+def quantize_nvfp4(x: torch.Tensor, *, block_size: int | None = None, axis: int = -1,
+                   rounding: str = "even") -> torch.Tensor:
+    blocked = to_blocks(x, axis, block_size or BLOCK_SIZE)
+    v = blocked.data
+    block_amax = torch.empty((v.shape[0], 1), dtype=torch.float32, device=v.device)
+
+    def amax_chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+        torch.amax(torch.abs(v, out=out), dim=1, keepdim=True, out=block_amax[rows])
+
+    map_chunks(v, amax_chunk)
+    bad = biased_exponent(block_amax) == 255  # Inf or NaN in the block
+    finite_amax = torch.where(bad, 0.0, block_amax)
+    amax = finite_amax.max() if finite_amax.numel() else torch.zeros((), device=v.device)
+    s_enc, s_dec = tensor_scales(amax)
+    m = s_enc * _f32(1.0 / 6.0).to(v.device)
+    sb = torch.clamp(finite_amax * m, max=FLT_MAX).clamp_(max=E4M3_MAX)
+    sb8 = sb.to(torch.float8_e4m3fn).to(torch.float32)  # round half to even, subnormals kept
+    enc = torch.clamp(1.0 / (sb8 * s_dec), max=FLT_MAX)
+    dequant = torch.where(bad, torch.nan, sb8)
+
+    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+        torch.abs(v, out=out)
+        out.mul_(enc[rows]).clamp_(max=FP4_MAX)  # |x| * enc is the magnitude of x * enc; sign restored below
+        round_magnitude_(out, FP4_E2M1, rounding, scratch)
+        out.mul_(dequant[rows]).mul_(s_dec)  # (q * sb8) * s_dec, in that order
+        torch.copysign(out, v, out=out)
+
+    return blocked.restore(map_chunks(v, chunk))

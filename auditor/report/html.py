@@ -1,0 +1,257 @@
+"""The nightly's HTML report: one self-contained file (inline CSS and SVG, no scripts, no network).
+
+Top: the counts, then the new findings, then the known ones. Then one card per comparison (per-seed
+scores and the effect's CI) and one per run with findings (metric versus step, with the last training
+step and the reported step marked). Code locations link to the file (relative link, `#L<line>`), or to
+`[tool.auditor.nightly] link_template` ("https://host/repo/blob/{sha}/{path}#L{line}") when set.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from auditor.findings import SEVERITY_RANK, Finding
+
+MAX_RUN_PLOTS = 40
+MAX_RUN_ROWS = 1000
+
+CSS = """
+:root { --err:#cf222e; --warn:#9a6700; --info:#0969da; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; color:#1f2328;
+       margin:0; background:#fff; }
+header { background:#24292f; color:#fff; padding:18px 32px; }
+header h1 { margin:0; font-size:22px; } header p { margin:4px 0 0; color:#d0d7de; }
+main { padding: 8px 32px 48px; max-width: 1200px; }
+h2 { border-bottom:1px solid var(--line); padding-bottom:4px; margin-top:32px; }
+.cards { display:flex; gap:12px; flex-wrap:wrap; margin:16px 0; }
+.card { border:1px solid var(--line); border-radius:8px; padding:10px 16px; min-width:120px; background:var(--bg); }
+.card b { display:block; font-size:26px; } .card span { color:var(--muted); }
+.card.error b { color:var(--err); } .card.warning b { color:var(--warn); } .card.new b { color:#8250df; }
+table { border-collapse:collapse; width:100%; margin:8px 0; }
+th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { background:var(--bg); font-weight:600; }
+.sev { display:inline-block; border-radius:10px; padding:0 8px; font-size:12px; font-weight:600; color:#fff; }
+.sev.error { background:var(--err); } .sev.warning { background:var(--warn); } .sev.info { background:var(--info); }
+.new-tag { color:#8250df; font-weight:600; font-size:12px; }
+code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size:12.5px; background:var(--bg);
+       padding:1px 4px; border-radius:4px; }
+.panel { border:1px solid var(--line); border-radius:8px; padding:12px 16px; margin:14px 0; }
+.panel h3 { margin:0 0 6px; font-size:16px; }
+.facts { color:var(--muted); margin:0 0 8px; }
+.verdict { font-weight:600; }
+svg.plot { width:100%; max-width:900px; height:auto; display:block; }
+details summary { cursor:pointer; color:var(--muted); margin:8px 0; }
+.ok { color:#1a7f37; font-weight:600; }
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+class Links:
+    """Where a finding's location points to, relative to the report's folder."""
+
+    def __init__(self, out_dir: Path, repo_root: Path | None, template: str | None, runs: list):
+        self.out_dir = Path(out_dir).resolve()
+        self.repo_root = repo_root
+        self.template = template
+        self.records = {run.id: run.record_path for run in runs if run.record_path}
+
+    def _relative(self, target: Path) -> str:
+        return Path(os.path.relpath(target, self.out_dir)).as_posix()
+
+    def code(self, path: str, line: int | None, sha: str | None = None) -> str | None:
+        if self.template and sha:
+            return self.template.format(path=path, line=line or 1, sha=sha)
+        if self.repo_root is None and not Path(path).is_absolute():
+            return None
+        target = Path(path) if Path(path).is_absolute() else self.repo_root / path
+        return self._relative(target) + (f"#L{line}" if line else "")
+
+    def run(self, run_id: str) -> str | None:
+        record = self.records.get(run_id)
+        return self._relative(Path(record)) if record else None
+
+
+def _where(f: Finding, links: Links) -> str:
+    loc = f.location
+    if "path" in loc:
+        label = f"{loc['path']}:{loc['line']}" if loc.get("line") else str(loc["path"])
+        shas = f.evidence.get("shas") if isinstance(f.evidence, dict) else None
+        href = links.code(str(loc["path"]), loc.get("line"), shas[-1] if shas else None)
+        return f'<a href="{_e(href)}"><code>{_e(label)}</code></a>' if href else f"<code>{_e(label)}</code>"
+    if "run" in loc:
+        href = links.run(str(loc["run"]))
+        anchor = f'<a href="#run-{_e(loc["run"])}">{_e(loc["run"])}</a>'
+        record = f' (<a href="{_e(href)}">record</a>)' if href else ""
+        return f"run {anchor}{record}"
+    if "runs" in loc:
+        return " vs ".join(f"<code>{_e(r)}</code>" for r in loc["runs"])
+    if "groups" in loc:
+        return " vs ".join(f"<code>{_e(g)}</code>" for g in loc["groups"])
+    return ""
+
+
+def _code_context(f: Finding) -> str:
+    """For code found at the runs' SHAs: which commits have it and which runs used them."""
+    evidence = f.evidence if isinstance(f.evidence, dict) else {}
+    shas, runs = evidence.get("shas"), evidence.get("runs")
+    if not shas:
+        return ""
+    total = evidence.get("runs_total", len(runs or []))
+    used = ", ".join(f'<a href="#run-{_e(r)}">{_e(r)}</a>' for r in runs or [])
+    more = f" and {total - len(runs)} more" if runs and total > len(runs) else ""
+    return (f'<div class="facts">at {", ".join(f"<code>{_e(s[:10])}</code>" for s in shas)}'
+            + (f"; used by {used}{more}" if used else "") + "</div>")
+
+
+def _findings_table(findings: list[Finding], new: set[str], links: Links) -> str:
+    if not findings:
+        return '<p class="ok">None.</p>'
+    rows = []
+    for f in findings:
+        tag = ' <span class="new-tag">NEW</span>' if f.fingerprint in new else ""
+        rows.append(f'<tr><td><span class="sev {_e(f.severity)}">{_e(f.severity)}</span>{tag}</td>'
+                    f'<td><code>{_e(f.rule)}</code> {_e(f.name)}</td><td>{_where(f, links)}</td>'
+                    f'<td>{_e(f.message)}{_code_context(f)}</td></tr>')
+    return ("<table><thead><tr><th>severity</th><th>rule</th><th>where</th><th>finding</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _by_severity(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), *f.sort_key()))
+
+
+class PlotMaker:
+    """Renders plots, reusing ones already stored in the nightly state for identical data."""
+
+    def __init__(self, cache=None):
+        self.cache = cache
+
+    def get(self, kind: str, data: dict) -> str:
+        from auditor.nightly.state import digest
+        from auditor.report import plots
+
+        key = digest(kind, plots.PLOT_VERSION, _matplotlib_version(), json.dumps(data, sort_keys=True, default=str))
+        if self.cache is not None:
+            svg = self.cache.plot(key)
+            if svg is not None:
+                return svg
+        svg = plots.run_curve_svg(data) if kind == "run" else plots.comparison_svg(data)
+        if self.cache is not None:
+            self.cache.store_plot(key, svg)
+        return svg
+
+
+def _matplotlib_version() -> str:
+    """matplotlib's version and our plotting code: a change in either draws the plots anew."""
+    import hashlib
+
+    import matplotlib
+
+    from auditor.report import plots
+
+    return matplotlib.__version__ + ":" + hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest()[:16]
+
+
+def _run_facts(run) -> str:
+    facts = []
+    for label, value in (("group", run.group), ("seed", run.seed), ("state", run.state),
+                         ("git", (run.git_sha or "")[:12] or None), ("max steps", run.max_steps)):
+        if value is not None:
+            facts.append(f"{label} <code>{_e(value)}</code>")
+    reported = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in (run.reported or {}).items()}
+    if reported:
+        facts.append("reported " + ", ".join(f"<code>{_e(k)}={_e(v)}</code>" for k, v in sorted(reported.items())))
+    return " · ".join(facts)
+
+
+def _comparison_panel(report, new: set[str], links: Links, plot: PlotMaker) -> str:
+    from auditor.report import plots
+
+    data = plots.comparison_data(report)
+    verdict = report.summary.get("verdict") if isinstance(report.summary, dict) else None
+    reasons = report.summary.get("reasons") if isinstance(report.summary, dict) else None
+    if verdict and reasons:
+        verdict = f"{verdict}: {'; '.join(map(str, reasons))}"
+    ci = f" [{data['ci'][0]:+.4g}, {data['ci'][1]:+.4g}]" if data["ci"] else ""
+    effect = f"effect {data['delta']:+.4g}{ci}" if data["delta"] is not None else "no effect estimate"
+    return (f'<section class="panel" id="cmp-{_e(report.name)}"><h3>{_e(report.name)}</h3>'
+            f'<p class="facts"><code>{_e(report.baseline)}</code> → <code>{_e(report.treatment)}</code> on '
+            f'<code>{_e(report.metric)}</code> · {_e(effect)}'
+            + (f' · <span class="verdict">{_e(verdict)}</span>' if verdict else "") + "</p>"
+            + plot.get("comparison", data) + _findings_table(_by_severity(report.findings), new, links) + "</section>")
+
+
+def _run_panel(run, findings: list[Finding], new: set[str], links: Links, plot: PlotMaker) -> str:
+    from auditor.report import plots
+
+    return (f'<section class="panel" id="run-{_e(run.id)}"><h3>run {_e(run.id)}</h3>'
+            f'<p class="facts">{_run_facts(run)}</p>' + plot.get("run", plots.run_curve_data(run))
+            + _findings_table(_by_severity(findings), new, links) + "</section>")
+
+
+def render_html(outcome, summary: dict, *, out_dir: Path, config, plot_cache=None) -> str:
+    settings = config.section("nightly")
+    links = Links(out_dir, outcome.repo_root, settings.get("link_template"), outcome.runs)
+    plot = PlotMaker(plot_cache)
+    findings, new = outcome.findings, outcome.new
+    fresh = _by_severity([f for f in findings if f.fingerprint in new])
+    known = _by_severity([f for f in findings if f.fingerprint not in new])
+    counts = summary["by_severity"]
+    cards = "".join(f'<div class="card {cls}"><b>{value}</b><span>{_e(label)}</span></div>' for cls, value, label in (
+        ("new", summary["new"], "new findings"), ("error", counts["error"], "errors"),
+        ("warning", counts["warning"], "warnings"), ("", counts["info"], "info"),
+        ("", summary["runs"], "runs"), ("", len(summary["comparisons"]), "comparisons")))
+
+    parts = [f"<header><h1>Nightly reproducibility audit</h1><p>{summary['runs']} runs · "
+             f"{summary['groups']} groups · {len(outcome.comparisons)} comparisons · "
+             f"{summary['findings']} findings</p></header><main>", f'<div class="cards">{cards}</div>',
+             f"<h2>New findings ({len(fresh)})</h2>", _findings_table(fresh, new, links)]
+    if known:
+        parts += [f"<details><summary>Known findings ({len(known)}), seen in earlier nightlies</summary>",
+                  _findings_table(known, new, links), "</details>"]
+
+    if outcome.comparisons:
+        parts.append(f"<h2>Comparisons ({len(outcome.comparisons)})</h2>")
+        parts += [_comparison_panel(c, new, links, plot) for c in outcome.comparisons]
+
+    by_run: dict[str, list[Finding]] = {}
+    for f in findings:
+        if "run" in f.location:
+            by_run.setdefault(str(f.location["run"]), []).append(f)
+    runs = {run.id: run for run in outcome.runs}
+    flagged = sorted((rid for rid in by_run if rid in runs), key=lambda rid: (
+        not any(f.fingerprint in new for f in by_run[rid]),
+        -max(SEVERITY_RANK.get(f.severity, 0) for f in by_run[rid]), rid))
+    limit = int(settings.get("max_run_plots", MAX_RUN_PLOTS))
+    if flagged:
+        parts.append(f"<h2>Runs with findings ({len(flagged)})</h2>")
+        parts += [_run_panel(runs[rid], by_run[rid], new, links, plot) for rid in flagged[:limit]]
+        if len(flagged) > limit:
+            parts.append(f"<p class='facts'>{len(flagged) - limit} more run(s) with findings are listed in the tables "
+                         "above (plots are drawn for the first ones; `max_run_plots` raises the limit).</p>")
+    clean = [run for run in outcome.runs if run.id not in by_run]
+    if clean:
+        parts.append(f"<details><summary>Runs without findings ({len(clean)})</summary><table><thead><tr>"
+                     "<th>run</th><th>group</th><th>seed</th><th>state</th><th>reported</th></tr></thead><tbody>")
+        for run in clean[:MAX_RUN_ROWS]:
+            reported = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in sorted((run.reported or {}).items()))
+            parts.append(f"<tr><td>{_e(run.id)}</td><td>{_e(run.group or '')}</td><td>{_e(run.seed if run.seed is not None else '')}"
+                         f"</td><td>{_e(run.state or '')}</td><td>{_e(reported)}</td></tr>")
+        parts.append("</tbody></table>")
+        if len(clean) > MAX_RUN_ROWS:
+            parts.append(f"<p class='facts'>and {len(clean) - MAX_RUN_ROWS} more.</p>")
+        parts.append("</details>")
+    parts.append("</main>")
+    body = "\n".join(parts)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>Nightly reproducibility audit</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")

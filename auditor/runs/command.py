@@ -1,0 +1,216 @@
+"""`audit run RUN_ID` and `audit diff RUN_A RUN_B`: one run against its own code, two runs against each other.
+
+The code is always read at the run's recorded SHA from git objects (auditor.vcs), never from the
+working tree: a run from last month is audited against last month's code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from auditor.cli_common import config_option, finish, get_config, report_options
+from auditor.errors import InputError
+from auditor.findings import Finding, at_or_above, sort_findings
+from auditor.report import write_atomic
+from auditor.report.json_report import render_json
+from auditor.runs.record import Run
+from auditor.trainpath import training_path
+from auditor.vcs import Repo, scan_at_sha
+
+# -- shared ---------------------------------------------------------------------------------------
+
+def _find_run(results: Path, run_id: str, config) -> Run:
+    from auditor.runs.discover import find_run
+
+    return find_run(results, run_id, config)
+
+
+def _record_findings(run: Run, config, repo: Repo | None) -> tuple[list[Finding], str | None]:
+    try:
+        from auditor.runs.audit import audit_run_record
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("auditor.runs.audit"):
+            return [], "run rules not available in this installation"
+        raise
+    return list(audit_run_record(run, config, repo)), None
+
+
+def _open_repo(repo_option: str | None) -> tuple[Repo | None, str | None]:
+    """The repository: an explicit --repo must be one (exit 2); the default (cwd) may not be one."""
+    if repo_option is not None:
+        return Repo(repo_option), None
+    try:
+        return Repo("."), None
+    except InputError as exc:
+        return None, f"no git repository here ({exc.message}); pass --repo to audit the code at the run's SHA"
+
+
+def _results_dir(results: str) -> Path:
+    path = Path(results)
+    if not path.is_dir():
+        raise InputError("the results directory does not exist or is not a directory", path=results)
+    return path
+
+
+def _emit_json(findings: list[Finding], extra: dict, *, output: str | None, fail_on: str) -> None:
+    """The contract's JSON report plus extra top-level keys (the run header, the diff)."""
+    ordered = sort_findings(findings)
+    document = json.loads(render_json(ordered))
+    document.update(extra)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    if output:
+        write_atomic(Path(output), text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    raise SystemExit(1 if at_or_above(ordered, fail_on) else 0)
+
+
+def _sha_lookup(repo: Repo, sha: str):
+    """The text report's source excerpt, read from the run's SHA rather than the working tree."""
+    cache: dict[str, list[str] | None] = {}
+
+    def lookup(path: str, line: int) -> str | None:
+        if path not in cache:
+            data = repo.read_file(sha, path)
+            cache[path] = data.decode("utf-8", "replace").splitlines() if data is not None else None
+        lines = cache[path]
+        return lines[line - 1] if lines and 0 < line <= len(lines) else None
+
+    return lookup
+
+
+# -- audit run ------------------------------------------------------------------------------------
+
+def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], dict]:
+    """The scanner's findings on the code at the run's SHA (its training path when the entry point is known).
+
+    Returns (findings, info) where info says what was scanned, for the header. Raises InputError
+    when the SHA cannot be resolved.
+    """
+    sha = repo.resolve(run.git_sha)
+    info: dict = {"sha": sha, "scope": "whole tree"}
+    entries = [run.entry_point] if run.entry_point else list(config.entry_points or [])
+    paths = None
+    if entries:
+        files = {path: data for path, _, data in repo.python_files_at(sha)}
+        reach: set[str] = set()
+        for entry in entries:
+            reach |= training_path(files, entry)
+        if reach:
+            paths = reach
+            info["scope"] = f"training path of {', '.join(entries)} ({len(reach)} files)"
+            info["training_path"] = sorted(reach)
+        else:
+            info["scope"] = f"whole tree (entry point {', '.join(entries)} not found at {sha[:10]})"
+    findings = []
+    for f in scan_at_sha(repo, sha, config, paths=paths):
+        evidence = {**f.evidence, "sha": sha}
+        findings.append(Finding(rule=f.rule, name=f.name, severity=f.severity, message=f.message,
+                                location=dict(f.location), evidence=evidence, fingerprint=f.fingerprint))
+    return findings, info
+
+
+def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding], str | None]:
+    try:
+        from auditor.replay.driver import replay_findings
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("auditor.replay"):
+            return [], "replay not available in this installation"
+        raise
+    return list(replay_findings(run, config, repo_path, device)), None
+
+
+def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
+    sha = code.get("sha") or run.git_sha
+    state = run.state or "unknown"
+    if run.exit_code not in (None, 0):
+        state += f" (exit {run.exit_code})"
+    reported = {k: v for k, v in (run.reported or {}).items() if k != "step"}
+    step = (run.reported or {}).get("step")
+    claim = ", ".join(f"{k}={v}" for k, v in sorted(reported.items())) or "nothing reported"
+    if reported and step is not None:
+        claim += f" at step {step}"
+    lines = [f"run {run.id}" + (f" (group {run.group})" if run.group else " (no group)"),
+             f"  record:  {run.record_path or run.folder} [{run.source}]",
+             f"  code:    {sha[:10] if sha else 'no SHA recorded'}" + (" (dirty tree)" if run.git_dirty else "")
+             + (f", scanned: {code['scope']}" if code.get("scope") else ""),
+             f"  state:   {state}",
+             f"  claim:   {claim}"]
+    lines += [f"  note:    {note}" for note in notes]
+    return lines + ["", "Findings:"]
+
+
+@click.command("run")
+@click.argument("run_id")
+@click.option("--results", required=True, type=click.Path(), help="The results directory holding the run.")
+@click.option("--repo", "repo_path", default=None, type=click.Path(), help="The git repository the run came from (default: the current directory).")
+@click.option("--device", default="cpu", show_default=True, help="Device for the checkpoint replay.")
+@click.option("--no-replay", is_flag=True, help="Skip the checkpoint replay even when the record declares one.")
+@report_options
+@config_option
+def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, config_path):
+    """Audit one run: its record, the code at its git SHA, and its replay when the record has one."""
+    config = get_config(repo_path or ".", config_path)
+    record = _find_run(_results_dir(results), run_id, config)
+    repo, repo_note = _open_repo(repo_path)
+    findings, rules_note = _record_findings(record, config, repo)
+    notes = [note for note in (repo_note, rules_note) if note]
+    code: dict = {}
+    lookup = None
+    if repo is not None and record.git_sha:
+        try:
+            code_findings, code = code_findings_for_run(record, repo, config)
+            findings += code_findings
+            lookup = _sha_lookup(repo, code["sha"])
+        except InputError as exc:
+            notes.append(f"code not scanned: {exc.message}")
+    elif repo is not None:
+        notes.append("code not scanned: the record has no git SHA")
+    if record.replay and not no_replay:
+        replay_findings, replay_note = _replay(record, config, str(repo.root if repo else Path(repo_path or ".")), device)
+        findings += replay_findings
+        if replay_note:
+            notes.append(replay_note)
+    header = _header(record, code, notes)
+    if fmt == "json":
+        extra = {"run": {"id": record.id, "group": record.group, "sha": code.get("sha") or record.git_sha,
+                         "state": record.state, "exit_code": record.exit_code, "reported": record.reported,
+                         "scanned": code.get("scope"), "notes": notes}}
+        _emit_json(findings, extra, output=output, fail_on=fail_on or config.fail_on)
+    preamble = "\n".join(header) + "\n"
+    if fmt == "markdown":
+        preamble = "\n".join(f"    {line}" for line in header[:-2]) + "\n"
+    finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,
+           title=f"Audit of run {record.id}", preamble=preamble)
+
+
+# -- audit diff -----------------------------------------------------------------------------------
+
+@click.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--results", required=True, type=click.Path(), help="The results directory holding both runs.")
+@click.option("--repo", "repo_path", default=None, type=click.Path(), help="The git repository the runs came from (default: the current directory).")
+@report_options
+@config_option
+def diff(run_a, run_b, results, repo_path, fmt, output, fail_on, config_path):
+    """What differs between two runs: commits, files, hazards, config, environment, eval protocol."""
+    from auditor.runs.diffing import diff_runs, render_markdown, render_text, to_json
+
+    config = get_config(repo_path or ".", config_path)
+    folder = _results_dir(results)
+    first, second = _find_run(folder, run_a, config), _find_run(folder, run_b, config)
+    repo, repo_note = _open_repo(repo_path)
+    result = diff_runs(first, second, repo, config, repo_error=repo_note)
+    findings = result.findings()
+    if fmt == "json":
+        _emit_json(findings, {"diff": to_json(result)}, output=output, fail_on=fail_on or config.fail_on)
+    preamble = render_text(result) + "\n" if fmt == "text" else render_markdown(result) if fmt == "markdown" else ""
+    lookup = _sha_lookup(repo, result.sha_b) if repo is not None and result.sha_b else None
+    finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,
+           title=f"Diff of runs {first.id} and {second.id}", preamble=preamble)

@@ -1,0 +1,226 @@
+"""Finding the runs of a results directory: one walk, each run folder read by the reader of its format.
+
+The walk never follows directory symlinks (so symlink loops and wandb's `latest-run` link cannot
+repeat or trap it) and stops at a recognised run folder (its checkpoints are not walked). A file that
+cannot be read or parsed is an RA001 finding naming the file and line or field; the rest is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.errors import InputError
+from auditor.findings import Finding
+from auditor.runs.normalize import normalize
+from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
+from auditor.runs.readers.common import ReadError, load_json, read_text
+from auditor.runs.record import Run
+
+SKIP_DIRS = {".git", "__pycache__", "node_modules", ".trash", "_sources", ".ipynb_checkpoints", ".venv",
+             "site-packages", ".hg", ".svn"}
+
+
+@dataclass
+class Discovery:
+    runs: list[Run] = field(default_factory=list)  # sorted by id, ids unique
+    problems: list[Finding] = field(default_factory=list)  # RA001: unreadable files, duplicate ids
+    errors: list[tuple[str, ReadError]] = field(default_factory=list)  # (run folder, error) behind problems
+
+    def get(self, run_id: str) -> Run | None:
+        return next((run for run in self.runs if run.id == run_id), None)
+
+
+@dataclass
+class _Folder:
+    path: str  # absolute
+    display: str  # as the user named it: results dir as given + relative path
+    rel: str  # relative to the results dir, '/'-separated ('' for the root)
+    names: set[str]
+    subdirs: list[str]
+
+
+def _scan(path: str, display: str, rel: str) -> _Folder:
+    names, subdirs = set(), []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            names.add(entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.name)
+            except OSError:
+                continue
+    return _Folder(path, display, rel, names, sorted(subdirs))
+
+
+def _run_id_from_path(folder: _Folder, root_name: str) -> str:
+    return folder.rel or root_name
+
+
+def _read_json_record(folder: _Folder, root_name: str) -> list[Run]:
+    """run.json is native unless it is Sacred's (experiment/host/status, no id)."""
+    path, display = os.path.join(folder.path, "run.json"), os.path.join(folder.display, "run.json")
+    text = read_text(path)
+    if "config.json" in folder.names or '"experiment"' in text:
+        try:
+            data = load_json(path, text)
+        except ReadError as exc:
+            exc.path = display
+            raise
+        if sacred.is_sacred_record(data):
+            return [sacred.from_files(folder.path, folder.display, data, _run_id_from_path(folder, root_name))]
+    return native.read(folder.path, folder.display, {"run.json"})
+
+
+def _read_folder(folder: _Folder, config, root_name: str) -> tuple[list[Run], bool]:
+    """(runs read from this folder, whether to walk its subfolders)."""
+    names = folder.names
+    if guild.is_run_folder(folder.path, names):
+        return guild.read(folder.path, folder.display, names), False
+    record = native.record_file(folder.path, names)
+    if record:
+        runs = (_read_json_record(folder, root_name) if record == "run.json"
+                else native.read(folder.path, folder.display, names))
+        if hydra.is_run_folder(folder.path, names):  # a native record beside Hydra's composed config
+            for run in runs:
+                if not run.config:
+                    run.config = hydra.hydra_config(folder.path, folder.display)[0]
+        return runs, False
+    if hydra.is_run_folder(folder.path, names):
+        seed_keys = config.key_map.get("seed", [])
+        return hydra.read(folder.path, folder.display, names, _run_id_from_path(folder, root_name), seed_keys), False
+    if wandb.is_run_folder(os.path.basename(folder.path), names):
+        return wandb.read(folder.path, folder.display, names), False
+    if mlflow.is_run_folder(names):
+        return mlflow.read(folder.path, folder.display, names), False
+    runs: list[Run] = []
+    if "mlflow.db" in names:
+        runs += mlflow.read_sqlite(os.path.join(folder.path, "mlflow.db"), os.path.join(folder.display, "mlflow.db"))
+    if any(name.startswith(tensorboard.EVENT_PREFIX) for name in names):
+        runs += tensorboard.read(folder.path, folder.display, names, _run_id_from_path(folder, root_name))
+    return runs, True
+
+
+def _error_from(exc: BaseException, folder: _Folder) -> ReadError:
+    if isinstance(exc, ReadError):
+        return exc
+    if isinstance(exc, OSError):
+        where = exc.filename or folder.display
+        if exc.filename and str(exc.filename).startswith(folder.path):
+            where = str(exc.filename).replace(folder.path, folder.display, 1)
+        return ReadError(f"cannot read: {exc.strerror or exc}", where)
+    return ReadError(f"could not be parsed ({type(exc).__name__}: {exc})", folder.display)
+
+
+def _problem(error: ReadError, config, extra: str = "") -> Finding:
+    from auditor.rules.meta.ra001_input_unreadable import InputUnreadable  # not the whole rule pack
+
+    rule = InputUnreadable(severity=config.severity.get("RA001"))
+    location = {"path": error.path}
+    if error.line:
+        location["line"] = error.line
+    evidence = {"field": error.field} if error.field else {}
+    prefix = f"{error.field}: " if error.field else ""
+    return rule.finding(f"{prefix}{error.message}{extra}", location, evidence)
+
+
+def _walk(results_dir: Path, config):
+    """Yield (folder, runs, error) for every folder holding runs or an unreadable file."""
+    root = os.path.abspath(results_dir)
+    root_name = os.path.basename(root.rstrip(os.sep)) or root
+    stack = [(root, str(results_dir), "")]
+    while stack:
+        path, display, rel = stack.pop()
+        try:
+            folder = _scan(path, display, rel)
+        except OSError as exc:
+            yield _Folder(path, display, rel, set(), []), [], ReadError(f"cannot list folder: {exc.strerror or exc}", display)
+            continue
+        try:
+            runs, descend = _read_folder(folder, config, root_name)
+            error = None
+        except Exception as exc:  # one broken run must not stop the others: reported as RA001
+            runs, descend, error = [], False, _error_from(exc, folder)
+        if runs or error:
+            yield folder, runs, error
+        if descend:
+            for name in reversed(folder.subdirs):
+                if name not in SKIP_DIRS:
+                    stack.append((os.path.join(path, name), os.path.join(display, name),
+                                  f"{rel}/{name}" if rel else name))
+
+
+def discover_runs(results_dir: Path | str, config) -> Discovery:
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise InputError("results directory not found", path=str(results_dir))
+    discovery = Discovery()
+    found: list[Run] = []
+    for folder, runs, error in _walk(results_dir, config):
+        if error:
+            discovery.errors.append((folder.path, error))
+            discovery.problems.append(_problem(error, config, "; this run was not audited"))
+        for run in runs:
+            try:
+                found.append(normalize(run, config.key_map))
+            except ValueError as exc:
+                error = ReadError(str(exc), run.record_path or folder.display)
+                discovery.errors.append((folder.path, error))
+                discovery.problems.append(_problem(error, config))
+    found.sort(key=lambda run: (run.id, run.record_path or "", run.folder))
+    for run in found:
+        if discovery.runs and discovery.runs[-1].id == run.id:
+            first = discovery.runs[-1]
+            error = ReadError(f"duplicate run id {run.id!r} (also in {first.record_path}); this one was skipped",
+                              run.record_path or run.folder)
+            discovery.errors.append((run.folder, error))
+            discovery.problems.append(_problem(error, config))
+            continue
+        discovery.runs.append(run)
+    if not config.is_selected("RA001"):
+        discovery.problems = []
+    return discovery
+
+
+def _matches(run: Run, run_id: str, results_dir: Path) -> bool:
+    if run.id == run_id or os.path.basename(run.folder.rstrip(os.sep)) == run_id:
+        return True
+    rel = os.path.relpath(run.folder, os.path.abspath(results_dir)).replace(os.sep, "/")
+    return rel == run_id.strip("/")
+
+
+def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Path) -> bool:
+    parts = os.path.relpath(folder, os.path.abspath(results_dir)).replace(os.sep, "/").split("/")
+    if run_id in parts or "/".join(parts) == run_id.strip("/"):
+        return True
+    for name in native.RECORD_NAMES:  # a broken record may still name its id: `id: q201-s0`
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as handle:
+                text = handle.read(65536)
+        except OSError:
+            continue
+        quoted = re.escape(run_id)
+        if re.search(r'"id"\s*:\s*"' + quoted + '"', text) or re.search(
+                r'^id\s*:\s*([\'"]?)' + quoted + r'\1\s*(#.*)?$', text, re.MULTILINE):
+            return True
+    return False
+
+
+def find_run(results_dir: Path | str, run_id: str, config) -> Run:
+    """The run whose id or folder name is `run_id`; unknown or broken is an InputError (exit 2)."""
+    results_dir = Path(results_dir)
+    discovery = discover_runs(results_dir, config)
+    exact = [run for run in discovery.runs if run.id == run_id]
+    matches = exact or [run for run in discovery.runs if _matches(run, run_id, results_dir)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        ids = ", ".join(run.id for run in matches[:5])
+        raise InputError(f"run {run_id!r} is ambiguous: it matches the folders of runs {ids}", path=str(results_dir))
+    for folder, error in discovery.errors:
+        if _error_concerns(folder, error, run_id, results_dir):
+            raise InputError(error.message, path=error.path, line=error.line, field=error.field)
+    raise InputError(f"no run with id or folder name {run_id!r} ({len(discovery.runs)} runs found)",
+                     path=str(results_dir))

@@ -1,0 +1,157 @@
+"""MLflow runs, parsed directly (never through MLflow, which refuses file stores and mis-reads steps).
+
+File store: mlruns/<exp>/meta.yaml (experiment name) and mlruns/<exp>/<run>/{meta.yaml, params/,
+metrics/, tags/}. SQLite backend: mlflow.db opened read-only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from auditor.runs.readers.common import ReadError, load_yaml, read_text, to_float, to_step, typed
+from auditor.runs.record import Run
+
+_INT_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+_STATE = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running",
+          "SCHEDULED": "running"}
+RUN_DIRS = ("metrics", "params", "tags")
+
+
+def is_run_folder(names: set[str]) -> bool:
+    return "meta.yaml" in names and any(name in names for name in RUN_DIRS)
+
+
+def _state(status: Any, end_time: Any) -> str | None:
+    name = _INT_STATUS.get(status, status) if isinstance(status, int) else str(status or "").upper()
+    if name == "RUNNING" and end_time in (None, "", 0):
+        return "killed"  # a SIGKILLed run keeps status RUNNING with no end time for good
+    return _STATE.get(name)
+
+
+def _files_under(root: str) -> list[tuple[str, str]]:
+    """(key, path) for every file below root; keys with '/' are nested folders in MLflow's layout."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            out.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return out
+
+
+def parse_metric_lines(text: str, display: str, problems: list[dict]) -> list[tuple[Any, float]]:
+    """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>"."""
+    points = []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        value = to_float(fields[1]) if len(fields) >= 2 else None
+        step = to_step(fields[2]) if len(fields) >= 3 else 0
+        if len(fields) not in (2, 3, 5) or value is None or step is None:
+            problems.append({"message": f"unparsable metric line {line.strip()[:60]!r}; skipped",
+                             "path": display, "line": number})
+            continue
+        points.append((step, value))
+    return points
+
+
+def _experiment_name(exp_folder: str) -> str | None:
+    path = os.path.join(exp_folder, "meta.yaml")
+    try:
+        meta = load_yaml(path)
+    except ReadError:
+        return None
+    return str(meta["name"]) if isinstance(meta, dict) and meta.get("name") is not None else None
+
+
+def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experiment, problems) -> Run:
+    start, end = meta.get("start_time"), meta.get("end_time")
+    elapsed = (end - start) / 1000.0 if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
+    group = tags.get("mlflow.parentRunId") or experiment
+    return Run(
+        id=run_id,
+        folder=folder,
+        source="mlflow",
+        group=group,
+        git_sha=tags.get("mlflow.source.git.commit") or None,
+        config={key: typed(value) for key, value in params.items()},
+        state=_state(meta.get("status"), end),
+        elapsed_s=elapsed,
+        metrics=metrics,
+        entry_point=tags.get("mlflow.source.name") if tags.get("mlflow.source.name") not in (None, "", "-") else None,
+        record_path=display,
+        problems=problems,
+    )
+
+
+def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
+    meta_display = os.path.join(display_folder, "meta.yaml")
+    meta = load_yaml(os.path.join(folder, "meta.yaml"))
+    if not isinstance(meta, dict):
+        raise ReadError("MLflow run meta.yaml is not a mapping (half-written run?)", meta_display)
+    if meta.get("lifecycle_stage") == "deleted":
+        return []
+    problems: list[dict] = []
+    params = {key: read_text(path) for key, path in _files_under(os.path.join(folder, "params"))}
+    tags = {key: read_text(path) for key, path in _files_under(os.path.join(folder, "tags"))}
+    metrics = {}
+    for key, path in _files_under(os.path.join(folder, "metrics")):
+        display = os.path.join(display_folder, "metrics", key)
+        metrics[key] = parse_metric_lines(read_text(path), display, problems)
+    return [_from_parts(run_id=str(meta.get("run_id") or os.path.basename(folder)), folder=folder,
+                        display=meta_display, meta=meta, params=params, tags=tags, metrics=metrics,
+                        experiment=_experiment_name(os.path.dirname(folder)), problems=problems)]
+
+
+# -- SQLite backend -----------------------------------------------------------------------------------
+
+def _run_folder(db_folder: str, artifact_uri: str | None, experiment_id: Any, run_uuid: str) -> str:
+    if artifact_uri:
+        parsed = urlparse(artifact_uri)
+        path = unquote(parsed.path) if parsed.scheme in ("file", "") else ""
+        if path and os.path.isabs(path):
+            return os.path.dirname(path.rstrip("/")) if path.rstrip("/").endswith("artifacts") else path
+    return os.path.join(db_folder, "mlruns", str(experiment_id), run_uuid)
+
+
+def read_sqlite(path: str, display: str) -> list[Run]:
+    """Every run of an mlflow.db, opened read-only (the file is never written)."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise ReadError(f"cannot open SQLite database: {exc}", display) from exc
+    try:
+        cursor = connection.cursor()
+        experiments = dict(cursor.execute("SELECT experiment_id, name FROM experiments"))
+        rows = cursor.execute("SELECT run_uuid, status, start_time, end_time, experiment_id, artifact_uri, "
+                              "lifecycle_stage FROM runs ORDER BY run_uuid").fetchall()
+        params: dict[str, dict] = {}
+        for key, value, run in cursor.execute("SELECT key, value, run_uuid FROM params"):
+            params.setdefault(run, {})[key] = value
+        tags: dict[str, dict] = {}
+        for key, value, run in cursor.execute("SELECT key, value, run_uuid FROM tags"):
+            tags.setdefault(run, {})[key] = value
+        metrics: dict[str, dict] = {}
+        for key, value, run, step, is_nan in cursor.execute(
+                "SELECT key, value, run_uuid, step, is_nan FROM metrics ORDER BY run_uuid, key, step, timestamp"):
+            metrics.setdefault(run, {}).setdefault(key, []).append((step, math.nan if is_nan else value))
+    except sqlite3.Error as exc:
+        raise ReadError(f"not a readable MLflow database: {exc}", display) from exc
+    finally:
+        connection.close()
+    runs = []
+    db_folder = os.path.dirname(os.path.abspath(path))
+    for run_uuid, status, start, end, experiment_id, artifact_uri, stage in rows:
+        if stage == "deleted":
+            continue
+        runs.append(_from_parts(
+            run_id=run_uuid, folder=_run_folder(db_folder, artifact_uri, experiment_id, run_uuid), display=display,
+            meta={"status": status, "start_time": start, "end_time": end}, params=params.get(run_uuid, {}),
+            tags=tags.get(run_uuid, {}), metrics=metrics.get(run_uuid, {}),
+            experiment=experiments.get(experiment_id), problems=[]))
+    return runs

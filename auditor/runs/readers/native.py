@@ -1,0 +1,86 @@
+"""The native run record: run.yaml / run.json, validated by auditor/schemas/run.schema.json."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jsonschema.exceptions import best_match
+
+from auditor.runs.readers.common import ReadError, absolute, load_json, load_yaml, read_text
+from auditor.runs.record import Run
+from auditor.schemas import validator
+
+RECORD_NAMES = ("run.yaml", "run.yml", "run.json")
+
+
+def field_path(error) -> str | None:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        parts += missing[:1]
+    return ".".join(parts) or None
+
+
+def load_record(path: str, display: str) -> dict[str, Any]:
+    """The validated mapping of one record file; a ReadError names the file and line or field."""
+    text = read_text(path)
+    try:
+        data = load_json(path, text) if path.endswith(".json") else load_yaml(path, text)
+    except ReadError as exc:
+        exc.path = display
+        raise
+    if not isinstance(data, dict):
+        raise ReadError(f"a run record must be a mapping, not {type(data).__name__}", display)
+    error = best_match(validator("run").iter_errors(data))
+    if error is not None:
+        raise ReadError(error.message, display, field=field_path(error))
+    return data
+
+
+def from_record(data: dict[str, Any], folder: str, display: str, source: str = "native") -> Run:
+    git = data.get("git") or {}
+    status = data.get("status") or {}
+    train = data.get("train") or {}
+    checkpoint = dict(data["checkpoint"]) if data.get("checkpoint") else None
+    if checkpoint:
+        checkpoint["path"] = absolute(folder, checkpoint["path"])
+    replay = dict(data["replay"]) if data.get("replay") else None
+    if replay and isinstance(replay.get("quant"), str) and replay["quant"].endswith((".py", ".json", ".yaml")):
+        replay["quant"] = absolute(folder, replay["quant"])
+    environment = dict(data.get("environment") or {})
+    return Run(
+        id=str(data["id"]),
+        folder=folder,
+        source=source,
+        group=data.get("group"),
+        seed=data.get("seed"),
+        git_sha=git.get("sha"),
+        git_dirty=git.get("dirty"),
+        config=dict(data.get("config") or {}),
+        state=status.get("state"),
+        exit_code=status.get("exit_code"),
+        elapsed_s=status.get("elapsed_s"),
+        max_steps=train.get("max_steps"),
+        eval=dict(data.get("eval") or {}),
+        metrics={str(k): list(v) for k, v in (data.get("metrics") or {}).items()},
+        reported=dict(data.get("reported") or {}),
+        checkpoint=checkpoint,
+        replay=replay,
+        environment=environment,
+        entry_point=data.get("entry_point"),
+        record_path=display,
+    )
+
+
+def record_file(folder: str, names: set[str]) -> str | None:
+    for name in RECORD_NAMES:
+        if name in names:
+            return name
+    return None
+
+
+def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
+    name = record_file(folder, names)
+    path, display = os.path.join(folder, name), os.path.join(display_folder, name)
+    return [from_record(load_record(path, display), folder, display)]

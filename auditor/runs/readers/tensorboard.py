@@ -1,0 +1,217 @@
+"""TensorBoard event files (`events.out.tfevents.*`), read without TensorFlow and without down-sampling.
+
+Framing per record: uint64 length, uint32 masked CRC32C of the length, the Event protobuf, uint32
+masked CRC32C of the data. The Event/Summary messages are decoded by a tiny protobuf wire decoder
+(below) that keeps only what scalars need. Both scalar encodings are read: `simple_value` (PyTorch,
+tensorboardX, TF1) and `tensor` with plugin "scalars" (TF2, whose metadata is only on a tag's first event).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from auditor.runs.readers.common import read_bytes
+from auditor.runs.record import Run
+
+EVENT_PREFIX = "events.out.tfevents"
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    table = _TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def records(data: bytes) -> tuple[list[bytes], str | None]:
+    """The payloads of a TFRecord file and, if the tail is torn or corrupt, why reading stopped."""
+    out, pos = [], 0
+    while pos < len(data):
+        if pos + 12 > len(data):
+            return out, f"truncated record header at byte {pos}"
+        header = data[pos:pos + 8]
+        (length,) = struct.unpack("<Q", header)
+        (length_crc,) = struct.unpack_from("<I", data, pos + 8)
+        if masked_crc32c(header) != length_crc:
+            return out, f"corrupt record length at byte {pos}"
+        end = pos + 12 + length + 4
+        if end > len(data):
+            return out, f"truncated last record at byte {pos} (half-written file)"
+        payload = data[pos + 12:pos + 12 + length]
+        (data_crc,) = struct.unpack_from("<I", data, pos + 12 + length)
+        if masked_crc32c(payload) != data_crc:
+            return out, f"CRC mismatch in record at byte {pos}"
+        out.append(payload)
+        pos = end
+    return out, None
+
+
+# -- protobuf wire format: just enough for Event -> Summary -> Value -------------------------------
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def fields(data: bytes) -> list[tuple[int, int, object]]:
+    """(field number, wire type, value) of one message; values of length-delimited fields are bytes."""
+    out, pos = [], 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos:pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            value, pos = data[pos:pos + length], pos + length
+        elif wire == 5:
+            value, pos = data[pos:pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        out.append((number, wire, value))
+    return out
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_TENSOR_FORMATS = {1: "<f", 2: "<d", 3: "<i", 9: "<q", 19: "<e"}  # DT_FLOAT, DOUBLE, INT32, INT64, HALF
+
+
+def _tensor_scalar(data: bytes) -> float | None:
+    dtype, dims, content, packed = 1, 0, b"", {}
+    for number, wire, value in fields(data):
+        if number == 1:
+            dtype = value
+        elif number == 2:
+            dims = sum(1 for n, _, _ in fields(value) if n == 2)
+        elif number == 4:
+            content = value
+        elif number in (5, 6, 7, 10, 13):
+            packed.setdefault(number, []).append((wire, value))
+    if dims:
+        return None  # not a scalar
+    if content and dtype in _TENSOR_FORMATS:
+        return float(struct.unpack_from(_TENSOR_FORMATS[dtype], content)[0])
+    for number, fmt in ((5, "<f"), (6, "<d")):
+        for wire, value in packed.get(number, []):
+            if wire == 2 and value:
+                return float(struct.unpack_from(fmt, value)[0])
+            if wire in (1, 5):
+                return float(struct.unpack(fmt, value)[0])
+    for number in (7, 10, 13):
+        for wire, value in packed.get(number, []):
+            raw = _varint(value, 0)[0] if wire == 2 and value else value
+            if number == 13:
+                return float(struct.unpack("<e", struct.pack("<H", raw & 0xFFFF))[0])
+            return float(_signed64(raw))
+    return None
+
+
+def _plugin_name(metadata: bytes) -> str | None:
+    for number, _, value in fields(metadata):
+        if number == 1:
+            for sub_number, _, sub_value in fields(value):
+                if sub_number == 1:
+                    return sub_value.decode("utf-8", "replace")
+    return None
+
+
+def decode_event(payload: bytes, scalar_tags: set[str]) -> tuple[int, list[tuple[str, float]]]:
+    """(step, [(tag, value)]) of one Event; `scalar_tags` remembers tags declared as TF2 scalars."""
+    step, values = 0, []
+    for number, _, value in fields(payload):
+        if number == 2:
+            step = _signed64(value)
+        elif number == 5:
+            for sub_number, _, raw in fields(value):
+                if sub_number == 1:
+                    item = _summary_value(raw, scalar_tags)
+                    if item:
+                        values.append(item)
+    return step, values
+
+
+def _summary_value(raw: bytes, scalar_tags: set[str]) -> tuple[str, float] | None:
+    tag, simple, tensor, plugin = None, None, None, None
+    for number, _, value in fields(raw):
+        if number == 1:
+            tag = value.decode("utf-8", "replace")
+        elif number == 2:
+            simple = struct.unpack("<f", value)[0]
+        elif number == 8:
+            tensor = value
+        elif number == 9:
+            plugin = _plugin_name(value)
+    if tag is None:
+        return None
+    if plugin == "scalars":
+        scalar_tags.add(tag)
+    if simple is not None:
+        return tag, float(simple)
+    if tensor is not None and tag in scalar_tags:
+        scalar = _tensor_scalar(tensor)
+        return (tag, scalar) if scalar is not None else None
+    return None
+
+
+def read_scalars(paths: list[str], display_folder: str, problems: list[dict]) -> dict[str, list]:
+    """Every scalar point of the given event files: {tag: [(step, value)]}, nothing down-sampled."""
+    metrics: dict[str, list] = {}
+    for path in sorted(paths):
+        display = os.path.join(display_folder, os.path.basename(path))
+        payloads, problem = records(read_bytes(path))
+        if problem:
+            problems.append({"message": f"TensorBoard events: {problem}; earlier records were read", "path": display})
+        scalar_tags: set[str] = set()
+        for index, payload in enumerate(payloads):
+            try:
+                step, values = decode_event(payload, scalar_tags)
+            except (ValueError, IndexError, struct.error):
+                problems.append({"message": f"TensorBoard events: record {index} is not a valid Event; skipped",
+                                 "path": display})
+                continue
+            for tag, value in values:
+                metrics.setdefault(tag, []).append((step, value))
+    return metrics
+
+
+def event_files(folder: str, names: set[str]) -> list[str]:
+    return sorted(os.path.join(folder, n) for n in names if n.startswith(EVENT_PREFIX))
+
+
+def read(folder: str, display_folder: str, names: set[str], run_id: str) -> list[Run]:
+    problems: list[dict] = []
+    paths = event_files(folder, names)
+    metrics = read_scalars(paths, display_folder, problems)
+    return [Run(id=run_id, folder=folder, source="tensorboard", metrics=metrics,
+                record_path=os.path.join(display_folder, os.path.basename(paths[0])), problems=problems)]

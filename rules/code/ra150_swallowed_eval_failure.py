@@ -1,0 +1,184 @@
+import re
+
+import libcst as cst
+
+from auditor.code.names import call_name, nodes_of
+from auditor.code.patterns import last_identifier, validation_calls
+from auditor.code.rule_base import ModuleRule
+
+BROAD = {"Exception", "BaseException"}
+SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
+                       r"save_ckpt|write_checkpoint|_save_checkpoint|save_to_disk)$")
+EXITS = {"sys.exit", "os._exit", "exit", "quit"}
+
+
+class SwallowedEvalFailure(ModuleRule):
+    id = "RA150"
+    name = "swallowed-eval-failure"
+    severity = "warning"
+    summary = ("Validation, evaluation or checkpoint saving inside a `try` whose broad `except` neither re-raises "
+               "nor reports failure.")
+    rationale = (
+        "When the final evaluation or the checkpoint save fails and the exception is only logged, the job exits 0 "
+        "and looks complete: its last metrics are stale and its checkpoint may be missing or partial. A log line in "
+        "thousands is not handling the error; re-raise it, exit non-zero, or return a failure the caller checks."
+    )
+    incident = ("verl-skipped-validation-bf16-eval.md: a hang in the final validation was 'handled' by hiding it; "
+                "a swallowed exception hides it the same way")
+    prefilter = ("except",)
+    params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
+
+    bad = [
+        '''
+import logging
+logger = logging.getLogger(__name__)
+
+def fit(trainer):
+    try:
+        metrics = trainer.validate()
+    except Exception as exc:  # expect: RA150
+        logger.warning("validation failed: %s", exc)
+        metrics = {}
+    return metrics
+''',
+        '''
+import torch
+
+def finish(model, path):
+    try:
+        torch.save(model.state_dict(), path)
+    except:  # expect: RA150
+        print("could not save the checkpoint")
+''',
+        '''
+def run(self):
+    for step in range(self.max_steps):
+        self.train_step()
+    try:
+        self.save_checkpoint(self.global_step)
+        results = self.evaluate()
+    except (OSError, Exception):  # expect: RA150
+        pass
+''',
+    ]
+    good = [
+        '''
+import logging
+logger = logging.getLogger(__name__)
+
+def fit(trainer):
+    try:
+        return trainer.validate()
+    except Exception:
+        logger.exception("validation failed")
+        raise
+''',
+        '''
+import sys
+import torch
+
+def finish(model, path):
+    try:
+        torch.save(model.state_dict(), path)
+    except OSError as exc:
+        raise RuntimeError(f"could not save {path}") from exc
+    try:
+        evaluate(model)
+    except Exception as exc:
+        print(exc)
+        sys.exit(1)
+''',
+        # a narrow exception is a decision, not a swallow
+        '''
+def load_or_eval(model):
+    try:
+        score = evaluate(model)
+    except KeyboardInterrupt:
+        score = None
+    except FileNotFoundError:
+        score = None
+    return score
+''',
+        # returning a failure the caller sees
+        '''
+def safe_eval(model):
+    try:
+        return evaluate(model)
+    except Exception as exc:
+        return {"error": str(exc)}
+''',
+        # broad except around something that is neither evaluation nor saving
+        '''
+def cleanup(path):
+    try:
+        remove_tmp(path)
+        model.eval()
+    except Exception:
+        pass
+''',
+    ]
+
+    def check(self, ctx, context=None):
+        configured = ctx.config.validation_functions
+        for node in nodes_of(ctx, cst.Try):
+            what = self._guarded(ctx, node.body, configured)
+            if what is None:
+                continue
+            for handler in node.handlers:
+                if _is_broad(handler) and not _handles(ctx, handler):
+                    yield self.finding(f"a failure of {what} is caught here and neither re-raised nor reported as a "
+                                       "failure", ctx.location(handler), {"guarded": what}, anchor=ctx.anchor(handler))
+
+    def _guarded(self, ctx, body, configured) -> str | None:
+        for call in validation_calls(body, configured):
+            return f"{last_identifier(call.func)}()"
+        extra = set(self.options["save_functions"])
+        for call in _calls(body):
+            name = last_identifier(call.func)
+            qualified = call_name(ctx, call)
+            if qualified in ("torch.save", "safetensors.torch.save_file") or (name and (SAVE_NAME.match(name) or name in extra)):
+                return f"{qualified or name}()"
+        return None
+
+
+def _calls(node):
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        return
+    if isinstance(node, cst.Call):
+        yield node
+    for child in node.children:
+        yield from _calls(child)
+
+
+def _is_broad(handler: cst.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    types = [e.value for e in handler.type.elements] if isinstance(handler.type, cst.Tuple) else [handler.type]
+    return any(last_identifier(t) in BROAD for t in types)
+
+
+def _handles(ctx, handler: cst.ExceptHandler) -> bool:
+    """Re-raises, exits non-zero, or returns a value (a failure the caller can see)."""
+    stack = [handler.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Raise):
+            return True
+        if isinstance(node, cst.Return) and node.value is not None and not (
+                isinstance(node.value, cst.Name) and node.value.value == "None"):
+            return True
+        if isinstance(node, cst.Call):
+            name = ctx.qualified_name(node.func)
+            if name in EXITS and not _exits_zero(node):
+                return True
+        stack.extend(node.children)
+    return False
+
+
+def _exits_zero(call: cst.Call) -> bool:
+    if not call.args:
+        return True
+    value = call.args[0].value
+    return isinstance(value, cst.Integer) and value.value == "0"

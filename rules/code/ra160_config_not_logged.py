@@ -1,0 +1,106 @@
+from auditor.code.rule_base import ProjectRule
+from auditor.findings import code_location
+
+_HOW = {
+    "wandb": "pass config= to wandb.init (or call wandb.config.update / run.config.update)",
+    "mlflow": "log it with mlflow.log_params / mlflow.log_dict",
+    "tensorboard": "record it with writer.add_hparams / writer.add_text",
+    "accelerate": "pass config= to init_trackers",
+}
+
+
+class ConfigNotLogged(ProjectRule):
+    id = "RA160"
+    name = "config-not-logged"
+    severity = "warning"
+    summary = "A tracker run is started (wandb, mlflow, TensorBoard, Accelerator.init_trackers) without the run's config."
+    rationale = (
+        "A run whose tracker has no config cannot be audited later: its seed, data split, hyperparameters "
+        "and architecture are unknown, so it can be neither reproduced nor compared. The config counts as "
+        "logged when it is passed to the start call or logged by the same module or by code the starting "
+        "function calls."
+    )
+    incident = "burgers-unseeded-variance.md, finding 5: runs with empty config dictionaries in WandB"
+    bad = [
+        """
+        import wandb
+
+        def train(cfg):
+            run = wandb.init(project="burgers")  # expect: RA160
+            for step in range(10):
+                wandb.log({"loss": 1.0 / (step + 1)})
+        """,
+        """
+        import mlflow
+        from torch.utils.tensorboard import SummaryWriter
+
+        def train(params):
+            with mlflow.start_run():  # expect: RA160
+                mlflow.log_metric("loss", 0.5)
+            writer = SummaryWriter("runs/x")  # expect: RA160
+            writer.add_scalar("loss", 0.5, 0)
+        """,
+        """
+        from accelerate import Accelerator
+
+        def main(args):
+            accelerator = Accelerator(log_with="wandb")
+            accelerator.init_trackers("proj")  # expect: RA160
+        """,
+    ]
+    good = [
+        """
+        import wandb
+
+        def train(cfg):
+            wandb.init(project="burgers", config=dict(cfg))
+        """,
+        """
+        import wandb
+
+        def train(cfg):
+            run = wandb.init(project="burgers")
+            run.config.update(cfg)
+        """,
+        """
+        import mlflow
+        from torch.utils.tensorboard import SummaryWriter
+
+        def log_config(params):
+            mlflow.log_params(params)
+
+        def train(params):
+            with mlflow.start_run():
+                log_config(params)
+            writer = SummaryWriter("runs/x")
+            writer.add_hparams(params, {"loss": 0.5})
+        """,
+        """
+        import wandb
+
+        def start(**kwargs):
+            return wandb.init(**kwargs)
+        """,
+        """
+        from accelerate import Accelerator
+
+        def main(args):
+            accelerator = Accelerator(log_with="wandb")
+            accelerator.init_trackers("proj", config=vars(args))
+        """,
+    ]
+
+    def check(self, index, config):
+        logged_in_module: dict[str, set[str]] = {}
+        for path, _, ev in index.events("config_log"):
+            logged_in_module.setdefault(path, set()).add(ev.detail.get("tracker"))
+        for path, fn, ev in index.events("tracker"):
+            tracker = ev.detail.get("tracker")
+            if ev.detail.get("config") or tracker in logged_in_module.get(path, ()):
+                continue
+            if any(s.event.kind == "config_log" and s.event.detail.get("tracker") == tracker
+                   for s in index.flatten(fn.qualname)):
+                continue
+            yield self.finding(
+                f"{tracker} run started without the run's config: {_HOW.get(tracker, 'log the config')}",
+                code_location(path, ev.line, ev.col), {"tracker": tracker}, anchor=ev.text)

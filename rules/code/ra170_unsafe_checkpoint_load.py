@@ -1,0 +1,134 @@
+import libcst as cst
+
+from auditor.code.names import call_name, keyword, walk_calls
+from auditor.code.rule_base import ModuleRule
+
+PICKLE_LOADS = {
+    "pickle.load", "pickle.loads", "_pickle.load", "_pickle.loads", "cPickle.load", "cPickle.loads",
+    "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads", "joblib.load",
+    "pandas.read_pickle",
+}
+TORCH_LOADS = {"torch.load", "torch.serialization.load"}
+NUMPY_LOADS = {"numpy.load"}
+
+
+class UnsafeCheckpointLoad(ModuleRule):
+    id = "RA170"
+    name = "unsafe-checkpoint-load"
+    severity = "warning"
+    summary = "`torch.load` without `weights_only=True`, or a pickle/joblib/dill load: loading runs code from the file."
+    rationale = (
+        "A pickle runs whatever code the file tells it to. A checkpoint passed around between people, "
+        "downloaded, or left in a shared results folder is then a way to run code on every machine that "
+        "evaluates it, and an audit that loads it is no longer read-only. `torch.load(..., weights_only=True)` "
+        "and safetensors load only tensors."
+    )
+    incident = "all checkpoint-replay incidents: the auditor itself must load checkpoints without executing pickles"
+    prefilter = ("load", "read_pickle")
+
+    bad = [
+        '''
+import torch
+state = torch.load("ckpt.pt")  # expect: RA170
+model.load_state_dict(state)
+''',
+        '''
+import torch as T
+state = T.load(path, map_location="cpu")  # expect: RA170
+''',
+        '''
+from torch import load
+state = load(path)  # expect: RA170
+''',
+        '''
+import torch
+state = torch.load(path, weights_only=False)  # expect: RA170
+''',
+        '''
+import pickle, joblib
+import numpy as np
+import pandas as pd
+with open("stats.pkl", "rb") as fh:
+    stats = pickle.load(fh)  # expect: RA170
+clf = joblib.load("clf.joblib")  # expect: RA170
+arr = np.load("a.npy", allow_pickle=True)  # expect: RA170
+df = pd.read_pickle("frame.pkl")  # expect: RA170
+''',
+        '''
+def restore(path):
+    import dill
+    with open(path, "rb") as fh:
+        return dill.load(fh)  # expect: RA170
+''',
+    ]
+    good = [
+        '''
+import torch
+state = torch.load("ckpt.pt", weights_only=True, map_location="cpu")
+''',
+        '''
+import io
+import torch
+state = torch.load(io.BytesIO(blob), weights_only=True)
+''',
+        '''
+from safetensors.torch import load_file
+state = load_file("model.safetensors")
+''',
+        # torchvision.load is not torch.load; a method named load is not pickle.load
+        '''
+import torchvision
+import json
+cfg = json.load(open("cfg.json"))
+data = torchvision.load("x")
+model.load(path)
+checkpoint_manager.load(step)
+''',
+        '''
+import numpy as np
+arr = np.load("a.npy")
+arr2 = np.load("b.npz", allow_pickle=False)
+''',
+        # a variable that only happens to be called pickle, never imported
+        '''
+def read(pickle):
+    return pickle.load()
+''',
+        # forwarding the caller's choice is not a decision made here
+        '''
+import torch
+def load_checkpoint(path, **kwargs):
+    return torch.load(path, **kwargs)
+def load_state(path, weights_only):
+    return torch.load(path, weights_only=weights_only)
+''',
+    ]
+
+    def check(self, ctx, context=None):
+        for call in walk_calls(ctx):
+            name = call_name(ctx, call)
+            if name is None:
+                continue
+            problem = self._problem(name, call)
+            if problem:
+                yield self.finding(problem, ctx.location(call), {"call": name}, anchor=ctx.anchor(call))
+
+    @staticmethod
+    def _problem(name: str, call: cst.Call) -> str | None:
+        if any(arg.star == "**" for arg in call.args):
+            return None
+        if name in TORCH_LOADS:
+            flag = keyword(call, "weights_only")
+            if flag is None:
+                return f"{name}() without weights_only=True unpickles arbitrary objects (the default depends on the torch version)"
+            if isinstance(flag, cst.Name) and flag.value == "False":
+                return f"{name}(weights_only=False) unpickles arbitrary objects: loading runs code from the file"
+            return None
+        if name in NUMPY_LOADS:
+            flag = keyword(call, "allow_pickle")
+            if isinstance(flag, cst.Name) and flag.value == "True":
+                return "numpy.load(allow_pickle=True) unpickles object arrays: loading runs code from the file"
+            return None
+        if name in PICKLE_LOADS:
+            return f"{name}() runs code from the file; store tensors/arrays with safetensors or numpy instead"
+        return None

@@ -1,0 +1,62 @@
+from auditor.compare.validity import DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key
+from auditor.rule import Rule
+
+
+def _runs(group, fs, bsz=16, steps=1000, seeds=(0, 1, 2), base=0.40, output_dir=None):
+    runs = []
+    for seed in seeds:
+        config = {"seed": seed, "fs_layer_start": fs, "bsz": bsz, "max_steps": steps, "val_batches": 4}
+        if output_dir:
+            config["output_dir"] = f"{output_dir}/s{seed}"
+        runs.append({"id": f"{group}-s{seed}", "group": group, "seed": seed, "config": config,
+                     "metrics": {"val/acc": [[steps, base + 0.01 * seed]]}})
+    return runs
+
+
+class CompareProtocolMismatch(Rule):
+    id = "RA304"
+    name = "compare-protocol-mismatch"
+    scope = "compare"
+    severity = "error"
+    summary = "The config differs outside the keys the comparison means to vary (batch size, steps, length...)."
+    rationale = (
+        "A comparison varies one thing. When batch size, step cap or eval batches change too, the effect "
+        "belongs to the mix: the future-seed gain of +0.034 on three seeds became -0.020 on five seeds once "
+        "batch size and step cap changed. Without --treatment-keys a single differing key is taken as the "
+        "treatment; any further difference is reported."
+    )
+    incident = ("future-seed-seed-instability.md, Round12: bsz=48, max_steps=2000, val_batches=8 changed between "
+                "rounds and the sign of the options-first gain flipped")
+    params = {"ignore_keys": DEFAULT_IGNORE_KEYS}
+    bad = [
+        {"baseline": _runs("r2-base", 6), "treatment": _runs("r5-fs", 10, bsz=48, steps=2000),
+         "metric": "val/acc", "treatment_keys": ["fs_layer_start"]},
+        # no treatment keys declared and two keys differ: which one is the treatment?
+        {"baseline": _runs("base", 6), "treatment": _runs("fs10", 10, bsz=48), "metric": "val/acc"},
+    ]
+    good = [
+        {"baseline": _runs("base", 6), "treatment": _runs("fs10", 10), "metric": "val/acc",
+         "treatment_keys": ["fs_layer_start"]},
+        # a single differing key is the treatment; seeds and output folders do not count
+        {"baseline": _runs("base", 6, output_dir="/out/base"), "treatment": _runs("fs10", 10, output_dir="/out/fs"),
+         "metric": "val/acc"},
+    ]
+
+    def check(self, subject, context=None):
+        diffs = config_differences(subject, list(self.options["ignore_keys"]))
+        if subject.treatment_keys is not None:
+            outside = {k: v for k, v in diffs.items() if not is_treatment_key(k, subject.treatment_keys)}
+            why = f"outside the treatment keys ({', '.join(subject.treatment_keys) or 'none'})"
+        elif len(diffs) <= 1:
+            return  # the one differing key is the treatment
+        else:
+            outside = diffs
+            why = "(no --treatment-keys: only one key may differ)"
+        if not outside:
+            return
+        parts = [f"{key} = {describe(b, subject.baseline_label)} vs {describe(t, subject.treatment_label)}"
+                 for key, (b, t) in outside.items()]
+        yield self.finding(
+            f"config differs {why}: " + "; ".join(parts), subject.location,
+            {"keys": {key: {"baseline": b, "treatment": t} for key, (b, t) in outside.items()},
+             "treatment_keys": subject.treatment_keys})

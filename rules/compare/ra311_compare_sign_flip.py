@@ -1,0 +1,44 @@
+from auditor.rule import Rule
+from auditor.compare.examples import group
+
+
+def _fmt(x):
+    return f"{x:+.4g}"
+
+
+class CompareSignFlip(Rule):
+    id = "RA311"
+    name = "compare-sign-flip"
+    scope = "compare"
+    severity = "warning"
+    summary = "The per-seed deltas disagree in sign: the treatment helps on some seeds and hurts on others."
+    rationale = (
+        "When the same change is positive on one seed and negative on another, the mean hides the fact that "
+        "the sign itself is not reproducible. A claim of improvement needs the seeds to agree, or many more "
+        "of them."
+    )
+    incident = ("future-seed-seed-instability.md, R6: seed deltas +0.0382, +0.0179, -0.0525 reported as "
+                "'slight mean gain'; Round12 ARC options-first: sign 2+/3-")
+    bad = [
+        {"baseline": group("r6-base", [0.300, 0.310, 0.320]),
+         "treatment": group("r6-fs", [0.3382, 0.3279, 0.2675]), "metric": "val/acc"},
+    ]
+    good = [
+        {"baseline": group("r2-base", [0.30, 0.31, 0.29]), "treatment": group("r2-fs", [0.3156, 0.3334, 0.3525]),
+         "metric": "val/acc"},
+        # zero deltas are not a sign flip (that is a no-op: RA314)
+        {"baseline": group("r12-base", [0.30, 0.31, 0.29, 0.30, 0.32]),
+         "treatment": group("r12-fs", [0.33, 0.31, 0.29, 0.31, 0.32]), "metric": "val/acc"},
+    ]
+
+    def check(self, subject, context=None):
+        effect = subject.effect
+        if not effect or not effect.paired:
+            return  # without paired seeds there are no per-seed deltas
+        pos, zero, neg = effect.signs
+        if pos and neg:
+            per_seed = ", ".join(f"seed {row.seed}: {_fmt(row.delta)}" for row in subject.rows if row.delta is not None)
+            yield self.finding(
+                f"per-seed deltas of {subject.metric} disagree in sign ({pos}+/{zero}=/{neg}-): {per_seed}",
+                subject.location,
+                {"signs": {"positive": pos, "zero": zero, "negative": neg}, "deltas": effect.deltas})

@@ -1,0 +1,48 @@
+from auditor.rule import Rule
+from auditor.compare.examples import group
+
+
+class CompareHighVariance(Rule):
+    id = "RA315"
+    name = "compare-high-variance"
+    scope = "compare"
+    severity = "warning"
+    summary = "Seed-to-seed spread is larger than the claimed effect, or a side's CV is above `cv_threshold`."
+    rationale = (
+        "If runs of one condition differ from each other more than the two conditions differ on average, the "
+        "effect is inside the noise: more seeds, or a fix for the source of variance (an unseeded entry "
+        "point), must come before any claim."
+    )
+    incident = ("burgers-unseeded-variance.md: baseline NRMSE 0.0831-0.1247, CV 19.7% across identical configs; "
+                "future-seed R6: mean +0.0012 with std 0.0388")
+    params = {"cv_threshold": 0.10}
+    bad = [
+        {"baseline": group("burgers", [0.1247, 0.0831, 0.1047, 0.0849], metric="nrmse", seeded=False),
+         "treatment": group("burgers-ttc", [0.1100, 0.0790, 0.0950, 0.0800], metric="nrmse", seeded=False),
+         "metric": "nrmse"},
+        {"baseline": group("r6-base", [0.300, 0.310, 0.320]),
+         "treatment": group("r6-fs", [0.3382, 0.3279, 0.2675]), "metric": "val/acc"},
+    ]
+    good = [
+        {"baseline": group("r2-base", [0.30, 0.31, 0.29]), "treatment": group("r2-fs", [0.3156, 0.3334, 0.3525]),
+         "metric": "val/acc"},
+    ]
+
+    def check(self, subject, context=None):
+        effect = subject.effect
+        if not effect or effect.delta is None:
+            return
+        parts, evidence = [], {}
+        noise = effect.noise
+        if noise is not None and noise > abs(effect.delta):
+            what = "std of the per-seed deltas" if effect.paired else "seed-to-seed std"
+            parts.append(f"{what} {noise:.4g} is larger than the effect {effect.delta:+.4g}")
+            evidence.update({"noise": noise, "delta": effect.delta})
+        limit = float(self.options["cv_threshold"])
+        for label, value in ((subject.baseline_label, effect.cv_baseline), (subject.treatment_label, effect.cv_treatment)):
+            if value is not None and value > limit:
+                parts.append(f"{label} CV {value:.1%} (> {limit:.0%})")
+                evidence.setdefault("cv", {})[label] = value
+        if parts:
+            yield self.finding(f"{subject.metric} varies too much across seeds: " + "; ".join(parts),
+                               subject.location, {**evidence, "cv_threshold": limit})

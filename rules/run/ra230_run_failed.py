@@ -1,0 +1,56 @@
+from auditor.findings import run_location
+from auditor.rule import Rule
+
+
+def _fmt(step):
+    return str(int(step)) if float(step) == int(step) else str(step)
+
+
+class RunFailed(Rule):
+    id = "RA230"
+    name = "run-failed"
+    scope = "run"
+    severity = "error"
+    summary = "A failed, killed or non-zero-exit run still carries metrics: its partial numbers are not results."
+    rationale = (
+        "Partial metrics of a run that died (a Slurm node failure with exit 120, a crash left as a stale "
+        "RUNNING record, a SIGKILL) look like any other run's in a table; averaged with the finished seeds "
+        "they silently change the result, or a half-trained number is read as a final one."
+    )
+    incident = "q201-sha-regression.md: seeds 2 and 3 died with exit 120 mid-run, with partial logs"
+    bad = [
+        {"id": "q201-s2", "seed": 2, "config": {"max_steps": 100000},
+         "status": {"state": "failed", "exit_code": 120, "elapsed_s": 4240},
+         "metrics": {"val_mse": [[1000, 0.9], [4000, 0.58]]}},
+        {"id": "nonzero-exit-only", "seed": 3, "config": {"lr": 0.1}, "status": {"exit_code": 120},
+         "metrics": {"train/loss": [[0, 1.0]]}},
+        {"id": "killed-with-report", "seed": 1, "config": {"lr": 0.1}, "status": {"state": "killed"},
+         "reported": {"val/acc": 0.5}},
+    ]
+    good = [
+        {"id": "q201-s0", "seed": 0, "config": {"max_steps": 100000}, "status": {"state": "completed", "exit_code": 0},
+         "metrics": {"val_mse": [[100000, 1.704]]}},
+        {"id": "failed-without-metrics", "seed": 2, "config": {"lr": 0.1}, "status": {"state": "failed", "exit_code": 1}},
+        {"id": "still-running", "seed": 4, "config": {"lr": 0.1}, "status": {"state": "running"},
+         "metrics": {"train/loss": [[0, 1.0]]}},
+    ]
+
+    def check(self, run, context):
+        nonzero = run.exit_code not in (None, 0)
+        if run.state not in ("failed", "killed") and not nonzero:
+            return
+        if not run.has_metrics:
+            return
+        how = run.state or "failed"
+        if run.exit_code is not None:
+            how += f" with exit code {run.exit_code}"
+        elif run.state == "killed":
+            how += " (no exit status recorded: crashed, killed, or a stale RUNNING record)"
+        last = {name: points[-1][0] for name, points in run.metrics.items() if points}
+        reach = ""
+        if last:
+            step = max(last.values())
+            reach = f" up to step {_fmt(step)}" + (f" of {run.max_steps}" if run.max_steps else "")
+        yield self.finding(f"run {run.id} {how} yet carries metrics{reach}: its partial numbers must not be read "
+                           "as results", run_location(run.id),
+                           {"state": run.state, "exit_code": run.exit_code, "last_steps": last})

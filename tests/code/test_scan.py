@@ -1,0 +1,180 @@
+"""The scan pipeline: bad files, suppressions, selection from real config files, cache, determinism."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+from auditor.code.scan import SourceFile, scan_files, scan_paths
+from auditor.config import Config, load_config
+
+INCIDENT = '''
+import torch
+
+
+class RayPPOTrainer:
+    def fit(self):
+        for batch in self.train_dataloader:
+            metrics = {}
+            is_last_step = self.global_steps >= self.total_training_steps
+            if self.val_reward_fn is not None and self.config.trainer.test_freq > 0 and (
+                is_last_step or self.global_steps % self.config.trainer.test_freq == 0
+            ):
+                if is_last_step:
+                    print("[WARN] Skipping final step validation to avoid known hang issue...")
+                    val_metrics = {}  # Empty dict for final step
+                else:
+                    # Run intermediate validations normally (these don't hang)
+                    with marked_timer("testing", timing_raw, color="green"):
+                        val_metrics = self._validate()
+                metrics.update(val_metrics)
+            self.global_steps += 1
+'''
+
+
+def write(folder: Path, files: dict[str, str | bytes]) -> Path:
+    for rel, content in files.items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+    return folder
+
+
+def rules_at(result, rule=None):
+    return sorted((f.location["path"], f.location["line"], f.rule) for f in result.findings
+                  if rule is None or f.rule == rule)
+
+
+def test_incident_snippet_in_a_trainer_is_flagged_at_the_emptying_line(tmp_path):
+    write(tmp_path, {"verl/trainer/ppo/ray_trainer.py": INCIDENT})
+    result = scan_paths([tmp_path], Config(root=tmp_path), use_cache=False)
+    line = INCIDENT.lstrip("\n").splitlines().index(
+        '                    val_metrics = {}  # Empty dict for final step') + 1
+    assert rules_at(result, "RA101") == [("verl/trainer/ppo/ray_trainer.py", line, "RA101")]
+    finding = [f for f in result.findings if f.rule == "RA101"][0]
+    assert finding.severity == "error" and finding.location["col"] == 20
+
+
+def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
+    big = "x = 1\n" * 200_000  # 1.2 MB
+    write(tmp_path, {
+        "latin1.py": b"# caf\xe9\nimport torch\n",
+        "broken.py": "def f(:\n    pass\n",
+        "binary.py": b"\x00\x01\x02torch.load",
+        "huge.py": big,
+        "good.py": "import torch\nstate = torch.load('x.pt')\n",
+    })
+    os.symlink("loop.py", tmp_path / "loop.py")
+    (tmp_path / "notes.txt").write_text("just text\n")
+    config = Config(root=tmp_path, sections={"scan": {"max_file_bytes": 1_000_000}})
+    result = scan_paths([tmp_path, tmp_path / "notes.txt"], config, use_cache=False)
+    unreadable = {f.location["path"]: f.message for f in result.findings if f.rule == "RA001"}
+    assert set(unreadable) == {"latin1.py", "broken.py", "binary.py", "huge.py", "loop.py", "notes.txt"}
+    assert "not UTF-8" in unreadable["latin1.py"]
+    assert "does not parse" in unreadable["broken.py"]
+    assert "binary" in unreadable["binary.py"]
+    assert "too large" in unreadable["huge.py"]
+    assert "symlink loop" in unreadable["loop.py"]
+    assert "not a Python file" in unreadable["notes.txt"]
+    assert ("broken.py", 1) == (lambda f: (f.location["path"], f.location["line"]))(
+        [f for f in result.findings if f.location["path"] == "broken.py"][0])
+    assert rules_at(result, "RA170") == [("good.py", 2, "RA170")]
+
+
+def test_skips_vcs_venv_and_build_trees_and_excludes(tmp_path):
+    hazard = "import torch\nstate = torch.load('x.pt')\n"
+    write(tmp_path, {
+        "src/pkg/train.py": hazard, ".git/hooks/x.py": hazard, "venv/lib/site.py": hazard,
+        "myenv/pyvenv.cfg": "home = /usr\n", "myenv/lib/a.py": hazard, "build/lib/pkg/train.py": hazard,
+        "lib/site-packages/dep.py": hazard, "third_party/vendored.py": hazard,
+    })
+    config = Config(root=tmp_path, exclude=["third_party"])
+    result = scan_paths([tmp_path], config, use_cache=False)
+    assert rules_at(result) == [("src/pkg/train.py", 2, "RA170")]
+
+
+def test_suppressions_used_unused_and_unknown(tmp_path):
+    write(tmp_path, {"a.py": """
+        import torch
+        a = torch.load("a.pt")  # audit: ignore[RA170] our own checkpoint
+        b = torch.load("b.pt")  # audit: ignore[unsafe-checkpoint-load]
+        # audit: ignore[RA170] the next line
+        c = torch.load("c.pt")
+        d = torch.load("d.pt", weights_only=True)  # audit: ignore[RA170]
+        e = torch.load("e.pt")  # audit: ignore[RA101]
+        f = 1  # audit: ignore[RA999, RA170]
+        s = "# audit: ignore[RA170] inside a string is not a comment"
+    """})
+    result = scan_paths([tmp_path], Config(root=tmp_path), use_cache=False)
+    assert rules_at(result) == [
+        ("a.py", 6, "RA002"),  # d: nothing to suppress
+        ("a.py", 7, "RA002"),  # e: RA101 does not fire there ...
+        ("a.py", 7, "RA170"),  # ... and RA170 is not suppressed by it
+        ("a.py", 8, "RA002"),
+        ("a.py", 8, "RA003"),
+    ]
+
+
+def test_selection_and_per_path_ignores_from_pyproject(tmp_path):
+    hazard = "import torch\nstate = torch.load('x.pt')\ntry:\n    evaluate(m)\nexcept Exception:\n    pass\n"
+    write(tmp_path, {
+        "pyproject.toml": """
+            [tool.auditor]
+            ignore = ["RA150"]
+            [tool.auditor.per-path-ignores]
+            "tests/*" = ["RA170"]
+            [tool.auditor.severity]
+            RA170 = "error"
+        """,
+        "train.py": hazard, "tests/test_train.py": hazard,
+    })
+    config = load_config(tmp_path)
+    result = scan_paths([tmp_path], config, use_cache=False)
+    assert rules_at(result) == [("train.py", 2, "RA170")]
+    assert result.findings[0].severity == "error"
+
+
+def test_selection_from_auditor_yaml(tmp_path):
+    write(tmp_path, {
+        "auditor.yaml": "select: [RA150]\nper-path-ignores:\n  'legacy/**': [RA1]\n",
+        "train.py": "import torch\nstate = torch.load('x.pt')\ntry:\n    evaluate(m)\nexcept Exception:\n    pass\n",
+        "legacy/old.py": "try:\n    evaluate(m)\nexcept Exception:\n    pass\n",
+    })
+    result = scan_paths([tmp_path], load_config(tmp_path), use_cache=False)
+    assert rules_at(result) == [("train.py", 5, "RA150")]
+
+
+def test_warm_cache_gives_the_same_findings_and_parses_nothing(tmp_path):
+    write(tmp_path, {"verl/ray_trainer.py": INCIDENT, "b.py": "import pickle\nx = pickle.load(open('f', 'rb'))\n",
+                     "c.py": "print('hello')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    cold = scan_paths([tmp_path], config)
+    warm = scan_paths([tmp_path], config)
+    assert [f.to_json() for f in cold.findings] == [f.to_json() for f in warm.findings]
+    assert cold.parsed >= 2 and warm.parsed == 0 and warm.cached == warm.files == 3
+    (tmp_path / "c.py").write_text("import torch\ny = torch.load('y.pt')\n")
+    changed = scan_paths([tmp_path], config)
+    assert changed.parsed == 1 and ("c.py", 2, "RA170") in rules_at(changed)
+
+
+def test_parallel_scan_equals_serial(tmp_path):
+    files = [SourceFile(f"pkg/m{i}.py", INCIDENT.encode() if i % 2 else b"import dill\nx = dill.load(f)\n")
+             for i in range(12)]
+    config = Config(root=tmp_path)
+    serial = scan_files(files, config, use_cache=False, jobs=1)
+    parallel = scan_files(files, config, use_cache=False, jobs=2)
+    assert [f.to_json() for f in serial.findings] == [f.to_json() for f in parallel.findings]
+    assert len(serial.findings) == 12
+
+
+def test_blob_ids_key_the_cache(tmp_path):
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    data = b"import torch\nstate = torch.load('x.pt')\n"
+    first = scan_files([SourceFile("a.py", data, "b" * 40)], config)
+    again = scan_files([SourceFile("a.py", data, "b" * 40)], config)
+    assert first.parsed == 1 and again.cached == 1 and again.parsed == 0
+    assert rules_at(first) == rules_at(again) == [("a.py", 2, "RA170")]

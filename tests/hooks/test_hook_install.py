@@ -1,0 +1,150 @@
+"""`audit hook install|uninstall` on real git repos, and the installed hook deciding real commits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import pytest
+
+from auditor.errors import InputError
+from auditor.hooks import SIGNATURE, hooks_dir, install, is_ours, uninstall
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import run_cli  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "nightly"))
+from nightly_lab import TRAINER_OK, TRAINER_SKIP  # noqa: E402
+
+
+def _repo(tmp_path: Path) -> git.Repo:
+    repo = git.Repo.init(tmp_path / "proj")
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "Dev")
+        cfg.set_value("user", "email", "dev@example.com")
+    root = Path(repo.working_tree_dir)
+    (root / "trainer").mkdir()
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
+    (root / "README.md").write_text("lab\n")
+    repo.index.add(["trainer/ray_trainer.py", "README.md"])
+    repo.index.commit("trainer")
+    return repo
+
+
+def _commit(root: Path, message: str) -> subprocess.CompletedProcess:
+    """A real `git commit` (hooks run), staging everything first."""
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    return subprocess.run(["git", "commit", "-m", message], cwd=root, capture_output=True, text=True)
+
+
+def test_install_writes_an_executable_signed_hook(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    proc = run_cli("hook", "install", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    hook = root / ".git" / "hooks" / "pre-commit"
+    assert hook.is_file() and os.access(hook, os.X_OK)
+    text = hook.read_text()
+    assert SIGNATURE in text and "scan --diff HEAD" in text and sys.executable in text
+    assert "installed the pre-commit hook" in proc.stdout
+
+
+def test_pre_push_hook_and_core_hooks_path(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    with repo.config_writer() as cfg:
+        cfg.set_value("core", "hooksPath", ".githooks")
+    assert hooks_dir(root) == root / ".githooks"
+    proc = run_cli("hook", "install", "--pre-push", "--repo", str(root), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    hook = root / ".githooks" / "pre-push"
+    assert is_ours(hook) and "remote_sha" in hook.read_text()
+    assert not (root / ".git" / "hooks" / "pre-push").exists()
+
+
+def test_foreign_hook_is_refused_then_backed_up_with_force_and_restored_on_uninstall(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    foreign = root / ".git" / "hooks" / "pre-commit"
+    foreign.write_text("#!/bin/sh\necho someone else's hook\n")
+    proc = run_cli("hook", "install", cwd=root)
+    assert proc.returncode == 2
+    assert "not ours" in proc.stderr and "--force" in proc.stderr and str(foreign) in proc.stderr
+    assert "someone else" in foreign.read_text()
+
+    install(root, force=True)
+    assert is_ours(foreign)
+    backup = foreign.with_name("pre-commit.audit-backup")
+    assert "someone else" in backup.read_text()
+
+    proc = run_cli("hook", "uninstall", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "someone else" in foreign.read_text() and not backup.exists()
+
+
+def test_uninstall_never_removes_a_foreign_hook(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    foreign = root / ".git" / "hooks" / "pre-commit"
+    foreign.write_text("#!/bin/sh\nexit 0\n")
+    assert uninstall(root) == []
+    assert foreign.exists()
+    with pytest.raises(InputError, match="not installed by the auditor"):
+        uninstall(root, "pre-commit")
+    proc = run_cli("hook", "uninstall", "--pre-commit", cwd=root)
+    assert proc.returncode == 2 and foreign.exists()
+
+
+def test_reinstall_overwrites_our_own_hook_without_force(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    install(root)
+    path, backup = install(root)
+    assert backup is None and is_ours(path)
+    assert not list(path.parent.glob("*.audit-backup*"))
+
+
+def test_not_a_repository_is_a_clear_error(tmp_path):
+    proc = run_cli("hook", "install", "--repo", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "not a git repository" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_hook_blocks_the_verl_skip_and_lets_a_clean_change_through(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    install(root)
+
+    # An unrelated, clean change goes through.
+    (root / "trainer" / "data.py").write_text("def load(path):\n    with open(path) as f:\n        return f.read()\n")
+    ok = _commit(root, "add a loader")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert repo.head.commit.message.strip() == "add a loader"
+
+    # The verl skip is blocked, with the finding shown.
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    blocked = _commit(root, "fix: Skip final step validation to avoid Ray deadlock")
+    assert blocked.returncode != 0
+    output = blocked.stdout + blocked.stderr
+    assert "RA101" in output and "commit blocked" in output
+    assert repo.head.commit.message.strip() == "add a loader"
+
+    # Reverting the skip lets the commit through again.
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_OK + "\n# tidy\n")
+    fixed = _commit(root, "tidy")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_hook_respects_an_accepted_baseline(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    install(root)
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    proc = run_cli("baseline", "create", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    accepted = _commit(root, "the skip, knowingly accepted")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr

@@ -1,0 +1,93 @@
+"""`.pre-commit-hooks.yaml` through the real pre-commit framework: the project is copied into a temp git
+repo (pre-commit installs hooks from a committed revision), a user repo points at it, and real
+`git commit`s go through pre-commit's own hook. This installs the auditor into pre-commit's virtualenv
+(from the configured package index / wheel folders), so it takes a while."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "nightly"))
+from nightly_lab import TRAINER_OK, TRAINER_SKIP  # noqa: E402
+
+PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
+GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com"}
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check,
+                          env={**os.environ, **GIT_ENV})
+
+
+def _snapshot_project(dest: Path) -> str:
+    """The project's packaging and sources (what pip needs), committed in a fresh repo; returns the SHA."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split("\n")
+    wanted = ("auditor/", "rules/", "pyproject.toml", "setup.py", "README.md", "constraints.txt",
+              ".pre-commit-hooks.yaml")
+    for rel in listed:
+        if rel and rel.startswith(wanted) and (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    _git(dest, "init", "-q")
+    _git(dest, "add", "-A")
+    _git(dest, "commit", "-qm", "snapshot")
+    return _git(dest, "rev-parse", "HEAD").stdout.strip()
+
+
+@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="the pre-commit package is not installed in this environment")
+def test_manifest_is_valid_and_names_the_scan():
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "repro-auditor")
+    assert hook["entry"].startswith("audit scan") and hook["language"] == "python"
+    assert hook["types"] == ["python"] and hook["pass_filenames"] is False
+    proc = subprocess.run([str(PRE_COMMIT), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="the pre-commit package is not installed in this environment")
+def test_pre_commit_framework_blocks_the_verl_skip(tmp_path):
+    project = tmp_path / "auditor-src"
+    project.mkdir()
+    rev = _snapshot_project(project)
+
+    user = tmp_path / "user-repo"
+    (user / "trainer").mkdir(parents=True)
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
+    (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(
+        {"repos": [{"repo": str(project), "rev": rev, "hooks": [{"id": "repro-auditor"}]}]}))
+    _git(user, "init", "-q")
+    _git(user, "add", "-A")
+    _git(user, "commit", "-qm", "start")
+
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    install = subprocess.run([str(PRE_COMMIT), "install"], cwd=user, capture_output=True, text=True, env=env)
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    _git(user, "add", "-A")
+    blocked = subprocess.run(["git", "commit", "-m", "skip final validation"], cwd=user, capture_output=True,
+                             text=True, env=env, timeout=900)
+    output = blocked.stdout + blocked.stderr
+    if blocked.returncode != 0 and "CalledProcessError" in output and "RA101" not in output:
+        pytest.skip(f"pre-commit could not build the hook's environment (no package index?): {output[-500:]}")
+    assert blocked.returncode != 0, output
+    assert "repro-auditor" in output and "Failed" in output and "RA101" in output
+    assert _git(user, "log", "--format=%s", "-1").stdout.strip() == "start"
+
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK + "\n\ndef helper():\n    return 1\n")
+    _git(user, "add", "-A")
+    passed = subprocess.run(["git", "commit", "-m", "a helper"], cwd=user, capture_output=True, text=True, env=env,
+                            timeout=900)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Passed" in passed.stdout + passed.stderr
