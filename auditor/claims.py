@@ -11,6 +11,7 @@ the results directory.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,8 +28,10 @@ FILE_EXTENSIONS = {"py", "sh", "txt", "json", "jsonl", "yaml", "yml", "csv", "ts
 _NUMBER = re.compile(r"(?<![\w./-])([+-]?)(\d+\.\d+|\d+)(\s*%|\s*pp\b|\s*x\b|×)?", re.IGNORECASE)
 _APPROX = re.compile(r"(~|≈|\babout\s*$|\bapprox(?:imately|\.)?\s*$|\baround\s*$|\broughly\s*$|\bnearly\s*$)",
                      re.IGNORECASE)
-_NOT_A_RESULT_BEFORE = re.compile(r"(±|\+/-|\bstd\.?|\bstep|\bepochs?|\bseeds?|\blr|\bcv|\bsigma|[<>]=?)\s*[:=]?\s*$",
-                                  re.IGNORECASE)
+_NOT_A_RESULT_BEFORE = re.compile(
+    r"(±|\+/-|\bstd\.?|\bstep|\bepochs?|\bseeds?|\blr|\bcv|\bsigma|[<>]=?|\bby|\bvar\w*|\bchange\w*|"
+    r"\bimprov\w*|\bgains?|\bdelta|\bd_\w+|\bdrop\w*|\bincreas\w*|\bdecreas\w*|\bworse|\bbetter|\bregress\w*)"
+    r"\s*[:=]?\s*`?\s*$", re.IGNORECASE)
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
@@ -71,11 +74,12 @@ class Known:
     metric_pattern: re.Pattern | None
 
 
-def _alternation(names) -> re.Pattern | None:
+def _alternation(names, ignore_case: bool) -> re.Pattern | None:
     names = sorted(set(names), key=len, reverse=True)
     if not names:
         return None
-    return re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(n) for n in names) + r")(?![\w/-])", re.IGNORECASE)
+    return re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(n) for n in names) + r")(?![\w/-])",
+                      re.IGNORECASE if ignore_case else 0)
 
 
 def known_names(runs: list[Run], config: Config) -> Known:
@@ -97,14 +101,13 @@ def known_names(runs: list[Run], config: Config) -> Known:
     for tail, owners in tails.items():
         if len(owners) == 1 and tail not in mentions:
             mentions[tail] = owners[0]
-    return Known(subjects, mentions, _alternation(subjects), _alternation(mentions))
+    # Run and group ids are matched as written ("ARC" in prose is not the group "arc"); metric names are
+    # not ("NRMSE" is eval/nrmse).
+    return Known(subjects, mentions, _alternation(subjects, False), _alternation(mentions, True))
 
 
 def _lookup(subjects: dict, text: str) -> str | None:
-    for name in subjects:
-        if name.lower() == text.lower():
-            return name
-    return None
+    return text if text in subjects else None
 
 
 # -- reading a doc ---------------------------------------------------------------------------
@@ -225,9 +228,9 @@ def _claim(path, number, subject, known, metric, num) -> Claim | None:
     history = []
     for run in runs:
         value, _ = score(run, metric)
-        if usable(run) and value is not None:
+        if usable(run) and value is not None and math.isfinite(value):
             scored.append((run.id, value))
-            history += [v for _, v in run.metrics.get(metric, [])]
+            history += [v for _, v in run.metrics.get(metric, []) if v is not None and math.isfinite(v)]
     if not scored:
         return None  # the runs say nothing about this metric: not a checkable claim
     return Claim(path=path, line=number, subject=subject, kind=kind, metric=metric, value=num["value"],

@@ -58,3 +58,21 @@ def selected_rules(config, scope: str | None = None) -> list[Rule]:
         except ValueError as exc:
             raise InputError(str(exc), path=config.source) from exc
     return chosen
+
+
+@lru_cache(maxsize=None)
+def scope_rule_classes(scopes: tuple[str, ...], plugins: tuple[str, ...] = ()) -> dict[str, type[Rule]]:
+    """The rules of some scopes only, importing just `rules/<scope>/` of the bundled pack (plugin packs whole).
+
+    `audit scan` uses it so that a scan never imports the run/compare/replay machinery.
+    """
+    rules: dict[str, type[Rule]] = {}
+    for package_name in (*[f"auditor.rules.{scope}" for scope in scopes], *plugins):
+        try:
+            classes = _rule_classes_in(package_name)
+        except ImportError as exc:
+            raise InputError(f"cannot import rule pack {package_name!r}: {exc}") from exc
+        for cls in classes:
+            if cls.scope in scopes:
+                rules[cls.id] = cls
+    return dict(sorted(rules.items()))

@@ -19,6 +19,12 @@ VALIDATION_PREFIXES = ("validat", "evaluat", "run_valid", "run_eval", "do_valid"
                        "compute_val", "_validat", "_evaluat")
 VALIDATION_RESULT = re.compile(r"(val|eval|test|metric|score|acc)", re.IGNORECASE)
 
+# Text prefilters (run on the raw source before any parse): a file without these tokens cannot match.
+TEXT_VALIDATION = re.compile(r"validat|evaluat|run_eval|do_eval|eval_model|\b_?val_|_val\b|\beval_|_eval\b|"
+                             r"\btest\(|\btest_metrics")
+TEXT_LAST_STEP = re.compile(r"\b_*(is_)?(last|final)(_\w+)?\b|(step|epoch|iter|iteration|idx|global_steps?)\s*(==|>=|!=|<)")
+TEXT_PERIODIC = re.compile(r"%\s*[\w.\[\]()]+\s*==\s*0|not\s+\(?[\w.+ ]+%|0\s*==\s*[\w.()+ ]+%")
+
 
 def last_identifier(node: cst.BaseExpression) -> str | None:
     """`self.config.trainer.test_freq` -> "test_freq"; `x` -> "x"; `len(loader)` -> "len"."""

@@ -73,6 +73,26 @@ def module_name_for(path: str) -> tuple[str, bool]:
     return ".".join([*parts[:-1], stem]), False
 
 
+def code_rules(config: Config) -> list:
+    """Instances of the selected code rules (only rules/code and rules/meta are imported: no torch, no runs)."""
+    from auditor.registry import scope_rule_classes
+
+    chosen = []
+    for rule_id, cls in scope_rule_classes(("code",), tuple(config.plugins)).items():
+        if config.is_selected(rule_id):
+            try:
+                chosen.append(cls(config.rule_params.get(rule_id), config.severity.get(rule_id)))
+            except ValueError as exc:
+                raise InputError(str(exc), path=config.source) from exc
+    return chosen
+
+
+def meta_rule(config: Config, rule_id: str):
+    from auditor.registry import scope_rule_classes
+
+    return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
+
+
 # -- one file ------------------------------------------------------------------------------------------
 
 class FileAnalyzer:
@@ -80,11 +100,10 @@ class FileAnalyzer:
 
     def __init__(self, config: Config):
         from auditor.code.rule_base import ModuleRule
-        from auditor.registry import rule_class, selected_rules
 
         self.config = config
-        self.module_rules = [r for r in selected_rules(config, "code") if isinstance(r, ModuleRule)]
-        self.unreadable_rule = rule_class("RA001", tuple(config.plugins))(None, config.severity.get("RA001"))
+        self.module_rules = [r for r in code_rules(config) if isinstance(r, ModuleRule)]
+        self.unreadable_rule = meta_rule(config, "RA001")
         self.index = _index_module()
         self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
         self.check_syntax = bool(config.section("scan").get("check_syntax", True))
@@ -270,7 +289,6 @@ def _project_findings(result: ScanResult, config: Config, analyzer: FileAnalyzer
     if index_module is None or not hasattr(index_module, "build_project_index"):
         return []
     from auditor.code.rule_base import ProjectRule
-    from auditor.registry import selected_rules
 
     summary_cls = getattr(index_module, "ModuleSummary", None)
     summaries = [summary_cls.from_json(data) if summary_cls is not None else data
@@ -279,7 +297,7 @@ def _project_findings(result: ScanResult, config: Config, analyzer: FileAnalyzer
     index = index_module.build_project_index(summaries, config)
     result.index = index
     out = []
-    for rule in selected_rules(config, "code"):
+    for rule in code_rules(config):
         if isinstance(rule, ProjectRule):
             out.extend(rule.check(index, config))
     return out
@@ -289,12 +307,15 @@ def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Sup
     """Drop suppressed findings; add RA002 for unused suppressions and RA003 for unknown rule ids."""
     if not suppressions:
         return findings
-    from auditor.registry import all_rule_classes, rule_class
+    from auditor.registry import all_rule_classes, scope_rule_classes
 
-    known = all_rule_classes(tuple(config.plugins))
+    known = scope_rule_classes(("code", "meta"), tuple(config.plugins))
+    written = {w for items in suppressions.values() for s in items for w in s.rules}
+    if any(w.upper() not in known and w not in {c.name for c in known.values()} for w in written):
+        known = all_rule_classes(tuple(config.plugins))  # every scope, before calling a rule unknown
     by_name = {cls.name: rid for rid, cls in known.items()}
-    unused_rule = rule_class("RA002")(None, config.severity.get("RA002"))
-    unknown_rule = rule_class("RA003")(None, config.severity.get("RA003"))
+    unused_rule = meta_rule(config, "RA002")
+    unknown_rule = meta_rule(config, "RA003")
     kept, extra = [], []
     wanted: dict[tuple[str, int], dict[str, Suppression]] = {}
     for path, items in suppressions.items():

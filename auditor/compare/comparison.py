@@ -31,7 +31,7 @@ def infer_higher_is_better(metric: str) -> bool:
 def settings(config: Config, **overrides) -> dict[str, Any]:
     out = {**DEFAULTS, **config.section("compare")}
     out.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = set(out) - set(DEFAULTS) - {"ignore_keys"}
+    unknown = set(out) - set(DEFAULTS)
     if unknown:
         raise UsageError(f"unknown [tool.auditor.compare] setting(s): {', '.join(sorted(unknown))}", path=config.source)
     level = out["confidence"]

@@ -22,8 +22,8 @@ def effect_line(comparison: Comparison, summary: dict) -> str:
     if effect is None or effect.delta is None:
         return "no effect: a side has no usable score"
     delta = effect.delta
-    if delta == 0:
-        direction = "no change"
+    if delta == 0 or any("RA314" in r for r in summary["reasons"] + summary["caveats"]):
+        direction = "no change: a no-op"
     else:
         direction = f"treatment {'better' if comparison.better(delta) else 'worse'}"
     how = (f"mean of {len(effect.deltas)} paired seed delta{'s' if len(effect.deltas) != 1 else ''}" if effect.paired

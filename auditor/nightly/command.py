@@ -28,14 +28,17 @@ log = logging.getLogger("auditor")
 @click.option("--gpus", type=int, default=None, help="GPUs per Slurm job (replays).")
 @click.option("--jobs", "-j", type=int, default=None, help="Parallel workers (default: CPU count).")
 @click.option("--no-replay", is_flag=True, help="Skip checkpoint replays.")
+@click.option("--docs", "docs", multiple=True, type=click.Path(),
+              help="Markdown file or folder whose claims are checked (repeatable; default: [tool.auditor.nightly] "
+                   "docs, else README.md and docs/ of the repo).")
 @click.option("--wait", "wait_s", type=float, default=0.0, show_default=True,
               help="Seconds to wait when another nightly of DIR is running (then give up with exit 2).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="Exit 1 when a finding is at or above this severity (default: config, else error).")
 @click.option("--verbose", "-v", is_flag=True, help="Log the time each phase took.")
 @config_option
-def nightly(results_dir, repo, out, executor, address, partition, time_limit, gpus, jobs, no_replay, wait_s, fail_on,
-            verbose, config_path):
+def nightly(results_dir, repo, out, executor, address, partition, time_limit, gpus, jobs, no_replay, docs, wait_s,
+            fail_on, verbose, config_path):
     """Audit a whole results directory incrementally and write the reports into --out."""
     from auditor.nightly.engine import NightlyOptions, run_nightly
     from auditor.progress import setup_logging
@@ -46,7 +49,7 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
     options = NightlyOptions(
         results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),
         address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,
-        wait_s=wait_s)
+        wait_s=wait_s, docs=list(docs) or None)
     outcome = run_nightly(options, config)
     stats = outcome.stats
     log.info("runs: %d (%d audited, %d from the last nightly); code at %d SHA(s) (%d scanned)",

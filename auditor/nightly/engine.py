@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import importlib
 import json
 import logging
 import math
@@ -41,6 +42,7 @@ class NightlyOptions:
     wait_s: float = 0.0
     progress: bool | None = None  # None: only on a terminal
     cluster: str | None = None  # submitit's cluster ("local" in tests); None: Slurm when available
+    docs: list[str] | None = None  # Markdown files or folders whose claims are checked (--docs)
 
 
 @dataclass
@@ -156,6 +158,8 @@ class Nightly:
         if not candidates or not self.options.replay or self.settings.get("replay") is False:
             self.stats.update(replays=0)
             return []
+        if _optional("replays", lambda: importlib.import_module("auditor.replay.driver")) is None:
+            return []
         keys = {run.id: digest("replay", run_blob(run), _checkpoint_stamp(run), self.version, self.config_fp,
                                self.repo_path or "") for run in candidates}
         found = state.cached("replay", keys.values())
@@ -199,7 +203,8 @@ class Nightly:
         return findings, reports
 
     def docs_paths(self) -> list[Path]:
-        configured = self.settings.get("docs")
+        """--docs, else [tool.auditor.nightly] docs, else README.md and docs/**/*.md of the repo."""
+        configured = self.options.docs or self.settings.get("docs")
         base = Path(self.repo_path) if self.repo_path else self.config.root
         patterns = configured if configured is not None else ["README.md", "docs/**/*.md"]
         if isinstance(patterns, str):
@@ -207,7 +212,13 @@ class Nightly:
         paths: set[Path] = set()
         for pattern in patterns:
             full = pattern if os.path.isabs(pattern) else str(base / pattern)
-            paths.update(Path(p) for p in glob.glob(full, recursive=True) if p.endswith((".md", ".markdown")))
+            if self.options.docs and os.path.isdir(pattern):
+                full = os.path.join(pattern, "**", "*.md")
+            elif self.options.docs and not any(ch in pattern for ch in "*?[") and not os.path.exists(pattern):
+                raise InputError("no such docs file or folder", path=pattern)
+            elif self.options.docs:
+                full = pattern
+            paths.update(Path(p).resolve() for p in glob.glob(full, recursive=True) if p.endswith((".md", ".markdown")))
         return sorted(paths)
 
     def check_docs(self, runs: list) -> list[Finding]:

@@ -91,7 +91,7 @@ class NightlyState:
 
     def store(self, kind: str, entries: Iterable[tuple[str, str, list[dict]]]) -> None:
         """(key, subject, finding dicts) rows, committed together as one task's result."""
-        rows = [(kind, key, subject, json.dumps(findings, sort_keys=True)) for key, subject, findings in entries]
+        rows = [(kind, key, subject, json.dumps(findings)) for key, subject, findings in entries]
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO results (kind, key, subject, findings) VALUES (?,?,?,?)", rows)

@@ -2,7 +2,7 @@ import re
 
 import libcst as cst
 
-from auditor.code.patterns import (has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
+from auditor.code.patterns import (TEXT_LAST_STEP, TEXT_VALIDATION, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
                                    validation_calls)
 from auditor.code.rule_base import ModuleRule
 from auditor.code.walk import small_statements, statements
@@ -24,6 +24,9 @@ class FinalValidationSkipped(ModuleRule):
     incident = ("verl-skipped-validation-bf16-eval.md, Bug #1: `if is_last_step: val_metrics = {}` in "
                 "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")
     prefilter = ("last", "final", "total", "max_", "num_", "len(")
+
+    def applies_to(self, source: str) -> bool:
+        return TEXT_LAST_STEP.search(source) is not None and TEXT_VALIDATION.search(source) is not None
 
     bad = [
         # the incident, pasted into a trainer method

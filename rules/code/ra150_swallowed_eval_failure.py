@@ -3,13 +3,15 @@ import re
 import libcst as cst
 
 from auditor.code.names import call_name, nodes_of
-from auditor.code.patterns import last_identifier, validation_calls
+from auditor.code.patterns import TEXT_VALIDATION, last_identifier, validation_calls
 from auditor.code.rule_base import ModuleRule
 
 BROAD = {"Exception", "BaseException"}
 SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
                        r"save_ckpt|write_checkpoint|_save_checkpoint|save_to_disk)$")
 EXITS = {"sys.exit", "os._exit", "exit", "quit"}
+TEXT_BROAD_EXCEPT = re.compile(r"except\s*:|except\s*\(?[^:\n]*\b(Exception|BaseException)\b")
+TEXT_SAVE = re.compile(r"\bsave|checkpoint")
 
 
 class SwallowedEvalFailure(ModuleRule):
@@ -26,6 +28,10 @@ class SwallowedEvalFailure(ModuleRule):
     incident = ("verl-skipped-validation-bf16-eval.md: a hang in the final validation was 'handled' by hiding it; "
                 "a swallowed exception hides it the same way")
     prefilter = ("except",)
+
+    def applies_to(self, source: str) -> bool:
+        return TEXT_BROAD_EXCEPT.search(source) is not None and (
+            TEXT_VALIDATION.search(source) is not None or TEXT_SAVE.search(source) is not None)
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [

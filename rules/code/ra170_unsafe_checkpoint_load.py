@@ -1,3 +1,5 @@
+import re
+
 import libcst as cst
 
 from auditor.code.names import call_name, keyword, walk_calls
@@ -8,6 +10,8 @@ PICKLE_LOADS = {
     "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads", "joblib.load",
     "pandas.read_pickle",
 }
+TEXT_IMPORTS = re.compile(r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|pandas|numpy)\b")
+TEXT_LOAD = re.compile(r"\bloads?\b|read_pickle")
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
 
@@ -25,6 +29,9 @@ class UnsafeCheckpointLoad(ModuleRule):
     )
     incident = "all checkpoint-replay incidents: the auditor itself must load checkpoints without executing pickles"
     prefilter = ("load", "read_pickle")
+
+    def applies_to(self, source: str) -> bool:
+        return TEXT_IMPORTS.search(source) is not None and TEXT_LOAD.search(source) is not None
 
     bad = [
         '''

@@ -177,3 +177,14 @@ def test_run_id_and_group_resolution(tmp_path):
     spec = ComparisonSpec("x", "r6-base-s0", "r6-fs-s0", "val/acc")
     summary = check_comparison(spec, runs, Config()).summary
     assert summary["rows"][0]["baseline_run"] == "r6-base-s0" and len(summary["rows"]) == 1
+
+
+def test_supported_verdict_when_seeds_agree(tmp_path):
+    argv = write_example(tmp_path / "results", CompareSignFlip.good[0])
+    proc = run_cli(*argv, cwd=tmp_path)
+    assert proc.returncode == 0
+    comparison = json.loads(proc.stdout)["comparison"]
+    assert comparison["verdict"] == "supported" and comparison["reasons"] == []
+    assert comparison["ci"][0] > 0 and comparison["statistics"]["signs"] == {"positive": 3, "zero": 0, "negative": 0}
+    argv[argv.index("json")] = "text"
+    assert "Verdict     valid comparison, effect supported by the seeds" in run_cli(*argv, cwd=tmp_path).stdout

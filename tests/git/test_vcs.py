@@ -199,3 +199,19 @@ def test_changed_lines_since_uses_merge_base(lab):
     # base is master (ahead of the branch point): master's own later changes are not ours
     changed = Repo(path).changed_lines_since("master")
     assert changed == {"feature.py": {1}}
+
+
+def test_scan_at_sha_reads_the_commit_and_skips_vendored_folders(tmp_path):
+    from auditor.config import Config
+    from auditor.vcs import scan_at_sha
+
+    hazard = "import torch\nstate = torch.load('ckpt.pt')\n"
+    path, shas = make_repo(tmp_path / "r", [
+        ("c1", {"lab/a.py": hazard, ".venv/lib/b.py": hazard, "build/c.py": hazard, "lab/ok.py": "x = 1\n"}),
+        ("c2", {"lab/a.py": "x = 2\n"}),
+    ])
+    repo = Repo(path)
+    config = Config(root=path)
+    assert [(f.rule, f.location["path"]) for f in scan_at_sha(repo, shas[0], config)] == [("RA170", "lab/a.py")]
+    assert scan_at_sha(repo, shas[1], config) == []
+    assert scan_at_sha(repo, shas[0], config, paths={"lab/ok.py"}) == []

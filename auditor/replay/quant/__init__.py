@@ -28,6 +28,8 @@ def quantize_dequantize(x: torch.Tensor, fmt: str, *, block_size: int | None = N
     (block 16), int8, int4 (block_size None: one scale per slice along `axis`, i.e. per channel;
     an int: per group). scale_mode (MX only): floor (OCP), rceil (NVIDIA), even (torchao).
     rounding: even (round half to even) or nearest-away (microxcaling's default).
+    The result carries no gradient (train through it with a straight-through estimator:
+    `w + (quantize_dequantize(w, fmt) - w).detach()`).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
@@ -36,6 +38,11 @@ def quantize_dequantize(x: torch.Tensor, fmt: str, *, block_size: int | None = N
     check_rounding(rounding)
     if block_size is not None and (not isinstance(block_size, int) or block_size < 1):
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+    with torch.no_grad():
+        return _dispatch(x.detach(), fmt, block_size, axis, scale_mode, rounding)
+
+
+def _dispatch(x, fmt, block_size, axis, scale_mode, rounding):
     if fmt in MX_FORMATS:
         return quantize_mx(x, fmt, block_size=block_size, axis=axis, scale_mode=scale_mode, rounding=rounding)
     if fmt == "nvfp4":

@@ -1,0 +1,203 @@
+"""Scan speed and precision on real ML code: `python benchmarks/scan_corpus.py`.
+
+Downloads (once, with `pip download --no-deps`) transformers, trl, lightning, accelerate, verl and
+deepspeed into ~/.cache/auditor-bench, unpacks their .py files, then times, in the same run:
+  - `audit scan` cold (empty cache), warm (unchanged corpus) and after a one-file change;
+  - ruff (default rules) as the floor; semgrep with equivalent pattern rules (torch.load without
+    weights_only, pickle loads, cudnn.benchmark);
+and prints files/s, lines/s, the ratios, and the findings per rule (the findings go to
+~/.cache/auditor-bench/findings.json for reading).
+
+Options: --packages a,b  --jobs N  --semgrep PATH (default: semgrep on PATH, or the venv in the cache dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+PACKAGES = ["transformers", "trl", "lightning", "accelerate", "verl", "deepspeed"]
+BENCH = Path(os.environ.get("AUDITOR_BENCH_DIR", Path.home() / ".cache" / "auditor-bench"))
+
+SEMGREP_RULES = """
+rules:
+  - id: torch-load-without-weights-only
+    languages: [python]
+    severity: WARNING
+    message: torch.load without weights_only=True
+    patterns:
+      - pattern: torch.load(...)
+      - pattern-not: torch.load(..., weights_only=True, ...)
+  - id: pickle-load
+    languages: [python]
+    severity: WARNING
+    message: pickle-family load
+    pattern-either:
+      - pattern: pickle.load(...)
+      - pattern: pickle.loads(...)
+      - pattern: joblib.load(...)
+      - pattern: dill.load(...)
+      - pattern: cloudpickle.load(...)
+  - id: cudnn-benchmark
+    languages: [python]
+    severity: WARNING
+    message: cudnn.benchmark enabled
+    pattern: torch.backends.cudnn.benchmark = True
+"""
+
+
+def download(packages: list[str]) -> Path:
+    dl = BENCH / "dl"
+    dl.mkdir(parents=True, exist_ok=True)
+    for name in packages:
+        if any(p.name.lower().startswith(name.replace("-", "_")) or p.name.lower().startswith(name)
+               for p in dl.iterdir()):
+            continue
+        print(f"downloading {name} ...", flush=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dl), name],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"  could not download {name}: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+    return dl
+
+
+def unpack(dl: Path) -> Path:
+    corpus = BENCH / "corpus"
+    if corpus.exists():
+        return corpus
+    tmp = Path(tempfile.mkdtemp(dir=BENCH, prefix="corpus-"))
+    for archive in sorted(dl.iterdir()):
+        target = tmp / archive.name.split("-")[0].lower()
+        if archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    if member.endswith(".py") and ".." not in member:
+                        zf.extract(member, target)
+        elif archive.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(archive) as tf:
+                members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(".py") and ".." not in m.name]
+                tf.extractall(target, members=members, filter="data")
+    tmp.rename(corpus)
+    return corpus
+
+
+def corpus_size(corpus: Path) -> tuple[int, int]:
+    files = lines = 0
+    for path in corpus.rglob("*.py"):
+        files += 1
+        with open(path, "rb") as fh:
+            lines += fh.read().count(b"\n")
+    return files, lines
+
+
+def timed(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd)
+    return time.perf_counter() - start, proc
+
+
+def audit(corpus: Path, cache: Path, out: Path, jobs: int | None) -> tuple[float, dict]:
+    argv = [sys.executable, "-m", "auditor", "scan", str(corpus), "--format", "json", "--output", str(out)]
+    if jobs:
+        argv += ["--jobs", str(jobs)]
+    seconds, proc = timed(argv, env={"XDG_CACHE_HOME": str(cache)})
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"audit scan failed ({proc.returncode}): {proc.stderr}")
+    return seconds, json.loads(out.read_text())
+
+
+def rate(files: int, lines: int, seconds: float) -> str:
+    return f"{seconds:8.2f} s  {files / seconds:9.0f} files/s  {lines / seconds:11.0f} lines/s"
+
+
+def find_semgrep(given: str | None) -> str | None:
+    for candidate in (given, shutil.which("semgrep"), str(BENCH / "semgrep-venv" / "bin" / "semgrep")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packages", default=",".join(PACKAGES))
+    parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--semgrep", default=None)
+    args = parser.parse_args()
+    corpus = unpack(download(args.packages.split(",")))
+    files, lines = corpus_size(corpus)
+    print(f"\ncorpus: {corpus}  {files} files, {lines} lines\n", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="auditor-bench-"))
+    cache = work / "cache"
+    results: dict[str, float] = {}
+    results["audit cold"], report = audit(corpus, cache, work / "cold.json", args.jobs)
+    print(f"audit scan, cold    {rate(files, lines, results['audit cold'])}", flush=True)
+    results["audit warm"], warm = audit(corpus, cache, work / "warm.json", args.jobs)
+    print(f"audit scan, warm    {rate(files, lines, results['audit warm'])}", flush=True)
+    assert warm == report, "a warm scan must report exactly what the cold one did"
+    victim = sorted(corpus.rglob("trainer.py"))[0] if list(corpus.rglob("trainer.py")) else sorted(corpus.rglob("*.py"))[0]
+    original = victim.read_bytes()
+    try:
+        victim.write_bytes(original + b"\n# touched by the benchmark\n")
+        results["audit one-file"], _ = audit(corpus, cache, work / "one.json", args.jobs)
+    finally:
+        victim.write_bytes(original)
+    print(f"audit scan, 1 file  {rate(files, lines, results['audit one-file'])}  ({victim.relative_to(corpus)})",
+          flush=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "auditor", "--version"], capture_output=True)
+    print(f"audit startup       {time.perf_counter() - start:8.2f} s", flush=True)
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    if Path(ruff).exists():
+        results["ruff"], _ = timed([ruff, "check", "--no-cache", "--exit-zero", "--quiet", str(corpus)])
+        print(f"ruff (default)      {rate(files, lines, results['ruff'])}", flush=True)
+        results["ruff 1 thread"], _ = timed([ruff, "check", "--no-cache", "--exit-zero", "--quiet", str(corpus)],
+                                            env={"RAYON_NUM_THREADS": "1"})
+        print(f"ruff (1 thread)     {rate(files, lines, results['ruff 1 thread'])}", flush=True)
+    else:
+        print("ruff: not installed (pip install ruff)")
+    semgrep = find_semgrep(args.semgrep)
+    if semgrep:
+        rules = work / "semgrep.yaml"
+        rules.write_text(SEMGREP_RULES)
+        results["semgrep"], proc = timed([semgrep, "scan", "--config", str(rules), "--metrics=off", "--json",
+                                          "--quiet", "--disable-version-check", "-j", str(os.cpu_count() or 1),
+                                          str(corpus)], env={"SEMGREP_SEND_METRICS": "off"})
+        try:
+            hits = collections.Counter(r["check_id"].rsplit(".", 1)[-1] for r in json.loads(proc.stdout)["results"])
+        except (ValueError, KeyError):
+            hits = {"(no JSON output)": 0}
+        print(f"semgrep (3 rules)   {rate(files, lines, results['semgrep'])}  {dict(sorted(hits.items()))}", flush=True)
+    else:
+        print("semgrep: not installed (python -m venv ~/.cache/auditor-bench/semgrep-venv && .../pip install semgrep)")
+
+    print("\nratios")
+    cold = results["audit cold"]
+    for other in ("ruff", "ruff 1 thread", "semgrep"):
+        if other in results:
+            print(f"  audit cold / {other:14s} {cold / results[other]:6.2f}x")
+    print(f"  warm {results['audit warm']:.2f} s (goal < 1 s), one-file change {results['audit one-file']:.2f} s (goal < 0.5 s)")
+
+    findings = report["findings"]
+    per_rule = collections.Counter(f"{f['rule']} {f['name']}" for f in findings)
+    print("\nfindings per rule")
+    for rule, count in sorted(per_rule.items()):
+        print(f"  {rule:45s} {count:6d}")
+    (BENCH / "findings.json").write_text(json.dumps(report, indent=1))
+    print(f"\nfindings written to {BENCH / 'findings.json'}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
