@@ -233,6 +233,14 @@ class ProjectIndex:
                         todo.append(callee.qualname)
         return seen
 
+    def reachable_from_entry_points(self) -> set[str]:
+        """Every project function some entry point reaches (library code nobody runs is not in it)."""
+        if not hasattr(self, "_from_entries"):
+            self._from_entries = set()
+            for entry in self.entry_points:
+                self._from_entries |= self.reachable(entry.qualname)
+        return self._from_entries
+
     # -- entry points ----------------------------------------------------------------------
     def _find_entry_points(self) -> list[EntryPoint]:
         kinds: dict[str, str] = {}
@@ -244,6 +252,9 @@ class ProjectIndex:
             elif top is not None and top.entry == "script" and _may_be_script(summary.path) \
                     and summary.module_name not in imported:
                 kinds[top.qualname] = "script"
+            if _is_test_file(summary.path):
+                kinds.pop(f"{summary.module_name}.{MODULE_CODE}", None)
+                continue  # tests are not experiments; a configured entry point still counts
             for fn in summary.functions.values():
                 if fn.entry and not fn.qualname.endswith(MODULE_CODE):
                     kinds.setdefault(fn.qualname, fn.entry)
@@ -350,8 +361,12 @@ def _synthetic(ev: Event, kind: str, **detail) -> Event:
     return Event(kind, ev.target, ev.line, ev.col, ev.text, {**detail, "synthetic": True})
 
 
+def _is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" or \
+        any(part in ("tests", "test", "testing", "unittest", "unittests") for part in path.split("/")[:-1])
+
+
 def _may_be_script(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    if name in _NOT_SCRIPTS or name.startswith("test_") or name.endswith("_test.py"):
-        return False
-    return not any(part in ("tests", "test", "docs") for part in path.split("/")[:-1])
+    return name not in _NOT_SCRIPTS and "docs" not in path.split("/")[:-1]

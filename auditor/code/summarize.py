@@ -24,6 +24,13 @@ _RELEVANT = re.compile(
 )
 
 
+# Draws on a line or in a function with these words make names, ports and delays, not experiments.
+_INCIDENTAL = frozenset({"sleep", "delay", "jitter", "backoff", "retry", "retries", "port", "uuid", "string",
+                         "letters", "digits", "ascii", "suffix", "prefix", "tmp", "temp", "color", "colour",
+                         "timeout", "wait", "hostname", "nonce", "token", "salt"})
+_WORDS = re.compile(r"[a-z]+")
+
+
 def needs_summary(source: str) -> bool:
     return _RELEVANT.search(source) is not None
 
@@ -297,6 +304,8 @@ class Summarizer(cst.CSTVisitor):
             if name in apis.CONSUME_ONLY_IF_SHUFFLE and _literal(_kwarg(node, "shuffle")) is not True:
                 return True
             rng, strength = apis.CONSUME_APIS[name]
+            if strength == "draw" and self._incidental(node):
+                strength = "incidental"  # a random name, port or retry delay: not part of the experiment
             device = _kwarg(node, "device")
             if rng == "torch" and device is not None and "cuda" in self.ctx.anchor(device):
                 rng = "cuda"
@@ -317,7 +326,8 @@ class Summarizer(cst.CSTVisitor):
             tracker = apis.TRACKER_STARTS[name]
             config = _kwarg(node, "config")
             has_config = _has_splat(node) or (config is not None and _literal(config) is not None)
-            self.add("tracker", name, node, tracker=tracker, config=has_config)
+            resumes = tracker == "mlflow" and _kwarg(node, "run_id") is not None
+            self.add("tracker", name, node, tracker=tracker, config=has_config, resumes=resumes)
             return True
         if method == "init_trackers":
             has_config = _has_splat(node) or len(args) >= 2 or _kwarg(node, "config") is not None
@@ -361,6 +371,12 @@ class Summarizer(cst.CSTVisitor):
                 self.add("call", target, node, resolved=True)  # the CLI runs it from here
             return True
         return False
+
+    def _incidental(self, node: cst.Call) -> bool:
+        words = set(_WORDS.findall(self.ctx.anchor(node).lower()))
+        for frame in self.frames[1:]:
+            words.update(_WORDS.findall(frame.summary.qualname.rsplit(".", 1)[-1].lower()))
+        return bool(words & _INCIDENTAL)
 
     def _dataloader(self, node: cst.Call, name: str) -> None:
         shuffle = _literal(_kwarg(node, "shuffle")) if _kwarg(node, "shuffle") is not None else False

@@ -19,6 +19,7 @@ from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboa
 from auditor.runs.readers.common import ReadError, load_json, read_text
 from auditor.runs.record import Run
 
+PARALLEL_THRESHOLD = 400  # run folders; below this a process pool costs more than it saves
 SKIP_DIRS = {".git", "__pycache__", "node_modules", ".trash", "_sources", ".ipynb_checkpoints", ".venv",
              "site-packages", ".hg", ".svn"}
 
@@ -74,33 +75,68 @@ def _read_json_record(folder: _Folder, root_name: str) -> list[Run]:
     return native.read(folder.path, folder.display, {"run.json"})
 
 
-def _read_folder(folder: _Folder, config, root_name: str) -> tuple[list[Run], bool]:
-    """(runs read from this folder, whether to walk its subfolders)."""
+def _classify(folder: _Folder) -> tuple[str | None, bool]:
+    """(which reader reads this folder, whether to walk its subfolders), from the names alone."""
     names = folder.names
-    if guild.is_run_folder(folder.path, names):
-        return guild.read(folder.path, folder.display, names), False
-    record = native.record_file(folder.path, names)
-    if record:
-        runs = (_read_json_record(folder, root_name) if record == "run.json"
+    if ".guild" in names and "attrs" in _safe_listdir(os.path.join(folder.path, ".guild")):
+        return "guild", False
+    if native.record_file(folder.path, names):
+        return "native", False
+    if hydra.is_run_folder(folder.path, names):
+        return "hydra", False
+    if wandb.is_run_folder(os.path.basename(folder.path), names):
+        return "wandb", False
+    if mlflow.is_run_folder(names):
+        return "mlflow", False
+    if "mlflow.db" in names or any(name.startswith(tensorboard.EVENT_PREFIX) for name in names):
+        return "container", True  # holds runs, and more may sit below
+    return None, True
+
+
+def _safe_listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _read_folder(folder: _Folder, kind: str, seed_keys: list[str], root_name: str) -> list[Run]:
+    names = folder.names
+    if kind == "guild":
+        return guild.read(folder.path, folder.display, names)
+    if kind == "native":
+        runs = (_read_json_record(folder, root_name) if native.record_file(folder.path, names) == "run.json"
                 else native.read(folder.path, folder.display, names))
         if hydra.is_run_folder(folder.path, names):  # a native record beside Hydra's composed config
             for run in runs:
                 if not run.config:
                     run.config = hydra.hydra_config(folder.path, folder.display)[0]
-        return runs, False
-    if hydra.is_run_folder(folder.path, names):
-        seed_keys = config.key_map.get("seed", [])
-        return hydra.read(folder.path, folder.display, names, _run_id_from_path(folder, root_name), seed_keys), False
-    if wandb.is_run_folder(os.path.basename(folder.path), names):
-        return wandb.read(folder.path, folder.display, names), False
-    if mlflow.is_run_folder(names):
-        return mlflow.read(folder.path, folder.display, names), False
+        return runs
+    if kind == "hydra":
+        return hydra.read(folder.path, folder.display, names, _run_id_from_path(folder, root_name), seed_keys)
+    if kind == "wandb":
+        return wandb.read(folder.path, folder.display, names)
+    if kind == "mlflow":
+        return mlflow.read(folder.path, folder.display, names)
     runs: list[Run] = []
     if "mlflow.db" in names:
         runs += mlflow.read_sqlite(os.path.join(folder.path, "mlflow.db"), os.path.join(folder.display, "mlflow.db"))
     if any(name.startswith(tensorboard.EVENT_PREFIX) for name in names):
         runs += tensorboard.read(folder.path, folder.display, names, _run_id_from_path(folder, root_name))
-    return runs, True
+    return runs
+
+
+def _read_safely(task: tuple) -> tuple[list[Run], ReadError | None]:
+    """One folder's runs, or the error that stopped it: one broken run must not stop the others."""
+    folder, kind, seed_keys, root_name, key_map = task
+    try:
+        return [normalize(run, key_map) for run in _read_folder(folder, kind, seed_keys, root_name)], None
+    except Exception as exc:
+        return [], _error_from(exc, folder)
+
+
+def _read_chunk(tasks: list[tuple]) -> list[tuple[list[Run], ReadError | None]]:
+    return [_read_safely(task) for task in tasks]
 
 
 def _error_from(exc: BaseException, folder: _Folder) -> ReadError:
@@ -126,30 +162,50 @@ def _problem(error: ReadError, config, extra: str = "") -> Finding:
     return rule.finding(f"{prefix}{error.message}{extra}", location, evidence)
 
 
-def _walk(results_dir: Path, config):
-    """Yield (folder, runs, error) for every folder holding runs or an unreadable file."""
+def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Folder, ReadError]]]:
+    """Every run folder with its reader, and the folders that could not be listed. Never follows symlinks."""
     root = os.path.abspath(results_dir)
-    root_name = os.path.basename(root.rstrip(os.sep)) or root
     stack = [(root, str(results_dir), "")]
+    found, unlisted = [], []
     while stack:
         path, display, rel = stack.pop()
         try:
             folder = _scan(path, display, rel)
         except OSError as exc:
-            yield _Folder(path, display, rel, set(), []), [], ReadError(f"cannot list folder: {exc.strerror or exc}", display)
+            unlisted.append((_Folder(path, display, rel, set(), []),
+                             ReadError(f"cannot list folder: {exc.strerror or exc}", display)))
             continue
-        try:
-            runs, descend = _read_folder(folder, config, root_name)
-            error = None
-        except Exception as exc:  # one broken run must not stop the others: reported as RA001
-            runs, descend, error = [], False, _error_from(exc, folder)
-        if runs or error:
-            yield folder, runs, error
+        kind, descend = _classify(folder)
+        if kind:
+            found.append((folder, kind))
         if descend:
             for name in reversed(folder.subdirs):
                 if name not in SKIP_DIRS:
                     stack.append((os.path.join(path, name), os.path.join(display, name),
                                   f"{rel}/{name}" if rel else name))
+    return found, unlisted
+
+
+def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None]]:
+    """Read the folders, in a process pool when there are many (parsing YAML is the cost)."""
+    if workers <= 1 or len(tasks) < PARALLEL_THRESHOLD:
+        return _read_chunk(tasks)
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(50, len(tasks) // (workers * 4))
+    chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return [result for chunk in pool.map(_read_chunk, chunks) for result in chunk]
+    except (OSError, RuntimeError):  # no processes available here: read in this one
+        return _read_chunk(tasks)
+
+
+def _workers(config) -> int:
+    setting = config.section("runs").get("workers")
+    if isinstance(setting, int) and setting > 0:
+        return setting
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def discover_runs(results_dir: Path | str, config) -> Discovery:
@@ -157,18 +213,20 @@ def discover_runs(results_dir: Path | str, config) -> Discovery:
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))
     discovery = Discovery()
+    root = os.path.abspath(results_dir)
+    root_name = os.path.basename(root.rstrip(os.sep)) or root
+    folders, unlisted = _walk(results_dir)
+    for folder, error in unlisted:
+        discovery.errors.append((folder.path, error))
+        discovery.problems.append(_problem(error, config))
+    seed_keys = config.key_map.get("seed", [])
+    tasks = [(folder, kind, seed_keys, root_name, config.key_map) for folder, kind in folders]
     found: list[Run] = []
-    for folder, runs, error in _walk(results_dir, config):
+    for (folder, _), (runs, error) in zip(folders, _read_all(tasks, _workers(config))):
         if error:
             discovery.errors.append((folder.path, error))
             discovery.problems.append(_problem(error, config, "; this run was not audited"))
-        for run in runs:
-            try:
-                found.append(normalize(run, config.key_map))
-            except ValueError as exc:
-                error = ReadError(str(exc), run.record_path or folder.display)
-                discovery.errors.append((folder.path, error))
-                discovery.problems.append(_problem(error, config))
+        found.extend(runs)
     found.sort(key=lambda run: (run.id, run.record_path or "", run.folder))
     for run in found:
         if discovery.runs and discovery.runs[-1].id == run.id:

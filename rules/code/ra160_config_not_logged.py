@@ -18,7 +18,9 @@ class ConfigNotLogged(ProjectRule):
         "A run whose tracker has no config cannot be audited later: its seed, data split, hyperparameters "
         "and architecture are unknown, so it can be neither reproduced nor compared. The config counts as "
         "logged when it is passed to the start call or logged by the same module or by code the starting "
-        "function calls."
+        "function calls. Only tracker starts that an entry point of the project reaches are checked: a "
+        "library's tracker wrapper leaves the config to its caller, and resuming an existing MLflow run "
+        "(`start_run(run_id=...)`) starts nothing new."
     )
     incident = "burgers-unseeded-variance.md, finding 5: runs with empty config dictionaries in WandB"
     bad = [
@@ -29,6 +31,9 @@ class ConfigNotLogged(ProjectRule):
             run = wandb.init(project="burgers")  # expect: RA160
             for step in range(10):
                 wandb.log({"loss": 1.0 / (step + 1)})
+
+        if __name__ == "__main__":
+            train({"lr": 0.1})
         """,
         """
         import mlflow
@@ -39,6 +44,9 @@ class ConfigNotLogged(ProjectRule):
                 mlflow.log_metric("loss", 0.5)
             writer = SummaryWriter("runs/x")  # expect: RA160
             writer.add_scalar("loss", 0.5, 0)
+
+        if __name__ == "__main__":
+            train({"lr": 0.1})
         """,
         """
         from accelerate import Accelerator
@@ -46,6 +54,9 @@ class ConfigNotLogged(ProjectRule):
         def main(args):
             accelerator = Accelerator(log_with="wandb")
             accelerator.init_trackers("proj")  # expect: RA160
+
+        if __name__ == "__main__":
+            main(None)
         """,
     ]
     good = [
@@ -54,6 +65,21 @@ class ConfigNotLogged(ProjectRule):
 
         def train(cfg):
             wandb.init(project="burgers", config=dict(cfg))
+
+        if __name__ == "__main__":
+            train({"lr": 0.1})
+        """,
+        # a library's monitor wraps the tracker; no program of this project starts it
+        """
+        import wandb
+        import mlflow
+
+        class WandbMonitor:
+            def __init__(self, project):
+                wandb.init(project=project)
+
+        def resume(run_id):
+            mlflow.start_run(run_id=run_id)
         """,
         """
         import wandb
@@ -94,10 +120,13 @@ class ConfigNotLogged(ProjectRule):
         logged_in_module: dict[str, set[str]] = {}
         for path, _, ev in index.events("config_log"):
             logged_in_module.setdefault(path, set()).add(ev.detail.get("tracker"))
+        run_by_programs = index.reachable_from_entry_points()
         for path, fn, ev in index.events("tracker"):
             tracker = ev.detail.get("tracker")
-            if ev.detail.get("config") or tracker in logged_in_module.get(path, ()):
+            if ev.detail.get("config") or ev.detail.get("resumes") or tracker in logged_in_module.get(path, ()):
                 continue
+            if fn.qualname not in run_by_programs:
+                continue  # a library's tracker wrapper: the config is its caller's to give
             if any(s.event.kind == "config_log" and s.event.detail.get("tracker") == tracker
                    for s in index.flatten(fn.qualname)):
                 continue

@@ -201,3 +201,17 @@ def test_dangling_symlink_record_is_reported_even_as_root(tmp_path):
     assert [r.id for r in discovery.runs] == ["q201-s0"]
     (problem,) = discovery.problems
     assert "cannot read" in problem.message and problem.location["path"].endswith("dangling/run.yaml")
+
+
+def test_process_pool_reads_the_same_as_one_process(tmp_path, monkeypatch):
+    import auditor.runs.discover as discover_module
+
+    for index in range(12):
+        write_record(tmp_path / f"r{index:02d}", {**Q201, "id": f"run-{index:02d}"})
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.yaml").write_text("id: x\nstatus: {state: done}\n")
+    serial = discover_runs(tmp_path, config(sections={"runs": {"workers": 1}}))
+    monkeypatch.setattr(discover_module, "PARALLEL_THRESHOLD", 2)
+    pooled = discover_runs(tmp_path, config(sections={"runs": {"workers": 2}}))
+    assert [vars(r) for r in pooled.runs] == [vars(r) for r in serial.runs] and len(serial.runs) == 12
+    assert [p.to_json() for p in pooled.problems] == [p.to_json() for p in serial.problems]
