@@ -88,9 +88,41 @@ class ImportTable(cst.CSTVisitor):
 
 
 def build_import_table(tree: cst.Module, module_name: str = "", is_package: bool = False) -> ImportTable:
+    """The same table the ImportTable visitor builds, from one fast read-only walk.
+
+    Imports count anywhere (also inside functions); definitions only outside any def/class.
+    """
+    from auditor.code.walk import iter_nodes
+
     table = ImportTable(module_name, is_package)
-    tree.visit(table)
+    for node in iter_nodes(tree):
+        if isinstance(node, cst.Import):
+            table.visit_Import(node)
+        elif isinstance(node, cst.ImportFrom):
+            table.visit_ImportFrom(node)
+    if module_name:
+        for node in _top_level_definitions(tree.body):
+            table.aliases.setdefault(node.name.value, f"{module_name}.{node.name.value}")
     return table
+
+
+def _top_level_definitions(body) -> list:
+    """defs and classes not nested in another def/class (inside a module-level if/try/with they count)."""
+    found = []
+    for stmt in body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            found.append(stmt)
+        elif isinstance(stmt, cst.BaseCompoundStatement):
+            blocks = [getattr(stmt, "body", None), getattr(stmt, "orelse", None), getattr(stmt, "finalbody", None),
+                      *[h for h in getattr(stmt, "handlers", ()) or ()]]
+            for block in blocks:
+                while block is not None and not isinstance(block, cst.BaseSuite) and hasattr(block, "body"):
+                    block = block.body
+                if isinstance(block, cst.IndentedBlock):
+                    found.extend(_top_level_definitions(block.body))
+            if isinstance(getattr(stmt, "orelse", None), cst.If):
+                found.extend(_top_level_definitions([stmt.orelse]))
+    return found
 
 
 def qualified_name(node: cst.BaseExpression, aliases: dict[str, str]) -> str | None:

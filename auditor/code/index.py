@@ -10,7 +10,7 @@ the transitive closure over the call graph answers "does this entry point seed n
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,12 +29,16 @@ class Event:
     text: str  # the normalized source line: anchor for fingerprints
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    def to_json(self) -> list:
+        # a list, not a dict: a big project has hundreds of thousands of events to cache and reload
+        return [self.kind, self.target, self.line, self.col, self.text, self.detail] if self.detail else \
+            [self.kind, self.target, self.line, self.col, self.text]
 
     @classmethod
-    def from_json(cls, data: dict) -> "Event":
-        return cls(**data)
+    def from_json(cls, data) -> "Event":
+        if isinstance(data, dict):
+            return cls(**data)
+        return cls(data[0], data[1], data[2], data[3], data[4], data[5] if len(data) > 5 else {})
 
 
 @dataclass

@@ -5,7 +5,7 @@
 happens to be called `pickle` is not the pickle module, and `torchvision.load` is never `torch.load`.
 
 `nodes_of` walks the tree once per module (shared by all rules through ctx.extras) and hands out the
-nodes of the wanted types in source order: one traversal, not one per rule.
+nodes of the wanted types: one traversal, not one per rule.
 """
 
 from __future__ import annotations
@@ -14,22 +14,20 @@ from typing import Iterator
 
 import libcst as cst
 
+from auditor.code.walk import iter_nodes
 
-class _Buckets(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.by_type: dict[type, list[cst.CSTNode]] = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.by_type.setdefault(type(node), []).append(node)
-        return True
+def _bucket(tree: cst.CSTNode) -> dict[type, list[cst.CSTNode]]:
+    by_type: dict[type, list[cst.CSTNode]] = {}
+    for node in iter_nodes(tree):
+        by_type.setdefault(type(node), []).append(node)
+    return by_type
 
 
 def nodes_of(ctx, *types: type) -> list[cst.CSTNode]:
     buckets = ctx.extras.get("_node_buckets")
     if buckets is None:
-        visitor = _Buckets()
-        ctx.tree.visit(visitor)
-        buckets = ctx.extras["_node_buckets"] = visitor.by_type
+        buckets = ctx.extras["_node_buckets"] = _bucket(ctx.tree)
     if len(types) == 1:
         return buckets.get(types[0], [])
     found = [n for t in types for n in buckets.get(t, [])]
@@ -41,9 +39,7 @@ def walk_calls(tree_or_ctx) -> Iterator[cst.Call]:
     if hasattr(tree_or_ctx, "extras"):
         yield from nodes_of(tree_or_ctx, cst.Call)
         return
-    visitor = _Buckets()
-    tree_or_ctx.visit(visitor)
-    yield from visitor.by_type.get(cst.Call, [])
+    yield from _bucket(tree_or_ctx).get(cst.Call, [])
 
 
 def _root(node: cst.BaseExpression) -> str | None:

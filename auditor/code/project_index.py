@@ -91,6 +91,11 @@ class ProjectIndex:
             parts = qual.split(".")
             if len(parts) >= 2:
                 self._by_tail.setdefault(".".join(parts[-2:]), []).append(qual)
+        self._class_by_tail: dict[str, list[str]] = {}
+        for cls in self.classes:
+            parts = cls.split(".")
+            if len(parts) >= 2:
+                self._class_by_tail.setdefault(".".join(parts[-2:]), []).append(cls)
         self._resolved: dict[str, str | None] = {}
         self._flat: dict[str, list[Step]] = {}
         self._names = _ConfiguredNames(config)
@@ -143,10 +148,10 @@ class ProjectIndex:
             tails = [q for q in self._by_tail.get(".".join(parts[-2:]), ()) if q.endswith("." + target)]
             if len(tails) == 1:
                 return tails[0]
-            if target.rpartition(".")[0] and not tails:
-                for cls in self.classes:
-                    if cls.endswith("." + target):
-                        return self._method(cls, "__init__", depth + 1)
+            if not tails:
+                classes = [c for c in self._class_by_tail.get(".".join(parts[-2:]), ()) if c.endswith("." + target)]
+                if len(classes) == 1:
+                    return self._method(classes[0], "__init__", depth + 1)
         return None
 
     def _method(self, cls: str, name: str, depth: int) -> str | None:
@@ -298,7 +303,10 @@ class ProjectIndex:
                    and any(w in q.rsplit(".", 1)[-1].lower() for w in ("arg", "pars", "config", "opt"))}
         if not helpers:
             return
+        last_names = {q.rsplit(".", 1)[-1] for q in helpers}
         for _, fn, ev in self.events("call"):
+            if ev.target.rsplit(".", 1)[-1] not in last_names:
+                continue
             callee = self.resolve(ev.target)
             if callee is not None and callee.qualname in helpers and fn.qualname not in helpers:
                 if not fn.qualname.endswith(MODULE_CODE):

@@ -102,9 +102,13 @@ class FileAnalyzer:
         from auditor.code.rule_base import ModuleRule
 
         self.config = config
-        self.module_rules = [r for r in code_rules(config) if isinstance(r, ModuleRule)]
+        selected = code_rules(config)
+        self.module_rules = [r for r in selected if isinstance(r, ModuleRule)]
         self.unreadable_rule = meta_rule(config, "RA001")
-        self.index = _index_module()
+        from auditor.code.rule_base import ProjectRule
+
+        # Summaries feed only the project rules: none selected, no index (and far fewer parses).
+        self.index = _index_module() if any(isinstance(r, ProjectRule) for r in selected) else None
         self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
         self.check_syntax = bool(config.section("scan").get("check_syntax", True))
 

@@ -1,4 +1,9 @@
-"""One walk over a module's CST that records, per function, the events the project index needs.
+"""One walk over a module that records, per function, the events the project index needs.
+
+The walk uses Python's own `ast` over the module's source: it is an order of magnitude cheaper than
+libcst's parse plus PositionProvider, and the index needs only names, calls and line numbers. Names
+resolve through the same kind of import table as auditor/code/imports.py (aliases, relative imports,
+module-level definitions).
 
 The summary does not depend on the configuration (the engine caches it per file content): calls are
 recorded with their qualified names, and the index decides which of them are the project's
@@ -7,10 +12,11 @@ configured seed helpers, quantization hooks or validation functions.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 
-import libcst as cst
+from auditor.code.imports import resolve_relative
 
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
@@ -20,7 +26,7 @@ _BUILTINS = frozenset(dir(builtins))
 _RELEVANT = re.compile(
     r"seed|random|rand|cudnn|determinis|quant|mxfp|nvfp|load|pretrained|wandb|mlflow|SummaryWriter|"
     r"init_trackers|__main__|hydra|click|typer|argparse|parse_args|DataLoader|backward|nn\.|Linear|"
-    r"train_test_split|Trainer|fire|validat|evaluat|optim|step\("
+    r"train_test_split|Trainer|fire|validat|evaluat|optim|step\(|config|log_param|add_hparams|add_text"
 )
 
 
@@ -29,6 +35,15 @@ _INCIDENTAL = frozenset({"sleep", "delay", "jitter", "backoff", "retry", "retrie
                          "letters", "digits", "ascii", "suffix", "prefix", "tmp", "temp", "color", "colour",
                          "timeout", "wait", "hostname", "nonce", "token", "salt"})
 _WORDS = re.compile(r"[a-z]+")
+# Libraries whose functions are never the project's own (their calls are not recorded as plain calls).
+_EXTERNAL = frozenset({
+    "os", "sys", "re", "json", "math", "time", "logging", "collections", "typing", "itertools", "functools",
+    "pathlib", "subprocess", "shutil", "copy", "warnings", "inspect", "dataclasses", "contextlib", "abc",
+    "enum", "string", "io", "pickle", "glob", "tempfile", "argparse", "datetime", "threading", "asyncio",
+    "multiprocessing", "socket", "hashlib", "uuid", "traceback", "operator", "textwrap", "importlib",
+    "torch", "numpy", "scipy", "pandas", "tqdm", "yaml", "omegaconf", "packaging", "safetensors", "einops",
+    "triton", "ray", "requests", "huggingface_hub", "datasets", "tokenizers", "PIL", "cv2",
+})
 
 
 def needs_summary(source: str) -> bool:
@@ -36,47 +51,42 @@ def needs_summary(source: str) -> bool:
 
 
 def _dotted(node) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
         base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else None
+        return f"{base}.{node.attr}" if base else None
     return None
 
 
 def _literal(node):
     """True/False/None/int for simple literals, otherwise the marker `...`."""
-    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[node.value]
-    if isinstance(node, cst.Integer):
-        try:
-            return int(node.value.replace("_", ""), 0)
-        except ValueError:
-            return ...
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (bool, int))):
+        return node.value
     return ...
 
 
-def _kwarg(call: cst.Call, name: str):
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
+def _kwarg(call: ast.Call, name: str):
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
     return None
 
 
-def _has_splat(call: cst.Call) -> bool:
-    return any(arg.star in ("*", "**") for arg in call.args)
+def _has_splat(call: ast.Call) -> bool:
+    return any(kw.arg is None for kw in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args)
 
 
-def _positional(call: cst.Call) -> list[cst.BaseExpression]:
-    return [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+def _positional(call: ast.Call) -> list:
+    return [a for a in call.args if not isinstance(a, ast.Starred)]
 
 
-def _is_main_guard(test: cst.BaseExpression) -> bool:
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+def _is_main_guard(test) -> bool:
+    if not isinstance(test, ast.Compare) or len(test.comparators) != 1 or not isinstance(test.ops[0], ast.Eq):
         return False
-    left, right = test.left, test.comparisons[0].comparator
-    names = {n.value for n in (left, right) if isinstance(n, cst.Name)}
-    strings = {s.evaluated_value for s in (left, right) if isinstance(s, cst.SimpleString)}
+    sides = (test.left, test.comparators[0])
+    names = {n.id for n in sides if isinstance(n, ast.Name)}
+    strings = {n.value for n in sides if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return names == {"__name__"} and strings == {"__main__"}
 
 
@@ -87,13 +97,42 @@ def _quant_word(name: str) -> bool:
 
 def _receiver_word(node) -> str:
     """The last identifier of a call's receiver: `self.optimizer.step` -> "optimizer"."""
-    if isinstance(node, cst.Attribute):
+    if isinstance(node, ast.Attribute):
         inner = node.value
-        if isinstance(inner, cst.Name):
-            return inner.value
-        if isinstance(inner, cst.Attribute):
-            return inner.attr.value
+        if isinstance(inner, ast.Name):
+            return inner.id
+        if isinstance(inner, ast.Attribute):
+            return inner.attr
     return ""
+
+
+def import_table(tree: ast.Module, module_name: str, is_package: bool) -> tuple[dict[str, str], set[str]]:
+    """local name -> qualified name, and the imported modules (see auditor/code/imports.py)."""
+    aliases: dict[str, str] = {}
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                modules.add(alias.name)
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    aliases.setdefault(top, top)
+        elif isinstance(node, ast.ImportFrom):
+            base = resolve_relative(module_name, is_package, node.level, node.module) if node.level else \
+                (node.module or "")
+            if not base:
+                continue
+            modules.add(base)
+            for alias in node.names:
+                if alias.name != "*":
+                    aliases[alias.asname or alias.name] = f"{base}.{alias.name}"
+    if module_name:
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                aliases.setdefault(node.name, f"{module_name}.{node.name}")
+    return aliases, modules
 
 
 class _Frame:
@@ -104,16 +143,17 @@ class _Frame:
         self.parses_args = False
 
 
-class Summarizer(cst.CSTVisitor):
-    def __init__(self, ctx):
+class Summarizer(ast.NodeVisitor):
+    def __init__(self, ctx, tree: ast.Module):
         self.ctx = ctx
-        self.aliases = ctx.aliases
+        self.lines = ctx.source.splitlines()
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        self.aliases, imported = import_table(tree, ctx.module_name, ctx.is_package)
         top = FunctionSummary(qualname=f"{self.module}.{MODULE_CODE}", line=1, text="")
-        self.summary = ModuleSummary(path=ctx.path, module_name=self.module,
-                                     imported_modules=sorted(ctx.imported_modules),
-                                     aliases={k: v for k, v in sorted(ctx.aliases.items())
-                                              if not v.startswith(self.module + ".") or "." in v[len(self.module) + 1:]})
+        own = self.module + "."
+        self.summary = ModuleSummary(path=ctx.path, module_name=self.module, imported_modules=sorted(imported),
+                                     aliases={k: v for k, v in sorted(self.aliases.items())
+                                              if not v.startswith(own) or "." in v[len(own):]})
         self.summary.functions[top.qualname] = top
         self.frames: list[_Frame] = [_Frame(top)]
         self.classes: list[str] = []  # qualnames of enclosing classes
@@ -125,9 +165,23 @@ class Summarizer(cst.CSTVisitor):
     def frame(self) -> _Frame:
         return self.frames[-1]
 
-    def add(self, kind: str, target: str, node: cst.CSTNode, **detail) -> None:
-        line, col = self.ctx.position(node)
-        self.frame.summary.events.append(Event(kind, target, line, col, self.ctx.anchor(node), detail))
+    def text(self, line: int) -> str:
+        return " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
+
+    def add(self, kind: str, target: str, node, **detail) -> None:
+        self.frame.summary.events.append(Event(kind, target, node.lineno, node.col_offset, self.text(node.lineno),
+                                               detail))
+
+    def qualified(self, node) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.qualified(node.value)
+            return f"{base}.{node.attr}" if base else None
+        if isinstance(node, ast.Call):
+            base = self.qualified(node.func)
+            return f"{base}()" if base else None
+        return None
 
     def resolve(self, node) -> tuple[str | None, bool]:
         """Qualified name of an expression and whether it went through the import/def table or a known type."""
@@ -149,9 +203,9 @@ class Summarizer(cst.CSTVisitor):
                 if head in frame.nested:
                     return (frame.nested[head] + ("." + rest if rest else "")), True
             if head in self.aliases:
-                return self.ctx.qualified_name(node), True
+                return self.qualified(node), True
             return dotted, False
-        return self.ctx.qualified_name(node), False
+        return self.qualified(node), False
 
     # -- structure -------------------------------------------------------------------------
     def _qualname(self, name: str) -> str:
@@ -161,38 +215,42 @@ class Summarizer(cst.CSTVisitor):
             return f"{self.classes[-1]}.{name}"
         return f"{self.module}.{name}"
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        qual = self._qualname(node.name.value)
-        bases = []
-        for arg in node.bases:
-            name, _ = self.resolve(arg.value)
-            if name:
-                bases.append(name)
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for dec in node.decorator_list:
+            self.visit(dec)
+        qual = self._qualname(node.name)
+        bases = [name for name, _ in (self.resolve(b) for b in node.bases) if name]
         self.summary.classes[qual] = bases
         self.classes.append(qual)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        for stmt in node.body:
+            self.visit(stmt)
         self.classes.pop()
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        qual = self._qualname(node.name.value)
+    def visit_FunctionDef(self, node) -> None:
+        for dec in node.decorator_list:
+            self.visit(dec)
+        qual = self._qualname(node.name)
         if len(self.frames) > 1:
-            self.frame.nested[node.name.value] = qual
-        line, _ = self.ctx.position(node.name)
-        summary = FunctionSummary(qualname=qual, line=line, text=self.ctx.anchor(node.name),
+            self.frame.nested[node.name] = qual
+        summary = FunctionSummary(qualname=qual, line=node.lineno, text=self.text(node.lineno),
                                   cls=self.classes[-1] if self.classes and len(self.frames) == 1 else "")
         summary.entry = self._decorator_entry(node)
         self.summary.functions[qual] = summary
         self.frames.append(_Frame(summary))
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        for default in [*node.args.defaults, *node.args.kw_defaults]:
+            if default is not None:
+                self.visit(default)
+        for stmt in node.body:
+            self.visit(stmt)
         frame = self.frames.pop()
         if frame.parses_args and not frame.summary.entry:
             frame.summary.entry = "argparse"
 
-    def _decorator_entry(self, node: cst.FunctionDef) -> str:
-        for dec in node.decorators:
-            expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _decorator_entry(self, node) -> str:
+        for dec in node.decorator_list:
+            expr = dec.func if isinstance(dec, ast.Call) else dec
             name, resolved = self.resolve(expr)
             if not name:
                 continue
@@ -202,67 +260,65 @@ class Summarizer(cst.CSTVisitor):
             if resolved and root in ("click", "typer") and name.rsplit(".", 1)[-1] in ("command", "group", "main"):
                 return "click"
             # @cli.command() / @app.command(): a click group or typer app defined in this module
-            if isinstance(dec.decorator, cst.Call) and isinstance(expr, cst.Attribute) and \
-                    isinstance(expr.value, cst.Name) and expr.attr.value in ("command", "callback"):
+            if isinstance(dec, ast.Call) and isinstance(expr, ast.Attribute) and \
+                    isinstance(expr.value, ast.Name) and expr.attr in ("command", "callback"):
                 return "click"
         return ""
 
-    def visit_If(self, node: cst.If) -> None:
-        if len(self.frames) == 1 and not self.classes and _is_main_guard(node.test):
+    def _top_level(self) -> bool:
+        return len(self.frames) == 1 and not self.classes
+
+    def visit_If(self, node: ast.If) -> None:
+        if self._top_level() and _is_main_guard(node.test):
             top = self.frame.summary
             if not top.entry:
-                line, _ = self.ctx.position(node)
-                top.entry, top.line, top.text = "main-guard", line, self.ctx.anchor(node)
+                top.entry, top.line, top.text = "main-guard", node.lineno, self.text(node.lineno)
+        self.generic_visit(node)
 
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        if len(self.frames) == 1 and not self.classes and not self.script_line:
-            if any(isinstance(s, cst.Expr) and isinstance(s.value, cst.Call) for s in node.body):
-                self.script_line = self.ctx.position(node)[0]
+    def visit_Expr(self, node: ast.Expr) -> None:
+        if self._top_level() and not self.script_line and isinstance(node.value, ast.Call):
+            self.script_line = node.lineno
+        self.generic_visit(node)
 
     def _script_statement(self, node) -> None:
-        if len(self.frames) == 1 and not self.classes and not self.script_line:
-            self.script_line = self.ctx.position(node)[0]
+        if self._top_level() and not self.script_line:
+            self.script_line = node.lineno
+        self.generic_visit(node)
 
-    def visit_For(self, node: cst.For) -> None:
-        self._script_statement(node)
-
-    def visit_While(self, node: cst.While) -> None:
-        self._script_statement(node)
-
-    def visit_With(self, node: cst.With) -> None:
-        self._script_statement(node)
+    visit_For = visit_While = visit_With = visit_AsyncFor = visit_AsyncWith = _script_statement
 
     # -- assignments: types of locals, determinism switches, tracker config ------------------
-    def visit_Assign(self, node: cst.Assign) -> None:
-        value = node.value
-        built = None
-        if isinstance(value, cst.Call):
+    def _built(self, value) -> str | None:
+        if isinstance(value, ast.Call):
             name, resolved = self.resolve(value.func)
             if name and resolved and "()" not in name:
-                built = f"{name}()"
-        for target in node.targets:
-            self._assigned(target.target, value, built, node)
+                return f"{name}()"
+        return None
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)  # the value runs first; then the names are bound
+        built = self._built(node.value)
+        for target in node.targets:
+            self._assigned(target, node.value, built, node)
+            if not isinstance(target, ast.Name):
+                self.visit(target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
-            built = None
-            if isinstance(node.value, cst.Call):
-                name, resolved = self.resolve(node.value.func)
-                if name and resolved and "()" not in name:
-                    built = f"{name}()"
-            self._assigned(node.target, node.value, built, node)
+            self.visit(node.value)
+            self._assigned(node.target, node.value, self._built(node.value), node)
 
     def _assigned(self, target, value, built: str | None, node) -> None:
-        if isinstance(target, cst.Name):
+        if isinstance(target, ast.Name):
             if built:
-                self.frame.types[target.value] = built
+                self.frame.types[target.id] = built
             else:
-                self.frame.types.pop(target.value, None)
+                self.frame.types.pop(target.id, None)
             return
-        if isinstance(target, cst.Attribute):
+        if isinstance(target, ast.Attribute):
             dotted = _dotted(target)
             if dotted and dotted.startswith("self.") and dotted.count(".") == 1 and self.classes and built:
-                self.self_types.setdefault(self.classes[-1], {})[target.attr.value] = built
+                self.self_types.setdefault(self.classes[-1], {})[target.attr] = built
             name, _ = self.resolve(target)
             if name in apis.CUDNN_BENCHMARK:
                 self.add("determinism", name, node, setting="benchmark", value=_literal(value) if _literal(value) is not ... else "?")
@@ -270,27 +326,33 @@ class Summarizer(cst.CSTVisitor):
                 self.add("determinism", name, node, setting="deterministic", value=_literal(value) if _literal(value) is not ... else "?")
             elif name and name.startswith("wandb.config."):
                 self.add("config_log", name, node, tracker="wandb")
-        elif isinstance(target, cst.Subscript):
+        elif isinstance(target, ast.Subscript):
             name, _ = self.resolve(target.value)
             if name == "wandb.config":
                 self.add("config_log", name, node, tracker="wandb")
 
     # -- calls -----------------------------------------------------------------------------
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
+        self._call(node)
+        self.generic_visit(node)
+
+    def _call(self, node: ast.Call) -> None:
         name, resolved = self.resolve(node.func)
         if not name:
             return
-        method = node.func.attr.value if isinstance(node.func, cst.Attribute) else ""
+        method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
         if self._classify(node, name, resolved, method):
             return
         if not resolved and "." not in name and name in _BUILTINS:
             return
+        if resolved and name.split(".", 1)[0] in _EXTERNAL and not self.module.startswith(name.split(".", 1)[0]):
+            return  # a library call never resolves to a project function
         self.add("call", name, node, resolved=resolved)
 
-    def _classify(self, node: cst.Call, name: str, resolved: bool, method: str) -> bool:
+    def _classify(self, node: ast.Call, name: str, resolved: bool, method: str) -> bool:
         """Record what a library call does; True when it was fully described (no plain call event)."""
         args = _positional(node)
-        has_args = bool(args) or any(a.keyword is not None or a.star for a in node.args)
+        has_args = bool(node.args) or bool(node.keywords)
         if name in apis.DETERMINISTIC_CALLS and resolved:
             value = _literal(args[0]) if args else True
             self.add("determinism", name, node, setting="algorithms", value=value if value is not ... else "?")
@@ -307,7 +369,7 @@ class Summarizer(cst.CSTVisitor):
             if strength == "draw" and self._incidental(node):
                 strength = "incidental"  # a random name, port or retry delay: not part of the experiment
             device = _kwarg(node, "device")
-            if rng == "torch" and device is not None and "cuda" in self.ctx.anchor(device):
+            if rng == "torch" and device is not None and "cuda" in ast.unparse(device):
                 rng = "cuda"
             self.add("consume", name, node, rng=rng, strength=strength)
             return True
@@ -372,13 +434,13 @@ class Summarizer(cst.CSTVisitor):
             return True
         return False
 
-    def _incidental(self, node: cst.Call) -> bool:
-        words = set(_WORDS.findall(self.ctx.anchor(node).lower()))
+    def _incidental(self, node: ast.Call) -> bool:
+        words = set(_WORDS.findall(self.text(node.lineno).lower()))
         for frame in self.frames[1:]:
             words.update(_WORDS.findall(frame.summary.qualname.rsplit(".", 1)[-1].lower()))
         return bool(words & _INCIDENTAL)
 
-    def _dataloader(self, node: cst.Call, name: str) -> None:
+    def _dataloader(self, node: ast.Call, name: str) -> None:
         shuffle = _literal(_kwarg(node, "shuffle")) if _kwarg(node, "shuffle") is not None else False
         args = _positional(node)
         if len(args) >= 3 and _kwarg(node, "shuffle") is None:
@@ -398,12 +460,16 @@ class Summarizer(cst.CSTVisitor):
         if not top.entry and self.script_line:
             top.entry = "script"  # the index keeps it only if no other module imports this one
             top.line = self.script_line
-            lines = self.ctx.lines
-            top.text = " ".join(lines[top.line - 1].split()) if top.line <= len(lines) else ""
+            top.text = self.text(top.line)
         return self.summary
 
 
 def summarize(ctx) -> ModuleSummary:
-    walker = Summarizer(ctx)
-    ctx.tree.visit(walker)
+    try:
+        tree = ast.parse(ctx.source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # libcst accepted it (the engine parsed it) but this Python does not: nothing to index
+        return ModuleSummary(path=ctx.path, module_name=ctx.module_name)
+    walker = Summarizer(ctx, tree)
+    walker.visit(tree)
     return walker.finish()

@@ -79,3 +79,49 @@ def small_statements(node: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
         return
     for child in node.children:
         yield from small_statements(child)
+
+
+# -- a fast read-only traversal ---------------------------------------------------------------------------
+# libcst's CSTVisitor rebuilds every node it passes (its visit machinery is shared with transformers),
+# which makes one traversal cost about as much as the parse itself. Reading the dataclass fields
+# directly is several times cheaper; whitespace and punctuation nodes are skipped.
+
+_SKIP_TYPES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline,
+               cst.Comma, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket, cst.RightSquareBracket,
+               cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.Dot, cst.Semicolon, cst.Comment,
+               cst.BaseUnaryOp, cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseAugOp,
+               cst.AssignEqual, cst.ImportStar)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        import dataclasses
+
+        names = tuple(f.name for f in dataclasses.fields(cls)
+                      if not f.name.startswith(("whitespace", "leading_lines", "lines_after", "header", "footer",
+                                                "lpar", "rpar", "comma", "semicolon", "trailing_whitespace")))
+        _FIELDS[cls] = names
+    return names
+
+
+def iter_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every syntactic node under `root` (itself included), depth first (children in field order, which is
+    not always source order: sort by position where order matters)."""
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    node_type = cst.CSTNode
+    while stack:
+        node = pop()
+        yield node
+        children = []
+        for name in _fields_of(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, node_type):
+                if not isinstance(value, _SKIP_TYPES):
+                    children.append(value)
+            elif type(value) in (list, tuple):
+                children.extend(v for v in value if isinstance(v, node_type) and not isinstance(v, _SKIP_TYPES))
+        for child in reversed(children):
+            push(child)

@@ -8,7 +8,10 @@ from auditor.code.rule_base import ModuleRule
 
 BROAD = {"Exception", "BaseException"}
 SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
-                       r"save_ckpt|write_checkpoint|_save_checkpoint|save_to_disk)$")
+                       r"save_ckpt|write_checkpoint|_save_checkpoint)$")
+# A config, tokenizer or processor saved beside the weights is not the checkpoint itself.
+NOT_CHECKPOINT = re.compile(r"config|tokenizer|processor", re.IGNORECASE)
+KEEPERS = {"append", "put", "put_nowait", "set_exception", "add", "extend", "appendleft"}
 EXITS = {"sys.exit", "os._exit", "exit", "quit"}
 TEXT_BROAD_EXCEPT = re.compile(r"except\s*:|except\s*\(?[^:\n]*\b(Exception|BaseException)\b")
 TEXT_SAVE = re.compile(r"\bsave|checkpoint")
@@ -113,6 +116,29 @@ def safe_eval(model):
     except Exception as exc:
         return {"error": str(exc)}
 ''',
+        # the error is kept and re-raised by whoever waits for the save (lightning's async checkpoint IO)
+        '''
+class AsyncCheckpointIO:
+    def save_checkpoint(self, *args, **kwargs):
+        def _save_checkpoint(*args, **kwargs):
+            try:
+                self.checkpoint_io.save_checkpoint(*args, **kwargs)
+            except BaseException as ex:
+                self._error = ex
+        self._executor.submit(_save_checkpoint, *args, **kwargs)
+''',
+        # an optional side file beside the checkpoint (verl's checkpoint managers)
+        '''
+from transformers import GenerationConfig
+
+def save_hf_files(model_config, path):
+    try:
+        generation_config = GenerationConfig.from_pretrained(model_config.name_or_path)
+        generation_config.save_pretrained(path)
+    except Exception:
+        # if the generation config isn't available, we don't save it
+        pass
+''',
         # broad except around something that is neither evaluation nor saving
         '''
 def cleanup(path):
@@ -143,6 +169,9 @@ def cleanup(path):
             name = last_identifier(call.func)
             qualified = call_name(ctx, call)
             if qualified in ("torch.save", "safetensors.torch.save_file") or (name and (SAVE_NAME.match(name) or name in extra)):
+                receiver = last_identifier(call.func.value) if isinstance(call.func, cst.Attribute) else None
+                if receiver and NOT_CHECKPOINT.search(receiver):
+                    continue
                 return f"{qualified or name}()"
         return None
 
@@ -164,7 +193,8 @@ def _is_broad(handler: cst.ExceptHandler) -> bool:
 
 
 def _handles(ctx, handler: cst.ExceptHandler) -> bool:
-    """Re-raises, exits non-zero, or returns a value (a failure the caller can see)."""
+    """Re-raises, exits non-zero, returns a value, or keeps the exception for later (a failure someone sees)."""
+    caught = handler.name.name.value if handler.name is not None and isinstance(handler.name.name, cst.Name) else None
     stack = [handler.body]
     while stack:
         node = stack.pop()
@@ -179,8 +209,19 @@ def _handles(ctx, handler: cst.ExceptHandler) -> bool:
             name = ctx.qualified_name(node.func)
             if name in EXITS and not _exits_zero(node):
                 return True
+            if caught and last_identifier(node.func) in KEEPERS and any(_mentions(a.value, caught) for a in node.args):
+                return True  # errors.append(exc), queue.put(exc): re-raised elsewhere
+        if caught and isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None \
+                and _mentions(node.value, caught):
+            return True  # self._error = exc: kept and re-raised by whoever checks it
         stack.extend(node.children)
     return False
+
+
+def _mentions(node: cst.CSTNode, name: str) -> bool:
+    if isinstance(node, cst.Name):
+        return node.value == name
+    return any(_mentions(child, name) for child in node.children)
 
 
 def _exits_zero(call: cst.Call) -> bool:

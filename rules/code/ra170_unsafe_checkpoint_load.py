@@ -5,15 +5,25 @@ import libcst as cst
 from auditor.code.names import call_name, keyword, walk_calls
 from auditor.code.rule_base import ModuleRule
 
-PICKLE_LOADS = {
-    "pickle.load", "pickle.loads", "_pickle.load", "_pickle.loads", "cPickle.load", "cPickle.loads",
-    "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads", "joblib.load",
-    "pandas.read_pickle",
-}
+PICKLE_LOADS = {"pickle.load", "_pickle.load", "cPickle.load", "dill.load", "cloudpickle.load", "joblib.load",
+                "pandas.read_pickle"}
+# `loads` takes bytes: flagged only when the bytes are read from a file right there (the contract's "loads of
+# files"); objects broadcast between ranks of one job (accelerate, verl) come from the job itself.
+PICKLE_LOADS_BYTES = {"pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads"}
+FILE_READS = {"read", "read_bytes", "open", "urlopen", "get"}
 TEXT_IMPORTS = re.compile(r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|pandas|numpy)\b")
 TEXT_LOAD = re.compile(r"\bloads?\b|read_pickle")
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
+
+
+def _reads_file(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.Call):
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if name in FILE_READS:
+            return True
+    return any(_reads_file(child) for child in node.children)
 
 
 class UnsafeCheckpointLoad(ModuleRule):
@@ -67,6 +77,11 @@ def restore(path):
     with open(path, "rb") as fh:
         return dill.load(fh)  # expect: RA170
 ''',
+        '''
+import pickle
+from pathlib import Path
+stats = pickle.loads(Path("stats.pkl").read_bytes())  # expect: RA170
+''',
     ]
     good = [
         '''
@@ -95,6 +110,12 @@ checkpoint_manager.load(step)
 import numpy as np
 arr = np.load("a.npy")
 arr2 = np.load("b.npz", allow_pickle=False)
+''',
+        # objects broadcast between the ranks of one job, not read from a file (accelerate's operations.py)
+        '''
+import pickle
+def broadcast_object(data_tensor, real_size):
+    return pickle.loads(data_tensor[:real_size].cpu().numpy().tobytes())
 ''',
         # a variable that only happens to be called pickle, never imported
         '''
@@ -138,4 +159,6 @@ def load_state(path, weights_only):
             return None
         if name in PICKLE_LOADS:
             return f"{name}() runs code from the file; store tensors/arrays with safetensors or numpy instead"
+        if name in PICKLE_LOADS_BYTES and call.args and _reads_file(call.args[0].value):
+            return f"{name}() of a file's bytes runs code from the file; use safetensors, numpy or JSON instead"
         return None

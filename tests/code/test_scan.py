@@ -178,3 +178,18 @@ def test_blob_ids_key_the_cache(tmp_path):
     again = scan_files([SourceFile("a.py", data, "b" * 40)], config)
     assert first.parsed == 1 and again.cached == 1 and again.parsed == 0
     assert rules_at(first) == rules_at(again) == [("a.py", 2, "RA170")]
+
+
+def test_project_rule_findings_are_suppressed_inline_too(tmp_path):
+    source = ("import numpy as np\n\n\ndef main():\n    print(np.random.rand(3))\n\n\n"
+              "if __name__ == '__main__':\n    main()\n")
+    write(tmp_path, {"train.py": source})
+    config = Config(root=tmp_path)
+    before = [f for f in scan_paths([tmp_path], config, use_cache=False).findings if f.rule == "RA110"]
+    assert before, "an unseeded entry point is RA110"
+    line = before[0].location["line"]
+    lines = source.splitlines()
+    lines[line - 1] += "  # audit: ignore[RA110] a demo script"
+    (tmp_path / "train.py").write_text("\n".join(lines) + "\n")
+    after = scan_paths([tmp_path], config, use_cache=False).findings
+    assert not [f for f in after if f.rule in ("RA110", "RA002")]

@@ -56,12 +56,28 @@ def to_blocks(x: torch.Tensor, axis: int, block: int | None) -> Blocked:
 CHUNK_ELEMENTS = 1 << 18
 
 
-def map_chunks(blocks: torch.Tensor, fn) -> torch.Tensor:
-    """fn(blocks[rows], out[rows], scratch, rows) over cache-sized chunks of rows; returns out."""
-    out = torch.empty_like(blocks)
+def map_chunks(blocks: torch.Tensor, fn, output: bool = True) -> torch.Tensor | None:
+    """fn(blocks[rows], out[rows], scratch, rows) over cache-sized chunks of rows; returns out.
+
+    `scratch` is an int32 buffer of the chunk's shape, reused across chunks; without `output`,
+    out[rows] is None and nothing is returned.
+    """
+    out = torch.empty_like(blocks) if output else None
     rows = max(1, CHUNK_ELEMENTS // max(blocks.shape[1], 1))
     scratch = torch.empty((min(rows, blocks.shape[0]), blocks.shape[1]), dtype=torch.int32, device=blocks.device)
     for start in range(0, blocks.shape[0], rows):
         stop = min(start + rows, blocks.shape[0])
-        fn(blocks[start:stop], out[start:stop], scratch[: stop - start], slice(start, stop))
+        fn(blocks[start:stop], out[start:stop] if output else None, scratch[: stop - start], slice(start, stop))
     return out
+
+
+def block_amax(blocks: torch.Tensor) -> torch.Tensor:
+    """max |x| of every block, [n_blocks, 1] float32 (NaN when the block holds a NaN)."""
+    amax = torch.empty((blocks.shape[0], 1), dtype=torch.float32, device=blocks.device)
+
+    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+        # |v| goes into the (cache-resident) scratch buffer: no full-size temporary
+        torch.amax(torch.abs(v, out=scratch.view(torch.float32)), dim=1, keepdim=True, out=amax[rows])
+
+    map_chunks(blocks, chunk, output=False)
+    return amax

@@ -43,38 +43,45 @@ FP8_E4M3 = ElemFormat("fp8_e4m3", 4, 3, 7, 448.0)
 FP8_E5M2 = ElemFormat("fp8_e5m2", 5, 2, 15, 57344.0)
 
 
+def _int32(value: int, device) -> torch.Tensor:
+    """An int32 scalar with `value`'s low 32 bits: int32 arithmetic wraps, and only the result must fit."""
+    value &= 0xFFFFFFFF
+    return torch.tensor(value - (1 << 32) if value >= 1 << 31 else value, dtype=torch.int32, device=device)
+
+
 def check_rounding(rounding: str) -> None:
     if rounding not in ROUNDINGS:
         raise ValueError(f"unknown rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
 
 
-def round_magnitude_(a: torch.Tensor, fmt: ElemFormat, rounding: str, scratch: torch.Tensor) -> torch.Tensor:
-    """Round non-negative float32 values `a` (in place) onto the element grid of `fmt`, saturating
-    at its max normal. `scratch` is an int32 buffer of a's shape.
+def round_to_grid_(a: torch.Tensor, fmt: ElemFormat, rounding: str, scratch: torch.Tensor) -> torch.Tensor:
+    """Round float32 values `a` (in place, either sign) onto the element grid of `fmt`, saturating
+    at +-max_normal. `scratch` is an int32 buffer of a's shape.
 
-    Per element: E = max(floor(log2 a), emin); Q = 2^(E - mbits); a = round(a / Q) * Q. E comes
-    from the exponent bits; 1/Q is built directly as a float's bits, so a * (1/Q) and the
-    division by 1/Q afterwards are exact (powers of two), and only the rounding rounds.
+    Per element: E = max(floor(log2 |a|), emin); Q = 2^(E - mbits); a = round(a / Q) * Q. E comes
+    from the exponent bits (the sign bit is masked off); 1/Q is built directly as a float's bits, so
+    a * (1/Q) and the division by 1/Q afterwards are exact (powers of two): only the rounding rounds.
     """
     bits = a.view(torch.int32)
     torch.bitwise_and(bits, EXP_MASK, out=scratch)  # biased exponent << 23 (0 for zero/subnormal)
     scratch.clamp_(min=(fmt.emin + 127) << 23, max=(fmt.emax + 127) << 23)
     # 1/Q = 2^(mbits - E): biased exponent 127 + mbits - E = (254 + mbits) - (E + 127)
-    scratch.neg_().add_((254 + fmt.mbits) << 23)
+    torch.sub(_int32((254 + fmt.mbits) << 23, scratch.device), scratch, out=scratch)
     inv_q = scratch.view(torch.float32)
     a.mul_(inv_q)
-    round_magnitude_integer_(a, rounding)
+    round_integer_(a, rounding)
     a.div_(inv_q)
-    return a.clamp_(max=fmt.max_normal)
+    return a.clamp_(min=-fmt.max_normal, max=fmt.max_normal)
 
 
-def round_magnitude_integer_(a: torch.Tensor, rounding: str) -> torch.Tensor:
-    """Round non-negative float32 values to integers in place: half to even, or half away from zero."""
+def round_integer_(a: torch.Tensor, rounding: str) -> torch.Tensor:
+    """Round float32 values to integers in place: half to even, or half away from zero."""
     if rounding == "even":
         return a.round_()
-    # floor(a + 0.5) is wrong for a = n + 0.5 - tiny (the sum rounds up to n + 1); a - floor(a) is exact.
-    whole = torch.floor(a)
-    return a.sub_(whole).ge_(0.5).add_(whole)
+    # floor(|a| + 0.5) is wrong for |a| = n + 0.5 - tiny (the sum rounds up to n + 1); a - trunc(a) is exact.
+    whole = torch.trunc(a)
+    sign = torch.sign(a)
+    return a.sub_(whole).abs_().ge_(0.5).mul_(sign).add_(whole)
 
 
 def pow2_from_exponent(e: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from auditor.replay.quant.blocks import to_blocks
-from auditor.replay.quant.elements import biased_exponent, round_magnitude_integer_
+from auditor.replay.quant.elements import biased_exponent, round_integer_
 
 QMAX = {"int8": 127, "int4": 7}
 
@@ -24,6 +24,6 @@ def quantize_int(x: torch.Tensor, fmt: str, *, block_size: int | None = None, ax
     bad = biased_exponent(amax) == 255
     scale = torch.where((amax == 0) | bad, 1.0, amax / qmax)
     out = v / scale
-    out = torch.copysign(round_magnitude_integer_(out.abs_(), rounding), v)
+    round_integer_(out, rounding)
     out.clamp_(-qmax, qmax).mul_(torch.where(bad, torch.nan, scale))
     return blocked.restore(out)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from auditor.replay.quant.blocks import map_chunks, to_blocks
+from auditor.replay.quant.blocks import block_amax, map_chunks, to_blocks
 from auditor.replay.quant.elements import (
     FP4_E2M1, FP6_E2M3, FP6_E3M2, FP8_E4M3, FP8_E5M2, ElemFormat, biased_exponent, pow2_from_exponent,
-    round_magnitude_,
+    round_to_grid_,
 )
 
 FORMATS: dict[str, ElemFormat] = {
@@ -58,17 +58,15 @@ def quantize_mx(x: torch.Tensor, fmt: str, *, block_size: int | None = None, axi
                 scale_mode: str = "floor", rounding: str = "even") -> torch.Tensor:
     elem = FORMATS[fmt]
     blocked = to_blocks(x, axis, block_size or BLOCK_SIZE)
+    amax = block_amax(blocked.data)
+    se = shared_exponent(amax, elem, scale_mode)
+    bad = biased_exponent(amax) == 255  # Inf or NaN in the block
+    scale = torch.where(bad, torch.nan, pow2_from_exponent(se))
+    inverse = torch.where(bad, 1.0, pow2_from_exponent(-se))  # 2^-se <= 2^127: always a normal float
 
     def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
-        torch.abs(v, out=out)  # out holds |v|, then |v| / X, then the result
-        amax = out.amax(dim=1, keepdim=True)
-        se = shared_exponent(amax, elem, scale_mode)
-        bad = biased_exponent(amax) == 255  # Inf or NaN in the block
-        scale = torch.where(bad, torch.nan, pow2_from_exponent(se))
-        inverse = torch.where(bad, 1.0, pow2_from_exponent(-se))  # 2^-se <= 2^127: always a normal float
-        out.mul_(inverse)  # exact: a power of two
-        round_magnitude_(out, elem, rounding, scratch)
-        out.mul_(scale)  # exact: the element grid times 2^se stays within float32's subnormal grid
-        torch.copysign(out, v, out=out)
+        torch.mul(v, inverse[rows], out=out)  # u = v / X, exact: a power of two
+        round_to_grid_(out, elem, rounding, scratch)
+        out.mul_(scale[rows])  # exact: the element grid times 2^se stays within float32's subnormal grid
 
     return blocked.restore(map_chunks(blocked.data, chunk))

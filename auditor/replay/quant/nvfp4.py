@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from auditor.replay.quant.blocks import map_chunks, to_blocks
-from auditor.replay.quant.elements import FLT_MAX, FP4_E2M1, biased_exponent, round_magnitude_
+from auditor.replay.quant.blocks import block_amax, map_chunks, to_blocks
+from auditor.replay.quant.elements import FLT_MAX, FP4_E2M1, biased_exponent, round_to_grid_
 
 BLOCK_SIZE = 16
 E4M3_MAX = 448.0
@@ -42,14 +42,9 @@ def quantize_nvfp4(x: torch.Tensor, *, block_size: int | None = None, axis: int 
                    rounding: str = "even") -> torch.Tensor:
     blocked = to_blocks(x, axis, block_size or BLOCK_SIZE)
     v = blocked.data
-    block_amax = torch.empty((v.shape[0], 1), dtype=torch.float32, device=v.device)
-
-    def amax_chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
-        torch.amax(torch.abs(v, out=out), dim=1, keepdim=True, out=block_amax[rows])
-
-    map_chunks(v, amax_chunk)
-    bad = biased_exponent(block_amax) == 255  # Inf or NaN in the block
-    finite_amax = torch.where(bad, 0.0, block_amax)
+    amax_per_block = block_amax(v)
+    bad = biased_exponent(amax_per_block) == 255  # Inf or NaN in the block
+    finite_amax = torch.where(bad, 0.0, amax_per_block)
     amax = finite_amax.max() if finite_amax.numel() else torch.zeros((), device=v.device)
     s_enc, s_dec = tensor_scales(amax)
     m = s_enc * _f32(1.0 / 6.0).to(v.device)
@@ -59,10 +54,8 @@ def quantize_nvfp4(x: torch.Tensor, *, block_size: int | None = None, axis: int 
     dequant = torch.where(bad, torch.nan, sb8)
 
     def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
-        torch.abs(v, out=out)
-        out.mul_(enc[rows]).clamp_(max=FP4_MAX)  # |x| * enc is the magnitude of x * enc; sign restored below
-        round_magnitude_(out, FP4_E2M1, rounding, scratch)
+        torch.mul(v, enc[rows], out=out).clamp_(min=-FP4_MAX, max=FP4_MAX)
+        round_to_grid_(out, FP4_E2M1, rounding, scratch)
         out.mul_(dequant[rows]).mul_(s_dec)  # (q * sb8) * s_dec, in that order
-        torch.copysign(out, v, out=out)
 
     return blocked.restore(map_chunks(v, chunk))
