@@ -48,7 +48,7 @@ def lab(tmp_path_factory):
     lab = demo.Lab(root=root, repo=root / "lab-repo", results=root / "results", out=root / "report")
     lab.results.mkdir()
     _module(ROOT / "fixtures" / "demo" / "parts" / "replay.py", "demo_replay_part").build(lab)
-    code = root / "replaylab"
+    code = lab.repo / "replaylab"
     (code / "labhooks.py").write_text(textwrap.dedent("""
         def forgets(model):
             model.eval()  # registers nothing: the W4A4 claim is never applied
@@ -74,7 +74,7 @@ def lab(tmp_path_factory):
         (folder / "run.json").write_text(json.dumps(record))
 
     state = load_file(str(ckpt))
-    add("noop-run", quant="labhooks:forgets")
+    add("noop-run", quant="replaylab.labhooks:forgets")
     add("lost-run", reported=0.2)
     add("bf16-run", quant="bf16")
     add("nested-run", checkpoint=("model.pt", lambda p: torch.save(
@@ -82,13 +82,13 @@ def lab(tmp_path_factory):
     add("unsafe-run", checkpoint=("model.pt", lambda p: torch.save(
         {**state, "extra": Payload(root / "pwned")}, p)))
     add("truncated-run", checkpoint=("model.safetensors", lambda p: p.write_bytes(ckpt.read_bytes()[:100])))
-    add("badmodel-run", model="demo_model:nope")
+    add("badmodel-run", model="replaylab.demo_model:nope")
     record = json.loads(json.dumps(base))
     record["id"] = "noreplay-run"
     del record["replay"]
     (lab.results / "noreplay-run").mkdir()
     (lab.results / "noreplay-run" / "run.json").write_text(json.dumps(record))
-    lab.info["code"] = code
+    lab.info["code"] = lab.repo
     lab.info["plain"] = plain
     return lab
 
