@@ -1,20 +1,25 @@
 """The per-file result cache: one SQLite file under `<cache_dir>/code/`.
 
-Key: (reported path, git blob hash of the content, rules version, config fingerprint). The blob hash is
+Per file: (reported path, git blob hash of the content, rules version, config fingerprint). The blob hash is
 what git itself stores, so a file scanned in the working tree and the same file read from a commit
 share one entry. SQLite in WAL mode with a busy timeout is safe with concurrent `audit` processes; a
 cache that cannot be opened or written is skipped, never fatal.
+
+Per project: the final findings of a whole scan, keyed by every file's key. An unchanged tree is then
+answered by one lookup, without loading the per-file summaries or rebuilding the project index.
+Values are marshal blobs (plain data only, tied to the Python version through the salt).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import sqlite3
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-SCHEMA = 1
+SCHEMA = 2  # values are marshal blobs of plain JSON-able data (fast to load, runs no code)
 
 
 def blob_hash(data: bytes) -> str:
@@ -30,7 +35,7 @@ def rules_version() -> str:
     import auditor
     import auditor.rules
 
-    digest = hashlib.sha256(str(SCHEMA).encode())
+    digest = hashlib.sha256(f"{SCHEMA}:{sys.version_info[:2]}:{marshal.version}".encode())
     folders = [Path(auditor.__file__).parent / "code", *[Path(p) for p in auditor.rules.__path__]]
     for folder in folders:
         for path in sorted(folder.rglob("*.py")):
@@ -50,15 +55,21 @@ class ResultCache:
         self.db: sqlite3.Connection | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(folder / "results.sqlite"), timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(str(folder / f"results-v{SCHEMA}.sqlite"), timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         except (OSError, sqlite3.Error):
             self.db = None
 
     def key(self, path: str, content_id: str) -> str:
         return hashlib.sha1(f"{self.salt}\0{path}\0{content_id}".encode()).hexdigest()
+
+    def project_key(self, file_keys: list[str]) -> str:
+        digest = hashlib.sha1(f"project\0{self.salt}".encode())
+        for key in sorted(file_keys):
+            digest.update(key.encode())
+        return "project:" + digest.hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         if self.db is None or not keys:
@@ -69,8 +80,8 @@ class ResultCache:
                 chunk = keys[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 for key, value in self.db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
-                    out[key] = json.loads(value)
-        except (sqlite3.Error, ValueError):
+                    out[key] = marshal.loads(value)
+        except (sqlite3.Error, ValueError, EOFError, TypeError):
             return {}
         return out
 
@@ -80,7 +91,7 @@ class ResultCache:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
-                                [(k, json.dumps(v, separators=(",", ":"))) for k, v in items.items()])
+                                [(k, marshal.dumps(v)) for k, v in items.items()])
             self.db.execute("COMMIT")
         except sqlite3.Error:
             try:

@@ -240,18 +240,46 @@ def _run_analysis(work: list[tuple[str, bytes]], config: Config, analyzer: FileA
 
 # -- the whole scan --------------------------------------------------------------------------------------
 
-def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = True, jobs: int | None = None) -> ScanResult:
-    """Scan these files as one project. Findings are sorted; broken files are RA001 findings."""
-    analyzer = FileAnalyzer(config)
+def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = True, jobs: int | None = None,
+               keep_index: bool = False) -> ScanResult:
+    """Scan these files as one project. Findings are sorted; broken files are RA001 findings.
+
+    `keep_index=True` fills `summaries` and `index` of the result (a warm scan of an unchanged tree
+    otherwise answers from the project cache without loading them).
+    """
     cache = ResultCache(config.cache_dir / "code", f"{rules_version()}:{config.fingerprint()}") if use_cache else None
-    per_file: dict[str, dict] = {}
     keys: dict[str, str] = {}
+    project_key = None
+    if cache is not None:
+        for f in files:
+            content = (f.blob or blob_hash(f.data)) if f.data is not None else f"unreadable:{f.error}"
+            keys[f.path] = cache.key(f.path, content)
+        project_key = cache.project_key(list(keys.values()))
+        hit = None if keep_index else cache.get_many([project_key]).get(project_key)
+        if hit is not None:
+            cache.close()
+            return ScanResult(findings=[Finding.from_json(x) for x in hit["findings"]], files=len(files),
+                              lines=hit["lines"], cached=len(files), unreadable=hit["unreadable"])
+    try:
+        result = _scan_uncached(files, config, cache, keys, jobs)
+        if cache is not None and project_key is not None:
+            cache.put_many({project_key: {"findings": [f.to_json() for f in result.findings], "lines": result.lines,
+                                          "unreadable": result.unreadable}})
+    finally:
+        if cache is not None:
+            cache.close()
+    return result
+
+
+def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
+                   jobs: int | None) -> ScanResult:
+    analyzer = FileAnalyzer(config)
+    per_file: dict[str, dict] = {}
     for f in files:
         if f.data is None:
             per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
-        elif cache is not None:
-            keys[f.path] = cache.key(f.path, f.blob or blob_hash(f.data))
-    hits = cache.get_many(sorted(set(keys.values()))) if cache is not None else {}
+    wanted = sorted({keys[f.path] for f in files if f.data is not None and f.path in keys})
+    hits = cache.get_many(wanted) if cache is not None else {}
     work = []
     for f in files:
         if f.path in per_file:
@@ -266,7 +294,6 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
         per_file[path] = res
     if cache is not None:
         cache.put_many({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys})
-        cache.close()
 
     result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.data is None for f in files))
     findings: list[Finding] = []
@@ -379,10 +406,11 @@ def _python_shebang(data: bytes) -> bool:
     return first.startswith(b"#!") and b"python" in first
 
 
-def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, jobs: int | None = None) -> ScanResult:
+def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, jobs: int | None = None,
+               keep_index: bool = False) -> ScanResult:
     """Walk these files and folders (skipping VCS, venv, build and excluded trees) and scan them."""
     for given in paths:
         if not os.path.lexists(given):
             raise InputError("no such file or directory", path=str(given))
     candidates = discover([Path(p) for p in paths], config.root, config)
-    return scan_files(read_candidates(candidates, config), config, use_cache=use_cache, jobs=jobs)
+    return scan_files(read_candidates(candidates, config), config, use_cache=use_cache, jobs=jobs, keep_index=keep_index)
