@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from auditor.registry import all_rule_classes
-from conftest import run_cli
+from cli_helpers import run_cli
 
 CONTRACT_RULES = {
     "RA101": "final-validation-skipped", "RA102": "final-validation-unscheduled", "RA110": "seed-unset",

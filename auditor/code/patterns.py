@@ -22,7 +22,9 @@ VALIDATION_RESULT = re.compile(r"(val|eval|test|metric|score|acc)", re.IGNORECAS
 # Text prefilters (run on the raw source before any parse): a file without these tokens cannot match.
 TEXT_VALIDATION = re.compile(r"validat|evaluat|run_eval|do_eval|eval_model|\b_?val_|_val\b|\beval_|_eval\b|"
                              r"\btest\(|\btest_metrics")
-TEXT_LAST_STEP = re.compile(r"\b_*(is_)?(last|final)(_\w+)?\b|(step|epoch|iter|iteration|idx|global_steps?)\s*(==|>=|!=|<)")
+TEXT_LAST_STEP = re.compile(
+    r"\b_*(is_)?(last|final)_(train_|training_)?(step|epoch|iter|iteration|batch|round|update)s?\b|\bis_(last|final)\b|"
+    r"\b\w*(step|epoch|iter|iteration|idx)s?\s*(==|>=|!=|<|>)\s*[\w.(]*(total|max|num|len|n_|epochs|steps)")
 TEXT_PERIODIC = re.compile(r"%\s*[\w.\[\]()]+\s*==\s*0|not\s+\(?[\w.+ ]+%|0\s*==\s*[\w.()+ ]+%")
 
 

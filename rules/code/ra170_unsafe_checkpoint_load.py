@@ -11,8 +11,12 @@ PICKLE_LOADS = {"pickle.load", "_pickle.load", "cPickle.load", "dill.load", "clo
 # files"); objects broadcast between ranks of one job (accelerate, verl) come from the job itself.
 PICKLE_LOADS_BYTES = {"pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads"}
 FILE_READS = {"read", "read_bytes", "open", "urlopen", "get"}
-TEXT_IMPORTS = re.compile(r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|pandas|numpy)\b")
-TEXT_LOAD = re.compile(r"\bloads?\b|read_pickle")
+_MODULES = r"(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)"
+# `torch.load(`, `np.load(`, `serialization.load(`; `from torch import load`; `import pickle as pk`.
+TEXT_PREFILTER = re.compile(
+    r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|np|numpy|pd|pandas|serialization)\.(load|loads|read_pickle)\s*\("
+    rf"|^\s*from\s+{_MODULES}(\.\w+)*\s+import\s*\(?[^)]*?\b(load|loads|read_pickle)\b"
+    rf"|^\s*import\s+{_MODULES}(\.\w+)*\s+as\s+\w+", re.MULTILINE)
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
 
@@ -41,7 +45,7 @@ class UnsafeCheckpointLoad(ModuleRule):
     prefilter = ("load", "read_pickle")
 
     def applies_to(self, source: str) -> bool:
-        return TEXT_IMPORTS.search(source) is not None and TEXT_LOAD.search(source) is not None
+        return TEXT_PREFILTER.search(source) is not None
 
     bad = [
         '''

@@ -8,7 +8,7 @@ import pickle
 from auditor.code.index import MODULE_CODE, ModuleSummary
 from auditor.config import DEFAULT_QUANT_HOOKS, DEFAULT_SEED_HELPERS, Config
 
-from conftest import scan_example
+from code_helpers import scan_example
 
 
 def _scan(example, tmp_path, **config):

@@ -10,7 +10,7 @@ from auditor.code.context import ModuleContext
 from auditor.config import Config
 from auditor.rules.code.ra140_diagnostic_side_effect import DiagnosticSideEffect
 
-from conftest import scan_example
+from code_helpers import scan_example
 
 
 def _rules(result, *ids):

@@ -9,7 +9,7 @@ import pytest
 from auditor.config import Config
 from auditor.registry import all_rule_classes
 
-from conftest import expected_lines, scan_example
+from code_helpers import expected_lines, scan_example
 
 
 def _cases(kind: str):

@@ -12,7 +12,7 @@ from auditor.errors import InputError
 from auditor.rules.compare.ra302_compare_eval_quant_mismatch import CompareEvalQuantMismatch
 from auditor.rules.compare.ra311_compare_sign_flip import CompareSignFlip
 from compare_helpers import rules_in, write_example, write_runs
-from conftest import run_cli
+from cli_helpers import run_cli
 
 TRAIN = "from trainer.loop import fit\n\nif __name__ == '__main__':\n    fit()\n"
 LOOP = "def fit():\n    for step in range(10):\n        pass\n"

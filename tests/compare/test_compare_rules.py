@@ -5,7 +5,7 @@ import pytest
 
 from auditor.compare.examples import comparison_from_example
 from compare_helpers import compare_rule_classes, rules_in, write_example
-from conftest import run_cli
+from cli_helpers import run_cli
 
 CASES = [(cls, kind, i) for cls in compare_rule_classes() for kind in ("bad", "good")
          for i in range(len(getattr(cls, kind)))]

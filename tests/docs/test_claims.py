@@ -5,7 +5,7 @@ from pathlib import Path
 from auditor.claims import check_docs, extract, known_names
 from auditor.compare.runsource import run_from_native
 from auditor.config import Config
-from conftest import run_cli
+from cli_helpers import run_cli
 
 
 def _runs():

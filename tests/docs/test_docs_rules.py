@@ -5,7 +5,7 @@ import json
 import pytest
 
 from auditor.registry import rule_class
-from conftest import run_cli
+from cli_helpers import run_cli
 from docs_helpers import write_docs_example
 
 CASES = [(rid, kind, i) for rid in ("RA501", "RA502") for kind in ("bad", "good")

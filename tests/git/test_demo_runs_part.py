@@ -5,7 +5,7 @@ import json
 import sys
 
 import pytest
-from conftest import ROOT, run_cli
+from cli_helpers import ROOT, run_cli
 from gitlab_helpers import make_repo
 
 TRAIN = "from lab.trainer import fit\n\nfit()\n"

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import story
-from conftest import run_cli
+from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from auditor.findings import Finding
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import run_cli  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "nightly"))
 from nightly_lab import TRAINER_SKIP  # noqa: E402

@@ -15,7 +15,7 @@ from auditor.hooks import SIGNATURE, hooks_dir, install, is_ours, uninstall
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import run_cli  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "nightly"))
 from nightly_lab import TRAINER_OK, TRAINER_SKIP  # noqa: E402

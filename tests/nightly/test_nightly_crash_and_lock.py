@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import run_cli  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 from nightly_lab import make_repo, make_results  # noqa: E402
 
 from auditor.config import Config  # noqa: E402

@@ -21,7 +21,7 @@ from auditor.runs.discover import find_run
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import run_cli  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 
 
 def _module(path: Path, name: str):
