@@ -19,6 +19,7 @@ from pathlib import Path
 
 from auditor.compare.groups import conditions, score, usable
 from auditor.config import Config
+from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.runs.record import Run
 
@@ -298,6 +299,22 @@ def resolve_reference(target: str, doc: Path, roots: list[Path]) -> Reference:
     return Reference(str(doc), 0, target, tried, False)
 
 
+def read_doc(path: Path) -> str:
+    """A doc's text; InputError (with the line of the first bad byte) when it is unreadable or binary."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})", path=str(path),
+                         line=data[:exc.start].count(b"\n") + 1) from exc
+    if "\x00" in text:
+        raise InputError("a binary file, not Markdown text", path=str(path), line=text[:text.index("\x00")].count("\n") + 1)
+    return text
+
+
 def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, config: Config,
                repo: str | Path | None = None) -> list[Finding]:
     """RA501/RA502 findings (and RA001 for unreadable docs) over the Markdown files under `paths`."""
@@ -308,13 +325,17 @@ def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, confi
     reference_rules = [r for r in rules if getattr(r, "subject", "") == "reference"]
     known = known_names(runs, config)
     findings: list[Finding] = []
+    named = {str(Path(p)) for p in paths if not Path(p).is_dir()}
     for doc in markdown_files(paths):
         shown = str(doc)
         try:
-            text = doc.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            findings.append(rule_class("RA001")().finding(f"cannot read the doc, skipped: {exc}",
-                                                          {"path": shown, "line": 0}))
+            text = read_doc(doc)
+        except InputError as exc:
+            if shown in named:  # the file asked for on the command line: exit 2
+                raise
+            where = f" (line {exc.line})" if exc.line else ""  # no excerpt: the line may be binary
+            findings.append(rule_class("RA001")().finding(f"cannot read the doc, skipped: {exc.message}{where}",
+                                                          {"path": shown}))
             continue
         claims, references = extract(shown, text, known)
         for claim in claims:

@@ -43,7 +43,7 @@ def compare(baseline, treatment, results_dir, metric, higher_is_better, treatmen
     if confidence is not None and not 0 < confidence < 1:
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     keys = [k.strip() for k in treatment_keys.split(",") if k.strip()] if treatment_keys is not None else None
-    runs, problems = load_runs(results_dir, config)
+    runs, problems = load_runs(results_dir, config, wanted=(baseline, treatment))
     spec = ComparisonSpec(name=f"{baseline}-vs-{treatment}", baseline=baseline, treatment=treatment, metric=metric,
                           higher_is_better=higher_is_better, treatment_keys=keys, confidence=confidence)
     result = check_comparison(spec, runs, config, repo=repo, ci_method=ci_method)

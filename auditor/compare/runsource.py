@@ -19,9 +19,17 @@ from auditor.runs.readers.native import from_record
 from auditor.runs.record import Run
 
 
-def load_runs(results_dir: str | Path, config: Config) -> tuple[list[Run], list[Finding]]:
-    """All runs of a results directory and the problems met while reading them (RA001 findings)."""
+def load_runs(results_dir: str | Path, config: Config, wanted: tuple[str, ...] = ()) -> tuple[list[Run], list[Finding]]:
+    """All runs of a results directory and the problems met while reading them (RA001 findings).
+
+    A `wanted` name (a run id or group asked for on the command line) that no run has but a broken
+    record names is an InputError naming that record's file and field (exit 2), not a bare "not found"."""
     found = discover_runs(Path(results_dir), config)
+    known = {run.id for run in found.runs} | {run.group for run in found.runs if run.group}
+    for name in wanted:
+        broken = found.error_for(name) if name not in known else None
+        if broken:
+            raise broken
     return list(found.runs), list(found.problems)
 
 

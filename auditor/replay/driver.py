@@ -145,7 +145,7 @@ def evaluate_model(model: nn.Module, evaluate: Callable, metric: str | None, run
             value = evaluate(model)
     except ReplayError:
         raise
-    except Exception as exc:  # the project's code
+    except (Exception, SystemExit) as exc:  # the project's code (a script's argparse may sys.exit)
         raise _fail(run, f"evaluate {target} raised {type(exc).__name__}: {exc}", "replay.evaluate") from exc
     finally:
         handle.remove()
@@ -166,7 +166,7 @@ def build_model(run: Run, target: str, repo: Path) -> nn.Module:
         model = factory()
     except ImportFailure as exc:
         raise _fail(run, str(exc), "replay.model") from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _fail(run, f"replay.model {target} raised {type(exc).__name__}: {exc}", "replay.model") from exc
     if not isinstance(model, nn.Module):
         raise _fail(run, f"replay.model {target} returned {type(model).__name__}, not a torch.nn.Module",
@@ -248,7 +248,7 @@ def replay_run(run: Run, config, repo_path: str | Path = ".", device: str = "cpu
         quantized_model, report = apply_quant(model, spec, options=options, repo=repo)
     except ImportFailure as exc:
         raise _fail(run, str(exc), "replay.quant") from exc
-    except Exception as exc:  # a project hook failing, or options the format rejects
+    except (Exception, SystemExit) as exc:  # a project hook failing, or options the format rejects
         raise _fail(run, f"applying {quant_text} failed: {type(exc).__name__}: {exc}", "replay.quant") from exc
     result.quant_report = report.to_json()
     quantized_model.to(device).eval()

@@ -45,7 +45,7 @@ def load_callable(target: str, repo: str | Path, what: str = "function") -> Call
     importlib.invalidate_caches()
     try:
         value = importlib.import_module(module_name)
-    except Exception as exc:  # the project's code: any error it raises is a reason, not a crash
+    except (Exception, SystemExit) as exc:  # the project's code (argparse at import exits): a reason, not a crash
         raise ImportFailure(f"cannot import {module_name!r} for {what} {target!r} (repo {root}): "
                             f"{type(exc).__name__}: {exc}") from exc
     for part in attr.split("."):

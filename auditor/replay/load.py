@@ -122,6 +122,8 @@ def scan_pickles(path: Path) -> list[str]:
 def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict {name: tensor} from a checkpoint file, or CheckpointError."""
     path = Path(path)
+    if path.is_dir():
+        return _load_folder(path)
     if not path.is_file():
         raise CheckpointError("unreadable", f"checkpoint not found: {path}", str(path))
     if path.suffix in SAFETENSORS_SUFFIXES:
@@ -142,6 +144,29 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError("unreadable", f"torch.load(weights_only=True) failed ({type(exc).__name__}: {exc})",
                               str(path)) from exc
     return extract_state_dict(obj, str(path))
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.pt", "model.pth")
+
+
+def _load_folder(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint folder as Hugging Face's save_pretrained writes it: one weights file, or
+    safetensors shards (model-00001-of-00002.safetensors ...) merged into one state dict."""
+    try:
+        names = sorted(entry.name for entry in path.iterdir() if entry.is_file())
+    except OSError as exc:
+        raise CheckpointError("unreadable", f"cannot list checkpoint folder: {exc.strerror or exc}", str(path)) from exc
+    for name in WEIGHT_FILES:
+        if name in names:
+            return load_checkpoint(path / name)
+    shards = [name for name in names if name.endswith(SAFETENSORS_SUFFIXES)]
+    if not shards:
+        raise CheckpointError("unreadable", f"{path} is a folder without a weights file ({', '.join(WEIGHT_FILES)} "
+                              "or *.safetensors shards)", str(path))
+    state: dict[str, torch.Tensor] = {}
+    for name in shards:
+        state.update(_load_safetensors(path / name))
+    return state
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -30,8 +30,17 @@ class Discovery:
     problems: list[Finding] = field(default_factory=list)  # RA001: unreadable files, duplicate ids
     errors: list[tuple[str, ReadError]] = field(default_factory=list)  # (run folder, error) behind problems
 
+    results_dir: str = ""  # as given
+
     def get(self, run_id: str) -> Run | None:
         return next((run for run in self.runs if run.id == run_id), None)
+
+    def error_for(self, run_id: str) -> InputError | None:
+        """Why `run_id` is not among the runs, when a broken record is the one it names (for exit 2)."""
+        for folder, error in self.errors:
+            if _error_concerns(folder, error, run_id, Path(self.results_dir)):
+                return InputError(error.message, path=error.path, line=error.line, field=error.field)
+        return None
 
 
 @dataclass
@@ -212,7 +221,7 @@ def discover_runs(results_dir: Path | str, config) -> Discovery:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))
-    discovery = Discovery()
+    discovery = Discovery(results_dir=str(results_dir))
     root = os.path.abspath(results_dir)
     root_name = os.path.basename(root.rstrip(os.sep)) or root
     folders, unlisted = _walk(results_dir)
@@ -277,8 +286,8 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
     if len(matches) > 1:
         ids = ", ".join(run.id for run in matches[:5])
         raise InputError(f"run {run_id!r} is ambiguous: it matches the folders of runs {ids}", path=str(results_dir))
-    for folder, error in discovery.errors:
-        if _error_concerns(folder, error, run_id, results_dir):
-            raise InputError(error.message, path=error.path, line=error.line, field=error.field)
+    broken = discovery.error_for(run_id)
+    if broken:
+        raise broken
     raise InputError(f"no run with id or folder name {run_id!r} ({len(discovery.runs)} runs found)",
                      path=str(results_dir))

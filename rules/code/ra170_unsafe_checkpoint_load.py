@@ -15,8 +15,9 @@ _MODULES = r"(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)
 # `torch.load(`, `np.load(`, `serialization.load(`; `from torch import load`; `import pickle as pk`.
 TEXT_PREFILTER = re.compile(
     r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|np|numpy|pd|pandas|serialization)\.(load|loads|read_pickle)\s*\("
-    rf"|^\s*from\s+{_MODULES}(\.\w+)*\s+import\s*\(?[^)]*?\b(load|loads|read_pickle)\b"
-    rf"|^\s*import\s+{_MODULES}(\.\w+)*\s+as\s+\w+", re.MULTILINE)
+    rf"|^\s*from\s+{_MODULES}(\.\w+)*\s+import(\s+[^\n(]*|\s*\([^)]*)\b(load|loads|read_pickle)\b"
+    r"|^\s*import\s+(torch(\.serialization)?|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)\s+as\s+"
+    r"(?!(np|pd|torch)\b)\w+", re.MULTILINE)
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
 

@@ -68,7 +68,7 @@ def load_json(path: str, text: str | None = None) -> Any:
 
 
 _INT = re.compile(r"^[-+]?\d+$")
-_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
+_FLOAT = FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
 
 
 def typed(text: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from auditor.runs.readers.common import ReadError, absolute, load_json, load_yaml, read_text
+from auditor.runs.readers.common import FLOAT_TEXT, ReadError, absolute, load_json, load_yaml, read_text
 from auditor.runs.record import Run
 from auditor.schemas import validator
 
@@ -32,6 +32,8 @@ def load_record(path: str, display: str) -> dict[str, Any]:
         raise
     if not isinstance(data, dict):
         raise ReadError(f"a run record must be a mapping, not {type(data).__name__}", display)
+    if isinstance(data.get("reported"), dict):
+        data["reported"] = {key: _exponent_number(value) for key, value in data["reported"].items()}
     metrics = data.get("metrics")
     if isinstance(metrics, dict):  # the points are checked below: per-point schema checks are 10x slower
         shallow = {**data, "metrics": {name: [] if isinstance(points, list) else points
@@ -44,6 +46,14 @@ def load_record(path: str, display: str) -> dict[str, Any]:
     if isinstance(metrics, dict):
         _check_points(metrics, display)
     return data
+
+
+def _exponent_number(value: Any) -> Any:
+    """PyYAML reads YAML 1.1, where `1e5`, `1.0e308` and `2e-3` are strings (a float needs a dot and a
+    signed exponent there); where the record expects a number, such a string is the number a person wrote."""
+    if isinstance(value, str) and "e" in value.lower() and FLOAT_TEXT.match(value.strip()):
+        return float(value)
+    return value
 
 
 _VALUE_STRINGS = {"nan", "NaN", "inf", "Infinity", "-inf", "-Infinity"}
@@ -60,7 +70,8 @@ def _check_points(metrics: dict, display: str) -> None:
             where = f"metrics.{name}.{index}"
             if not isinstance(point, list) or len(point) != 2:
                 raise ReadError(f"{point!r} is not a [step, value] pair", display, field=where)
-            step, value = point
+            step, value = _exponent_number(point[0]), _exponent_number(point[1])
+            point[:] = [step, value]
             if not _is_number(step):
                 raise ReadError(f"{step!r} is not of type 'number'", display, field=where + ".0")
             if not (_is_number(value) or value is None or value in _VALUE_STRINGS):
