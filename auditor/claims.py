@@ -33,6 +33,10 @@ _NOT_A_RESULT_BEFORE = re.compile(
     r"(±|\+/-|\bstd\.?|\bstep|\bepochs?|\bseeds?|\blr|\bcv|\bsigma|[<>]=?|\bby|\bvar\w*|\bchange\w*|"
     r"\bimprov\w*|\bgains?|\bdelta|\bd_\w+|\bdrop\w*|\bincreas\w*|\bdecreas\w*|\bworse|\bbetter|\bregress\w*)"
     r"\s*[:=]?\s*`?\s*$", re.IGNORECASE)
+# "~10% accuracy gain", "0.03 lower than": the number is a difference, not a result.
+_NOT_A_RESULT_AFTER = re.compile(
+    r"^[^.,;:()\d]{0,25}?\b(gains?|improv\w*|increas\w*|decreas\w*|drops?|reductions?|better|worse|higher|lower|"
+    r"boost\w*|lift|delta|difference|regress\w*)\b", re.IGNORECASE)
 _BACKTICK = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$")
@@ -189,6 +193,8 @@ def _sentence_claims(path, number, line, known, heading_subject) -> list[Claim]:
         if chosen is None:
             continue
         preceding = [name for pos, name in subjects if pos < start]
+        if any(0 <= pos - num["end"] <= 3 for pos, _ in subjects):
+            continue  # "0.00977 (q103 avg)": the number is attributed to what follows it: not guessed
         if preceding:
             subject = preceding[-1]
         elif not subjects and heading_subject:
@@ -211,7 +217,7 @@ def _numbers(text: str):
         if "." not in digits and not percent:
             continue
         prefix = text[:m.start()]
-        if _NOT_A_RESULT_BEFORE.search(prefix):
+        if _NOT_A_RESULT_BEFORE.search(prefix) or _NOT_A_RESULT_AFTER.match(text[m.end():]):
             continue
         approx = bool(_APPROX.search(prefix[-12:]))
         prefix_start = m.start()
@@ -305,14 +311,14 @@ def read_doc(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    if b"\x00" in data:
+        raise InputError("a binary file, not Markdown text", path=str(path),
+                         line=data[:data.index(b"\x00")].count(b"\n") + 1)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})", path=str(path),
                          line=data[:exc.start].count(b"\n") + 1) from exc
-    if "\x00" in text:
-        raise InputError("a binary file, not Markdown text", path=str(path), line=text[:text.index("\x00")].count("\n") + 1)
-    return text
 
 
 def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, config: Config,

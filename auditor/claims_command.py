@@ -11,19 +11,21 @@ from auditor.cli_common import config_option, finish, get_config, report_options
 from auditor.compare.runsource import load_runs
 from auditor.errors import UsageError
 from auditor.report import file_source_lookup
+from auditor.runs.cli_support import results_dir as checked_results_dir
 
 
 @click.command("docs")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--results", "results_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--results", required=True, type=click.Path(),
               help="The results directory the docs' numbers should come from.")
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="Where referenced scripts live (default: the git repository around each doc).")
 @report_options
 @config_option
-def docs(paths, results_dir, repo, fmt, output, fail_on, config_path):
+def docs(paths, results, repo, fmt, output, fail_on, config_path):
     """Check numbers and file references in Markdown docs (default: *.md under the current directory)."""
     config = get_config(Path.cwd(), config_path)
+    results_dir = str(checked_results_dir(results))
     targets = list(paths) or ["."]
     missing = [p for p in targets if not Path(p).exists()]
     if missing:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from auditor.code.relative import resolve_relative  # noqa: F401  (re-exported)
+
 
 def _dotted(node: cst.BaseExpression | None) -> str | None:
     if isinstance(node, cst.Name):
@@ -19,19 +21,6 @@ def _dotted(node: cst.BaseExpression | None) -> str | None:
         base = _dotted(node.value)
         return f"{base}.{node.attr.value}" if base else None
     return None
-
-
-def resolve_relative(module_name: str, is_package: bool, level: int, target: str | None) -> str:
-    """`from ..a import b` inside pkg.sub.mod -> pkg.a (level counts the dots)."""
-    parts = module_name.split(".") if module_name else []
-    if not is_package:
-        parts = parts[:-1]
-    if level > 1:
-        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
-    base = ".".join(parts)
-    if target:
-        return f"{base}.{target}" if base else target
-    return base
 
 
 class ImportTable(cst.CSTVisitor):

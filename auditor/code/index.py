@@ -1,6 +1,6 @@
 """The project index: what every function in the scanned tree does that matters for reproducibility.
 
-Per file, `summarize_module` walks the CST once and records, per function (and per module-level
+Per file, `summarize_source` walks Python's `ast` once and records, per function (and per module-level
 code), an ordered list of events: calls, RNG seeding and consumption, determinism settings,
 quantization hooks, checkpoint loads, validation calls, tracker starts. The summary is plain data
 (JSON round-trip, picklable) so the engine can cache it per file content. `build_project_index`
@@ -94,6 +94,13 @@ def summarize_module(ctx: "ModuleContext") -> ModuleSummary:
     from auditor.code.summarize import summarize
 
     return summarize(ctx)
+
+
+def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:
+    """The summary from the source alone (`tree`: its `ast.parse`, when the caller already has it)."""
+    from auditor.code.summarize import summarize_source as run
+
+    return run(path, source, module_name, is_package, tree)
 
 
 def build_project_index(summaries: list[ModuleSummary], config: "Config") -> "ProjectIndex":

@@ -28,6 +28,17 @@ TEXT_LAST_STEP = re.compile(
 TEXT_PERIODIC = re.compile(r"%\s*[\w.\[\]()]+\s*==\s*0|not\s+\(?[\w.+ ]+%|0\s*==\s*[\w.()+ ]+%")
 
 
+def mentions_validation(source: str, config=None) -> bool:
+    """Text prefilter: a validation-like name, or one of the project's configured validation functions
+    (the defaults are covered by TEXT_VALIDATION; configured extras are looked for by their last name)."""
+    if TEXT_VALIDATION.search(source) is not None:
+        return True
+    from auditor.config import DEFAULT_VALIDATION_FUNCTIONS
+
+    extra = set(getattr(config, "validation_functions", None) or ()) - set(DEFAULT_VALIDATION_FUNCTIONS)
+    return any(name.rsplit(".", 1)[-1] in source for name in extra)
+
+
 def last_identifier(node: cst.BaseExpression) -> str | None:
     """`self.config.trainer.test_freq` -> "test_freq"; `x` -> "x"; `len(loader)` -> "len"."""
     if isinstance(node, cst.Name):

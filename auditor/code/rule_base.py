@@ -27,7 +27,9 @@ class ModuleRule(Rule):
     # Empty means "always run".
     prefilter: ClassVar[tuple[str, ...]] = ()
 
-    def applies_to(self, source: str) -> bool:
+    def applies_to(self, source: str, config: "Config | None" = None) -> bool:
+        """Could the rule fire in this file? `config` is the scan's configuration, for prefilters that depend
+        on configured names (RA140's `diagnostic_flags`)."""
         return not self.prefilter or any(token in source for token in self.prefilter)
 
     def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:

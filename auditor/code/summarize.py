@@ -16,10 +16,9 @@ import ast
 import builtins
 import re
 
-from auditor.code.imports import resolve_relative
-
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
+from auditor.code.relative import resolve_relative
 
 _BUILTINS = frozenset(dir(builtins))
 # Tokens whose absence means a file can neither start a program nor do anything the index tracks.
@@ -145,7 +144,6 @@ class _Frame:
 
 class Summarizer(ast.NodeVisitor):
     def __init__(self, ctx, tree: ast.Module):
-        self.ctx = ctx
         self.lines = ctx.source.splitlines()
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         self.aliases, imported = import_table(tree, ctx.module_name, ctx.is_package)
@@ -464,12 +462,23 @@ class Summarizer(ast.NodeVisitor):
         return self.summary
 
 
-def summarize(ctx) -> ModuleSummary:
-    try:
-        tree = ast.parse(ctx.source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        # libcst accepted it (the engine parsed it) but this Python does not: nothing to index
-        return ModuleSummary(path=ctx.path, module_name=ctx.module_name)
-    walker = Summarizer(ctx, tree)
+class _Source:
+    """What the summary needs of a module (a ModuleContext has the same attributes)."""
+
+    def __init__(self, path: str, source: str, module_name: str, is_package: bool):
+        self.path, self.source, self.module_name, self.is_package = path, source, module_name, is_package
+
+
+def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return ModuleSummary(path=path, module_name=module_name)  # nothing to index
+    walker = Summarizer(_Source(path, source, module_name, is_package), tree)
     walker.visit(tree)
     return walker.finish()
+
+
+def summarize(ctx) -> ModuleSummary:
+    return summarize_source(ctx.path, ctx.source, ctx.module_name, ctx.is_package)

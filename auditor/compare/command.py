@@ -3,8 +3,6 @@ support the effect."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
@@ -14,14 +12,13 @@ from auditor.compare import render
 from auditor.compare.api import ComparisonSpec, check_comparison
 from auditor.compare.runsource import load_runs
 from auditor.errors import UsageError
-from auditor.findings import at_or_above, sort_findings
-from auditor.report import render as render_report, write_atomic
+from auditor.runs.cli_support import emit_json, results_dir
 
 
 @click.command("compare")
 @click.argument("baseline")
 @click.argument("treatment")
-@click.option("--results", "results_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--results", required=True, type=click.Path(),
               help="The results directory the runs are in.")
 @click.option("--metric", required=True, help="The metric to compare (e.g. val/acc).")
 @click.option("--higher-is-better/--lower-is-better", "higher_is_better", default=None,
@@ -36,25 +33,22 @@ from auditor.report import render as render_report, write_atomic
               help="Bootstrap interval: percentile (default) or BCa.")
 @report_options
 @config_option
-def compare(baseline, treatment, results_dir, metric, higher_is_better, treatment_keys, repo, confidence, ci_method,
+def compare(baseline, treatment, results, metric, higher_is_better, treatment_keys, repo, confidence, ci_method,
             fmt, output, fail_on, config_path):
     """Is BASELINE vs TREATMENT (run groups or run ids) a valid comparison, and is the effect supported?"""
     config = get_config(Path(repo) if repo else Path.cwd(), config_path)
     if confidence is not None and not 0 < confidence < 1:
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     keys = [k.strip() for k in treatment_keys.split(",") if k.strip()] if treatment_keys is not None else None
-    runs, problems = load_runs(results_dir, config, wanted=(baseline, treatment))
+    runs, problems = load_runs(results_dir(results), config, wanted=(baseline, treatment))
     spec = ComparisonSpec(name=f"{baseline}-vs-{treatment}", baseline=baseline, treatment=treatment, metric=metric,
                           higher_is_better=higher_is_better, treatment_keys=keys, confidence=confidence)
     result = check_comparison(spec, runs, config, repo=repo, ci_method=ci_method)
     # A broken record elsewhere in the results dir only matters if it could have been one of these runs.
-    findings = sort_findings([*result.findings, *problems])
+    findings = [*result.findings, *problems]
     title = f"audit compare {baseline} vs {treatment}"
     if fmt == "json":
-        document = json.loads(render_report(findings, "json"))
-        document["comparison"] = result.summary
-        _emit(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", output)
-        raise SystemExit(1 if at_or_above(findings, fail_on or config.fail_on) else 0)
+        emit_json(findings, {"comparison": result.summary}, output=output, fail_on=fail_on or config.fail_on)
     preamble = ""
     if fmt == "text":
         preamble = render.render_text(result.comparison, result.summary)
@@ -62,10 +56,3 @@ def compare(baseline, treatment, results_dir, metric, higher_is_better, treatmen
         preamble = render.render_markdown(result.comparison, result.summary)
     finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, title=title, preamble=preamble)
 
-
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        write_atomic(Path(output), text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()

@@ -6,28 +6,19 @@ working tree: a run from last month is audited against last month's code.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
 
 from auditor.cli_common import config_option, finish, get_config, report_options
 from auditor.errors import InputError
-from auditor.findings import Finding, at_or_above, sort_findings
-from auditor.report import write_atomic
-from auditor.report.json_report import render_json
+from auditor.findings import Finding
+from auditor.runs.cli_support import emit_json, find_run
 from auditor.runs.record import Run
 from auditor.trainpath import training_path
 from auditor.vcs import Repo, scan_at_sha
 
 # -- shared ---------------------------------------------------------------------------------------
-
-def _find_run(results: Path, run_id: str, config) -> Run:
-    from auditor.runs.discover import find_run
-
-    return find_run(results, run_id, config)
-
 
 def _record_findings(run: Run, config, repo: Repo | None) -> tuple[list[Finding], str | None]:
     try:
@@ -47,27 +38,6 @@ def _open_repo(repo_option: str | None) -> tuple[Repo | None, str | None]:
         return Repo("."), None
     except InputError as exc:
         return None, f"no git repository here ({exc.message}); pass --repo to audit the code at the run's SHA"
-
-
-def _results_dir(results: str) -> Path:
-    path = Path(results)
-    if not path.is_dir():
-        raise InputError("the results directory does not exist or is not a directory", path=results)
-    return path
-
-
-def _emit_json(findings: list[Finding], extra: dict, *, output: str | None, fail_on: str) -> None:
-    """The contract's JSON report plus extra top-level keys (the run header, the diff)."""
-    ordered = sort_findings(findings)
-    document = json.loads(render_json(ordered))
-    document.update(extra)
-    text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
-    if output:
-        write_atomic(Path(output), text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    raise SystemExit(1 if at_or_above(ordered, fail_on) else 0)
 
 
 def _sha_lookup(repo: Repo, sha: str):
@@ -156,7 +126,7 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
 def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, config_path):
     """Audit one run: its record, the code at its git SHA, and its replay when the record has one."""
     config = get_config(repo_path or ".", config_path)
-    record = _find_run(_results_dir(results), run_id, config)
+    record = find_run(results, run_id, config)
     repo, repo_note = _open_repo(repo_path)
     findings, rules_note = _record_findings(record, config, repo)
     notes = [note for note in (repo_note, rules_note) if note]
@@ -181,7 +151,7 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
         extra = {"run": {"id": record.id, "group": record.group, "sha": code.get("sha") or record.git_sha,
                          "state": record.state, "exit_code": record.exit_code, "reported": record.reported,
                          "scanned": code.get("scope"), "notes": notes}}
-        _emit_json(findings, extra, output=output, fail_on=fail_on or config.fail_on)
+        emit_json(findings, extra, output=output, fail_on=fail_on or config.fail_on)
     preamble = "\n".join(header) + "\n"
     if fmt == "markdown":
         preamble = "\n".join(f"    {line}" for line in header[:-2]) + "\n"
@@ -203,13 +173,12 @@ def diff(run_a, run_b, results, repo_path, fmt, output, fail_on, config_path):
     from auditor.runs.diffing import diff_runs, render_markdown, render_text, to_json
 
     config = get_config(repo_path or ".", config_path)
-    folder = _results_dir(results)
-    first, second = _find_run(folder, run_a, config), _find_run(folder, run_b, config)
+    first, second = find_run(results, run_a, config), find_run(results, run_b, config)
     repo, repo_note = _open_repo(repo_path)
     result = diff_runs(first, second, repo, config, repo_error=repo_note)
     findings = result.findings()
     if fmt == "json":
-        _emit_json(findings, {"diff": to_json(result)}, output=output, fail_on=fail_on or config.fail_on)
+        emit_json(findings, {"diff": to_json(result)}, output=output, fail_on=fail_on or config.fail_on)
     preamble = render_text(result) + "\n" if fmt == "text" else render_markdown(result) if fmt == "markdown" else ""
     lookup = _sha_lookup(repo, result.sha_b) if repo is not None and result.sha_b else None
     finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,

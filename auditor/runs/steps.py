@@ -10,6 +10,13 @@ EVAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "test")
 _SEPARATORS = "/_-.:@"
 
 
+def format_step(step) -> str:
+    """A step as people write it: 29, not 29.0; 0.5 stays 0.5; "?" when unknown."""
+    if step is None:
+        return "?"
+    return str(int(step)) if float(step) == int(step) else f"{step:g}"
+
+
 def is_eval_metric(name: str, prefixes=EVAL_PREFIXES) -> bool:
     """val/acc, val-core/gsm8k/acc, eval_loss, test/score, validation_mse: yes; train/loss, lr: no."""
     lowered = name.lower()

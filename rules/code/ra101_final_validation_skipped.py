@@ -2,7 +2,7 @@ import re
 
 import libcst as cst
 
-from auditor.code.patterns import (TEXT_LAST_STEP, TEXT_VALIDATION, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
+from auditor.code.patterns import (TEXT_LAST_STEP, mentions_validation, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
                                    validation_calls)
 from auditor.code.rule_base import ModuleRule
 from auditor.code.walk import small_statements, statements
@@ -25,8 +25,8 @@ class FinalValidationSkipped(ModuleRule):
                 "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")
     prefilter = ("last", "final", "total", "max_", "num_", "len(")
 
-    def applies_to(self, source: str) -> bool:
-        return TEXT_LAST_STEP.search(source) is not None and TEXT_VALIDATION.search(source) is not None
+    def applies_to(self, source: str, config=None) -> bool:
+        return TEXT_LAST_STEP.search(source) is not None and mentions_validation(source, config)
 
     bad = [
         # the incident, pasted into a trainer method

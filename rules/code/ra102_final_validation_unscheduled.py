@@ -1,6 +1,6 @@
 import libcst as cst
 
-from auditor.code.patterns import TEXT_PERIODIC, TEXT_VALIDATION, has_validation, is_last_step_test, is_periodic_test, mentions_last_step
+from auditor.code.patterns import TEXT_PERIODIC, mentions_validation, has_validation, is_last_step_test, is_periodic_test, mentions_last_step
 from auditor.code.rule_base import ModuleRule
 from auditor.code.walk import statements
 
@@ -20,8 +20,8 @@ class FinalValidationUnscheduled(ModuleRule):
                 "`is_last_step or step % test_freq == 0`")
     prefilter = ("%",)
 
-    def applies_to(self, source: str) -> bool:
-        return TEXT_PERIODIC.search(source) is not None and TEXT_VALIDATION.search(source) is not None
+    def applies_to(self, source: str, config=None) -> bool:
+        return TEXT_PERIODIC.search(source) is not None and mentions_validation(source, config)
 
     bad = [
         '''

@@ -1,4 +1,5 @@
 import re
+from functools import lru_cache
 
 import libcst as cst
 
@@ -47,6 +48,16 @@ def _dotted(node) -> str:
     return ""
 
 
+@lru_cache(maxsize=8)
+def _text_prefilter(flags: tuple[str, ...]) -> "re.Pattern[str]":
+    """A superset of the places `_Walker` treats as diagnostic: the test of an `if`/`elif` up to its colon
+    (slices and `:=` allowed) mentioning an identifier part starting with debug/diag or a configured flag,
+    or a `def` whose name contains debug/diag or is a configured flag."""
+    words = "|".join(["debug", "diag", *(re.escape(f) for f in flags)])
+    return re.compile(rf"^[ \t]*(?:el)?if\b(?:\[[^\]]*\]|:=|[^:\[])*?(?<![a-z0-9])(?:{words})"
+                      rf"|\bdef\s+\w*?(?:{words})", re.IGNORECASE | re.MULTILINE)
+
+
 class _Region:
     def __init__(self, node, why: str, line: int):
         self.node, self.why, self.line = node, why, line
@@ -64,6 +75,11 @@ class DiagnosticSideEffect(ModuleRule):
     name = "diagnostic-side-effect"
     severity = "error"
     prefilter = ("diag", "debug", "DEBUG", "Debug", "Diag")
+
+    def applies_to(self, source: str, config=None) -> bool:
+        # Diagnostic code is an `if`/`elif` whose test names a debug/diag flag (or a configured one), or a
+        # function whose name says so; `logger.debug(...)` alone, in most files, is neither.
+        return _text_prefilter(tuple(getattr(config, "diagnostic_flags", None) or ())).search(source) is not None
     summary = ("Diagnostic or debug code consumes RNG or changes training state (backward, optimizer step, "
                "in-place parameter writes, train/eval mode not restored).")
     rationale = (

@@ -3,7 +3,7 @@ import re
 import libcst as cst
 
 from auditor.code.names import call_name, nodes_of
-from auditor.code.patterns import TEXT_VALIDATION, last_identifier, validation_calls
+from auditor.code.patterns import mentions_validation, last_identifier, validation_calls
 from auditor.code.rule_base import ModuleRule
 
 BROAD = {"Exception", "BaseException"}
@@ -32,9 +32,10 @@ class SwallowedEvalFailure(ModuleRule):
                 "a swallowed exception hides it the same way")
     prefilter = ("except",)
 
-    def applies_to(self, source: str) -> bool:
+    def applies_to(self, source: str, config=None) -> bool:
         return TEXT_BROAD_EXCEPT.search(source) is not None and (
-            TEXT_VALIDATION.search(source) is not None or TEXT_SAVE.search(source) is not None)
+            mentions_validation(source, config) or TEXT_SAVE.search(source) is not None
+            or any(name in source for name in self.options["save_functions"]))
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [

@@ -45,7 +45,7 @@ class UnsafeCheckpointLoad(ModuleRule):
     incident = "all checkpoint-replay incidents: the auditor itself must load checkpoints without executing pickles"
     prefilter = ("load", "read_pickle")
 
-    def applies_to(self, source: str) -> bool:
+    def applies_to(self, source: str, config=None) -> bool:
         return TEXT_PREFILTER.search(source) is not None
 
     bad = [

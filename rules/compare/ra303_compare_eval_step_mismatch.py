@@ -1,6 +1,7 @@
 from auditor.compare.groups import final_step, score
 from auditor.compare.validity import describe, side_values
 from auditor.rule import Rule
+from auditor.runs.steps import format_step
 
 
 def _run(id, scored_at, max_steps=29, acc=0.70):
@@ -8,10 +9,6 @@ def _run(id, scored_at, max_steps=29, acc=0.70):
             "metrics": {"val/acc": [[0, 0.08], [20, acc - 0.1]] + ([[29, acc]] if scored_at == 29 else []),
                         "train/loss": [[s, 1.0 / (s + 1)] for s in range(0, max_steps + 1)]},
             "reported": {"val/acc": acc if scored_at == 29 else acc - 0.1, "step": scored_at}}
-
-
-def _fmt(step):
-    return "?" if step is None else f"{step:g}"
 
 
 class CompareEvalStepMismatch(Rule):
@@ -42,8 +39,8 @@ class CompareEvalStepMismatch(Rule):
     def check(self, subject, context=None):
         metric = subject.metric
         steps = {r.id: score(r, metric)[1] for r in subject.runs if score(r, metric)[0] is not None}
-        b = side_values([r for r in subject.baseline if r.id in steps], lambda r: _fmt(steps[r.id]))
-        t = side_values([r for r in subject.treatment if r.id in steps], lambda r: _fmt(steps[r.id]))
+        b = side_values([r for r in subject.baseline if r.id in steps], lambda r: format_step(steps[r.id]))
+        t = side_values([r for r in subject.treatment if r.id in steps], lambda r: format_step(steps[r.id]))
         if b and t and "?" not in b and "?" not in t and set(b) != set(t):
             yield self.finding(
                 f"{metric} taken at different steps: {describe(b, subject.baseline_label)} vs "

@@ -1,11 +1,7 @@
 from auditor.findings import run_location
 from auditor.rule import Rule
 from auditor.runs.readers.common import to_float, to_step
-from auditor.runs.steps import EVAL_PREFIXES, eval_metrics, last_eval_step, last_train_step
-
-
-def _fmt(step):
-    return str(int(step)) if float(step) == int(step) else str(step)
+from auditor.runs.steps import EVAL_PREFIXES, eval_metrics, format_step, last_eval_step, last_train_step
 
 
 class RunFinalValidationMissing(Rule):
@@ -30,6 +26,8 @@ class RunFinalValidationMissing(Rule):
          "metrics": {"train/loss": [[s, 1.0 / s] for s in range(1, 30)], "val/acc": [[10, 0.5], [28, 0.7]]}},
         {"id": "reported-early", "seed": 0, "config": {"max_steps": 29},
          "metrics": {"val/acc": [[0, 0.08], [20, 0.61], [29, 0.71]]}, "reported": {"val/acc": 0.61}},
+        {"id": "float-steps-nested-key", "seed": 0, "config": {"trainer": {"max_steps": 29.0}},
+         "metrics": {"val-core/gsm8k/acc": [[0.0, 0.1], [20.0, 0.6]]}, "reported": {"gsm8k/acc": 0.6, "step": 20.0}},
     ]
     good = [
         {"id": "verl-e13h", "seed": 0, "config": {"trainer": {"total_training_steps": 29, "test_freq": 20}},
@@ -39,6 +37,14 @@ class RunFinalValidationMissing(Rule):
         {"id": "no-evaluation", "seed": 0, "config": {"max_steps": 29}, "metrics": {"train/loss": [[0, 1.0], [28, 0.1]]}},
         {"id": "still-running", "seed": 0, "config": {"max_steps": 29}, "status": {"state": "running"},
          "metrics": {"val/acc": [[0, 0.1], [20, 0.6]]}},
+        {"id": "interval-divides-max-steps", "seed": 0,
+         "config": {"trainer": {"total_training_steps": 30, "test_freq": 10}},
+         "metrics": {"train/loss": [[s, 1.0 / s] for s in range(1, 31)], "val/acc": [[10, 0.5], [20, 0.6], [30, 0.7]]},
+         "reported": {"val/acc": 0.7, "step": 30}},
+        {"id": "history-without-steps", "seed": 0, "config": {"max_steps": 1000},
+         "metrics": {"train_loss": [[0, 0.9], [0, 0.2]], "val_acc": [[0, 0.7]]}},
+        {"id": "evaluated-per-epoch", "seed": 0, "config": {"max_steps": 3000, "max_epochs": 3},
+         "metrics": {"val/acc": [[0, 0.4], [1, 0.6], [2, 0.7]]}},
     ]
 
     def check(self, run, context):
@@ -46,7 +52,9 @@ class RunFinalValidationMissing(Rule):
             return  # an unfinished run has no final validation to miss; RA230 reports failed ones
         prefixes = tuple(self.options["eval_prefixes"])
         names = eval_metrics(run, prefixes)
-        last_eval = last_eval_step(run, prefixes)
+        # Every point at step 0 is a history without steps (MLflow's log_metric without step=): no evidence.
+        stepped = any(step != 0 for points in run.metrics.values() for step, _ in points)
+        last_eval = last_eval_step(run, prefixes) if stepped else None
         reported_name, reported_value = self._reported(run)
         reported_step = to_step(run.reported.get("step"))
         if reported_step is None and reported_name in run.metrics:
@@ -55,8 +63,11 @@ class RunFinalValidationMissing(Rule):
             last_eval = reported_step
         if last_eval is None:
             return
-        train_last = last_train_step(run, prefixes)
+        train_last = last_train_step(run, prefixes) if stepped else None
         max_steps = run.max_steps
+        max_epochs = to_step(context.value(run, "max_epochs"))
+        if train_last is None and max_epochs and max_epochs - 1 <= last_eval <= max_epochs:
+            return  # evaluations logged per epoch, the last epoch's included
         candidates = [s for s in (train_last, max_steps - 1 if max_steps else None) if s is not None]
         if not candidates:
             return
@@ -85,20 +96,20 @@ class RunFinalValidationMissing(Rule):
         parts = []
         if early_eval:
             shown = ", ".join(names[:3]) or "the evaluation"
-            parts.append(f"run {run.id}: the last evaluation ({shown}) is at step {_fmt(last_eval)} but training "
-                         f"ran to step {_fmt(end)}")
+            parts.append(f"run {run.id}: the last evaluation ({shown}) is at step {format_step(last_eval)} but training "
+                         f"ran to step {format_step(end)}")
             interval = to_step(context.value(run, "eval_interval"))
             if interval and max_steps and max_steps % interval:
-                parts.append(f"(eval interval {_fmt(interval)} does not divide max_steps {max_steps}, "
+                parts.append(f"(eval interval {format_step(interval)} does not divide max_steps {max_steps}, "
                              "and there is no validation after the last step)")
         else:
-            parts.append(f"run {run.id}: evaluations reach step {_fmt(last_eval)}, but")
+            parts.append(f"run {run.id}: evaluations reach step {format_step(last_eval)}, but")
         if reported_name is not None or reported_step is not None:
             step = reported_step if reported_step is not None else last_eval
             what = f"the reported {reported_name} = {reported_value:g}" if reported_name else "the reported number"
-            parts.append(f"{';' if early_eval else ''} {what} is from step {_fmt(step)}, not {_fmt(end)}".lstrip())
+            parts.append(f"{';' if early_eval else ''} {what} is from step {format_step(step)}, not {format_step(end)}".lstrip())
             if reported_step is not None and reported_step < end:
-                parts.append(f"(reported.step {_fmt(reported_step)} < last training step {_fmt(end)})")
+                parts.append(f"(reported.step {format_step(reported_step)} < last training step {format_step(end)})")
         elif early_eval:
-            parts.append(f"; its final number is from step {_fmt(last_eval)}, not {_fmt(end)}")
+            parts.append(f"; its final number is from step {format_step(last_eval)}, not {format_step(end)}")
         return " ".join(parts).replace(" ;", ";")

@@ -1,9 +1,17 @@
+import signal
+
 from auditor.findings import run_location
 from auditor.rule import Rule
+from auditor.runs.steps import format_step
 
 
-def _fmt(step):
-    return str(int(step)) if float(step) == int(step) else str(step)
+def _signal_note(code: int) -> str:
+    """128+N (a shell's report) or -N (Python's subprocess) means the process died of signal N."""
+    number = code - 128 if 128 < code < 160 else -code if code < 0 else None
+    try:
+        return f" (signal {signal.Signals(number).name}{', often the OOM killer' if number == 9 else ''})" if number else ""
+    except ValueError:
+        return ""
 
 
 class RunFailed(Rule):
@@ -26,6 +34,8 @@ class RunFailed(Rule):
          "metrics": {"train/loss": [[0, 1.0]]}},
         {"id": "killed-with-report", "seed": 1, "config": {"lr": 0.1}, "status": {"state": "killed"},
          "reported": {"val/acc": 0.5}},
+        {"id": "oom-sigkill-137", "seed": 4, "config": {"lr": 0.1}, "status": {"exit_code": 137},
+         "metrics": {"val/acc": [[100, 0.4]]}},
     ]
     good = [
         {"id": "q201-s0", "seed": 0, "config": {"max_steps": 100000}, "status": {"state": "completed", "exit_code": 0},
@@ -43,14 +53,14 @@ class RunFailed(Rule):
             return
         how = run.state or "failed"
         if run.exit_code is not None:
-            how += f" with exit code {run.exit_code}"
+            how += f" with exit code {run.exit_code}{_signal_note(run.exit_code)}"
         elif run.state == "killed":
             how += " (no exit status recorded: crashed, killed, or a stale RUNNING record)"
         last = {name: points[-1][0] for name, points in run.metrics.items() if points}
         reach = ""
         if last:
             step = max(last.values())
-            reach = f" up to step {_fmt(step)}" + (f" of {run.max_steps}" if run.max_steps else "")
+            reach = f" up to step {format_step(step)}" + (f" of {run.max_steps}" if run.max_steps else "")
         yield self.finding(f"run {run.id} {how} yet carries metrics{reach}: its partial numbers must not be read "
                            "as results", run_location(run.id),
                            {"state": run.state, "exit_code": run.exit_code, "last_steps": last})

@@ -4,10 +4,7 @@ import statistics
 
 from auditor.findings import run_location
 from auditor.rule import Rule
-
-
-def _fmt(step):
-    return str(int(step)) if float(step) == int(step) else str(step)
+from auditor.runs.steps import format_step
 
 
 class RunMetricNonfinite(Rule):
@@ -46,7 +43,7 @@ class RunMetricNonfinite(Rule):
             bad = [(s, v) for s, v in points if not math.isfinite(v)]
             if bad:
                 step, value = bad[0]
-                yield self.finding(f"run {run.id}: metric {name} is {value} at step {_fmt(step)} "
+                yield self.finding(f"run {run.id}: metric {name} is {value} at step {format_step(step)} "
                                    f"({len(bad)} non-finite value(s))", run_location(run.id),
                                    {"metric": name, "step": step, "count": len(bad)})
                 continue
@@ -61,6 +58,6 @@ class RunMetricNonfinite(Rule):
         step, last = points[-1]
         factor = float(self.options["explode_factor"])
         if early > 0 and abs(last) >= factor * early:
-            yield self.finding(f"run {run.id}: {name} exploded: {last:g} at step {_fmt(step)}, "
+            yield self.finding(f"run {run.id}: {name} exploded: {last:g} at step {format_step(step)}, "
                                f"{abs(last) / early:.0f}x its early median {early:g}", run_location(run.id),
                                {"metric": name, "early_median": early, "last": last, "step": step})

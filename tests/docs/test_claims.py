@@ -84,6 +84,59 @@ def test_incident_reports_give_no_false_claims(tmp_path):
     assert not [f for f in findings if f.rule == "RA501"], [f.message for f in findings if f.rule == "RA501"]
 
 
+def test_incident_reports_against_runs_that_log_every_metric_they_mention(tmp_path):
+    """The adversarial version: every experiment the reports name is a run (and a group) logging every
+    metric they mention, all with a value no sentence states. Each RA501 is then a claim the extractor
+    made; only sentences that really state a number for that run and metric may become one."""
+    incidents = Path("/work/shared/incidents")
+    if not incidents.is_dir():
+        return
+    names = ("E13g E13h E13j E13k E13l E13m E13n E14a R1 R2 R3 R4 R5 R6 R7 R8 R9 R10 R11 R12 "
+             "q101 q103 q201 q207 burgers-golden").split()
+    metrics = ["d_acc", "acc", "accuracy", "loss", "val/acc", "val_mse", "mse", "nrmse", "val/score",
+               "val/operator/loss", "val/diffusion/loss"]
+    runs = []
+    for name in names:
+        history = {m: [[1, 123.456]] for m in metrics}
+        runs.append(run_from_native({"id": name, "metrics": history}, folder=f"/r/{name}"))
+        runs.append(run_from_native({"id": f"{name}-s0", "group": f"{name}-grp", "metrics": history},
+                                    folder=f"/r/{name}-s0"))
+    findings = check_docs([str(incidents)], runs, tmp_path, Config(root=tmp_path))
+    flagged = sorted((Path(f.location["path"]).name, f.location["line"]) for f in findings if f.rule == "RA501")
+    # q201-sha-regression: "q101 baseline ... val MSE = 0.00969", "q101 baseline (val MSE 0.009)",
+    # "q201 current (val MSE 1.70)"; verl: "Reported score: 73.31%" under the E13j heading. Not claims:
+    # "q201 previously reached val MSE 0.00977 (q103 multiseed avg)" (attributed to what follows) and
+    # "E14a) only have step 20 results, missing ~10% accuracy gain" (a difference).
+    assert flagged == [("q201-sha-regression.md", 29), ("q201-sha-regression.md", 42),
+                       ("q201-sha-regression.md", 43), ("verl-skipped-validation-bf16-eval.md", 126)], flagged
+
+
+def test_differences_and_trailing_attributions_are_not_claims():
+    claims = _claims("E13h missed a ~10% val/acc gain.\nE13h val/acc 0.61 lower than before.\n"
+                     "E13h reached val/acc 0.65 (E13j avg).\nE13h reached val/acc 0.66 at the end.\n")
+    assert [(c.line, c.value) for c in claims] == [(4, 0.66)]
+
+
+def test_unreadable_docs(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "latin.md").write_bytes("E13h val/acc 0.5\ncaf\xe9\n".encode("latin-1"))
+    (docs / "image.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (docs / "ok.md").write_text("E13h val/acc 0.5\n")
+    (tmp_path / "results").mkdir()
+    # among many: RA001 each (no excerpt of binary lines), the rest checked
+    findings = check_docs([str(docs)], _runs(), tmp_path / "results", Config(root=tmp_path))
+    unreadable = sorted((Path(f.location["path"]).name, f.message) for f in findings if f.rule == "RA001")
+    assert [name for name, _ in unreadable] == ["image.md", "latin.md"]
+    assert all("line" not in f.location for f in findings if f.rule == "RA001")
+    assert "not UTF-8 text (byte 20 is 0xe9) (line 2)" in unreadable[1][1] and "binary" in unreadable[0][1]
+    assert [f.rule for f in findings if f.location["path"].endswith("ok.md")] == ["RA501"]
+    # the one file asked for: exit 2 naming the file and line
+    proc = run_cli("docs", docs / "latin.md", "--results", tmp_path / "results", cwd=tmp_path)
+    assert proc.returncode == 2 and "internal error" not in proc.stderr
+    assert proc.stderr.strip() == f"audit: error: {docs / 'latin.md'}:2: not UTF-8 text (byte 20 is 0xe9)"
+
+
 def test_docs_command_errors(tmp_path):
     (tmp_path / "results").mkdir()
     proc = run_cli("docs", "missing.md", "--results", tmp_path / "results", cwd=tmp_path)

@@ -83,6 +83,24 @@ def lab(tmp_path_factory):
         {**state, "extra": Payload(root / "pwned")}, p)))
     add("truncated-run", checkpoint=("model.safetensors", lambda p: p.write_bytes(ckpt.read_bytes()[:100])))
     add("badmodel-run", model="replaylab.demo_model:nope")
+    (code / "hostile.py").write_text(textwrap.dedent("""
+        import sys
+        def exits(model):
+            sys.exit(3)  # a script's argparse or an early exit inside the project's evaluate
+        def not_a_model():
+            return {"weights": 1}
+        def words(model):
+            return "accuracy: high"
+    """))
+    (code / "exits_on_import.py").write_text("import sys\nsys.exit('usage: train.py --config X')\n")
+    add("exit-eval-run", evaluate="replaylab.hostile:exits")
+    add("exit-import-run", model="replaylab.exits_on_import:build")
+    add("dict-model-run", model="replaylab.hostile:not_a_model")
+    add("string-eval-run", evaluate="replaylab.hostile:words")
+    add("hf-folder-run", checkpoint=("hf", lambda p: (p.mkdir(), (p / "config.json").write_text("{}"),
+                                                      (p / "model.safetensors").write_bytes(ckpt.read_bytes()))))
+    add("shards-run", checkpoint=("shards", lambda p: _write_shards(p, state)))
+    add("empty-folder-run", checkpoint=("empty", lambda p: p.mkdir()))
     record = json.loads(json.dumps(base))
     record["id"] = "noreplay-run"
     del record["replay"]
@@ -91,6 +109,16 @@ def lab(tmp_path_factory):
     lab.info["code"] = lab.repo
     lab.info["plain"] = plain
     return lab
+
+
+def _write_shards(folder: Path, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    names = sorted(state)
+    half = len(names) // 2
+    save_file({k: state[k] for k in names[:half]}, str(folder / "model-00001-of-00002.safetensors"))
+    save_file({k: state[k] for k in names[half:]}, str(folder / "model-00002-of-00002.safetensors"))
 
 
 def replay(lab, run_id, **kwargs) -> ReplayResult:
@@ -133,6 +161,26 @@ def test_broken_replay_sections_exit_2(lab):
     for run_id, expected in (("noreplay-run", "no replay section"), ("badmodel-run", "no attribute 'nope'")):
         proc = run_cli("replay", run_id, "--results", lab.results, "--repo", lab.info["code"], cwd=lab.root)
         assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("run_id, field, needle", [
+    ("exit-eval-run", "replay.evaluate", "raised SystemExit: 3"),
+    ("exit-import-run", "replay.model", "SystemExit: usage: train.py"),
+    ("dict-model-run", "replay.model", "returned dict, not a torch.nn.Module"),
+    ("string-eval-run", "replay.evaluate", "returned str, not a number"),
+])
+def test_hostile_project_code_is_one_line_exit_2(lab, run_id, field, needle):
+    proc = run_cli("replay", run_id, "--results", lab.results, "--repo", lab.info["code"], cwd=lab.root)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"{run_id}/run.json: {field}:" in line and needle in line, line
+
+
+def test_checkpoint_folders(lab):
+    assert rules_fired(lab, "hf-folder-run") == ["RA401"]  # model.safetensors inside: the e13j weights
+    assert rules_fired(lab, "shards-run") == ["RA401"]  # shards merged into one state dict
+    result = replay(lab, "empty-folder-run")
+    assert result.checkpoint_problem == "unreadable" and "a folder without a weights file" in result.checkpoint_message
 
 
 # -- through the API -----------------------------------------------------------------------------

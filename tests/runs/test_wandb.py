@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -121,6 +120,8 @@ def test_truncated_chunk_keeps_earlier_records_and_reports(wandb_results, tmp_pa
     assert any("truncated" in p["message"] or "incomplete" in p["message"] for p in run.problems)
     ra001 = [f for f in audit_run_record(run, config()) if f.rule == "RA001"]
     assert ra001 and ra001[0].location["path"].endswith(log.name)
+    ra230 = [f for f in audit_run_record(run, config()) if f.rule == "RA230"]  # its partial history is no result
+    assert ra230 and "killed" in ra230[0].message
 
 
 def test_corrupt_header_is_ra001_and_an_input_error_for_that_run(wandb_results, tmp_path):
