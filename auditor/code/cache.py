@@ -19,7 +19,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-SCHEMA = 2  # values are marshal blobs of plain JSON-able data (fast to load, runs no code)
+SCHEMA = 3  # values are marshal blobs of plain JSON-able data (fast to load, runs no code)
 
 
 def blob_hash(data: bytes) -> str:
@@ -36,7 +36,13 @@ def rules_version() -> str:
     import auditor.rules
 
     digest = hashlib.sha256(f"{SCHEMA}:{sys.version_info[:2]}:{marshal.version}".encode())
-    folders = [Path(auditor.__file__).parent / "code", *[Path(p) for p in auditor.rules.__path__]]
+    # Only what a scan runs: the scanner, the code and meta rules, and the finding/rule base classes (the
+    # other scopes' rules change often and do not touch a scan's results).
+    package = Path(auditor.__file__).parent
+    folders = [package / "code", *[Path(p) / scope for p in auditor.rules.__path__ for scope in ("code", "meta")]]
+    for path in (package / "findings.py", package / "rule.py"):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     for folder in folders:
         for path in sorted(folder.rglob("*.py")):
             if "__pycache__" in path.parts:
@@ -65,11 +71,12 @@ class ResultCache:
     def key(self, path: str, content_id: str) -> str:
         return hashlib.sha1(f"{self.salt}\0{path}\0{content_id}".encode()).hexdigest()
 
-    def project_key(self, file_keys: list[str]) -> str:
-        digest = hashlib.sha1(f"project\0{self.salt}".encode())
+    def project_key(self, file_keys: list[str], kind: str = "project") -> str:
+        digest = hashlib.sha1(f"{kind}\0{self.salt}".encode())
         for key in sorted(file_keys):
             digest.update(key.encode())
-        return "project:" + digest.hexdigest()
+            digest.update(b"\0")
+        return f"{kind}:" + digest.hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         if self.db is None or not keys:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MODULE_CODE = "<module>"  # the pseudo-function holding a module's top-level code
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     kind: str  # call | seed | consume | determinism | quant | load | validate | tracker | train | dataloader
     target: str  # qualified name of what is called / set
@@ -38,7 +38,10 @@ class Event:
     def from_json(cls, data) -> "Event":
         if isinstance(data, dict):
             return cls(**data)
-        return cls(data[0], data[1], data[2], data[3], data[4], data[5] if len(data) > 5 else {})
+        return cls(*data) if len(data) > 5 else cls(*data, {})
+
+
+_event = Event  # a local name for the hot loop of FunctionSummary.from_json
 
 
 @dataclass
@@ -57,7 +60,8 @@ class FunctionSummary:
     @classmethod
     def from_json(cls, data: dict) -> "FunctionSummary":
         return cls(qualname=data["qualname"], line=data["line"], text=data["text"], entry=data.get("entry", ""),
-                   cls=data.get("cls", ""), events=[Event.from_json(e) for e in data.get("events", [])])
+                   cls=data.get("cls", ""), events=[_event(*e) if len(e) > 5 else _event(*e, {})
+                                                    for e in data.get("events", ())])
 
 
 @dataclass

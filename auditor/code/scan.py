@@ -266,7 +266,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
             return ScanResult(findings=[Finding.from_json(x) for x in hit["findings"]], files=len(files),
                               lines=hit["lines"], cached=len(files), unreadable=hit["unreadable"])
     try:
-        result = _scan_uncached(files, config, cache, keys, jobs)
+        result = _scan_uncached(files, config, cache, keys, jobs, keep_index)
         if cache is not None and project_key is not None:
             cache.put_many({project_key: {"findings": [f.to_json() for f in result.findings], "lines": result.lines,
                                           "unreadable": result.unreadable}})
@@ -277,7 +277,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
 
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
-                   jobs: int | None) -> ScanResult:
+                   jobs: int | None, keep_index: bool = False) -> ScanResult:
     analyzer = FileAnalyzer(config)
     per_file: dict[str, dict] = {}
     for f in files:
@@ -298,7 +298,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
     for (path, _), res in zip(work, fresh):
         per_file[path] = res
     if cache is not None:
-        cache.put_many({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys})
+        cache.put_many(_split_summaries({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys}))
 
     result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.data is None for f in files))
     findings: list[Finding] = []
@@ -312,30 +312,80 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         findings.extend(Finding.from_json(f) for f in res["findings"])
         if res.get("suppressions"):
             suppressions[path] = [Suppression.from_json(s) for s in res["suppressions"]]
-        if res.get("summary") is not None:
-            result.summaries[path] = res["summary"]
-    findings.extend(_project_findings(result, config, analyzer))
+    project = _project_findings(result, per_file, config, analyzer, cache, keep_index)
+    if project is None:
+        data = {f.path: f.data for f in files}
+        for path, res in per_file.items():
+            if res.get("summary") is None and res.get("summary_key"):
+                per_file[path] = analyzer.analyze(path, data[path])
+        project = _project_findings(result, per_file, config, analyzer, None, keep_index) or []
+    findings.extend(project)
     findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
     result.findings = sort_findings(apply_suppressions(findings, suppressions, config))
     return result
 
 
-def _project_findings(result: ScanResult, config: Config, analyzer: FileAnalyzer) -> list[Finding]:
+def _summary_key(summary: dict) -> str:
+    import hashlib
+    import json
+
+    return "summary:" + hashlib.sha1(json.dumps(summary, separators=(",", ":")).encode()).hexdigest()
+
+
+def _split_summaries(results: dict[str, dict]) -> dict[str, dict]:
+    """Per-file results go to the cache without their summary, which is stored once under its own hash:
+    loading the per-file results of a big project then stays cheap, and the summaries are loaded only
+    when the project index must be rebuilt."""
+    out: dict[str, dict] = {}
+    for key, res in results.items():
+        if res.get("summary") is not None:
+            res["summary_key"] = res.get("summary_key") or _summary_key(res["summary"])
+            out[res["summary_key"]] = res["summary"]
+            res = {**res, "summary": None}
+        out[key] = res
+    return out
+
+
+def _project_findings(result: ScanResult, per_file: dict[str, dict], config: Config, analyzer: FileAnalyzer,
+                      cache: ResultCache | None, keep_index: bool) -> list[Finding] | None:
+    """The project rules' findings. They depend only on the summaries (and the config, part of the cache's
+    salt): keyed by every (path, summary hash), an edit that leaves all summaries as they were (a comment,
+    a file the index does not need) costs one lookup, without loading or building the index."""
     index_module = analyzer.index
     if index_module is None or not hasattr(index_module, "build_project_index"):
         return []
     from auditor.code.rule_base import ProjectRule
 
-    summary_cls = getattr(index_module, "ModuleSummary", None)
-    summaries = [summary_cls.from_json(data) if summary_cls is not None else data
-                 for _, data in sorted(result.summaries.items())]
-    result.summaries = {path: s for path, s in zip(sorted(result.summaries), summaries)}
+    with_summary = sorted(p for p, res in per_file.items() if res.get("summary") is not None or res.get("summary_key"))
+    state_key = None
+    if cache is not None:
+        for path in with_summary:  # fresh results have no summary_key yet when there is no cache
+            if not per_file[path].get("summary_key"):
+                per_file[path]["summary_key"] = _summary_key(per_file[path]["summary"])
+        state_key = cache.project_key([f"{p}\0{per_file[p]['summary_key']}" for p in with_summary], "index")
+        if not keep_index:
+            hit = cache.get_many([state_key]).get(state_key)
+            if hit is not None:
+                return [Finding.from_json(x) for x in hit["findings"]]
+        missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
+        loaded = cache.get_many(sorted(set(missing)))
+        for path in with_summary:
+            if per_file[path].get("summary") is None:
+                data = loaded.get(per_file[path]["summary_key"])
+                if data is None:  # an unreadable cache entry: the caller summarizes the file again
+                    return None
+                per_file[path] = {**per_file[path], "summary": data}
+    summary_cls = index_module.ModuleSummary
+    summaries = [summary_cls.from_json(per_file[p]["summary"]) for p in with_summary]
+    result.summaries = dict(zip(with_summary, summaries))
     index = index_module.build_project_index(summaries, config)
     result.index = index
     out = []
     for rule in code_rules(config):
         if isinstance(rule, ProjectRule):
             out.extend(rule.check(index, config))
+    if cache is not None and state_key is not None:
+        cache.put_many({state_key: {"findings": [f.to_json() for f in out]}})
     return out
 
 

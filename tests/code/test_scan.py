@@ -193,3 +193,68 @@ def test_project_rule_findings_are_suppressed_inline_too(tmp_path):
     (tmp_path / "train.py").write_text("\n".join(lines) + "\n")
     after = scan_paths([tmp_path], config, use_cache=False).findings
     assert not [f for f in after if f.rule in ("RA110", "RA002")]
+
+
+# -- incremental re-scans and config-aware prefilters -------------------------------------------------
+
+SEEDED_PROJECT = {
+    "utils/seed.py": "import random\nimport numpy as np\n\n\ndef set_everything(s):\n"
+                     "    random.seed(s)\n    np.random.seed(s)\n",
+    "train.py": "import random\nimport numpy as np\nimport torch as T\nfrom utils.seed import set_everything\n\n\n"
+                "def main():\n    T.manual_seed(0)\n    set_everything(0)\n    print(np.random.rand(3), random.random())\n\n\n"
+                "if __name__ == '__main__':\n    main()\n",
+}
+
+
+def _seed_findings(result):
+    return sorted((f.rule, f.location.get("path"), f.location.get("line")) for f in result.findings
+                  if f.rule.startswith("RA11"))
+
+
+def test_cached_rescan_after_a_cross_file_change_equals_a_cold_scan(tmp_path):
+    write(tmp_path, SEEDED_PROJECT)
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    first = scan_paths([tmp_path], config)
+    assert _seed_findings(first) == []
+    # the helper stops seeding numpy: the entry point in the other, unchanged file is now partly seeded
+    (tmp_path / "utils/seed.py").write_text("import random\n\n\ndef set_everything(s):\n    random.seed(s)\n")
+    incremental = scan_paths([tmp_path], config)
+    cold = scan_paths([tmp_path], config, use_cache=False)
+    assert incremental.cached == 1 and incremental.parsed == 1
+    assert [f.to_json() for f in incremental.findings] == [f.to_json() for f in cold.findings]
+    assert _seed_findings(cold) != [] and all(path == "train.py" for _, path, _ in _seed_findings(cold))
+    # and back: the earlier project state answers again, identical to a cold scan
+    write(tmp_path, SEEDED_PROJECT)
+    again = scan_paths([tmp_path], config)
+    assert [f.to_json() for f in again.findings] == [f.to_json() for f in first.findings]
+
+
+def test_an_edit_that_leaves_every_summary_unchanged_does_not_rebuild_the_index(tmp_path):
+    write(tmp_path, SEEDED_PROJECT)
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    first = scan_paths([tmp_path], config)
+    with open(tmp_path / "utils/seed.py", "a") as fh:
+        fh.write("# a trailing comment\n")
+    touched = scan_paths([tmp_path], config)
+    assert touched.parsed == 1 and touched.index is None  # the project rules' findings came from the cache
+    assert [f.to_json() for f in touched.findings] == [f.to_json() for f in first.findings]
+    assert scan_paths([tmp_path], config, keep_index=True).index is not None
+
+
+def test_configured_diagnostic_flag_reaches_the_prefilter(tmp_path):
+    # no debug/diag word anywhere: only the configured flag name makes this diagnostic code
+    write(tmp_path, {"probe.py": "import torch\n\n\ndef step(model, batch, cfg):\n"
+                                 "    if cfg.probe_energy:\n        torch.randn(3)\n"})
+    plain = scan_paths([tmp_path], Config(root=tmp_path), use_cache=False)
+    flagged = scan_paths([tmp_path], Config(root=tmp_path, diagnostic_flags=["probe_energy"]), use_cache=False)
+    assert [f for f in plain.findings if f.rule == "RA140"] == []
+    assert rules_at(flagged) == [("probe.py", 6, "RA140")]
+
+
+def test_configured_validation_function_reaches_the_prefilter(tmp_path):
+    write(tmp_path, {"loop.py": "def fit(model, steps, every):\n    for step in range(steps):\n        model.train_step()\n"
+                                "        if step % every == 0:\n            score_holdout(model)\n    save(model)\n"})
+    plain = scan_paths([tmp_path], Config(root=tmp_path), use_cache=False)
+    configured = Config(root=tmp_path, validation_functions=["score_holdout"])
+    assert [f for f in plain.findings if f.rule == "RA102"] == []
+    assert ("loop.py", 4, "RA102") in rules_at(scan_paths([tmp_path], configured, use_cache=False))
