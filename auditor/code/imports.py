@@ -81,10 +81,8 @@ def build_import_table(tree: cst.Module, module_name: str = "", is_package: bool
 
     Imports count anywhere (also inside functions); definitions only outside any def/class.
     """
-    from auditor.code.walk import iter_nodes
-
     table = ImportTable(module_name, is_package)
-    for node in iter_nodes(tree):
+    for node in _statements(tree):
         if isinstance(node, cst.Import):
             table.visit_Import(node)
         elif isinstance(node, cst.ImportFrom):
@@ -93,6 +91,26 @@ def build_import_table(tree: cst.Module, module_name: str = "", is_package: bool
         for node in _top_level_definitions(tree.body):
             table.aliases.setdefault(node.name.value, f"{module_name}.{node.name.value}")
     return table
+
+
+def _statements(root: cst.CSTNode):
+    """Every statement-level node, in the order of walk.iter_nodes, without entering expressions (imports
+    are statements, so no import is missed; most of a module's nodes are expressions)."""
+    from auditor.code.walk import _SKIP_TYPES, _fields_of
+
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            continue
+        children = []
+        for name in _fields_of(type(node)):
+            value = getattr(node, name)
+            for v in (value if type(value) in (list, tuple) else (value,)):
+                if isinstance(v, cst.CSTNode) and not isinstance(v, (cst.BaseExpression, *_SKIP_TYPES)):
+                    children.append(v)
+        stack.extend(reversed(children))
 
 
 def _top_level_definitions(body) -> list:

@@ -32,6 +32,11 @@ class ModuleRule(Rule):
         on configured names (RA140's `diagnostic_flags`)."""
         return not self.prefilter or any(token in source for token in self.prefilter)
 
+    def applies_to_tree(self, tree, config: "Config | None" = None) -> bool:
+        """Second-stage prefilter on the module's `ast` tree (see auditor/code/tree_prefilter.py); it must
+        never say False for a module the rule would flag."""
+        return True
+
     def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:
         """Yield findings for one parsed module."""
         return ()

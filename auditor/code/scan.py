@@ -144,6 +144,8 @@ class FileAnalyzer:
             module, problem = _ast_parse(source, path)
             if problem is not None and self.check_syntax:
                 return self.unreadable(path, *problem)
+        if module is not None:
+            rules = [r for r in rules if r.applies_to_tree(module, self.config)]
         if not rules and not want_summary:
             return result
         result["parsed"] = True
@@ -170,6 +172,7 @@ class FileAnalyzer:
             try:
                 summary = self.index.summarize_source(path, source, module_name, is_package, module)
                 result["summary"] = summary.to_json()
+                result["summary_key"] = _summary_key(result["summary"])  # hashed here: in the worker
             except Exception as exc:
                 if os.environ.get("AUDITOR_DEBUG"):
                     raise

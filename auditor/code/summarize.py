@@ -105,11 +105,26 @@ def _receiver_word(node) -> str:
     return ""
 
 
+_STATEMENT_LEVEL = (ast.stmt, ast.ExceptHandler, ast.match_case)
+
+
+def _statements(tree: ast.Module):
+    """The statements of `ast.walk(tree)`, in its order, without entering expressions (which hold no
+    statements, so no import is missed; they are most of a module's nodes)."""
+    from collections import deque
+
+    todo = deque([tree])
+    while todo:
+        node = todo.popleft()
+        todo.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _STATEMENT_LEVEL))
+        yield node
+
+
 def import_table(tree: ast.Module, module_name: str, is_package: bool) -> tuple[dict[str, str], set[str]]:
     """local name -> qualified name, and the imported modules (see auditor/code/imports.py)."""
     aliases: dict[str, str] = {}
     modules: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 modules.add(alias.name)

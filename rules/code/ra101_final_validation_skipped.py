@@ -28,6 +28,14 @@ class FinalValidationSkipped(ModuleRule):
     def applies_to(self, source: str, config=None) -> bool:
         return TEXT_LAST_STEP.search(source) is not None and mentions_validation(source, config)
 
+    def applies_to_tree(self, tree, config=None) -> bool:
+        # every finding sits at an `if` whose test is (or excludes) the last step
+        import ast
+
+        from auditor.code.tree_prefilter import may_test_last_step, nodes
+
+        return any(may_test_last_step(node.test) for node in nodes(tree, ast.If))
+
     bad = [
         # the incident, pasted into a trainer method
         '''

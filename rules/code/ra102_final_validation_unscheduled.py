@@ -23,6 +23,17 @@ class FinalValidationUnscheduled(ModuleRule):
     def applies_to(self, source: str, config=None) -> bool:
         return TEXT_PERIODIC.search(source) is not None and mentions_validation(source, config)
 
+    def applies_to_tree(self, tree, config=None) -> bool:
+        # every finding is an `if` with a `%` in its test and a validation call in its body
+        import ast
+
+        from auditor.code.tree_prefilter import calls_validation, nodes
+
+        configured = list(getattr(config, "validation_functions", None) or ())
+        return any(any(isinstance(b.op, ast.Mod) for b in nodes(node.test, ast.BinOp))
+                   and any(calls_validation(stmt, configured) for stmt in node.body)
+                   for node in nodes(tree, ast.If))
+
     bad = [
         '''
 def train(model, loader, total_steps, test_freq):

@@ -47,6 +47,27 @@ def _dotted(node) -> str:
         return f"{base}.{node.attr.value}" if base else ""
     return ""
 
+    def applies_to_tree(self, tree, config=None) -> bool:
+        import ast
+
+        from auditor.code.tree_prefilter import identifiers_outside_calls, nodes
+
+        flags = {f.lower() for f in getattr(config, "diagnostic_flags", None) or ()}
+        for node in nodes(tree, (ast.If, ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(node, ast.If):
+                if any(ident.lower() in flags or any(_DIAG_WORDS.match(t) for t in _tokens(ident))
+                       for ident in identifiers_outside_calls(node.test)):
+                    return True
+            elif _diag_function_name(node.name, flags):
+                return True
+        return False
+
+
+def _diag_function_name(name: str, flags: set[str]) -> bool:
+    tokens = _tokens(name)
+    return bool(tokens) and (tokens[0] in ("debug", "diag", "diagnose", "diagnostic", "diagnostics")
+                             or any(t.startswith("diag") for t in tokens) or name.lower() in flags)
+
 
 @lru_cache(maxsize=8)
 def _text_prefilter(flags: tuple[str, ...]) -> "re.Pattern[str]":
@@ -216,9 +237,7 @@ class _Walker(cst.CSTVisitor):
         return ""
 
     def _is_diag_function(self, name: str) -> bool:
-        tokens = _tokens(name)
-        return bool(tokens) and (tokens[0] in ("debug", "diag", "diagnose", "diagnostic", "diagnostics")
-                                 or any(t.startswith("diag") for t in tokens) or name.lower() in self.flags)
+        return _diag_function_name(name, self.flags)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.param_loops.append(set())

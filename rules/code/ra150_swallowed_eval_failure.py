@@ -3,7 +3,7 @@ import re
 import libcst as cst
 
 from auditor.code.names import call_name, nodes_of
-from auditor.code.patterns import mentions_validation, last_identifier, validation_calls
+from auditor.code.patterns import is_validation_name, mentions_validation, last_identifier, validation_calls
 from auditor.code.rule_base import ModuleRule
 
 BROAD = {"Exception", "BaseException"}
@@ -36,6 +36,22 @@ class SwallowedEvalFailure(ModuleRule):
         return TEXT_BROAD_EXCEPT.search(source) is not None and (
             mentions_validation(source, config) or TEXT_SAVE.search(source) is not None
             or any(name in source for name in self.options["save_functions"]))
+    def applies_to_tree(self, tree, config=None) -> bool:
+        import ast
+
+        from auditor.code.tree_prefilter import called_names, imported_as, last_name, nodes
+
+        configured = list(getattr(config, "validation_functions", None) or ())
+        saves = set(self.options["save_functions"]) | {"save", "save_file"} | imported_as(tree, {"save", "save_file"})
+        for node in nodes(tree, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            broad = any(h.type is None or any(last_name(t) in BROAD for t in
+                                              (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]))
+                        for h in node.handlers)
+            if broad and any(is_validation_name(name, configured) or SAVE_NAME.match(name) or name in saves
+                             for stmt in node.body for name in called_names(stmt)):
+                return True
+        return False
+
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [
