@@ -18,6 +18,24 @@ TEXT_PREFILTER = re.compile(
     rf"|^\s*from\s+{_MODULES}(\.\w+)*\s+import(\s+[^\n(]*|\s*\([^)]*)\b(load|loads|read_pickle)\b"
     r"|^\s*import\s+(torch(\.serialization)?|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)\s+as\s+"
     r"(?!(np|pd|torch)\b)\w+", re.MULTILINE)
+# The same test, faster: `.load(` found first (a literal), then the name before it; the two import forms
+# by the rest of the pattern (an alternation with no literal prefix is slow on 60 MB of source).
+_LOAD_CALL = re.compile(r"\.(load|loads|read_pickle)\s*\(")
+_LOAD_OWNER = re.compile(r"(?<!\w)(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|np|numpy|pd|pandas|serialization)\Z")
+_LOAD_IMPORTS = re.compile(
+    rf"^\s*from\s+{_MODULES}(\.\w+)*\s+import(\s+[^\n(]*|\s*\([^)]*)\b(load|loads|read_pickle)\b"
+    r"|^\s*import\s+(torch(\.serialization)?|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)\s+as\s+"
+    r"(?!(np|pd|torch)\b)\w+", re.MULTILINE)
+
+
+def text_prefilter(source: str) -> bool:
+    """`TEXT_PREFILTER.search(source) is not None`, several times faster."""
+    for match in _LOAD_CALL.finditer(source):
+        if _LOAD_OWNER.search(source, max(0, match.start() - 20), match.start()):
+            return True
+    return _LOAD_IMPORTS.search(source) is not None
+
+
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
 
@@ -46,7 +64,7 @@ class UnsafeCheckpointLoad(ModuleRule):
     prefilter = ("load", "read_pickle")
 
     def applies_to(self, source: str, config=None) -> bool:
-        return TEXT_PREFILTER.search(source) is not None
+        return text_prefilter(source)
 
     bad = [
         '''
