@@ -110,3 +110,75 @@ class ResultCache:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+class FileStats:
+    """What a file's content hash was when it had this stat signature (size, mtime, ctime, inode):
+    an unchanged file of the working tree is then neither read nor hashed. One SQLite file beside the
+    results, keyed by absolute path.
+
+    A file written in the same instant as it was hashed could change again without its mtime moving
+    (coarse timestamps), so an entry is trusted only when the file's mtime and ctime were at least
+    RACY_NS older than the moment it was hashed (git's "racy clean" rule); others are hashed again.
+    """
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, folder: Path):
+        self.db: sqlite3.Connection | None = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(folder / "stats-v1.sqlite"), timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS stats (path TEXT PRIMARY KEY, sig TEXT NOT NULL, "
+                            "blob TEXT NOT NULL, seen INTEGER NOT NULL)")
+        except (OSError, sqlite3.Error):
+            self.db = None
+
+    @staticmethod
+    def signature(st) -> str:
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
+
+    def known(self, paths: list[str]) -> dict[str, tuple[str, str, int]]:
+        """path -> (signature, blob, when hashed) for the paths on record."""
+        if self.db is None or not paths:
+            return {}
+        out = {}
+        try:
+            for start in range(0, len(paths), 500):
+                chunk = paths[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for path, sig, blob, seen in self.db.execute(
+                        f"SELECT path, sig, blob, seen FROM stats WHERE path IN ({marks})", chunk):
+                    out[path] = (sig, blob, seen)
+        except sqlite3.Error:
+            return {}
+        return out
+
+    def trusted_blob(self, entry: tuple[str, str, int] | None, st) -> str | None:
+        """The recorded hash when the file still has the recorded signature and was not racy then."""
+        if entry is None or entry[0] != self.signature(st):
+            return None
+        if max(st.st_mtime_ns, st.st_ctime_ns) + self.RACY_NS > entry[2]:
+            return None
+        return entry[1]
+
+    def record(self, rows: list[tuple[str, str, str, int]]) -> None:
+        """(path, signature, blob, when hashed) rows."""
+        if self.db is None or not rows:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO stats (path, sig, blob, seen) VALUES (?, ?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None

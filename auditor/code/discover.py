@@ -22,7 +22,7 @@ SKIP_DIRS = frozenset({
 @dataclass(frozen=True)
 class Candidate:
     path: str  # as reported
-    full: Path  # where to read it
+    full: str | Path  # where to read it
     explicit: bool  # named on the command line (a non-.py file named explicitly is checked, not skipped)
 
 
@@ -56,22 +56,23 @@ def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
 
 
 def _walk(top: Path, root: Path, config) -> list[Candidate]:
+    # Plain strings and one relpath per folder: this walk runs on every scan, cached or not.
     out = []
     for folder, dirs, files in os.walk(top, followlinks=False):
+        shown_folder = display_path(Path(folder), root)
+        prefix = "" if shown_folder == "." else shown_folder + "/"
         keep = []
         for name in sorted(dirs):
-            sub = os.path.join(folder, name)
-            if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(sub):
+            if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(os.path.join(folder, name)):
                 continue
-            if config.is_excluded(display_path(Path(sub), root)):
+            if config.is_excluded(prefix + name):
                 continue
             keep.append(name)
         dirs[:] = keep
         for name in sorted(files):
             if not name.endswith(".py"):
                 continue
-            full = Path(folder) / name
-            shown = display_path(full, root)
+            shown = prefix + name
             if not config.is_excluded(shown):
-                out.append(Candidate(shown, full, False))
+                out.append(Candidate(shown, os.path.join(folder, name), False))
     return out

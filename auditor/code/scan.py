@@ -9,11 +9,13 @@ index: a helper edited in one file changes findings at entry points in others.
 from __future__ import annotations
 
 import os
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.code.cache import ResultCache, blob_hash, rules_version
+from auditor.code.cache import FileStats, ResultCache, blob_hash, rules_version
 from auditor.code.discover import Candidate, discover
 from auditor.code.suppress import Suppression, has_suppressions, parse_suppressions
 from auditor.config import Config
@@ -28,8 +30,28 @@ PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
 class SourceFile:
     path: str  # as reported: relative, "/" separators
     data: bytes | None  # None when it could not be read (then `error` says why)
-    blob: str | None = None  # git blob id when known (read from a commit): the cache key
+    blob: str | None = None  # git blob id when known (read from a commit, or the stat cache): the cache key
     error: str | None = None
+    full: str | Path | None = None  # with data None and no error: not read yet (its blob came from the stat cache)
+    raced: bool = False  # read later than stat'ed, and its content no longer matched `blob`
+
+    @property
+    def unreadable(self) -> bool:
+        return self.data is None and (self.error is not None or self.full is None)
+
+    def content(self) -> bytes | None:
+        """The bytes; a file known by its stat signature is read only when it has to be analyzed."""
+        if self.data is None and self.error is None and self.full is not None:
+            try:
+                with open(self.full, "rb") as fh:
+                    self.data = fh.read()
+            except OSError as exc:
+                self.error = f"cannot be read: {exc.strerror or type(exc).__name__}"
+                self.raced = True
+                return None
+            if self.blob is not None and blob_hash(self.data) != self.blob:
+                self.raced = True  # changed since stat: analyze what is there, but cache nothing
+        return self.data
 
 
 @dataclass
@@ -260,7 +282,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
     project_key = None
     if cache is not None:
         for f in files:
-            content = (f.blob or blob_hash(f.data)) if f.data is not None else f"unreadable:{f.error}"
+            content = (f.blob or blob_hash(f.data)) if not f.unreadable else f"unreadable:{f.error}"
             keys[f.path] = cache.key(f.path, content)
         project_key = cache.project_key(list(keys.values()))
         hit = None if keep_index else cache.get_many([project_key]).get(project_key)
@@ -270,6 +292,9 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
                               lines=hit["lines"], cached=len(files), unreadable=hit["unreadable"])
     try:
         result = _scan_uncached(files, config, cache, keys, jobs, keep_index)
+        if any(f.raced for f in files):  # a file changed under the scan: its results match no key
+            cache.close()
+            cache = None
         if cache is not None and project_key is not None:
             cache.put_many({project_key: {"findings": [f.to_json() for f in result.findings], "lines": result.lines,
                                           "unreadable": result.unreadable}})
@@ -284,9 +309,9 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
     analyzer = FileAnalyzer(config)
     per_file: dict[str, dict] = {}
     for f in files:
-        if f.data is None:
+        if f.unreadable:
             per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
-    wanted = sorted({keys[f.path] for f in files if f.data is not None and f.path in keys})
+    wanted = sorted({keys[f.path] for f in files if not f.unreadable and f.path in keys})
     hits = cache.get_many(wanted) if cache is not None else {}
     work = []
     for f in files:
@@ -295,15 +320,17 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         key = keys.get(f.path)
         if key is not None and key in hits:
             per_file[f.path] = hits[key]
+        elif f.content() is None:  # vanished or unreadable since it was stat'ed
+            per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
         else:
             work.append((f.path, f.data))
     fresh = _run_analysis(work, config, analyzer, jobs)
     for (path, _), res in zip(work, fresh):
         per_file[path] = res
-    if cache is not None:
+    if cache is not None and not any(f.raced for f in files):  # content that changed under the scan stays out
         cache.put_many(_split_summaries({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys}))
 
-    result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.data is None for f in files))
+    result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.unreadable for f in files))
     findings: list[Finding] = []
     suppressions: dict[str, list[Suppression]] = {}
     analyzed = {path for path, _ in work}
@@ -317,9 +344,9 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
             suppressions[path] = [Suppression.from_json(s) for s in res["suppressions"]]
     project = _project_findings(result, per_file, config, analyzer, cache, keep_index)
     if project is None:
-        data = {f.path: f.data for f in files}
+        data = {f.path: f.content() for f in files}
         for path, res in per_file.items():
-            if res.get("summary") is None and res.get("summary_key"):
+            if res.get("summary") is None and res.get("summary_key") and data[path] is not None:
                 per_file[path] = analyzer.analyze(path, data[path])
         project = _project_findings(result, per_file, config, analyzer, None, keep_index) or []
     findings.extend(project)
@@ -434,29 +461,55 @@ def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Sup
     return kept + [f for f in extra if config.is_selected(f.rule, f.location.get("path"))]
 
 
-def read_candidates(candidates: list[Candidate], config: Config) -> list[SourceFile]:
+def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:
+    """The candidates as SourceFiles. With `stats`, a file whose stat signature is on record is not read:
+    its blob id comes from the record and its bytes are read only if it must be analyzed."""
     max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
-    out = []
+    known = stats.known([str(c.full) for c in candidates]) if stats is not None else {}
+    out, rows = [], []
     for cand in candidates:
-        out.append(_read_one(cand, max_bytes))
+        f, st = _read_one(cand, max_bytes, stats, known.get(str(cand.full)))
+        if stats is not None and st is not None and f.data is not None:
+            f.blob = blob_hash(f.data)
+            rows.append((str(cand.full), stats.signature(st), f.blob, st.seen))
+        out.append(f)
+    if stats is not None:
+        stats.record(rows)
     return out
 
 
-def _read_one(cand: Candidate, max_bytes: int) -> SourceFile:
+class _Stat:
+    """os.stat_result plus when it was taken (before the read: a write after it makes the entry racy)."""
+
+    def __init__(self, st: os.stat_result):
+        self.st_size, self.st_mtime_ns, self.st_ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        self.st_ino, self.st_dev = st.st_ino, st.st_dev
+        self.seen = time.time_ns()
+
+
+def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
+              entry: tuple | None = None) -> tuple[SourceFile, _Stat | None]:
     try:
-        st = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
-        if not os.path.isfile(cand.full):
-            return SourceFile(cand.path, None, error="not a regular file")
-        if st.st_size > max_bytes:
-            return SourceFile(cand.path, None, error=f"file is too large ({st.st_size} bytes > {max_bytes}; "
-                                                     "set [tool.auditor.scan] max-file-bytes)")
-        data = cand.full.read_bytes()
+        raw = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
+        if not stat.S_ISREG(raw.st_mode):
+            return SourceFile(cand.path, None, error="not a regular file"), None
+        if raw.st_size > max_bytes:
+            return SourceFile(cand.path, None, error=f"file is too large ({raw.st_size} bytes > {max_bytes}; "
+                                                     "set [tool.auditor.scan] max-file-bytes)"), None
+        st = _Stat(raw)
+        explicit_other = cand.explicit and not cand.path.endswith((".py", ".pyi"))
+        if stats is not None and not explicit_other:
+            blob = stats.trusted_blob(entry, st)
+            if blob is not None:
+                return SourceFile(cand.path, None, blob=blob, full=cand.full), None
+        with open(cand.full, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         why = "symlink loop" if exc.errno == 40 else (exc.strerror or type(exc).__name__)
-        return SourceFile(cand.path, None, error=f"cannot be read: {why}")
-    if cand.explicit and not cand.path.endswith((".py", ".pyi")) and not _python_shebang(data):
-        return SourceFile(cand.path, None, error="not a Python file")
-    return SourceFile(cand.path, data)
+        return SourceFile(cand.path, None, error=f"cannot be read: {why}"), None
+    if explicit_other and not _python_shebang(data):
+        return SourceFile(cand.path, None, error="not a Python file"), None
+    return SourceFile(cand.path, data), st
 
 
 def _python_shebang(data: bytes) -> bool:
@@ -471,4 +524,10 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
         if not os.path.lexists(given):
             raise InputError("no such file or directory", path=str(given))
     candidates = discover([Path(p) for p in paths], config.root, config)
-    return scan_files(read_candidates(candidates, config), config, use_cache=use_cache, jobs=jobs, keep_index=keep_index)
+    stats = FileStats(config.cache_dir / "code") if use_cache else None
+    try:
+        files = read_candidates(candidates, config, stats)
+    finally:
+        if stats is not None:
+            stats.close()
+    return scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index)

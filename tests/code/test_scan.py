@@ -258,3 +258,73 @@ def test_configured_validation_function_reaches_the_prefilter(tmp_path):
     configured = Config(root=tmp_path, validation_functions=["score_holdout"])
     assert [f for f in plain.findings if f.rule == "RA102"] == []
     assert ("loop.py", 4, "RA102") in rules_at(scan_paths([tmp_path], configured, use_cache=False))
+
+
+# -- the stat cache: unchanged files are neither read nor hashed ----------------------------------------
+
+def _read(tmp_path, config):
+    from auditor.code.cache import FileStats
+    from auditor.code.discover import discover
+    from auditor.code.scan import read_candidates
+
+    stats = FileStats(config.cache_dir / "code")
+    try:
+        return {f.path: f for f in read_candidates(discover([tmp_path], tmp_path, config), config, stats)}
+    finally:
+        stats.close()
+
+
+def test_files_on_record_are_not_read_and_a_changed_one_is(tmp_path, monkeypatch):
+    from auditor.code.cache import FileStats
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)  # files written by the test are seconds old at most
+    write(tmp_path, SEEDED_PROJECT)
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    first = scan_paths([tmp_path], config)
+    files = _read(tmp_path, config)
+    assert all(f.data is None and f.blob and not f.unreadable for f in files.values())
+    warm = scan_paths([tmp_path], config)
+    assert warm.cached == 2 and [f.to_json() for f in warm.findings] == [f.to_json() for f in first.findings]
+    # same size, mtime put back: the inode's ctime still moved, so the new content is read
+    seed = tmp_path / "utils/seed.py"
+    before = seed.stat()
+    seed.write_text(SEEDED_PROJECT["utils/seed.py"].replace("np.random.seed(s)", "np.random.rand(1)"))
+    os.utime(seed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert seed.stat().st_size == before.st_size
+    assert _read(tmp_path, config)["utils/seed.py"].data is not None
+    changed = scan_paths([tmp_path], config)
+    cold = scan_paths([tmp_path], config, use_cache=False)
+    assert changed.parsed == 1 and _seed_findings(changed) != []
+    assert [f.to_json() for f in changed.findings] == [f.to_json() for f in cold.findings]
+
+
+def test_a_racy_entry_is_not_trusted(tmp_path):
+    """An entry recorded within RACY_NS of the file's mtime may hide a same-tick rewrite: hash again."""
+    from auditor.code.cache import FileStats
+
+    write(tmp_path, {"a.py": "import torch\nx = torch.load('x.pt')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    stats = FileStats(config.cache_dir / "code")
+    st = (tmp_path / "a.py").stat()
+    # a record claiming other content for this very signature, taken just after the write
+    stats.record([(str(tmp_path / "a.py"), FileStats.signature(st), "0" * 40, st.st_mtime_ns + 1)])
+    stats.close()
+    files = _read(tmp_path, config)
+    assert files["a.py"].data is not None  # read, not trusted
+    assert rules_at(scan_paths([tmp_path], config)) == [("a.py", 2, "RA170")]
+
+
+def test_a_file_on_record_that_vanishes_before_analysis_is_reported(tmp_path, monkeypatch):
+    from auditor.code.cache import FileStats
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    write(tmp_path, {"a.py": "print('a')\n", "b.py": "import torch\nx = torch.load('x.pt')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    scan_paths([tmp_path], config)
+    files = list(_read(tmp_path, config).values())
+    assert all(f.data is None for f in files)
+    (tmp_path / "b.py").unlink()
+    # a new config fingerprint: no cached results, so the lazily read files must be read now
+    other = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"), ignore=["RA160"])
+    result = scan_files(files, other)
+    assert [(f.location["path"], f.rule) for f in result.findings] == [("b.py", "RA001")]
