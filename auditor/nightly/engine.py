@@ -68,7 +68,8 @@ class NightlyOutcome:
 
 def run_blob(run) -> str:
     """Everything discovery read about a run: a change anywhere makes it "changed"."""
-    return json.dumps(dataclasses.asdict(run), sort_keys=True, default=str)
+    # vars(), not dataclasses.asdict(): no deep copy (10,000 runs a night); JSON walks the nesting itself.
+    return json.dumps(vars(run), sort_keys=True, default=str)
 
 
 def _checkpoint_stamp(run) -> str:
@@ -218,7 +219,7 @@ class Nightly:
                 raise InputError("no such docs file or folder", path=pattern)
             elif self.options.docs:
                 full = pattern
-            paths.update(Path(p).resolve() for p in glob.glob(full, recursive=True) if p.endswith((".md", ".markdown")))
+            paths.update(Path(p) for p in glob.glob(full, recursive=True) if p.endswith((".md", ".markdown")))
         return sorted(paths)
 
     def check_docs(self, runs: list) -> list[Finding]:

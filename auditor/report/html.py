@@ -104,9 +104,11 @@ def _code_context(f: Finding) -> str:
     shas, runs = evidence.get("shas"), evidence.get("runs")
     if not shas:
         return ""
-    total = evidence.get("runs_total", len(runs or []))
-    used = ", ".join(f'<a href="#run-{_e(r)}">{_e(r)}</a>' for r in runs or [])
-    more = f" and {total - len(runs)} more" if runs and total > len(runs) else ""
+    runs = list(runs or [])
+    total = evidence.get("runs_total", len(runs))
+    shown = runs[:6]  # enough to see which experiments; the JSON report has the list
+    used = ", ".join(f'<a href="#run-{_e(r)}">{_e(r)}</a>' for r in shown)
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
     return (f'<div class="facts">at {", ".join(f"<code>{_e(s[:10])}</code>" for s in shas)}'
             + (f"; used by {used}{more}" if used else "") + "</div>")
 
