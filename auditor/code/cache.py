@@ -95,16 +95,8 @@ class ResultCache:
     def put_many(self, items: dict[str, dict]) -> None:
         if self.db is None or not items:
             return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
-                                [(k, marshal.dumps(v)) for k, v in items.items()])
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        _write_all(self.db, "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
+                   [(k, marshal.dumps(v)) for k, v in items.items()])
 
     def close(self) -> None:
         if self.db is not None:
@@ -168,17 +160,22 @@ class FileStats:
         """(path, signature, blob, when hashed) rows."""
         if self.db is None or not rows:
             return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO stats (path, sig, blob, seen) VALUES (?, ?, ?, ?)", rows)
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+        _write_all(self.db, "INSERT OR REPLACE INTO stats (path, sig, blob, seen) VALUES (?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+def _write_all(db: sqlite3.Connection, statement: str, rows: list) -> None:
+    """One transaction for all rows; a cache that cannot be written is only a slower next scan."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(statement, rows)
+        db.execute("COMMIT")
+    except sqlite3.Error:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
