@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import run_cli  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 from nightly_lab import make_repo, make_results  # noqa: E402
 
 from auditor.progress import Progress, interactive  # noqa: E402
