@@ -52,9 +52,11 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
         wait_s=wait_s, docs=list(docs) or None)
     outcome = run_nightly(options, config)
     stats = outcome.stats
-    log.info("runs: %d (%d audited, %d from the last nightly); code at %d SHA(s) (%d scanned)",
+    log.info("runs: %d (%d audited, %d from the last nightly; %d run folder(s) unchanged on disk, not re-read); "
+             "code at %d SHA(s) (%d scanned)",
              stats.get("runs", 0), stats.get("runs_audited", 0), stats.get("runs_reused", 0),
-             stats.get("shas", 0), stats.get("shas_scanned", 0))
+             stats.get("run_folders_cached", 0), stats.get("shas", 0), stats.get("shas_scanned", 0))
+    log.info("replays: %d (%d run)", stats.get("replays", 0), stats.get("replays_run", 0))
     counts = {s: sum(f.severity == s for f in outcome.findings) for s in SEVERITIES}
     new = sum(f.fingerprint in outcome.new for f in outcome.findings)
     click.echo(f"{len(outcome.findings)} finding(s) ({counts['error']} error, {counts['warning']} warning, "

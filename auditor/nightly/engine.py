@@ -73,12 +73,33 @@ def run_blob(run) -> str:
 
 
 def _checkpoint_stamp(run) -> str:
-    path = (run.checkpoint or {}).get("path")
+    return _file_stamp((run.checkpoint or {}).get("path"))
+
+
+def _code_stamp(run, repo_path: str | None) -> str:
+    """The files of the replay's model/evaluate/quant modules (`pkg.mod:fn` -> REPO/pkg/mod.py): an edited
+    model or eval function replays again. Best effort: modules those import are not followed."""
+    stamps = []
+    for key in ("model", "evaluate", "quant"):
+        target = str((run.replay or {}).get(key) or "")
+        if ":" in target:
+            module = target.split(":", 1)[0].replace(".", os.sep)
+            base = os.path.join(repo_path or ".", module)
+            candidates = [base + ".py", os.path.join(base, "__init__.py")]
+        elif target.endswith(".py"):
+            candidates = [target]
+        else:
+            continue
+        stamps += [f"{path}={_file_stamp(path)}" for path in candidates]
+    return "\n".join(stamps)
+
+
+def _file_stamp(path: str | None) -> str:
     try:
         stat = os.stat(path) if path else None
     except OSError:
         stat = None
-    return f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-"
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}" if stat else "-"
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -98,6 +119,7 @@ class Nightly:
         self.config_fp = config.fingerprint()
         self.repo_path: str | None = None
         self.repo = None
+        self._known_shas: dict[str, bool] | None = None
 
     # -- executors -----------------------------------------------------------------------------
     def executor(self):
@@ -143,8 +165,21 @@ class Nightly:
                 self.executor().map(fn, work, on_result=on_result)
 
     # -- the phases ------------------------------------------------------------------------------
+    def known_shas(self, runs: list) -> dict[str, bool]:
+        """Whether the repo has each distinct SHA the runs name: one git call per SHA, not per run."""
+        if self.repo is None:
+            return {}
+        if self._known_shas is None:
+            shas = sorted({str(run.git_sha) for run in runs if run.git_sha})
+            self._known_shas = {sha: self.repo.has_commit(sha) for sha in shas}
+        return self._known_shas
+
     def audit_runs(self, runs: list, state: NightlyState) -> list[Finding]:
-        keys = {run.id: digest("run", run_blob(run), self.version, self.config_fp, self.repo_path or "") for run in runs}
+        # A run's audit depends on its record and on whether the repo has its SHA (RA202 goes away once a
+        # fetch brings the commit): both are in the key, so nothing stale is served from the state.
+        known = self.known_shas(runs)
+        keys = {run.id: digest("run", run_blob(run), str(known.get(str(run.git_sha))), self.version, self.config_fp,
+                               self.repo_path or "") for run in runs}
         found = state.cached("run", keys.values())
         todo = [(keys[run.id], run) for run in runs if keys[run.id] not in found]
         self.stats.update(runs=len(runs), runs_audited=len(todo), runs_reused=len(runs) - len(todo))
@@ -161,8 +196,8 @@ class Nightly:
             return []
         if _optional("replays", lambda: importlib.import_module("auditor.replay.driver")) is None:
             return []
-        keys = {run.id: digest("replay", run_blob(run), _checkpoint_stamp(run), self.version, self.config_fp,
-                               self.repo_path or "") for run in candidates}
+        keys = {run.id: digest("replay", run_blob(run), _checkpoint_stamp(run), _code_stamp(run, self.repo_path),
+                               self.version, self.config_fp, self.repo_path or "") for run in candidates}
         found = state.cached("replay", keys.values())
         todo = [(keys[run.id], run) for run in candidates if keys[run.id] not in found]
         self.stats.update(replays=len(candidates), replays_run=len(todo))
@@ -176,8 +211,9 @@ class Nightly:
         if self.repo is None:
             return []
         runs_by_sha: dict[str, list[str]] = {}
+        known = self.known_shas(runs)
         for run in runs:
-            if run.git_sha and self.repo.has_commit(run.git_sha):
+            if run.git_sha and known.get(str(run.git_sha)):
                 runs_by_sha.setdefault(self.repo.resolve(run.git_sha), []).append(run.id)
         keys = {sha: digest("code", sha, self.version, self.config_fp) for sha in runs_by_sha}
         found = state.cached("code", keys.values())
@@ -261,7 +297,8 @@ class Nightly:
         self._keep: dict[str, set[str]] = {}
         state.begin()
         with self.timer.phase("discover"):
-            runs, problems = sources.discover(self.results_dir, self.config)
+            runs, problems = sources.discover(self.results_dir, self.config, stats=self.stats,
+                                              cache=self.settings.get("discovery_cache", True) is not False)
         with self.timer.phase("runs"):
             findings = problems + self.audit_runs(runs, state)
         with self.timer.phase("replays"):

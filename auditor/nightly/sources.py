@@ -13,8 +13,11 @@ from auditor.config import Config
 from auditor.findings import Finding, run_location
 
 
-def discover(results_dir: Path, config: Config) -> tuple[list, list[Finding]]:
-    """(runs sorted by id, RA001 findings for records that could not be read)."""
+def discover(results_dir: Path, config: Config, cache: bool = True,
+             stats: dict | None = None) -> tuple[list, list[Finding]]:
+    """(runs sorted by id, RA001 findings for records that could not be read); cache: unchanged run
+    folders come from the discovery cache (auditor.runs.discovery_cache) without being read again.
+    `stats` receives how many run folders the cache answered (run_folders_cached)."""
     try:
         from auditor.runs.discover import discover_runs
     except ModuleNotFoundError as exc:
@@ -24,8 +27,10 @@ def discover(results_dir: Path, config: Config) -> tuple[list, list[Finding]]:
 
         runs, problems = load_runs(results_dir, config)
     else:
-        found = discover_runs(results_dir, config)
+        found = discover_runs(results_dir, config, cache=cache)
         runs, problems = list(found.runs), list(found.problems)
+        if stats is not None:
+            stats.update(run_folders_cached=getattr(found, "from_cache", 0))
     return sorted(runs, key=lambda r: r.id), [_as_finding(p, results_dir) for p in problems]
 
 

@@ -8,6 +8,7 @@ step and the reported step marked). Code locations link to the file (relative li
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -151,15 +152,20 @@ class PlotMaker:
         return svg
 
 
+@functools.lru_cache(maxsize=1)
 def _matplotlib_version() -> str:
-    """matplotlib's version and our plotting code: a change in either draws the plots anew."""
+    """matplotlib's version and our plotting code: a change in either draws the plots anew.
+
+    Read without importing either (0.25 s): a night whose plots all come from the cache draws nothing."""
     import hashlib
+    from importlib import metadata
 
-    import matplotlib
-
-    from auditor.report import plots
-
-    return matplotlib.__version__ + ":" + hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest()[:16]
+    try:
+        version = metadata.version("matplotlib")
+    except metadata.PackageNotFoundError:
+        version = "none"
+    plots_source = Path(__file__).with_name("plots.py").read_bytes()
+    return version + ":" + hashlib.sha256(plots_source).hexdigest()[:16]
 
 
 def _run_facts(run) -> str:

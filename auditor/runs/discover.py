@@ -3,12 +3,15 @@
 The walk never follows directory symlinks (so symlink loops and wandb's `latest-run` link cannot
 repeat or trap it) and stops at a recognised run folder (its checkpoints are not walked). A file that
 cannot be read or parsed is an RA001 finding naming the file and line or field; the rest is read.
+With cache=True (the nightly), folders whose files are unchanged since the last discovery come from the
+discovery cache (auditor.runs.discovery_cache) without being opened; the walk itself always runs.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from auditor.findings import Finding
 from auditor.runs.normalize import normalize
 from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
 from auditor.runs.readers.common import ReadError, load_json, read_text
-from auditor.runs.record import Run
+from auditor.runs.record import Run, settle_liveness, stale_after_seconds
 
 PARALLEL_THRESHOLD = 400  # run folders; below this a process pool costs more than it saves
 SKIP_DIRS = {".git", "__pycache__", "node_modules", ".trash", "_sources", ".ipynb_checkpoints", ".venv",
@@ -31,6 +34,7 @@ class Discovery:
     errors: list[tuple[str, ReadError]] = field(default_factory=list)  # (run folder, error) behind problems
 
     results_dir: str = ""  # as given
+    from_cache: int = 0  # run folders answered by the discovery cache (discover_runs(cache=True))
 
     def get(self, run_id: str) -> Run | None:
         return next((run for run in self.runs if run.id == run_id), None)
@@ -135,16 +139,18 @@ def _read_folder(folder: _Folder, kind: str, seed_keys: list[str], root_name: st
     return runs
 
 
-def _read_safely(task: tuple) -> tuple[list[Run], ReadError | None]:
-    """One folder's runs, or the error that stopped it: one broken run must not stop the others."""
+def _read_safely(task: tuple) -> tuple[list[Run], ReadError | None, bool]:
+    """One folder's runs, or the error that stopped it (one broken run must not stop the others), and
+    whether that outcome is a function of the files alone (an OS error may be gone next time: not cached)."""
     folder, kind, seed_keys, root_name, key_map = task
     try:
-        return [normalize(run, key_map) for run in _read_folder(folder, kind, seed_keys, root_name)], None
+        return [normalize(run, key_map) for run in _read_folder(folder, kind, seed_keys, root_name)], None, True
     except Exception as exc:
-        return [], _error_from(exc, folder)
+        transient = isinstance(exc, OSError) or isinstance(exc.__cause__, OSError)
+        return [], _error_from(exc, folder), not transient
 
 
-def _read_chunk(tasks: list[tuple]) -> list[tuple[list[Run], ReadError | None]]:
+def _read_chunk(tasks: list[tuple]) -> list[tuple[list[Run], ReadError | None, bool]]:
     return [_read_safely(task) for task in tasks]
 
 
@@ -195,7 +201,7 @@ def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Fol
     return found, unlisted
 
 
-def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None]]:
+def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None, bool]]:
     """Read the folders, in a process pool when there are many (parsing YAML is the cost)."""
     if workers <= 1 or len(tasks) < PARALLEL_THRESHOLD:
         return _read_chunk(tasks)
@@ -217,7 +223,37 @@ def _workers(config) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def discover_runs(results_dir: Path | str, config) -> Discovery:
+def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: list[tuple], config,
+                 workers: int) -> tuple[list[tuple[list[Run], ReadError | None, bool]], int]:
+    """Like _read_all (and how many folders the cache answered), but folders whose files have not changed
+    since they were last read come from the discovery cache without being opened; the others are read."""
+    from auditor.runs.discovery_cache import DiscoveryCache, encode, now_ns, settings_salt, signature
+
+    store = DiscoveryCache(config.cache_dir, results_dir, settings_salt(config))
+    outcomes: list = [None] * len(folders)
+    todo: list[tuple[int, tuple[str, int] | None, int]] = []
+    for index, (folder, kind) in enumerate(folders):
+        started = now_ns()  # before the stat: a file changed after it is newer than this read
+        sig = signature(folder.path, folder.names, kind, set(folder.subdirs))
+        hit = store.lookup(folder.rel, sig)
+        if hit is None:
+            todo.append((index, sig, started))
+        else:
+            outcomes[index] = (*hit, True)
+    fresh = {}
+    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers)):
+        outcomes[index] = outcome
+        runs, error, cacheable = outcome
+        blob = encode(runs, error) if cacheable and sig is not None else None
+        if blob is not None:
+            fresh[folders[index][0].rel] = (sig[0], started, blob)
+    store.save(fresh, {folder.rel for folder, _ in folders})
+    return outcomes, store.hits
+
+
+def discover_runs(results_dir: Path | str, config, *, cache: bool = False) -> Discovery:
+    """Every run of the results directory. cache=True: unchanged run folders come from the discovery cache
+    under config.cache_dir (see auditor.runs.discovery_cache) instead of being read and parsed again."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))
@@ -231,11 +267,17 @@ def discover_runs(results_dir: Path | str, config) -> Discovery:
     seed_keys = config.key_map.get("seed", [])
     tasks = [(folder, kind, seed_keys, root_name, config.key_map) for folder, kind in folders]
     found: list[Run] = []
-    for (folder, _), (runs, error) in zip(folders, _read_all(tasks, _workers(config))):
+    if cache:
+        outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config))
+    else:
+        outcomes = _read_all(tasks, _workers(config))
+    for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes):
         if error:
             discovery.errors.append((folder.path, error))
             discovery.problems.append(_problem(error, config, "; this run was not audited"))
         found.extend(runs)
+    # After the cache, never inside it: whether a silent "running" run is dead depends on the clock.
+    settle_liveness(found, time.time(), stale_after_seconds(config))
     found.sort(key=lambda run: (run.id, run.record_path or "", run.folder))
     for run in found:
         if discovery.runs and discovery.runs[-1].id == run.id:

@@ -7,6 +7,9 @@ from typing import Any
 
 RUN_STATES = ("completed", "failed", "running", "killed")
 
+# A run with no end record is alive while it keeps writing; silent for longer than this, it is dead.
+DEFAULT_STALE_AFTER_S = 2 * 3600.0
+
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}; lists and scalars are leaves."""
@@ -47,6 +50,9 @@ class Run:
     # Tolerated read problems (a truncated last event, an unparsable metric line): each
     # {"message", "path", "line"?, "field"?}; audit_run_record reports them as RA001.
     problems: list[dict[str, Any]] = field(default_factory=list)
+    # For a run with no end record (state "running"): when it last wrote (a heartbeat, else its newest
+    # file's mtime), in seconds since the epoch. settle_liveness() turns a silent one into "killed".
+    last_activity: float | None = None
 
     def config_value(self, meaning: str, key_map: dict[str, list[str]]) -> Any:
         """The value of the first config key that means `meaning` (e.g. "seed"), or None."""
@@ -73,3 +79,28 @@ class Run:
             return max(points, key=lambda p: p[0])[1]
         matching = [value for s, value in points if s == step]
         return matching[-1] if matching else None
+
+
+def stale_after_seconds(config) -> float:
+    """[tool.auditor.runs] stale-after: seconds, or a number with a unit (90s, 30m, 2h, 1d)."""
+    setting = config.section("runs").get("stale_after", DEFAULT_STALE_AFTER_S) if config is not None else None
+    if setting is None:
+        return DEFAULT_STALE_AFTER_S
+    if isinstance(setting, (int, float)) and not isinstance(setting, bool):
+        return float(setting)
+    text = str(setting).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        from auditor.errors import InputError
+
+        raise InputError(f"[tool.auditor.runs] stale-after: {setting!r} is not a duration (e.g. 7200, 30m, 2h)",
+                         path=getattr(config, "source", None), field="runs.stale-after") from None
+
+
+def settle_liveness(runs: list[Run], now: float, stale_after_s: float) -> None:
+    """A "running" run silent for longer than stale_after_s was killed: SIGKILL and OOM leave no end record."""
+    for run in runs:
+        if run.state == "running" and run.last_activity is not None and now - run.last_activity > stale_after_s:
+            run.state = "killed"

@@ -14,7 +14,7 @@ import pytest
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs
 
-from .helpers import config, git_repo
+from .helpers import age, config, git_repo
 
 pytest.importorskip("mlflow")
 
@@ -116,6 +116,7 @@ def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
         "1700000000002 0.125\n"  # old 2-field line: step 0
         "1700000000003 inf 150\n"
         "garbage\n")
+    age(run_dir, 3 * 3600)  # silent for longer than stale-after (2 h)
     discovery = discover_runs(tmp_path, config())
     (run,) = discovery.runs
     assert run.state == "killed"  # RUNNING with no end time = crashed
@@ -140,3 +141,21 @@ def test_half_written_meta_is_ra001_and_others_still_read(mlflow_results, tmp_pa
     assert len(discovery.runs) == 1
     (problem,) = discovery.problems
     assert problem.location["path"].endswith(os.path.join("f" * 32, "meta.yaml")) and problem.location["line"] >= 1
+
+
+def test_unfinished_run_that_still_writes_is_running_not_killed(mlflow_results, tmp_path):
+    results, _ = mlflow_results
+    run_dir = _clone_s0(results, tmp_path)
+    meta = (run_dir / "meta.yaml").read_text().replace("status: 3", "status: 1")
+    meta = "\n".join("end_time: null" if line.startswith("end_time:") else line for line in meta.splitlines())
+    (run_dir / "meta.yaml").write_text(meta + "\n")  # written just now: the job is alive
+    (run,) = discover_runs(tmp_path, config()).runs
+    assert run.state == "running"
+    assert "RA230" not in {f.rule for f in audit_run_record(run, config())}
+    age(run_dir, 3 * 3600)
+    (run,) = discover_runs(tmp_path, config()).runs
+    assert run.state == "killed"
+    assert "RA230" in {f.rule for f in audit_run_record(run, config())}
+    # a longer stale-after keeps it alive
+    (run,) = discover_runs(tmp_path, config(sections={"runs": {"stale_after": "1d"}})).runs
+    assert run.state == "running"

@@ -65,6 +65,7 @@ def test_sacred_stale_running_is_killed(sacred_results, tmp_path):
     shutil.copytree(sacred_results / "sacred" / "1", tmp_path / "exp" / "7")
     record = json.loads((tmp_path / "exp" / "7" / "run.json").read_text())
     record["status"] = "RUNNING"
+    record["heartbeat"] = "2020-01-01T00:00:00.000000"  # stopped beating long ago
     record.pop("stop_time", None)
     (tmp_path / "exp" / "7" / "run.json").write_text(json.dumps(record))
     (run,) = discover_runs(tmp_path, config()).runs
@@ -102,3 +103,17 @@ def test_guild_run(tmp_path):
     assert run.entry_point == "train.py"
     rules = {f.rule for f in audit_run_record(run, config())}
     assert {"RA203", "RA230"} <= rules and "RA210" not in rules and "RA201" not in rules
+
+
+def test_sacred_running_with_a_fresh_heartbeat_is_running(sacred_results, tmp_path):
+    import shutil
+    from datetime import datetime, timezone
+
+    shutil.copytree(sacred_results / "sacred" / "1", tmp_path / "exp" / "8")
+    record = json.loads((tmp_path / "exp" / "8" / "run.json").read_text())
+    record["status"] = "RUNNING"
+    record["heartbeat"] = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()  # Sacred writes naive UTC
+    record.pop("stop_time", None)
+    (tmp_path / "exp" / "8" / "run.json").write_text(json.dumps(record))
+    (run,) = discover_runs(tmp_path, config()).runs
+    assert run.state == "running"

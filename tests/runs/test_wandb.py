@@ -14,7 +14,7 @@ from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs, find_run
 from auditor.runs.readers.wandb_log import BLOCK, CHUNK, read_payloads
 
-from .helpers import config, git_repo
+from .helpers import age, config, git_repo
 
 pytest.importorskip("wandb")
 
@@ -102,6 +102,7 @@ def test_header_only_log_is_a_killed_run(wandb_results, tmp_path):
     results, _ = wandb_results
     folder, log = _copy_run(results, "goodrun1", tmp_path)
     log.write_bytes(log.read_bytes()[:7])  # what a SIGKILLed 0.31 run leaves
+    age(folder, 3 * 3600)
     runs, discovery = _by_id(tmp_path)
     (run,) = runs.values()
     assert discovery.problems == []
@@ -113,6 +114,7 @@ def test_truncated_chunk_keeps_earlier_records_and_reports(wandb_results, tmp_pa
     folder, log = _copy_run(results, "goodrun1", tmp_path)
     data = log.read_bytes()
     log.write_bytes(data[: len(data) * 2 // 3])
+    age(folder, 3 * 3600)
     runs, discovery = _by_id(tmp_path)
     run = runs["goodrun1"]
     assert run.state == "killed"  # the exit record was cut off
@@ -169,3 +171,12 @@ def test_side_files_without_binary_log(tmp_path):
     run = runs["abc123"]
     assert run.config == {"seed": 3, "lr": 0.1} and run.seed == 3
     assert run.git_sha == "e2dfbd8c" * 5 and run.entry_point == "train.py" and run.reported == {"val/acc": 0.7}
+
+
+def test_header_only_log_still_being_written_is_running(wandb_results, tmp_path):
+    results, _ = wandb_results
+    folder, log = _copy_run(results, "goodrun1", tmp_path)
+    log.write_bytes(log.read_bytes()[:7])  # a live run whose writer has not flushed yet
+    runs, _ = _by_id(tmp_path)
+    assert runs["goodrun1"].state == "running"
+    assert not [f for f in audit_run_record(runs["goodrun1"], config()) if f.rule == "RA230"]

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import stat
 from typing import Any
 
 import yaml
@@ -181,3 +182,19 @@ def nested_pop(target: dict, keys: list[str]) -> None:
         if not isinstance(target, dict):
             return
     target.pop(keys[-1], None)
+
+
+def newest_mtime(root: str) -> float | None:
+    """The newest modification time of any file under root (a run with no end record: when it last wrote).
+
+    Symlinks are skipped: wandb links logs/debug-core.log to a log every wandb process shares."""
+    newest = None
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            try:
+                info = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                newest = info.st_mtime if newest is None else max(newest, info.st_mtime)
+    return newest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from auditor.runs.readers import tensorboard
-from auditor.runs.readers.common import ReadError, environment, load_yaml, packages_from_list
+from auditor.runs.readers.common import ReadError, environment, load_yaml, newest_mtime, packages_from_list
 from auditor.runs.record import Run
 
 
@@ -43,7 +43,8 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
         dirty = sha.endswith("*")  # Guild marks a dirty tree with a trailing '*'
         sha = sha.rstrip("*")
     exit_status = attrs.get("exit_status")
-    state = ("completed" if exit_status == 0 else "failed") if isinstance(exit_status, int) else "killed"
+    # No exit status yet: running, or killed if it has been silent too long (settle_liveness).
+    state = ("completed" if exit_status == 0 else "failed") if isinstance(exit_status, int) else "running"
     started, stopped = attrs.get("started"), attrs.get("stopped")
     elapsed = (stopped - started) / 1e6 if isinstance(started, int) and isinstance(stopped, int) else None
     platform = attrs.get("platform") or {}
@@ -69,6 +70,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
         state=state,
         exit_code=exit_status if isinstance(exit_status, int) else None,
         elapsed_s=elapsed,
+        last_activity=newest_mtime(folder) if state == "running" else None,
         metrics=metrics,
         environment=environment(platform.get("python_version") if isinstance(platform, dict) else None,
                                 packages_from_list(pip if isinstance(pip, list) else str(pip or "").splitlines())),

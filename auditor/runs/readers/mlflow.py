@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from auditor.runs.readers.common import ReadError, load_yaml, read_text, to_float, to_step, typed
+from auditor.runs.readers.common import ReadError, load_yaml, newest_mtime, read_text, to_float, to_step, typed
 from auditor.runs.record import Run
 
 _INT_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
@@ -28,7 +28,7 @@ def is_run_folder(names: set[str]) -> bool:
 def _state(status: Any, end_time: Any) -> str | None:
     name = _INT_STATUS.get(status, status) if isinstance(status, int) else str(status or "").upper()
     if name == "RUNNING" and end_time in (None, "", 0):
-        return "killed"  # a SIGKILLed run keeps status RUNNING with no end time for good
+        return "running"  # a SIGKILLed run keeps RUNNING with no end time for good: settle_liveness decides
     return _STATE.get(name)
 
 
@@ -69,10 +69,18 @@ def _experiment_name(exp_folder: str) -> str | None:
     return str(meta["name"]) if isinstance(meta, dict) and meta.get("name") is not None else None
 
 
-def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experiment, problems) -> Run:
+def _activity(activity: Any, start: Any) -> float | None:
+    """When an unfinished run last wrote (seconds since the epoch): what the store says, else its start."""
+    if activity is None and isinstance(start, (int, float)):
+        return start / 1000.0
+    return activity
+
+
+def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experiment, problems, activity=None) -> Run:
     start, end = meta.get("start_time"), meta.get("end_time")
     elapsed = (end - start) / 1000.0 if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
     group = tags.get("mlflow.parentRunId") or experiment
+    state = _state(meta.get("status"), end)
     return Run(
         id=run_id,
         folder=folder,
@@ -80,8 +88,9 @@ def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experim
         group=group,
         git_sha=tags.get("mlflow.source.git.commit") or None,
         config={key: typed(value) for key, value in params.items()},
-        state=_state(meta.get("status"), end),
+        state=state,
         elapsed_s=elapsed,
+        last_activity=_activity(activity, start) if state == "running" else None,
         metrics=metrics,
         entry_point=tags.get("mlflow.source.name") if tags.get("mlflow.source.name") not in (None, "", "-") else None,
         record_path=display,
@@ -105,7 +114,8 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
         metrics[key] = parse_metric_lines(read_text(path), display, problems)
     return [_from_parts(run_id=str(meta.get("run_id") or os.path.basename(folder)), folder=folder,
                         display=meta_display, meta=meta, params=params, tags=tags, metrics=metrics,
-                        experiment=_experiment_name(os.path.dirname(folder)), problems=problems)]
+                        experiment=_experiment_name(os.path.dirname(folder)), problems=problems,
+                        activity=newest_mtime(folder))]
 
 
 # -- SQLite backend -----------------------------------------------------------------------------------
@@ -140,6 +150,8 @@ def read_sqlite(path: str, display: str) -> list[Run]:
         for key, value, run, step, is_nan in cursor.execute(
                 "SELECT key, value, run_uuid, step, is_nan FROM metrics ORDER BY run_uuid, key, step, timestamp"):
             metrics.setdefault(run, {}).setdefault(key, []).append((step, math.nan if is_nan else value))
+        last_logged = {run: stamp / 1000.0 for run, stamp in cursor.execute(
+            "SELECT run_uuid, MAX(timestamp) FROM metrics GROUP BY run_uuid") if isinstance(stamp, (int, float))}
     except sqlite3.Error as exc:
         raise ReadError(f"not a readable MLflow database: {exc}", display) from exc
     finally:
@@ -153,5 +165,5 @@ def read_sqlite(path: str, display: str) -> list[Run]:
             run_id=run_uuid, folder=_run_folder(db_folder, artifact_uri, experiment_id, run_uuid), display=display,
             meta={"status": status, "start_time": start, "end_time": end}, params=params.get(run_uuid, {}),
             tags=tags.get(run_uuid, {}), metrics=metrics.get(run_uuid, {}),
-            experiment=experiments.get(experiment_id), problems=[]))
+            experiment=experiments.get(experiment_id), problems=[], activity=last_logged.get(run_uuid)))
     return runs

@@ -7,7 +7,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from auditor.runs.readers.common import FLOAT_TEXT, ReadError, absolute, load_json, load_yaml, read_text
+from auditor.runs.readers.common import FLOAT_TEXT, ReadError, absolute, load_json, load_yaml, newest_mtime, read_text
 from auditor.runs.record import Run
 from auditor.schemas import validator
 
@@ -32,6 +32,7 @@ def load_record(path: str, display: str) -> dict[str, Any]:
         raise
     if not isinstance(data, dict):
         raise ReadError(f"a run record must be a mapping, not {type(data).__name__}", display)
+    _keep_sha_text(data, text, path)
     if isinstance(data.get("reported"), dict):
         data["reported"] = {key: _exponent_number(value) for key, value in data["reported"].items()}
     metrics = data.get("metrics")
@@ -46,6 +47,20 @@ def load_record(path: str, display: str) -> dict[str, Any]:
     if isinstance(metrics, dict):
         _check_points(metrics, display)
     return data
+
+
+def _keep_sha_text(data: dict, text: str, path: str) -> None:
+    """An unquoted all-digit short SHA (`sha: 0123456`) is a number to YAML (octal, even): take the text written."""
+    git = data.get("git")
+    if not isinstance(git, dict) or not isinstance(git.get("sha"), (int, float)) or path.endswith(".json"):
+        return
+    import yaml
+
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key in ("git", "sha"):
+        node = next((v for k, v in getattr(node, "value", []) if getattr(k, "value", None) == key), None)
+    if isinstance(node, yaml.ScalarNode):
+        git["sha"] = node.value
 
 
 def _exponent_number(value: Any) -> Any:
@@ -100,6 +115,8 @@ def from_record(data: dict[str, Any], folder: str, display: str, source: str = "
         git_dirty=git.get("dirty"),
         config=dict(data.get("config") or {}),
         state=status.get("state"),
+        # a record left at "running" by a job that died: its folder's last write tells (settle_liveness)
+        last_activity=newest_mtime(folder) if status.get("state") == "running" else None,
         exit_code=status.get("exit_code"),
         elapsed_s=status.get("elapsed_s"),
         max_steps=train.get("max_steps"),

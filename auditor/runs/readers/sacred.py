@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 
-from auditor.runs.readers.common import ReadError, environment, load_json, packages_from_list
+from auditor.runs.readers.common import ReadError, environment, load_json, newest_mtime, packages_from_list
 from auditor.runs.record import Run
 
-# A RUNNING record that is read afterwards is a crashed run (Sacred never rewrites it).
+# A RUNNING record is alive while its heartbeat moves; a stale one is a crashed run (settle_liveness).
 _STATES = {"COMPLETED": "completed", "FAILED": "failed", "INTERRUPTED": "killed", "TIMED_OUT": "killed",
-           "RUNNING": "killed", "QUEUED": None}
+           "RUNNING": "running", "QUEUED": None}
 
 
 def is_sacred_record(data: object) -> bool:
@@ -22,6 +22,15 @@ def _elapsed(start: str | None, stop: str | None) -> float | None:
         return (datetime.fromisoformat(stop) - datetime.fromisoformat(start)).total_seconds()
     except (TypeError, ValueError):
         return None
+
+
+def _heartbeat(run_json: dict, folder: str) -> float | None:
+    """Sacred writes a UTC heartbeat every few seconds while the run lives; else the newest file's mtime."""
+    try:
+        beat = datetime.fromisoformat(str(run_json.get("heartbeat")))
+    except ValueError:
+        return newest_mtime(folder)
+    return (beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def from_files(folder: str, display_folder: str, run_json: dict, run_id: str) -> Run:
@@ -57,6 +66,7 @@ def from_files(folder: str, display_folder: str, run_json: dict, run_id: str) ->
         git_dirty=repo.get("dirty"),
         config=config if isinstance(config, dict) else {},
         state=_STATES.get(status),
+        last_activity=_heartbeat(run_json, folder) if _STATES.get(status) == "running" else None,
         elapsed_s=_elapsed(run_json.get("start_time"), run_json.get("stop_time")),
         metrics=metrics,
         reported={"result": result} if isinstance(result, (int, float)) and not isinstance(result, bool) else {},

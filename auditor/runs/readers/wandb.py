@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from auditor.runs.readers.common import (ReadError, environment, load_json, load_yaml, nested_pop, nested_set,
-                                         parse_requirements, read_bytes, read_text, to_float, to_step)
+                                         newest_mtime, parse_requirements, read_bytes, read_text, to_float, to_step)
 from auditor.runs.readers.wandb_log import LogFormatError, read_payloads
 from auditor.runs.record import Run
 
@@ -178,7 +178,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     env = state.env
     finished = state.exit_code is not None
     if not finished and logs:
-        state_name = "killed"  # no exit record: crashed, killed, or a writer that never flushed
+        state_name = "running"  # no exit record: still writing, or killed (settle_liveness tells them apart)
     elif finished:
         state_name = "completed" if state.exit_code == 0 else "failed"
     else:
@@ -196,6 +196,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
         state=state_name,
         exit_code=state.exit_code,
         elapsed_s=float(state.runtime) if finished else None,
+        last_activity=newest_mtime(folder) if state_name == "running" else None,
         metrics=state.history,
         reported=reported,
         environment=environment(env.get("python"), packages, cuda=env.get("cuda_version")),
