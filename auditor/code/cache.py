@@ -7,7 +7,10 @@ cache that cannot be opened or written is skipped, never fatal.
 
 Per project: the final findings of a whole scan, keyed by every file's key. An unchanged tree is then
 answered by one lookup, without loading the per-file summaries or rebuilding the project index.
-Values are marshal blobs (plain data only, tied to the Python version through the salt).
+Also in the same table (see scan.py): module summaries and their heads, each under the hash of its
+content; the project rules' findings per set of summaries and per set of heads; the code rules' manifest.
+Values are marshal blobs (plain data only, tied to the Python version through the salt). A value that
+cannot be read back is a miss.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-SCHEMA = 3  # values are marshal blobs of plain JSON-able data (fast to load, runs no code)
+SCHEMA = 4  # values are marshal blobs of plain JSON-able data (fast to load, runs no code); 4: summary heads
 
 
 def blob_hash(data: bytes) -> str:

@@ -56,23 +56,29 @@ def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
 
 
 def _walk(top: Path, root: Path, config) -> list[Candidate]:
-    # Plain strings and one relpath per folder: this walk runs on every scan, cached or not.
-    out = []
-    for folder, dirs, files in os.walk(top, followlinks=False):
-        shown_folder = display_path(Path(folder), root)
-        prefix = "" if shown_folder == "." else shown_folder + "/"
-        keep = []
-        for name in sorted(dirs):
-            if name in SKIP_DIRS or name.endswith(".egg-info") or _is_venv(os.path.join(folder, name)):
-                continue
-            if config.is_excluded(prefix + name):
-                continue
-            keep.append(name)
-        dirs[:] = keep
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            shown = prefix + name
-            if not config.is_excluded(shown):
-                out.append(Candidate(shown, os.path.join(folder, name), False))
+    # Plain strings, one scandir per folder and reported paths built by appending names: this walk runs
+    # on every scan, cached or not. Like os.walk(followlinks=False): a symlinked folder is not entered.
+    out: list[Candidate] = []
+    shown_top = display_path(top, root)
+    todo = [(str(top), "" if shown_top == "." else shown_top + "/")]
+    while todo:
+        folder, prefix = todo.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if name in SKIP_DIRS or name.endswith(".egg-info") or entry.is_symlink() \
+                        or _is_venv(entry.path) or config.is_excluded(prefix + name):
+                    continue
+                todo.append((entry.path, prefix + name + "/"))
+            elif name.endswith(".py") and not config.is_excluded(prefix + name):
+                out.append(Candidate(prefix + name, entry.path, False))
     return out

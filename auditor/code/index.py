@@ -87,6 +87,69 @@ class ModuleSummary:
                    functions={k: FunctionSummary.from_json(f) for k, f in data.get("functions", {}).items()})
 
 
+def summary_head(data: dict) -> dict:
+    """What the project index reads of every module without looking into its functions' bodies (names,
+    imports, classes, entry-point marks, which event kinds and called names occur). Built from a
+    summary's JSON; the index loads a module's full summary only when it follows a call into it."""
+    functions = data.get("functions", {})
+    entries, kinds, call_names = [], set(), set()
+    for qual, fn in functions.items():
+        calls = []
+        for ev in fn.get("events", ()):
+            kind = ev[0] if not isinstance(ev, dict) else ev["kind"]
+            kinds.add(kind)
+            target = ev[1] if not isinstance(ev, dict) else ev["target"]
+            if kind == "call":
+                call_names.add(target.rsplit(".", 1)[-1])
+            elif kind == "entry_call":
+                calls.append(target)
+        if fn.get("entry") or calls:
+            entries.append([qual, fn.get("entry", ""), calls])
+    module_name = data["module_name"]
+    prefixes = set()
+    for target in [*data.get("imported_modules", []), *data.get("aliases", {}).values()]:
+        parts = target.split(".")
+        prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    prefixes.discard(module_name)
+    return {"path": data["path"], "module_name": module_name, "aliases": dict(data.get("aliases", {})),
+            "classes": {k: list(v) for k, v in data.get("classes", {}).items()}, "functions": list(functions),
+            "imported_modules": list(data.get("imported_modules", [])), "entries": entries,
+            "kinds": sorted(kinds), "call_names": sorted(call_names), "import_prefixes": sorted(prefixes)}
+
+
+class LazySummary:
+    """A module of the project index known by its head; `functions` loads the full summary on first use
+    (and tells `on_load`, so the scan knows which modules' bodies the project rules' results depend on)."""
+
+    def __init__(self, head: dict, load, on_load=None):
+        self.head = head
+        self.path: str = head["path"]
+        self.module_name: str = head["module_name"]
+        self.aliases: dict[str, str] = head["aliases"]
+        self.classes: dict[str, list[str]] = head["classes"]
+        self._load, self._on_load = load, on_load
+        self._functions: dict[str, FunctionSummary] | None = None
+
+    @property
+    def functions(self) -> dict[str, FunctionSummary]:
+        if self._functions is None:
+            data = self._load()
+            self._functions = ModuleSummary.from_json(data).functions
+            if self._on_load is not None:
+                self._on_load(self.path)
+        return self._functions
+
+    @property
+    def imported_modules(self) -> list[str]:
+        return self.head["imported_modules"]
+
+
+def head_of(summary) -> dict:
+    """The head of a ModuleSummary or LazySummary."""
+    head = getattr(summary, "head", None)
+    return head if isinstance(head, dict) else summary_head(summary.to_json())
+
+
 def needs_summary(source: str) -> bool:
     """Cheap text check: could this file contribute anything to the index?"""
     from auditor.code.summarize import needs_summary as check

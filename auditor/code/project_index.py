@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator
 
 from auditor.code import apis
-from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
+from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary, head_of
 
 _ENTRY_ORDER = ("configured", "main-guard", "hydra", "click", "fire", "argparse", "script")
 _NOT_SCRIPTS = ("setup.py", "conftest.py", "noxfile.py", "conf.py", "__init__.py", "__main__.py")
@@ -71,26 +71,73 @@ class Step:
         return mine[i]
 
 
+class _Functions(Mapping):
+    """qualname -> FunctionSummary over every module; a module's bodies are loaded on first access only
+    (names, membership and iteration come from the modules' heads)."""
+
+    def __init__(self, owner: dict):
+        self._owner = owner  # qualname -> the (possibly lazy) module summary defining it first
+
+    def __getitem__(self, qual: str) -> FunctionSummary:
+        return self._owner[qual].functions[qual]
+
+    def __contains__(self, qual) -> bool:
+        return qual in self._owner
+
+    def __iter__(self):
+        return iter(self._owner)
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+
+class _PathOf(Mapping):
+    """qualname -> path of the module defining it."""
+
+    def __init__(self, owner: dict):
+        self._owner = owner
+
+    def __getitem__(self, qual: str) -> str:
+        return self._owner[qual].path
+
+    def __contains__(self, qual) -> bool:
+        return qual in self._owner
+
+    def __iter__(self):
+        return iter(self._owner)
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+
 class ProjectIndex:
+    """Summaries may be ModuleSummary objects or index.LazySummary ones (a head, the body loaded on use):
+    everything here reads the heads, and only follows calls into bodies, so that an index over thousands
+    of cached modules loads just the ones a program reaches."""
+
     def __init__(self, summaries: list[ModuleSummary], config):
         self.config = config
         self.summaries = sorted(summaries, key=lambda s: s.path)
+        self._heads = [head_of(s) for s in self.summaries]
         self.modules: dict[str, ModuleSummary] = {}
-        self.functions: dict[str, FunctionSummary] = {}
-        self.path_of: dict[str, str] = {}
         self.classes: dict[str, list[str]] = {}
-        for summary in self.summaries:
+        owner: dict[str, ModuleSummary] = {}
+        for summary, head in zip(self.summaries, self._heads):
             self.modules.setdefault(summary.module_name, summary)
             self.classes.update(summary.classes)
-            for qual, fn in summary.functions.items():
-                if qual not in self.functions:
-                    self.functions[qual] = fn
-                    self.path_of[qual] = summary.path
+            defined = dict.fromkeys(head["functions"], summary)
+            if owner.keys().isdisjoint(defined):
+                owner.update(defined)
+            else:  # a name defined twice (two roots, a copied module): the first path keeps it
+                for qual in defined:
+                    owner.setdefault(qual, summary)
+        self.functions = _Functions(owner)
+        self.path_of = _PathOf(owner)
         self._by_tail: dict[str, list[str]] = {}
-        for qual in self.functions:
-            parts = qual.split(".")
-            if len(parts) >= 2:
-                self._by_tail.setdefault(".".join(parts[-2:]), []).append(qual)
+        for qual in self.functions:  # "a.b.c.f" -> "c.f", without splitting 50k names into lists
+            last = qual.rfind(".")
+            if last >= 0:
+                self._by_tail.setdefault(qual[qual.rfind(".", 0, last) + 1:], []).append(qual)
         self._class_by_tail: dict[str, list[str]] = {}
         for cls in self.classes:
             parts = cls.split(".")
@@ -104,7 +151,9 @@ class ProjectIndex:
     # -- iteration -------------------------------------------------------------------------
     def events(self, kind: str | None = None) -> Iterator[tuple[str, FunctionSummary, Event]]:
         """(path, function, event) for every recorded event of the project, in path/source order."""
-        for summary in self.summaries:
+        for summary, head in zip(self.summaries, self._heads):
+            if kind is not None and kind not in head["kinds"]:
+                continue  # its body is not loaded
             for fn in summary.functions.values():
                 for ev in fn.events:
                     if kind is None or ev.kind == kind:
@@ -112,12 +161,16 @@ class ProjectIndex:
 
     # -- resolution ------------------------------------------------------------------------
     def resolve(self, target: str) -> FunctionSummary | None:
+        qual = self.resolve_name(target)
+        return self.functions.get(qual) if qual else None
+
+    def resolve_name(self, target: str) -> str | None:
+        """The qualified name of the project function a call target resolves to (no module body loaded)."""
         if target not in self._resolved:
             self._resolved[target] = None  # cycle guard for re-export chains
             qual = self._resolve(target, 0)
             self._resolved[target] = qual
-        qual = self._resolved[target]
-        return self.functions.get(qual) if qual else None
+        return self._resolved[target]
 
     def _resolve(self, target: str, depth: int) -> str | None:
         if depth > 8 or not target:
@@ -232,10 +285,10 @@ class ProjectIndex:
                 continue
             for ev in fn.events:
                 if ev.kind == "call":
-                    callee = self.resolve(ev.target)
-                    if callee is not None and callee.qualname not in seen:
-                        seen.add(callee.qualname)
-                        todo.append(callee.qualname)
+                    callee = self.resolve_name(ev.target)
+                    if callee is not None and callee not in seen:
+                        seen.add(callee)
+                        todo.append(callee)
         return seen
 
     def reachable_from_entry_points(self) -> set[str]:
@@ -250,24 +303,23 @@ class ProjectIndex:
     def _find_entry_points(self) -> list[EntryPoint]:
         kinds: dict[str, str] = {}
         imported = self._imported_modules()
-        for summary in self.summaries:
-            top = summary.functions.get(f"{summary.module_name}.{MODULE_CODE}")
-            if top is not None and top.entry == "main-guard":
-                kinds[top.qualname] = "main-guard"
-            elif top is not None and top.entry == "script" and _may_be_script(summary.path) \
-                    and summary.module_name not in imported:
-                kinds[top.qualname] = "script"
+        for summary, head in zip(self.summaries, self._heads):
+            top = f"{summary.module_name}.{MODULE_CODE}"
+            marks = {qual: entry for qual, entry, _ in head["entries"]}
+            if marks.get(top) == "main-guard":
+                kinds[top] = "main-guard"
+            elif marks.get(top) == "script" and _may_be_script(summary.path) and summary.module_name not in imported:
+                kinds[top] = "script"
             if _is_test_file(summary.path):
-                kinds.pop(f"{summary.module_name}.{MODULE_CODE}", None)
+                kinds.pop(top, None)
                 continue  # tests are not experiments; a configured entry point still counts
-            for fn in summary.functions.values():
-                if fn.entry and not fn.qualname.endswith(MODULE_CODE):
-                    kinds.setdefault(fn.qualname, fn.entry)
-                for ev in fn.events:
-                    if ev.kind == "entry_call":
-                        callee = self.resolve(ev.target)
-                        if callee is not None:
-                            kinds.setdefault(callee.qualname, "fire")
+            for qual, entry, entry_calls in head["entries"]:  # in source order, as the bodies list them
+                if entry and not qual.endswith(MODULE_CODE):
+                    kinds.setdefault(qual, entry)
+                for target in entry_calls:
+                    callee = self.resolve_name(target)
+                    if callee is not None:
+                        kinds.setdefault(callee, "fire")
         self._promote_argument_parsers(kinds)
         for spec in getattr(self.config, "entry_points", []) or []:
             qual = self._configured_entry(spec)
@@ -288,13 +340,8 @@ class ProjectIndex:
 
     def _imported_modules(self) -> set[str]:
         names: set[str] = set()
-        for summary in self.summaries:
-            for target in [*summary.imported_modules, *summary.aliases.values()]:
-                parts = target.split(".")
-                for i in range(1, len(parts) + 1):
-                    prefix = ".".join(parts[:i])
-                    if prefix != summary.module_name:
-                        names.add(prefix)
+        for head in self._heads:
+            names.update(head["import_prefixes"])  # every dotted prefix of its imports but itself
         return names
 
     def _promote_argument_parsers(self, kinds: dict[str, str]) -> None:
@@ -304,20 +351,23 @@ class ProjectIndex:
         if not helpers:
             return
         last_names = {q.rsplit(".", 1)[-1] for q in helpers}
-        for _, fn, ev in self.events("call"):
-            if ev.target.rsplit(".", 1)[-1] not in last_names:
-                continue
-            callee = self.resolve(ev.target)
-            if callee is not None and callee.qualname in helpers and fn.qualname not in helpers:
-                if not fn.qualname.endswith(MODULE_CODE):
-                    kinds.setdefault(fn.qualname, "argparse")
-                kinds.pop(callee.qualname, None)
+        for summary, head in zip(self.summaries, self._heads):
+            if last_names.isdisjoint(head["call_names"]):
+                continue  # calls none of them: its body is not loaded
+            for fn in summary.functions.values():
+                for ev in fn.events:
+                    if ev.kind != "call" or ev.target.rsplit(".", 1)[-1] not in last_names:
+                        continue
+                    callee = self.resolve_name(ev.target)
+                    if callee is not None and callee in helpers and fn.qualname not in helpers:
+                        if not fn.qualname.endswith(MODULE_CODE):
+                            kinds.setdefault(fn.qualname, "argparse")
+                        kinds.pop(callee, None)
 
     def _configured_entry(self, spec: str) -> str | None:
         if ":" in spec:
             module, _, func = spec.partition(":")
-            fn = self.resolve(f"{module}.{func}")
-            return fn.qualname if fn else None
+            return self.resolve_name(f"{module}.{func}")
         wanted = spec.replace("\\", "/").lstrip("./")
         for summary in self.summaries:
             if summary.path == wanted or summary.path.endswith("/" + wanted):

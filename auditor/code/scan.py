@@ -2,13 +2,26 @@
 -> project rules -> per-path ignores and inline suppressions -> sorted findings.
 
 Module results are plain JSON (findings, the module's summary for the project index, its suppressions),
-so they travel between processes and into the cache unchanged. Project rules always run on the fresh
-index: a helper edited in one file changes findings at entry points in others.
+so they travel between processes and into the cache unchanged. Project rules see the fresh index: a
+helper edited in one file changes findings at entry points in others.
+
+Incremental scans (every shortcut gives exactly what a cold scan gives; tests/code/test_incremental.py):
+- a changed file whose previous version (known from the stat cache) had no finding, and whose edit touched
+  only comment and blank lines (same `code_skeleton`), is not analyzed again: no libcst, no rule imports;
+  its line count, suppressions and summary are redone from Python's own parser;
+- project rules' findings are cached by every (path, summary hash); and by every (path, summary head
+  hash) together with the summaries the run actually read: an edit in a module no program reaches is
+  one lookup;
+- otherwise the index is built over the heads (index.LazySummary), loading just the summaries it
+  follows, and only the project rules' modules are imported (a cached manifest of the code rules).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -24,6 +37,7 @@ from auditor.findings import Finding, code_location, sort_findings
 
 DEFAULT_MAX_FILE_BYTES = 2_000_000
 PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
+DEPS_VARIANTS = 8  # project-rule results kept per set of summary heads (see _project_findings)
 
 
 @dataclass
@@ -34,6 +48,7 @@ class SourceFile:
     error: str | None = None
     full: str | Path | None = None  # with data None and no error: not read yet (its blob came from the stat cache)
     raced: bool = False  # read later than stat'ed, and its content no longer matched `blob`
+    prev_blob: str | None = None  # the content this path had at the last scan (from the stat cache), if changed
 
     @property
     def unreadable(self) -> bool:
@@ -109,6 +124,35 @@ def code_rules(config: Config) -> list:
     return chosen
 
 
+def project_rules(config: Config, cache: ResultCache | None = None) -> list:
+    """Instances of the selected project rules. With a cache, a manifest of the code rules (id -> module,
+    class, kind; keyed like every entry by the rules' source hash) lets this import only the project
+    rules' modules: not libcst, which the module rules need and an incremental scan often does not."""
+    from auditor.code.rule_base import ProjectRule
+
+    if cache is None or config.plugins:
+        return [r for r in code_rules(config) if isinstance(r, ProjectRule)]
+    import importlib
+
+    key = cache.key("", "rules-manifest")
+    manifest = cache.get_many([key]).get(key)
+    if not isinstance(manifest, dict):
+        from auditor.registry import scope_rule_classes
+
+        manifest = {rid: [cls.__module__, cls.__qualname__, "project" if issubclass(cls, ProjectRule) else "module"]
+                    for rid, cls in scope_rule_classes(("code",)).items()}
+        cache.put_many({key: manifest})
+    chosen = []
+    for rule_id, (module, attr, kind) in sorted(manifest.items()):
+        if kind == "project" and config.is_selected(rule_id):
+            cls = getattr(importlib.import_module(module), attr)
+            try:
+                chosen.append(cls(config.rule_params.get(rule_id), config.severity.get(rule_id)))
+            except ValueError as exc:
+                raise InputError(str(exc), path=config.source) from exc
+    return chosen
+
+
 def meta_rule(config: Config, rule_id: str):
     from auditor.registry import scope_rule_classes
 
@@ -135,10 +179,7 @@ class FileAnalyzer:
         self.check_syntax = bool(config.section("scan").get("check_syntax", True))
 
     def unreadable(self, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-        finding = self.unreadable_rule.finding(f"skipped: {why}", code_location(path, line, col),
-                                               {"reason": why}, anchor=why)
-        return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
-                "parsed": False, "unreadable": True}
+        return unreadable_result(self.unreadable_rule, path, why, line, col)
 
     def analyze(self, path: str, data: bytes) -> dict:
         if len(data) > self.max_bytes:
@@ -151,11 +192,8 @@ class FileAnalyzer:
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             return self.unreadable(path, f"not UTF-8 (invalid byte at offset {exc.start})", line)
-        lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
-        result = {"findings": [], "summary": None, "suppressions": [], "lines": lines, "parsed": False,
-                  "unreadable": False}
-        if has_suppressions(source):
-            result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
+        result = _base_result(source)
+        result["indexing"] = self.index is not None
         rules = [r for r in self.module_rules
                  if self.config.is_selected(r.id, path) and r.applies_to(source, self.config)]
         want_summary = self._wants_summary(source)
@@ -166,6 +204,8 @@ class FileAnalyzer:
             module, problem = _ast_parse(source, path)
             if problem is not None and self.check_syntax:
                 return self.unreadable(path, *problem)
+            if module is not None:
+                result["skeleton"] = code_skeleton(source)
         if module is not None:
             rules = [r for r in rules if r.applies_to_tree(module, self.config)]
         if not rules and not want_summary:
@@ -190,11 +230,8 @@ class FileAnalyzer:
                     result["findings"].extend(self.unreadable(path, f"internal error in {rule.id}: "
                                                                     f"{type(exc).__name__}: {exc}")["findings"])
         if want_summary:
-            module_name, is_package = module_name_for(path)
             try:
-                summary = self.index.summarize_source(path, source, module_name, is_package, module)
-                result["summary"] = summary.to_json()
-                result["summary_key"] = _summary_key(result["summary"])  # hashed here: in the worker
+                _add_summary(result, self.index, path, source, module)
             except Exception as exc:
                 if os.environ.get("AUDITOR_DEBUG"):
                     raise
@@ -214,6 +251,92 @@ class FileAnalyzer:
         module_name, is_package = module_name_for(path)
         return ModuleContext(path=path, source=source, tree=tree, config=self.config, module_name=module_name,
                              is_package=is_package)
+
+
+def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance)."""
+    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why)
+    return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
+            "parsed": False, "unreadable": True}
+
+
+def _base_result(source: str) -> dict:
+    lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+    result = {"findings": [], "summary": None, "suppressions": [], "lines": lines, "parsed": False,
+              "unreadable": False}
+    if has_suppressions(source):
+        result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
+    return result
+
+
+def _add_summary(result: dict, index, path: str, source: str, module) -> None:
+    """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
+    module_name, is_package = module_name_for(path)
+    summary = index.summarize_source(path, source, module_name, is_package, module).to_json()
+    head = index.summary_head(summary)
+    result.update(summary=summary, summary_key=_summary_key(summary), head=head,
+                  head_key="head:" + _summary_key(head).partition(":")[2])
+
+
+# Comments and string literals, as Python's tokenizer finds them scanning left to right (valid source only:
+# the file parsed). Escapes are consumed in pairs, so an escaped quote never ends a string.
+_STRING_FORMS = (  # unrolled loops: a long docstring is one quick scan
+    r"'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''",
+    r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""',
+    r"'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'",
+    r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"',
+)
+_COMMENT_OR_STRING = re.compile(r"#[^\n]*|[rRbBuUfF]{0,2}(?:" + "|".join(_STRING_FORMS) + ")")
+
+
+def code_skeleton(source: str) -> str:
+    """A hash of the source without its comment and blank lines: two files with the same skeleton have the
+    same tokens but for comments and blank lines. Every other line goes in as it is, and so does every
+    line of a string spanning lines (a docstring line that looks like a comment is still code)."""
+    import hashlib
+
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    in_string: set[int] = set()
+    line, pos = 0, 0
+    for match in _COMMENT_OR_STRING.finditer(text):
+        start, end = match.span()
+        if text[start] == "#" or text.find("\n", start, end) < 0:
+            continue
+        line += text.count("\n", pos, start)
+        last = line + text.count("\n", start, end)
+        in_string.update(range(line, last + 1))
+        line, pos = last, end
+    kept = [raw for i, raw in enumerate(text.split("\n"))
+            if i in in_string or ((stripped := raw.lstrip()) and stripped[0] != "#")]
+    return hashlib.sha1("\n".join(kept).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict | None:
+    """The result for a file whose previous version had no finding, when the change touched only comment
+    and blank lines: then it still has none (module rules decide on code, never on comments or on how
+    far apart lines are; tests/code/test_incremental.py holds every rule to that). Only the cheap parts are
+    redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
+    if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
+        return None
+    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+    if len(data) > max_bytes or b"\0" in data:
+        return None
+    try:
+        source = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    module, problem = _ast_parse(source, path)
+    if problem is not None or code_skeleton(source) != prev["skeleton"]:
+        return None
+    result = _base_result(source)
+    result.update(parsed=True, skeleton=prev["skeleton"], indexing=bool(prev.get("indexing")))
+    index = _index_module() if result["indexing"] else None
+    if index is not None and index.needs_summary(source):
+        try:
+            _add_summary(result, index, path, source, module)
+        except Exception:  # noqa: BLE001 - the full analysis reports it, as RA001
+            return None
+    return result
 
 
 def _ast_parse(source: str, path: str):
@@ -239,6 +362,21 @@ _WORKER: FileAnalyzer | None = None
 def _init_worker(config: Config) -> None:
     global _WORKER
     _WORKER = FileAnalyzer(config)
+    # Syntax trees and summaries hold no reference cycles, yet building millions of nodes triggers the
+    # cyclic collector over and over (20-30% of a cold scan): collect rarely in a worker that only parses.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+@contextlib.contextmanager
+def _rare_collection():
+    """In-process analysis with the cyclic collector mostly idle (see _init_worker); the settings come back."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _analyze_batch(batch: list[tuple[str, bytes]]) -> list[dict]:
@@ -246,10 +384,12 @@ def _analyze_batch(batch: list[tuple[str, bytes]]) -> list[dict]:
     return [_WORKER.analyze(path, data) for path, data in batch]
 
 
-def _run_analysis(work: list[tuple[str, bytes]], config: Config, analyzer: FileAnalyzer, jobs: int | None) -> list[dict]:
+def _run_analysis(work: list[tuple[str, bytes]], config: Config, analyzer, jobs: int | None) -> list[dict]:
+    """`analyzer()` gives the parent's FileAnalyzer (built on first use)."""
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     if workers <= 1 or len(work) < PARALLEL_MIN_FILES:
-        return [analyzer.analyze(path, data) for path, data in work]
+        with _rare_collection():
+            return [analyzer().analyze(path, data) for path, data in work]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -306,14 +446,21 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
                    jobs: int | None, keep_index: bool = False) -> ScanResult:
-    analyzer = FileAnalyzer(config)
+    analyzers: list[FileAnalyzer] = []
+
+    def analyzer() -> FileAnalyzer:  # built only when a file must really be analyzed: it imports every rule
+        if not analyzers:
+            analyzers.append(FileAnalyzer(config))
+        return analyzers[0]
+
+    unreadable_rule = meta_rule(config, "RA001")
     per_file: dict[str, dict] = {}
     for f in files:
         if f.unreadable:
-            per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
     wanted = sorted({keys[f.path] for f in files if not f.unreadable and f.path in keys})
     hits = cache.get_many(wanted) if cache is not None else {}
-    work = []
+    misses = []
     for f in files:
         if f.path in per_file:
             continue
@@ -321,19 +468,32 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         if key is not None and key in hits:
             per_file[f.path] = hits[key]
         elif f.content() is None:  # vanished or unreadable since it was stat'ed
-            per_file[f.path] = analyzer.unreadable(f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
         else:
+            misses.append(f)
+    # A changed file whose previous version is cached: an edit of comments only is not analyzed again.
+    prev_keys = {f.path: cache.key(f.path, f.prev_blob) for f in misses if cache is not None and f.prev_blob}
+    previous = cache.get_many(sorted(set(prev_keys.values()))) if prev_keys else {}
+    work, reused = [], []
+    for f in misses:
+        prev = previous.get(prev_keys.get(f.path, ""))
+        res = reuse_previous(prev, f.path, f.data, config) if prev is not None else None
+        if res is None:
             work.append((f.path, f.data))
-    fresh = _run_analysis(work, config, analyzer, jobs)
-    for (path, _), res in zip(work, fresh):
+        else:
+            per_file[f.path] = res
+            reused.append((f.path, res))
+    fresh = _run_analysis(work, config, analyzer, jobs) if work else []
+    done = [*zip([path for path, _ in work], fresh), *reused]
+    for path, res in done:
         per_file[path] = res
     if cache is not None and not any(f.raced for f in files):  # content that changed under the scan stays out
-        cache.put_many(_split_summaries({keys[path]: res for (path, _), res in zip(work, fresh) if path in keys}))
+        cache.put_many(_split_summaries({keys[path]: res for path, res in done if path in keys}))
 
-    result = ScanResult(findings=[], files=len(files), cached=len(files) - len(work) - sum(f.unreadable for f in files))
+    analyzed = {path for path, _ in done}
+    result = ScanResult(findings=[], files=len(files), cached=len(files) - len(analyzed) - sum(f.unreadable for f in files))
     findings: list[Finding] = []
     suppressions: dict[str, list[Suppression]] = {}
-    analyzed = {path for path, _ in work}
     for path in sorted(per_file):
         res = per_file[path]
         result.lines += res.get("lines", 0)
@@ -342,13 +502,13 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         findings.extend(Finding.from_json(f) for f in res["findings"])
         if res.get("suppressions"):
             suppressions[path] = [Suppression.from_json(s) for s in res["suppressions"]]
-    project = _project_findings(result, per_file, config, analyzer, cache, keep_index)
-    if project is None:
+    project = _project_findings(result, per_file, config, cache, keep_index)
+    if project is None:  # a cached summary could not be read back: summarize those files again
         data = {f.path: f.content() for f in files}
         for path, res in per_file.items():
             if res.get("summary") is None and res.get("summary_key") and data[path] is not None:
-                per_file[path] = analyzer.analyze(path, data[path])
-        project = _project_findings(result, per_file, config, analyzer, None, keep_index) or []
+                per_file[path] = analyzer().analyze(path, data[path])
+        project = _project_findings(result, per_file, config, None, keep_index) or []
     findings.extend(project)
     findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
     result.findings = sort_findings(apply_suppressions(findings, suppressions, config))
@@ -363,59 +523,124 @@ def _summary_key(summary: dict) -> str:
 
 
 def _split_summaries(results: dict[str, dict]) -> dict[str, dict]:
-    """Per-file results go to the cache without their summary, which is stored once under its own hash:
-    loading the per-file results of a big project then stays cheap, and the summaries are loaded only
-    when the project index must be rebuilt."""
+    """Per-file results go to the cache without their summary and its head, each stored once under its own
+    hash: loading the per-file results of a big project then stays cheap, the heads are loaded only when
+    the project index must be rebuilt, and a module's summary only when the index follows a call into it."""
     out: dict[str, dict] = {}
     for key, res in results.items():
         if res.get("summary") is not None:
             res["summary_key"] = res.get("summary_key") or _summary_key(res["summary"])
             out[res["summary_key"]] = res["summary"]
             res = {**res, "summary": None}
+        if res.get("head") is not None:
+            out[res["head_key"]] = res["head"]
+            res = {**res, "head": None}
         out[key] = res
     return out
 
 
-def _project_findings(result: ScanResult, per_file: dict[str, dict], config: Config, analyzer: FileAnalyzer,
-                      cache: ResultCache | None, keep_index: bool) -> list[Finding] | None:
-    """The project rules' findings. They depend only on the summaries (and the config, part of the cache's
-    salt): keyed by every (path, summary hash), an edit that leaves all summaries as they were (a comment,
-    a file the index does not need) costs one lookup, without loading or building the index."""
-    index_module = analyzer.index
-    if index_module is None or not hasattr(index_module, "build_project_index"):
+def _variants(record) -> list[dict]:
+    """The deps record's variants; anything malformed is a miss."""
+    try:
+        return [v for v in record["variants"] if isinstance(v["read"], dict) and isinstance(v["findings"], list)]
+    except (TypeError, KeyError):
         return []
-    from auditor.code.rule_base import ProjectRule
 
+
+class _CacheMiss(Exception):
+    """A summary the cache listed could not be read back."""
+
+
+def _project_findings(result: ScanResult, per_file: dict[str, dict], config: Config,
+                      cache: ResultCache | None, keep_index: bool) -> list[Finding] | None:
+    """The project rules' findings, from the cache whenever they cannot have changed:
+
+    - keyed by every (path, summary hash): an edit that leaves all summaries as they were (a comment, a
+      file the index does not need) costs one lookup;
+    - keyed by every (path, head hash), with the summaries the last run actually read: an edit that
+      leaves the heads as they were (positions moved, a function body changed) in a module no program
+      reaches costs one lookup too;
+    - otherwise the index is built over the heads, loading a module's summary only when it is followed.
+    None: a cached summary could not be read (the caller summarizes again)."""
+    if not any(res.get("indexing") for res in per_file.values()) and not project_rules(config, cache):
+        return []
     with_summary = sorted(p for p, res in per_file.items() if res.get("summary") is not None or res.get("summary_key"))
-    state_key = None
-    if cache is not None:
-        for path in with_summary:  # fresh results have no summary_key yet when there is no cache
-            if not per_file[path].get("summary_key"):
-                per_file[path]["summary_key"] = _summary_key(per_file[path]["summary"])
-        state_key = cache.project_key([f"{p}\0{per_file[p]['summary_key']}" for p in with_summary], "index")
-        if not keep_index:
-            hit = cache.get_many([state_key]).get(state_key)
-            if hit is not None:
-                return [Finding.from_json(x) for x in hit["findings"]]
-        missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
-        loaded = cache.get_many(sorted(set(missing)))
-        for path in with_summary:
-            if per_file[path].get("summary") is None:
-                data = loaded.get(per_file[path]["summary_key"])
-                if data is None:  # an unreadable cache entry: the caller summarizes the file again
-                    return None
-                per_file[path] = {**per_file[path], "summary": data}
-    summary_cls = index_module.ModuleSummary
-    summaries = [summary_cls.from_json(per_file[p]["summary"]) for p in with_summary]
+    if cache is None or keep_index:
+        return _eager_project_findings(result, per_file, with_summary, config, cache)
+    state_key = cache.project_key([f"{p}\0{per_file[p]['summary_key']}" for p in with_summary], "index")
+    hit = cache.get_many([state_key]).get(state_key)
+    if hit is not None:
+        return [Finding.from_json(x) for x in hit["findings"]]
+    if any(not per_file[p].get("head_key") for p in with_summary):
+        return _eager_project_findings(result, per_file, with_summary, config, cache)
+    deps_key = cache.project_key([f"{p}\0{per_file[p]['head_key']}" for p in with_summary], "deps")
+    variants = _variants(cache.get_many([deps_key]).get(deps_key))
+    for deps in variants:
+        if all(per_file.get(p, {}).get("summary_key") == k for p, k in deps["read"].items()):
+            cache.put_many({state_key: {"findings": deps["findings"]}})
+            return [Finding.from_json(x) for x in deps["findings"]]
+    heads = cache.get_many(sorted({per_file[p]["head_key"] for p in with_summary if per_file[p].get("head") is None}))
+    read: dict[str, str] = {}
+
+    def loader(path: str):
+        res = per_file[path]
+
+        def load() -> dict:
+            if res.get("summary") is None:
+                data = cache.get_many([res["summary_key"]]).get(res["summary_key"])
+                if data is None:
+                    raise _CacheMiss(path)
+                return data
+            return res["summary"]
+        return load
+
+    from auditor.code.index import LazySummary
+
+    modules = []
+    for path in with_summary:
+        head = per_file[path].get("head") or heads.get(per_file[path]["head_key"])
+        if head is None:
+            return None
+        modules.append(LazySummary(head, loader(path), lambda p: read.setdefault(p, per_file[p]["summary_key"])))
+    try:
+        out = _run_project_rules(modules, config, result, keep=False, rules=project_rules(config, cache))
+    except _CacheMiss:
+        return None
+    found = [f.to_json() for f in out]
+    # a few variants per set of heads: editing a reached module and reverting it both stay one lookup
+    variants = [{"read": read, "findings": found}, *variants][:DEPS_VARIANTS]
+    cache.put_many({state_key: {"findings": found}, deps_key: {"variants": variants}})
+    return out
+
+
+def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_summary: list[str], config: Config,
+                            cache: ResultCache | None) -> list[Finding] | None:
+    """Every summary loaded up front (no cache, or the caller wants the index and its summaries)."""
+    index_module = _index_module()
+    if index_module is None:
+        return []
+    missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
+    loaded = cache.get_many(sorted(set(missing))) if cache is not None and missing else {}
+    summaries = []
+    for path in with_summary:
+        data = per_file[path].get("summary") or loaded.get(per_file[path].get("summary_key"))
+        if data is None:
+            return None
+        summaries.append(index_module.ModuleSummary.from_json(data))
     result.summaries = dict(zip(with_summary, summaries))
-    index = index_module.build_project_index(summaries, config)
-    result.index = index
+    return _run_project_rules(summaries, config, result, keep=True)
+
+
+def _run_project_rules(summaries: list, config: Config, result: ScanResult, keep: bool,
+                       rules: list | None = None) -> list[Finding]:
+    from auditor.code.index import build_project_index
+
+    index = build_project_index(summaries, config)
+    if keep:
+        result.index = index
     out = []
-    for rule in code_rules(config):
-        if isinstance(rule, ProjectRule):
-            out.extend(rule.check(index, config))
-    if cache is not None and state_key is not None:
-        cache.put_many({state_key: {"findings": [f.to_json() for f in out]}})
+    for rule in project_rules(config) if rules is None else rules:
+        out.extend(rule.check(index, config))
     return out
 
 
@@ -509,7 +734,7 @@ def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
         return SourceFile(cand.path, None, error=f"cannot be read: {why}"), None
     if explicit_other and not _python_shebang(data):
         return SourceFile(cand.path, None, error="not a Python file"), None
-    return SourceFile(cand.path, data), st
+    return SourceFile(cand.path, data, prev_blob=entry[1] if entry is not None else None), st
 
 
 def _python_shebang(data: bytes) -> bool:

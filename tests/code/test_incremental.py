@@ -1,0 +1,341 @@
+"""Incremental scans: whatever the cache answers must equal a cold scan of the same tree.
+
+The shortcuts under test (auditor/code/scan.py): a file whose previous version had no finding and whose
+edit touched only comment and blank lines is not analyzed again; the project rules' findings are reused
+when no summary changed, or when only modules the last run never read changed (their heads, the part
+the index reads of every module, being the same); otherwise the index is rebuilt over the heads.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import textwrap
+import tokenize
+from pathlib import Path
+
+import pytest
+from code_helpers import scan_example
+
+import auditor.code.scan as scan_module
+from auditor.code.rule_base import ModuleRule
+from auditor.code.scan import scan_paths
+from auditor.config import Config
+from auditor.registry import all_rule_classes
+
+PROJECT = {
+    "utils/__init__.py": "",
+    "utils/seed.py": """
+        import random
+        import numpy as np
+
+
+        def set_everything(s):
+            random.seed(s)
+            np.random.seed(s)
+        """,
+    "train.py": """
+        import random
+        import numpy as np
+        import torch as T
+        from utils.seed import set_everything
+
+
+        def main():
+            T.manual_seed(0)
+            set_everything(0)
+            print(np.random.rand(3), random.random())
+            state = T.load("ckpt.pt")
+            return state
+
+
+        if __name__ == '__main__':
+            main()
+        """,
+    "lib/unused.py": """
+        import random
+
+
+        def jitter(x):
+            return x + random.random()
+        """,
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def _json(result) -> list[dict]:
+    return [f.to_json() for f in result.findings]
+
+
+def _check(root: Path, config: Config):
+    """Scan with the cache, compare with a cold scan (no cache) of the same tree; return the cached one."""
+    incremental = scan_paths([root], config, jobs=1)
+    cold = scan_paths([root], config, use_cache=False, jobs=1)
+    assert _json(incremental) == _json(cold)
+    assert (incremental.files, incremental.lines, incremental.unreadable) == (cold.files, cold.lines, cold.unreadable)
+    return incremental
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "proj"
+    _write(root, PROJECT)
+    config = Config(root=root, cache_dir_setting=str(tmp_path / "cache"))
+    return root, config
+
+
+@pytest.fixture
+def spies(monkeypatch):
+    """Counts of full file analyses and of project-rule runs."""
+    counts = {"analyze": 0, "project": 0}
+    analyze, run_rules = scan_module.FileAnalyzer.analyze, scan_module._run_project_rules
+
+    def counting_analyze(self, path, data):
+        counts["analyze"] += 1
+        return analyze(self, path, data)
+
+    def counting_rules(*args, **kwargs):
+        counts["project"] += 1
+        return run_rules(*args, **kwargs)
+
+    monkeypatch.setattr(scan_module.FileAnalyzer, "analyze", counting_analyze)
+    monkeypatch.setattr(scan_module, "_run_project_rules", counting_rules)
+    return counts
+
+
+def test_a_helper_change_in_one_file_changes_the_entry_point_findings_in_another(project):
+    root, config = project
+    first = _check(root, config)
+    assert not [f for f in first.findings if f.rule in ("RA110", "RA111")]
+    # the helper stops seeding numpy: train.py, unchanged, becomes partly seeded
+    _write(root, {"utils/seed.py": PROJECT["utils/seed.py"].replace("np.random.seed(s)", "pass")})
+    changed = _check(root, config)
+    partial = [f for f in changed.findings if f.rule == "RA111"]
+    assert [f.location["path"] for f in partial] == ["train.py"]
+    assert "numpy" in partial[0].message
+    # and back: the first state's findings again
+    _write(root, {"utils/seed.py": PROJECT["utils/seed.py"]})
+    assert _json(_check(root, config)) == _json(first)
+
+
+def test_a_line_shift_in_the_entry_point_moves_its_findings(project):
+    root, config = project
+    first = _check(root, config)
+    before = {f.rule: f.location["line"] for f in first.findings if f.location.get("path") == "train.py"}
+    assert "RA170" in before  # the unsafe torch.load
+    text = (root / "train.py").read_text()
+    (root / "train.py").write_text("# a comment\n# and another\n\n" + text)
+    shifted = _check(root, config)
+    after = {f.rule: f.location["line"] for f in shifted.findings if f.location.get("path") == "train.py"}
+    assert after == {rule: line + 3 for rule, line in before.items()}
+
+
+def test_a_comment_edit_in_a_clean_file_is_not_analyzed_again(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "utils/seed.py").read_text()
+    (root / "utils/seed.py").write_text("# header\n" + text.replace("    np.random", "    # numpy too\n\n    np.random"))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    # no full analysis: the file had no finding and only comments changed; but its summary moved (lines
+    # shifted) in a module an entry point reaches, so the project rules ran again
+    assert spies == {"analyze": 0, "project": 1}
+    assert result.parsed == 1
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_file_with_findings_is_analyzed_again_even_for_a_comment(project, spies):
+    root, config = project
+    _check(root, config)
+    with open(root / "train.py", "a") as fh:
+        fh.write("# trailing\n")
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 1 and spies["project"] == 0  # same summary: project findings from the cache
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_docstring_line_that_looks_like_a_comment_is_code(project, spies):
+    root, config = project
+    _write(root, {"doc.py": 'import torch\n\n\ndef f():\n    """Load it.\n    # torch.load("x")\n    """\n'
+                            '    return 1\n'})
+    _check(root, config)
+    (root / "doc.py").write_text('import torch\n\n\ndef f():\n    """Load it.\n    # torch.load("y")\n    """\n'
+                                 '    return 1\n')
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 1  # the string changed: analyzed again
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_change_in_a_module_no_program_reaches_reuses_the_project_findings(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "lib/unused.py").read_text()
+    (root / "lib/unused.py").write_text("\n\n# moved down\n" + text.replace("x + random", "x * 2 + random"))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies == {"analyze": 1, "project": 0}
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_new_entry_point_and_a_removed_file_rebuild_the_index(project):
+    root, config = project
+    _check(root, config)
+    _write(root, {"eval.py": "import random\n\n\nif __name__ == '__main__':\n    print(random.random())\n"})
+    with_eval = _check(root, config)
+    assert [f.location["path"] for f in with_eval.findings if f.rule == "RA110"] == ["eval.py"]
+    (root / "utils/seed.py").unlink()
+    _check(root, config)
+    (root / "lib/unused.py").write_text("import random\n\n\ndef jitter(x):\n    return x\n")
+    _check(root, config)
+
+
+def test_a_corrupt_cache_is_a_miss_never_a_crash(project):
+    root, config = project
+    first = _check(root, config)
+    db = sqlite3.connect(str(Path(config.cache_dir) / "code" / next(
+        p.name for p in (Path(config.cache_dir) / "code").glob("results-v*.sqlite"))))
+    db.execute("UPDATE results SET value = X'00ff00' WHERE key LIKE 'summary:%' OR key LIKE 'head:%' "
+               "OR key LIKE 'deps:%'")
+    db.commit()
+    db.close()
+    text = (root / "utils/seed.py").read_text()
+    (root / "utils/seed.py").write_text("\n\n" + text)  # positions move: the index must be rebuilt
+    shifted = _check(root, config)
+    assert len(shifted.findings) == len(first.findings)
+
+
+# -- the invariant the comment shortcut rests on -----------------------------------------------------
+
+TRIGGER = "# debug diag validate val_metrics = {} is_last_step backward zero_grad torch.load seed step % freq"
+
+
+def _with_comments(source: str) -> str:
+    """A comment line (full of words the rules' text prefilters look for) after every line where one can
+    go without touching code: after each logical or blank line outside strings."""
+    lines = source.splitlines(keepends=True)
+    after = set()
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type in (tokenize.NEWLINE, tokenize.NL):
+            after.add(tok.end[0])
+    out = [TRIGGER + "\n"]
+    for number, line in enumerate(lines, 1):
+        out.append(line if line.endswith("\n") else line + "\n")
+        if number in after:
+            out.append(TRIGGER + "\n")
+    return "".join(out)
+
+
+def _module_rule_cases():
+    for rule_id, cls in all_rule_classes().items():
+        if cls.scope == "code" and issubclass(cls, ModuleRule):
+            for kind in ("bad", "good"):
+                for number, example in enumerate(getattr(cls, kind)):
+                    yield pytest.param(rule_id, example, id=f"{rule_id}-{kind}{number}")
+
+
+@pytest.mark.parametrize("rule_id, example", list(_module_rule_cases()))
+def test_module_rules_decide_on_code_not_on_comments(rule_id, example, tmp_path):
+    files = example if isinstance(example, dict) else {"example.py": example}
+    plain = {rel: textwrap.dedent(src).lstrip("\n") for rel, src in files.items()}
+    _, original = scan_example(plain, tmp_path / "a")
+    commented = {rel: _with_comments(src) for rel, src in plain.items()}
+    _, noisy = scan_example(commented, tmp_path / "b")
+    module_rules = {r for r, cls in all_rule_classes().items() if issubclass(cls, ModuleRule)}
+
+    def count(result):
+        return sorted((f.rule, f.location.get("path")) for f in result.findings if f.rule in module_rules)
+
+    assert count(noisy) == count(original)
+
+
+def test_a_comment_edit_loads_neither_libcst_nor_the_rule_modules(project):
+    """The incremental path of a clean file needs Python's parser only (libcst costs ~0.12 s to import)."""
+    import subprocess
+    import sys
+
+    root, config = project
+    _check(root, config)
+    with open(root / "lib/unused.py", "a") as fh:
+        fh.write("\n# a note\n")
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from auditor.code.scan import scan_paths\n"
+        "from auditor.config import Config\n"
+        f"root = Path({str(root)!r})\n"
+        f"result = scan_paths([root], Config(root=root, cache_dir_setting={str(config.cache_dir)!r}), jobs=1)\n"
+        "print(result.parsed, len(result.findings), 'libcst' in sys.modules,\n"
+        "      any(m.startswith('auditor.rules.code.') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", str(len(scan_paths([root], config, use_cache=False, jobs=1).findings)), "False", "False"]
+
+
+def test_rebuilding_the_index_imports_the_project_rules_but_not_libcst(project, spies):
+    import subprocess
+    import sys
+
+    root, config = project
+    _check(root, config)
+    text = (root / "utils/seed.py").read_text()
+    (root / "utils/seed.py").write_text("# moved\n\n" + text)  # reached by train.py: positions feed RA11x
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import auditor.code.scan as scan\n"
+        "from auditor.config import Config\n"
+        "runs = []\n"
+        "real = scan._run_project_rules\n"
+        "scan._run_project_rules = lambda *a, **k: runs.append(1) or real(*a, **k)\n"
+        f"root = Path({str(root)!r})\n"
+        f"scan.scan_paths([root], Config(root=root, cache_dir_setting={str(config.cache_dir)!r}), jobs=1)\n"
+        "print(len(runs), 'libcst' in sys.modules, 'auditor.rules.code.ra110_seed_unset' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "False", "True"]
+    assert _json(scan_paths([root], config, jobs=1)) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_suppression_comment_added_to_a_clean_file_is_seen(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "lib/unused.py").read_text()
+    (root / "lib/unused.py").write_text(text.replace("def jitter", "# audit: ignore[RA170] nothing to hide\ndef jitter"))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 0  # only a comment line was added to a file without findings
+    assert [(f.rule, f.location["path"]) for f in result.findings if f.rule == "RA002"] == [("RA002", "lib/unused.py")]
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_the_code_skeleton_ignores_comments_and_blank_lines_but_not_strings():
+    from auditor.code.scan import code_skeleton
+
+    base = 'import torch\n\n\ndef f(x):\n    """Doc.\n\n    # looks like a comment\n    """\n    return (x +  # sum\n            1)\n'
+    same = [
+        "# header\n\n" + base,
+        base + "\n# trailer\n",
+        base.replace("def f", "# note\n\ndef f"),
+        base.replace("            1)", "            # inside the parentheses\n            1)"),
+        base.replace("\n", "\r\n"),
+    ]
+    different = [
+        base.replace("# looks like a comment", "# looks like another"),  # in the docstring
+        base.replace('"""Doc.\n\n', '"""Doc.\n'),  # a blank line of the docstring
+        base.replace("# sum", "# total"),  # a trailing comment: the line's text is the finding's anchor
+        base.replace("x +", "x  +"),
+        base.replace('"""Doc.', "'''Doc.").replace('    """\n    return', "    '''\n    return"),
+        base + 's = "a\\\n# b"\n',  # a string continued with a backslash
+    ]
+    assert {code_skeleton(s) for s in same} == {code_skeleton(base)}
+    assert code_skeleton(base) not in {code_skeleton(s) for s in different}
+    assert code_skeleton(base + 's = "a\\\n# b"\n') != code_skeleton(base + 's = "a\\\n# c"\n')
+    assert code_skeleton("t = '''a \\''' # b\n'''\n") != code_skeleton("t = '''a \\''' # c\n'''\n")
