@@ -68,7 +68,18 @@ class ModuleContext:
         return start_positions(self.tree)
 
     def position(self, node: cst.CSTNode) -> tuple[int, int]:
-        return self.starts[node]
+        # Most files report a few expressions: each is found by its own code first; the table of every
+        # node (a pass over the whole module) only when that cannot tell.
+        starts = self.__dict__.get("starts")
+        if starts is None:
+            quick = self.extras.setdefault("_quick_starts", {})
+            found = quick.get(node)
+            if found is None:
+                from auditor.code.positions import node_start
+
+                found = quick[node] = node_start(self.tree, self.source, node) or self.starts[node]
+            return found
+        return starts[node]
 
     def location(self, node: cst.CSTNode) -> dict:
         line, col = self.position(node)

@@ -96,7 +96,7 @@ def build_import_table(tree: cst.Module, module_name: str = "", is_package: bool
 def _statements(root: cst.CSTNode):
     """Every statement-level node, in the order of walk.iter_nodes, without entering expressions (imports
     are statements, so no import is missed; most of a module's nodes are expressions)."""
-    from auditor.code.walk import _SKIP_TYPES, _fields_of
+    from auditor.code.walk import _fields_of
 
     stack = [root]
     while stack:
@@ -108,9 +108,24 @@ def _statements(root: cst.CSTNode):
         for name in _fields_of(type(node)):
             value = getattr(node, name)
             for v in (value if type(value) in (list, tuple) else (value,)):
-                if isinstance(v, cst.CSTNode) and not isinstance(v, (cst.BaseExpression, *_SKIP_TYPES)):
+                if _statement_like(v.__class__):
                     children.append(v)
         stack.extend(reversed(children))
+
+
+_STATEMENT_LIKE: dict[type, bool] = {}
+
+
+def _statement_like(cls: type) -> bool:
+    """A node `_statements` enters: a CSTNode that is neither an expression nor whitespace/punctuation (cached
+    per class: libcst's bases are ABCs, whose isinstance is slow)."""
+    found = _STATEMENT_LIKE.get(cls)
+    if found is None:
+        from auditor.code.walk import _SKIP_TYPES
+
+        found = _STATEMENT_LIKE[cls] = issubclass(cls, cst.CSTNode) and not issubclass(
+            cls, (cst.BaseExpression, *_SKIP_TYPES))
+    return found
 
 
 def _top_level_definitions(body) -> list:

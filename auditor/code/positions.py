@@ -33,7 +33,7 @@ class _Recorder:
 class _PositionState:
     """Duck-types libcst's CodegenState: tracks line/column instead of collecting the code."""
 
-    __slots__ = ("default_indent", "default_newline", "provider", "indent_tokens", "tokens", "line", "column",
+    __slots__ = ("default_indent", "default_newline", "provider", "indent_tokens", "tokens", "code", "indented", "line", "column",
                  "computed", "_stack", "_indent_width")
 
     def __init__(self, module: cst.Module):
@@ -41,7 +41,9 @@ class _PositionState:
         self.default_newline = module.default_newline
         self.provider = None
         self.indent_tokens: list[str] = []
-        self.tokens: list[str] = []  # unused: kept for the interface
+        self.tokens: list[str] = []  # unused (Module's codegen looks at it): kept empty, as it always was
+        self.code: list[str] | None = None  # the code, when asked for (see node_start)
+        self.indented = False  # indentation was added (never inside a single-line expression)
         self.line, self.column = 1, 0
         self.computed: dict[cst.CSTNode, tuple[int, int]] = {}
         self._stack: list[tuple[int, int]] = []
@@ -55,9 +57,12 @@ class _PositionState:
         self._indent_width -= len(self.indent_tokens.pop())
 
     def add_indent_tokens(self) -> None:
+        self.indented = True
         self.column += self._indent_width
 
     def add_token(self, value: str) -> None:
+        if self.code is not None:
+            self.code.append(value)
         if "\n" in value or "\r" in value:
             segments = _NEWLINE.split(value)
             self.line += len(segments) - 1
@@ -84,3 +89,27 @@ def start_positions(module: cst.Module) -> dict[cst.CSTNode, tuple[int, int]]:
     state = _PositionState(module)
     module._codegen(state)
     return state.computed
+
+
+def node_start(module: cst.Module, source: str, node: cst.CSTNode) -> tuple[int, int] | None:
+    """The start of one expression without a pass over the whole module, or None when that cannot be
+    told for sure (then use start_positions).
+
+    The node's own code is generated (with its start relative to that code) and looked up in the source:
+    a single-line expression is written the same in the module as on its own (indentation is only added
+    after a newline), so when its code occurs exactly once in the source, that occurrence is the node.
+    """
+    if not isinstance(node, cst.BaseExpression) or "\r" in source:
+        return None
+    state = _PositionState(module)
+    state.code = []
+    node._codegen(state)
+    code = "".join(state.code)
+    if not code or "\n" in code or state.indented:
+        return None
+    offset = source.find(code)
+    if offset < 0 or source.find(code, offset + 1) >= 0:
+        return None
+    line_start = source.rfind("\n", 0, offset) + 1
+    _, column = state.computed[node]  # on the node's first (only) line
+    return source.count("\n", 0, offset) + 1, offset - line_start + column

@@ -19,6 +19,7 @@ import re
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
 from auditor.code.relative import resolve_relative
+from auditor.code.tree_prefilter import statements
 
 _BUILTINS = frozenset(dir(builtins))
 # Tokens whose absence means a file can neither start a program nor do anything the index tracks.
@@ -50,12 +51,15 @@ def needs_summary(source: str) -> bool:
 
 
 def _dotted(node) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
+    """`a.b.c` -> "a.b.c"; None unless a chain of attributes on a name."""
+    parts = []
+    while node.__class__ is ast.Attribute:
+        parts.append(node.attr)
+        node = node.value
+    if node.__class__ is not ast.Name:
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 def _literal(node):
@@ -89,9 +93,25 @@ def _is_main_guard(test) -> bool:
     return names == {"__name__"} and strings == {"__main__"}
 
 
+_QUANT_WORDS: dict[str, bool] = {}  # a name's last part -> _quant_word (the same names recur in every file)
+
+
 def _quant_word(name: str) -> bool:
-    low = name.lower()
-    return "dequant" not in low and any(word in low for word in apis.QUANT_NAME_WORDS)
+    found = _QUANT_WORDS.get(name)
+    if found is None:
+        low = name.lower()
+        found = "dequant" not in low and any(word in low for word in apis.QUANT_NAME_WORDS)
+        if len(_QUANT_WORDS) < 100_000:
+            _QUANT_WORDS[name] = found
+    return found
+
+
+_CLI_RUNNERS = ("fire.Fire", "typer.run", "jsonargparse.CLI", "jsonargparse.auto_cli")
+# Every name _classify looks up only when it resolved: a call named in none of them skips those checks.
+_KNOWN_NAMES = frozenset().union(
+    apis.DETERMINISTIC_CALLS, apis.SEED_APIS, apis.CONSUME_APIS, apis.DATALOADERS, apis.DETERMINISTIC_TRAINERS,
+    apis.TRACKER_STARTS, *apis.CONFIG_LOGGERS.values(), apis.QUANT_APIS, apis.LOAD_APIS)
+_LOGGER_METHOD_ENDS = frozenset(m.rsplit(".", 1)[-1] for methods in apis.CONFIG_LOGGER_METHODS.values() for m in methods)
 
 
 def _receiver_word(node) -> str:
@@ -108,23 +128,11 @@ def _receiver_word(node) -> str:
 _STATEMENT_LEVEL = (ast.stmt, ast.ExceptHandler, ast.match_case)
 
 
-def _statements(tree: ast.Module):
-    """The statements of `ast.walk(tree)`, in its order, without entering expressions (which hold no
-    statements, so no import is missed; they are most of a module's nodes)."""
-    from collections import deque
-
-    todo = deque([tree])
-    while todo:
-        node = todo.popleft()
-        todo.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, _STATEMENT_LEVEL))
-        yield node
-
-
 def import_table(tree: ast.Module, module_name: str, is_package: bool) -> tuple[dict[str, str], set[str]]:
     """local name -> qualified name, and the imported modules (see auditor/code/imports.py)."""
     aliases: dict[str, str] = {}
     modules: set[str] = set()
-    for node in _statements(tree):
+    for node in statements(tree):  # breadth first, as ast.walk
         if isinstance(node, ast.Import):
             for alias in node.names:
                 modules.add(alias.name)
@@ -157,8 +165,33 @@ class _Frame:
         self.parses_args = False
 
 
-_LEAVES = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
-_DISPATCH: dict[tuple[type, type], object] = {}
+# Fields that never hold a node with a name or a call in them (contexts, operators, plain strings/ints).
+_SCALAR_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "kind", "conversion", "is_async", "type_comment",
+                            "asname", "name", "level", "module", "simple", "rest", "kwd_attrs"})
+_LEAF_NODES = frozenset({ast.Name, ast.Constant})  # no child, no call: never pushed
+_THROUGH = frozenset({ast.Attribute, ast.keyword})  # one child (`value`) and nothing else of interest: skipped over
+_FIELDS: dict[type, tuple[str, ...]] = {}  # class -> its child fields
+_REVERSED: dict[type, tuple[str, ...]] = {}  # class -> its child fields, last first (for the expression stack)
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple(f for f in cls._fields if f not in _SCALAR_FIELDS)
+        _REVERSED[cls] = fields[::-1]
+    return fields
+
+
+def _paren_lines(source: str) -> list[int] | None:
+    """parens[n]: how many of the first n lines hold a "(" (None when the source has line endings other
+    than "\n", whose line numbering this would not match)."""
+    if "\r" in source:
+        return None
+    from itertools import accumulate, repeat
+    from operator import contains
+
+    lines = source.split("\n")
+    return list(accumulate(map(contains, lines, repeat("(", len(lines))), initial=0))
 
 
 class Summarizer(ast.NodeVisitor):
@@ -176,6 +209,7 @@ class Summarizer(ast.NodeVisitor):
         self.classes: list[str] = []  # qualnames of enclosing classes
         self.self_types: dict[str, dict[str, str]] = {}  # class -> self.attr -> type
         self.script_line = 0
+        self.parens = _paren_lines(ctx.source)
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -232,39 +266,76 @@ class Summarizer(ast.NodeVisitor):
             return f"{self.classes[-1]}.{name}"
         return f"{self.module}.{name}"
 
-    # -- the walk: ast.NodeVisitor's, with its per-node method lookup cached per class and the leaf
-    # nodes without names or calls (Load/Store, operators) skipped; a third of the summary's cost.
-    def visit(self, node) -> None:
-        key = (type(self), node.__class__)
-        method = _DISPATCH.get(key)
-        if method is None:
-            method = _DISPATCH[key] = getattr(type(self), "visit_" + node.__class__.__name__, type(self).generic_visit)
-        method(self, node)
+    # -- the walk -------------------------------------------------------------------------------
+    # The same visits as ast.NodeVisitor (depth first, fields in order) at a fraction of its cost: statements
+    # dispatch to their visit_ method by type; an expression holds no statement, and inside it only calls
+    # record anything, so it is walked with a plain stack (and skipped outright when its lines hold no "(").
+    def walk(self, node) -> None:
+        if isinstance(node, (*_STATEMENT_LEVEL, ast.mod)):
+            _STMT_DISPATCH.get(node.__class__, Summarizer.generic_visit)(self, node)
+        else:
+            self.visit_expression(node)
+
+    visit = walk
 
     def generic_visit(self, node) -> None:
-        for name in node._fields:
+        for name in _child_fields(node.__class__):
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:
-                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
-                        self.visit(item)
-            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
-                self.visit(value)
+                    if isinstance(item, _STATEMENT_LEVEL):
+                        _STMT_DISPATCH.get(item.__class__, Summarizer.generic_visit)(self, item)
+                    elif isinstance(item, ast.AST):
+                        self.visit_expression(item)
+            elif isinstance(value, ast.AST):
+                self.visit_expression(value)
+
+    def visit_expression(self, root) -> None:
+        if root.__class__ in _LEAF_NODES:
+            return
+        end = getattr(root, "end_lineno", None)
+        parens = self.parens
+        if end is not None and parens is not None and parens[end] == parens[root.lineno - 1]:
+            return  # no "(" on its lines: no call under it
+        stack = [root]
+        pop, push, call, is_ast, leaves, through = stack.pop, stack.append, ast.Call, ast.AST, _LEAF_NODES, _THROUGH
+        while stack:
+            node = pop()
+            cls = node.__class__
+            if cls is call:
+                self._call(node)
+            fields = _REVERSED.get(cls)
+            if fields is None:
+                _child_fields(cls)
+                fields = _REVERSED[cls]
+            for name in fields:  # reversed field order: the first child is popped first
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for item in reversed(value):
+                        while item.__class__ in through:  # `a.b.c`, `key=value`: only their value matters
+                            item = item.value
+                        if item.__class__ not in leaves and isinstance(item, is_ast):
+                            push(item)
+                else:
+                    while value.__class__ in through:
+                        value = value.value
+                    if value.__class__ not in leaves and isinstance(value, is_ast):
+                        push(value)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for dec in node.decorator_list:
-            self.visit(dec)
+            self.visit_expression(dec)
         qual = self._qualname(node.name)
         bases = [name for name, _ in (self.resolve(b) for b in node.bases) if name]
         self.summary.classes[qual] = bases
         self.classes.append(qual)
         for stmt in node.body:
-            self.visit(stmt)
+            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
         self.classes.pop()
 
     def visit_FunctionDef(self, node) -> None:
         for dec in node.decorator_list:
-            self.visit(dec)
+            self.visit_expression(dec)
         qual = self._qualname(node.name)
         if len(self.frames) > 1:
             self.frame.nested[node.name] = qual
@@ -275,9 +346,9 @@ class Summarizer(ast.NodeVisitor):
         self.frames.append(_Frame(summary))
         for default in [*node.args.defaults, *node.args.kw_defaults]:
             if default is not None:
-                self.visit(default)
+                self.visit_expression(default)
         for stmt in node.body:
-            self.visit(stmt)
+            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
         frame = self.frames.pop()
         if frame.parses_args and not frame.summary.entry:
             frame.summary.entry = "argparse"
@@ -332,16 +403,16 @@ class Summarizer(ast.NodeVisitor):
         return None
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        self.visit(node.value)  # the value runs first; then the names are bound
+        self.visit_expression(node.value)  # the value runs first; then the names are bound
         built = self._built(node.value)
         for target in node.targets:
             self._assigned(target, node.value, built, node)
             if not isinstance(target, ast.Name):
-                self.visit(target)
+                self.visit_expression(target)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
-            self.visit(node.value)
+            self.visit_expression(node.value)
             self._assigned(node.target, node.value, self._built(node.value), node)
 
     def _assigned(self, target, value, built: str | None, node) -> None:
@@ -367,11 +438,7 @@ class Summarizer(ast.NodeVisitor):
             if name == "wandb.config":
                 self.add("config_log", name, node, tracker="wandb")
 
-    # -- calls -----------------------------------------------------------------------------
-    def visit_Call(self, node: ast.Call) -> None:
-        self._call(node)
-        self.generic_visit(node)
-
+    # -- calls (met in visit_expression) --------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
         name, resolved = self.resolve(node.func)
         if not name:
@@ -387,16 +454,18 @@ class Summarizer(ast.NodeVisitor):
 
     def _classify(self, node: ast.Call, name: str, resolved: bool, method: str) -> bool:
         """Record what a library call does; True when it was fully described (no plain call event)."""
-        args = _positional(node)
+        # `known`: one lookup instead of a dozen for the many calls no API table names
+        known = resolved and name in _KNOWN_NAMES
         has_args = bool(node.args) or bool(node.keywords)
-        if name in apis.DETERMINISTIC_CALLS and resolved:
+        if known and name in apis.DETERMINISTIC_CALLS:
+            args = _positional(node)
             value = _literal(args[0]) if args else True
             self.add("determinism", name, node, setting="algorithms", value=value if value is not ... else "?")
-        if name in apis.SEED_APIS and resolved:
+        if known and name in apis.SEED_APIS:
             if name not in apis.SEED_NEEDS_ARGUMENT or has_args:
                 self.add("seed", name, node, rngs=sorted(apis.SEED_APIS[name]))
                 return True
-        if name in apis.CONSUME_APIS and resolved:
+        if known and name in apis.CONSUME_APIS:
             if any(_kwarg(node, k) is not None for k in apis.CONSUME_UNLESS_KWARG.get(name, ())):
                 return True
             if name in apis.CONSUME_ONLY_IF_SHUFFLE and _literal(_kwarg(node, "shuffle")) is not True:
@@ -409,18 +478,18 @@ class Summarizer(ast.NodeVisitor):
                 rng = "cuda"
             self.add("consume", name, node, rng=rng, strength=strength)
             return True
-        if name in apis.DATALOADERS and resolved:
+        if known and name in apis.DATALOADERS:
             self._dataloader(node, name)
             return True
-        if name in apis.DETERMINISTIC_CALLS and resolved:
+        if known and name in apis.DETERMINISTIC_CALLS:
             return True
-        if name in apis.DETERMINISTIC_TRAINERS and resolved:
+        if known and name in apis.DETERMINISTIC_TRAINERS:
             value = _literal(_kwarg(node, "deterministic")) if _kwarg(node, "deterministic") is not None else None
             if value is not None:
                 self.add("determinism", name, node, setting="trainer", value=value if value is not ... else "?")
             self.add("train", name, node, how="trainer")
             return True
-        if name in apis.TRACKER_STARTS and resolved:
+        if known and name in apis.TRACKER_STARTS:
             tracker = apis.TRACKER_STARTS[name]
             config = _kwarg(node, "config")
             has_config = _has_splat(node) or (config is not None and _literal(config) is not None)
@@ -428,28 +497,29 @@ class Summarizer(ast.NodeVisitor):
             self.add("tracker", name, node, tracker=tracker, config=has_config, resumes=resumes)
             return True
         if method == "init_trackers":
-            has_config = _has_splat(node) or len(args) >= 2 or _kwarg(node, "config") is not None
+            has_config = _has_splat(node) or len(_positional(node)) >= 2 or _kwarg(node, "config") is not None
             self.add("tracker", name, node, tracker="accelerate", config=has_config)
             return True
-        for tracker, loggers in apis.CONFIG_LOGGERS.items():
-            if name in loggers and resolved:
+        for tracker, loggers in apis.CONFIG_LOGGERS.items() if known else ():
+            if name in loggers:
                 self.add("config_log", name, node, tracker=tracker)
                 return True
-        if method:
+        if method in _LOGGER_METHOD_ENDS:  # the last part of a name in CONFIG_LOGGER_METHODS
             for tracker, methods in apis.CONFIG_LOGGER_METHODS.items():
                 if any(name.endswith("." + m) for m in methods):
                     self.add("config_log", name, node, tracker=tracker)
                     return True
-        if (name in apis.QUANT_APIS and resolved) or _quant_word(name.rsplit(".", 1)[-1]):
+        if (known and name in apis.QUANT_APIS) or _quant_word(name.rsplit(".", 1)[-1]):
             self.add("quant", name, node)
             return False
         if method in apis.HOOK_METHODS or method == "apply":
+            args = _positional(node)
             hook = args[0] if args else None
             hook_name = (self.resolve(hook)[0] or "") if hook is not None else ""
             if _quant_word(hook_name.rsplit(".", 1)[-1] if hook_name else ""):
                 self.add("quant", hook_name, node, via=method)
                 return True
-        if name in apis.LOAD_APIS and resolved or method in apis.LOAD_METHODS:
+        if known and name in apis.LOAD_APIS or method in apis.LOAD_METHODS:
             self.add("load", name, node)
             return method == "" and name in apis.LOAD_APIS
         if method in apis.TRAIN_METHODS:
@@ -462,8 +532,8 @@ class Summarizer(ast.NodeVisitor):
                 return True
         if method in ("parse_args", "parse_known_args", "parse_args_into_dataclasses") and len(self.frames) > 1:
             self.frame.parses_args = True
-        if name in ("fire.Fire", "typer.run", "jsonargparse.CLI", "jsonargparse.auto_cli") and resolved and args:
-            target, _ = self.resolve(args[0])
+        if resolved and name in _CLI_RUNNERS and node.args and _positional(node):
+            target, _ = self.resolve(_positional(node)[0])
             if target:
                 self.add("entry_call", target, node)
                 self.add("call", target, node, resolved=True)  # the CLI runs it from here
@@ -500,6 +570,11 @@ class Summarizer(ast.NodeVisitor):
         return self.summary
 
 
+_STMT_DISPATCH = {cls: getattr(Summarizer, "visit_" + cls.__name__) for cls in (
+    ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.If, ast.Expr, ast.For, ast.While, ast.With, ast.AsyncFor,
+    ast.AsyncWith, ast.Assign, ast.AnnAssign)}
+
+
 class _Source:
     """What the summary needs of a module (a ModuleContext has the same attributes)."""
 
@@ -514,7 +589,7 @@ def summarize_source(path: str, source: str, module_name: str, is_package: bool,
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return ModuleSummary(path=path, module_name=module_name)  # nothing to index
     walker = Summarizer(_Source(path, source, module_name, is_package), tree)
-    walker.visit(tree)
+    walker.walk(tree)
     return walker.finish()
 
 

@@ -106,22 +106,33 @@ def _fields_of(cls: type) -> tuple[str, ...]:
     return names
 
 
+_KEEP: dict[type, bool] = {}  # concrete class -> a syntactic node to visit (libcst's bases are ABCs: slow isinstance)
+
+
+def keep(cls: type) -> bool:
+    """Is a value of this class a node `iter_nodes` visits (a CSTNode, not whitespace or punctuation)?"""
+    kept = _KEEP.get(cls)
+    if kept is None:
+        kept = _KEEP[cls] = issubclass(cls, cst.CSTNode) and not issubclass(cls, _SKIP_TYPES)
+    return kept
+
+
 def iter_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every syntactic node under `root` (itself included), depth first (children in field order, which is
     not always source order: sort by position where order matters)."""
     stack = [root]
-    pop, push = stack.pop, stack.append
-    node_type = cst.CSTNode
+    pop, push, kept = stack.pop, stack.append, _KEEP.get
     while stack:
         node = pop()
         yield node
         children = []
-        for name in _fields_of(type(node)):
+        cls = node.__class__
+        for name in _FIELDS.get(cls) or _fields_of(cls):
             value = getattr(node, name)
-            if isinstance(value, node_type):
-                if not isinstance(value, _SKIP_TYPES):
-                    children.append(value)
-            elif type(value) in (list, tuple):
-                children.extend(v for v in value if isinstance(v, node_type) and not isinstance(v, _SKIP_TYPES))
+            vcls = value.__class__
+            if vcls is list or vcls is tuple:
+                children.extend(v for v in value if (kept(v.__class__) if v.__class__ in _KEEP else keep(v.__class__)))
+            elif kept(vcls) if vcls in _KEEP else keep(vcls):
+                children.append(value)
         for child in reversed(children):
             push(child)

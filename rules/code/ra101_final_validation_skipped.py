@@ -2,8 +2,8 @@ import re
 
 import libcst as cst
 
-from auditor.code.patterns import (TEXT_LAST_STEP, mentions_validation, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
-                                   validation_calls)
+from auditor.code.patterns import (mentions_validation, text_last_step, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
+                                   is_validation_name, validation_calls)
 from auditor.code.rule_base import ModuleRule
 from auditor.code.walk import small_statements, statements
 
@@ -26,15 +26,29 @@ class FinalValidationSkipped(ModuleRule):
     prefilter = ("last", "final", "total", "max_", "num_", "len(")
 
     def applies_to(self, source: str, config=None) -> bool:
-        return TEXT_LAST_STEP.search(source) is not None and mentions_validation(source, config)
+        return text_last_step(source) and mentions_validation(source, config)
 
     def applies_to_tree(self, tree, config=None) -> bool:
-        # every finding sits at an `if` whose test is (or excludes) the last step
+        # every finding sits at an `if` whose test is (or excludes) the last step, and `_problems` needs, under
+        # it: an emptied value, a validating else branch, a break/return inside a loop with a validation after
+        # the `if`, or (excluding the last step) a validation call
         import ast
 
-        from auditor.code.tree_prefilter import may_test_last_step, nodes
+        from auditor.code.tree_prefilter import is_last_step_test, is_not_last_step_test
 
-        return any(may_test_last_step(node.test) for node in nodes(tree, ast.If))
+        configured = list(getattr(config, "validation_functions", None) or ())
+        for node, in_loop, after in _ast_ifs(tree.body, False):
+            if is_last_step_test(node.test):
+                if any(_may_empty(sub) for stmt in node.body for sub in ast.walk(stmt)):
+                    return True
+                if any(_ast_validates(stmt, configured) for stmt in node.orelse):  # an elif too: a superset
+                    return True
+                if in_loop and any(isinstance(sub, (ast.Break, ast.Return)) for stmt in node.body
+                                   for sub in ast.walk(stmt)) and any(_ast_validates(s, configured) for s in after):
+                    return True
+            elif is_not_last_step_test(node.test) and any(_ast_validates(stmt, configured) for stmt in node.body):
+                return True
+        return False
 
     bad = [
         # the incident, pasted into a trainer method
@@ -218,6 +232,51 @@ def train(model, loader):
             if isinstance(small, (cst.Break, cst.Return)):
                 return small
         return None
+
+
+def _may_empty(node) -> bool:
+    """On the ast, a superset of what `_emptied` yields: `x = {}`/`None`/`dict()`, or `x.clear()`."""
+    import ast
+
+    from auditor.code.tree_prefilter import last_identifier
+
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        value = node.value
+        return (isinstance(value, ast.Dict) and not value.keys) or (isinstance(value, ast.Constant) and value.value is None) \
+            or (isinstance(value, ast.Call) and last_identifier(value.func) in ("dict", "OrderedDict")
+                and not value.args and not value.keywords)
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear"
+
+
+def _ast_ifs(block, in_loop: bool):
+    """On the ast, as `walk.statements` sees them: every `if` with whether a loop of its function encloses it
+    and the statements after it in its block (an elif is a block of its own)."""
+    import ast
+
+    for index, stmt in enumerate(block):
+        if isinstance(stmt, ast.If):
+            yield stmt, in_loop, block[index + 1:]
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield from _ast_ifs(stmt.body, False)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            yield from _ast_ifs(stmt.body, True)
+            yield from _ast_ifs(stmt.orelse, in_loop)
+        else:
+            for name in ("body", "orelse", "finalbody"):
+                inner = getattr(stmt, name, None)
+                if isinstance(inner, list):
+                    yield from _ast_ifs(inner, in_loop)
+            for part in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or ():
+                yield from _ast_ifs(part.body, in_loop)
+
+
+def _ast_validates(node, configured) -> bool:
+    import ast
+
+    from auditor.code.tree_prefilter import last_identifier
+
+    return any(isinstance(sub, ast.Call) and is_validation_name(last_identifier(sub.func) or "", configured)
+               for sub in ast.walk(node))
 
 
 def _is_empty(value: cst.BaseExpression) -> bool:

@@ -27,12 +27,12 @@ class FinalValidationUnscheduled(ModuleRule):
         # every finding is an `if` with a `%` in its test and a validation call in its body
         import ast
 
-        from auditor.code.tree_prefilter import calls_validation, nodes
+        from auditor.code.tree_prefilter import calls_validation, nodes, statements
 
         configured = list(getattr(config, "validation_functions", None) or ())
         return any(any(isinstance(b.op, ast.Mod) for b in nodes(node.test, ast.BinOp))
                    and any(calls_validation(stmt, configured) for stmt in node.body)
-                   for node in nodes(tree, ast.If))
+                   for node in statements(tree) if isinstance(node, ast.If))
 
     bad = [
         '''

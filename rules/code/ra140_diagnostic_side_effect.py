@@ -1,5 +1,5 @@
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import libcst as cst
 
@@ -47,20 +47,45 @@ def _dotted(node) -> str:
         return f"{base}.{node.attr.value}" if base else ""
     return ""
 
-    def applies_to_tree(self, tree, config=None) -> bool:
-        import ast
 
-        from auditor.code.tree_prefilter import identifiers_outside_calls, nodes
+_DRAW_NAMES = frozenset(name.rsplit(".", 1)[-1] for name, (_, strength) in apis.CONSUME_APIS.items()
+                        if strength == "draw")
+_EFFECT_METHODS = frozenset({"backward", "zero_grad", "step", "eval", "train"}) | _INPLACE | _DRAW_NAMES
 
-        flags = {f.lower() for f in getattr(config, "diagnostic_flags", None) or ()}
-        for node in nodes(tree, (ast.If, ast.FunctionDef, ast.AsyncFunctionDef)):
-            if isinstance(node, ast.If):
-                if any(ident.lower() in flags or any(_DIAG_WORDS.match(t) for t in _tokens(ident))
-                       for ident in identifiers_outside_calls(node.test)):
-                    return True
-            elif _diag_function_name(node.name, flags):
-                return True
-        return False
+
+def _may_flag(node, local: set[str]) -> bool:
+    """On the ast: could `_Walker` flag this node inside a region? (A superset of its visit_Call/visit_Assign.)"""
+    import ast
+
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            return func.attr in _EFFECT_METHODS
+        return isinstance(func, ast.Name) and func.id in local
+    if isinstance(node, ast.Assign):
+        return any(isinstance(t, ast.Attribute) and t.attr == "data" for t in node.targets)
+    return False
+
+
+def _callable_effects(tree) -> set[str]:
+    """On the ast, a superset of the plain names `_Walker` flags when called: a draw API imported under any
+    name (or a name that is one), and a module-level function whose body runs backward/zero_grad."""
+    import ast
+
+    from auditor.code.tree_prefilter import statements
+
+    names = set(_DRAW_NAMES)
+    for node in statements(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):  # a plain `import a.b` binds only `a`, never a draw
+            names.update(alias.asname or alias.name for alias in node.names
+                         if alias.name.rsplit(".", 1)[-1] in _DRAW_NAMES
+                         and (alias.asname or isinstance(node, ast.ImportFrom)))
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "zero_grad")
+                for n in ast.walk(stmt)):
+            names.add(stmt.name)
+    return names
 
 
 def _diag_function_name(name: str, flags: set[str]) -> bool:
@@ -80,12 +105,33 @@ def _text_prefilter(flags: tuple[str, ...]) -> "re.Pattern[str]":
 
 
 class _Region:
-    def __init__(self, node, why: str, line: int):
-        self.node, self.why, self.line = node, why, line
+    # `why` and `line` need the module's positions: computed only when the region has something to report
+    def __init__(self, node, ctx, function: str, body):
+        self.node, self._ctx, self._function, self._body = node, ctx, function, body
         self.modes: list[tuple[str, str, cst.Call]] = []  # (receiver, "eval"|"train", call)
-        self.saves_rng = False
-        self.restores_rng = False
         self.draws: list[tuple[cst.Call, str]] = []
+
+    @cached_property
+    def _code(self) -> str:  # the region's own code, read only when it draws random numbers
+        return cst.Module(body=[]).code_for_node(self._body) if self._body is not None else ""
+
+    @property
+    def saves_rng(self) -> bool:
+        return any(s + "(" in self._code for s in _RNG_SAVE)
+
+    @property
+    def restores_rng(self) -> bool:
+        return any(s + "(" in self._code for s in _RNG_RESTORE)
+
+    @cached_property
+    def line(self) -> int:
+        return self._ctx.position(self.node)[0]
+
+    @cached_property
+    def why(self) -> str:
+        if self._function:
+            return f"diagnostic function `{self._function}`"
+        return f"diagnostic code under `if {self._ctx.anchor(self.node)[3:].rstrip(':')}`"
 
 
 _NORMAL = object()  # marks the else branch of a diagnostic guard: normal code again
@@ -105,6 +151,33 @@ class DiagnosticSideEffect(ModuleRule):
         if "debug" not in low and "diag" not in low and not any(f.lower() in low for f in flags):
             return False
         return _text_prefilter(flags).search(source) is not None
+
+    def applies_to_tree(self, tree, config=None) -> bool:
+        # The regions of `_Walker`, on the ast (an `if` whose test names a flag: its test and body; a diagnostic
+        # def: all of it), holding something `_Walker` could flag: a call whose last name is a side effect or
+        # a draw, a plain-name call that may be a draw or a module function with effects, or a `.data =` write.
+        import ast
+
+        from auditor.code.tree_prefilter import identifiers_outside_calls, statements
+
+        flags = {f.lower() for f in getattr(config, "diagnostic_flags", None) or ()}
+        local = None
+        for node in statements(tree):
+            if isinstance(node, ast.If):
+                if not any(ident.lower() in flags or any(_DIAG_WORDS.match(t) for t in _tokens(ident))
+                           for ident in identifiers_outside_calls(node.test)):
+                    continue
+                parts = [node.test, *node.body]
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _diag_function_name(node.name, flags):
+                parts = [node]
+            else:
+                continue
+            if local is None:
+                local = _callable_effects(tree)
+            if any(_may_flag(sub, local) for part in parts for sub in ast.walk(part)):
+                return True
+        return False
+
     summary = ("Diagnostic or debug code consumes RNG or changes training state (backward, optimizer step, "
                "in-place parameter writes, train/eval mode not restored).")
     rationale = (
@@ -217,8 +290,54 @@ class DiagnosticSideEffect(ModuleRule):
 
     def check(self, ctx, context=None):
         walker = _Walker(self, ctx)
-        ctx.tree.visit(walker)
+        _visit_regions(ctx.tree.body, walker)
         return walker.findings
+
+
+# libcst's visitor costs about as much as the parse: only the diagnostic regions get the full visit. Outside
+# them the statements are walked by hand, keeping the walker's state that a region can depend on (the
+# enclosing functions' parameter loops, `with fork_rng()` blocks) exactly as the full visit would.
+def _visit_regions(block, walker: "_Walker") -> None:
+    for stmt in block:
+        if isinstance(stmt, cst.If):
+            if walker._is_flag(stmt.test):
+                stmt.visit(walker)
+            else:
+                _visit_regions(_block(stmt.body), walker)
+                if isinstance(stmt.orelse, cst.If):
+                    _visit_regions([stmt.orelse], walker)
+                elif stmt.orelse is not None:
+                    _visit_regions(_block(stmt.orelse.body), walker)
+        elif isinstance(stmt, cst.FunctionDef):
+            if walker._is_diag_function(stmt.name.value):
+                stmt.visit(walker)
+            else:
+                walker.visit_FunctionDef(stmt)
+                _visit_regions(_block(stmt.body), walker)
+                walker.leave_FunctionDef(stmt)
+        elif isinstance(stmt, cst.With):
+            walker.visit_With(stmt)
+            _visit_regions(_block(stmt.body), walker)
+            walker.leave_With(stmt)
+        elif isinstance(stmt, cst.For):
+            walker.visit_For(stmt)
+            _visit_regions(_block(stmt.body), walker)
+            if stmt.orelse is not None:
+                _visit_regions(_block(stmt.orelse.body), walker)
+        elif isinstance(stmt, cst.Match):
+            for case in stmt.cases:
+                _visit_regions(_block(case.body), walker)
+        elif isinstance(stmt, cst.BaseCompoundStatement):  # class, while, try
+            _visit_regions(_block(stmt.body), walker)
+            for handler in getattr(stmt, "handlers", ()):
+                _visit_regions(_block(handler.body), walker)
+            for part in (getattr(stmt, "orelse", None), getattr(stmt, "finalbody", None)):
+                if part is not None:
+                    _visit_regions(_block(part.body), walker)
+
+
+def _block(suite) -> list:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else []  # a one-line suite holds no compound
 
 
 class _Walker(cst.CSTVisitor):
@@ -230,7 +349,10 @@ class _Walker(cst.CSTVisitor):
         self.param_loops: list[set[str]] = [set()]
         self.findings = []
         self.reported: set[int] = set()
-        self.effects = _module_effects(ctx)
+
+    @cached_property
+    def effects(self) -> dict[str, tuple[str, int]]:
+        return _module_effects(self.ctx)  # needed only when a region calls a plain name
 
     # -- regions ---------------------------------------------------------------------------
     def _is_flag(self, test) -> str:
@@ -246,7 +368,7 @@ class _Walker(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.param_loops.append(set())
         if self._is_diag_function(node.name.value):
-            self._enter(node, f"diagnostic function `{node.name.value}`", node.body)
+            self._enter(node, node.name.value, node.body)
         else:
             self.regions.append(None)
 
@@ -257,7 +379,7 @@ class _Walker(cst.CSTVisitor):
     def visit_If(self, node: cst.If) -> None:
         flag = self._is_flag(node.test)
         if flag:
-            self._enter(node, f"diagnostic code under `if {self.ctx.anchor(node)[3:].rstrip(':')}`", node.body)
+            self._enter(node, "", node.body)
         else:
             self.regions.append(None)
 
@@ -273,13 +395,8 @@ class _Walker(cst.CSTVisitor):
         if self.regions and self.regions[-1] is _NORMAL:
             self.regions.pop()
 
-    def _enter(self, node, why: str, body) -> None:
-        line, _ = self.ctx.position(node)
-        region = _Region(node, why, line)
-        source = cst.Module(body=[]).code_for_node(body) if body is not None else ""
-        region.saves_rng = any(s + "(" in source for s in _RNG_SAVE)
-        region.restores_rng = any(s + "(" in source for s in _RNG_RESTORE)
-        self.regions.append(region)
+    def _enter(self, node, function: str, body) -> None:
+        self.regions.append(_Region(node, self.ctx, function, body))
 
     def _leave(self) -> None:
         region = self.regions.pop()
@@ -288,11 +405,11 @@ class _Walker(cst.CSTVisitor):
         for receiver, mode, call in region.modes:
             if mode != "eval":
                 continue
-            restored = any(r == receiver and m == "train" for r, m, c in region.modes
-                           if self.ctx.position(c) > self.ctx.position(call))
+            restored = any(r == receiver and m == "train" and self.ctx.position(c) > self.ctx.position(call)
+                           for r, m, c in region.modes)
             if not restored:
                 self._flag(call, region, f"puts `{receiver}` in eval mode and never restores train mode")
-        if not (region.saves_rng and region.restores_rng):
+        if region.draws and not (region.saves_rng and region.restores_rng):
             for call, name in region.draws:
                 self._flag(call, region, f"draws random numbers (`{name}`), shifting every later draw of training")
 
@@ -390,8 +507,10 @@ def _kwarg(call: cst.Call, name: str):
 def _module_effects(ctx) -> dict[str, tuple[str, int]]:
     """Module-level functions that run backward/optimizer steps: calling them from diagnostic code counts."""
     effects: dict[str, tuple[str, int]] = {}
+    if "backward" not in ctx.source and "zero_grad" not in ctx.source:
+        return effects
     for stmt in ctx.tree.body:
-        if not isinstance(stmt, cst.FunctionDef):
+        if not isinstance(stmt, cst.FunctionDef) or not _may_have_effect(stmt.body):
             continue
 
         class Find(cst.CSTVisitor):
@@ -409,3 +528,12 @@ def _module_effects(ctx) -> dict[str, tuple[str, int]]:
         if finder.found:
             effects[stmt.name.value] = (finder.found, ctx.position(stmt)[0])
     return effects
+
+
+def _may_have_effect(body) -> bool:
+    """A cheap walk first: does any call in the body end in `.backward` or `.zero_grad`? (The visitor then
+    finds which one comes first.)"""
+    from auditor.code.walk import iter_nodes
+
+    return any(isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute)
+               and n.func.attr.value in ("backward", "zero_grad") for n in iter_nodes(body))

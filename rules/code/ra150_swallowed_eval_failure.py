@@ -39,11 +39,13 @@ class SwallowedEvalFailure(ModuleRule):
     def applies_to_tree(self, tree, config=None) -> bool:
         import ast
 
-        from auditor.code.tree_prefilter import called_names, imported_as, last_name, nodes
+        from auditor.code.tree_prefilter import called_names, imported_as, last_name, statements
 
         configured = list(getattr(config, "validation_functions", None) or ())
         saves = set(self.options["save_functions"]) | {"save", "save_file"} | imported_as(tree, {"save", "save_file"})
-        for node in nodes(tree, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        for node in statements(tree):
+            if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+                continue
             broad = any(h.type is None or any(last_name(t) in BROAD for t in
                                               (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]))
                         for h in node.handlers)

@@ -36,8 +36,57 @@ def text_prefilter(source: str) -> bool:
     return _LOAD_IMPORTS.search(source) is not None
 
 
+_LOAD_NAMES = frozenset({"load", "loads", "read_pickle"})
 TORCH_LOADS = {"torch.load", "torch.serialization.load"}
 NUMPY_LOADS = {"numpy.load"}
+
+
+def _bindings(tree) -> dict[str, set]:
+    """On the ast: every qualified name each local name may be bound to by an import or a module-level
+    definition ("?." + its last part: in a project module whose name is not known here)."""
+    import ast
+
+    from auditor.code.tree_prefilter import statements
+
+    found: dict[str, set] = {}
+    for node in statements(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                found.setdefault(local, set()).add(alias.name if alias.asname else local)
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name != "*":
+                    target = f"{node.module}.{alias.name}" if node.module and not node.level else f"?.{alias.name}"
+                    found.setdefault(alias.asname or alias.name, set()).add(target)
+    for node in statements(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.setdefault(node.name, set()).add(f"?.{node.name}")  # a superset of the top-level ones
+    return found
+
+
+def _may_flag(name: str, call) -> bool:
+    """`_problem` on an ast call, for a qualified name (a superset for file reads inside `loads`)."""
+    import ast
+
+    def kwarg(key):
+        return next((kw.value for kw in call.keywords if kw.arg == key), None)
+
+    def constant(node, value) -> bool:
+        return isinstance(node, ast.Constant) and node.value is value
+
+    if name in TORCH_LOADS:
+        flag = kwarg("weights_only")
+        return flag is None or constant(flag, False)
+    if name in NUMPY_LOADS:
+        return constant(kwarg("allow_pickle"), True)
+    if name in PICKLE_LOADS:
+        return True
+    if name in PICKLE_LOADS_BYTES:
+        return any(isinstance(sub, ast.Call) and (sub.func.attr if isinstance(sub.func, ast.Attribute) else
+                                                   getattr(sub.func, "id", None)) in FILE_READS
+                   for arg in [*call.args, *call.keywords] for sub in ast.walk(arg))
+    return False
 
 
 def _reads_file(node: cst.CSTNode) -> bool:
@@ -65,6 +114,32 @@ class UnsafeCheckpointLoad(ModuleRule):
 
     def applies_to(self, source: str, config=None) -> bool:
         return text_prefilter(source)
+
+    def applies_to_tree(self, tree, config=None) -> bool:
+        # `check` and `_problem` on the ast, as a superset: a local name may be bound by several imports (the
+        # import table keeps one of them), so each is tried; a name bound by a relative import or a module-level
+        # definition resolves inside the project, whose module name is not known here, so it may be anything.
+        import ast
+
+        bindings = _bindings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or any(kw.arg is None for kw in node.keywords):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr not in _LOAD_NAMES:
+                continue  # every flagged name ends in one of these (a plain name may be bound to one)
+            parts, root = [], func
+            while isinstance(root, (ast.Attribute, ast.Call)):
+                parts.append(root.attr if isinstance(root, ast.Attribute) else "()")
+                root = root.value if isinstance(root, ast.Attribute) else root.func
+            if not isinstance(root, ast.Name):
+                continue
+            rest = "".join(p if p == "()" else "." + p for p in reversed(parts))
+            for base in bindings.get(root.id, ()):
+                name = base + rest
+                if name.rsplit(".", 1)[-1] in _LOAD_NAMES and (base.startswith("?.") or _may_flag(name, node)):
+                    return True
+        return False
 
     bad = [
         '''
