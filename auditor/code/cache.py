@@ -22,6 +22,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from auditor.sqlite_cache import write_in_one_transaction
+
 SCHEMA = 4  # values are marshal blobs of plain JSON-able data (fast to load, runs no code); 4: summary heads
 
 
@@ -173,12 +175,4 @@ class FileStats:
 
 def _write_all(db: sqlite3.Connection, statement: str, rows: list) -> None:
     """One transaction for all rows; a cache that cannot be written is only a slower next scan."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(statement, rows)
-        db.execute("COMMIT")
-    except sqlite3.Error:
-        try:
-            db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+    write_in_one_transaction(db, [(statement, rows)])

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -71,15 +72,19 @@ class Step:
         return mine[i]
 
 
-class _Functions(Mapping):
-    """qualname -> FunctionSummary over every module; a module's bodies are loaded on first access only
-    (names, membership and iteration come from the modules' heads)."""
+class _ByDefiningModule(Mapping):
+    """qualname -> something of the (possibly lazy) module summary that defines it first; names, membership
+    and iteration come from the modules' heads, so a body is loaded only when a value is asked for."""
 
     def __init__(self, owner: dict):
-        self._owner = owner  # qualname -> the (possibly lazy) module summary defining it first
+        self._owner = owner  # qualname -> module summary
 
-    def __getitem__(self, qual: str) -> FunctionSummary:
-        return self._owner[qual].functions[qual]
+    @abstractmethod
+    def _value(self, module, qual: str):
+        """What this view gives for `qual`, read from the module summary that defines it."""
+
+    def __getitem__(self, qual: str):
+        return self._value(self._owner[qual], qual)
 
     def __contains__(self, qual) -> bool:
         return qual in self._owner
@@ -91,23 +96,18 @@ class _Functions(Mapping):
         return len(self._owner)
 
 
-class _PathOf(Mapping):
+class _Functions(_ByDefiningModule):
+    """qualname -> FunctionSummary."""
+
+    def _value(self, module, qual: str) -> FunctionSummary:
+        return module.functions[qual]
+
+
+class _PathOf(_ByDefiningModule):
     """qualname -> path of the module defining it."""
 
-    def __init__(self, owner: dict):
-        self._owner = owner
-
-    def __getitem__(self, qual: str) -> str:
-        return self._owner[qual].path
-
-    def __contains__(self, qual) -> bool:
-        return qual in self._owner
-
-    def __iter__(self):
-        return iter(self._owner)
-
-    def __len__(self) -> int:
-        return len(self._owner)
+    def _value(self, module, qual: str) -> str:
+        return module.path
 
 
 class ProjectIndex:

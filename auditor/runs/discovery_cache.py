@@ -34,6 +34,7 @@ from typing import Any
 
 from auditor.runs.readers.common import ReadError
 from auditor.runs.record import Run
+from auditor.sqlite_cache import write_in_one_transaction
 
 SCHEMA = 1
 RACY_NS = 2_000_000_000
@@ -243,19 +244,7 @@ class DiscoveryCache:
 
 def _write(db: sqlite3.Connection, statements: list[tuple[str, list]]) -> None:
     """One transaction; a cache that cannot be written (locked, disk full) is only a slower next run."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        for statement, rows in statements:
-            if rows:
-                db.executemany(statement, rows)
-            elif "?" not in statement:
-                db.execute(statement)
-        db.execute("COMMIT")
-    except sqlite3.Error:
-        try:
-            db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
+    write_in_one_transaction(db, statements)
 
 
 def now_ns() -> int:
