@@ -251,9 +251,12 @@ def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: l
     return outcomes, store.hits
 
 
-def discover_runs(results_dir: Path | str, config, *, cache: bool = False) -> Discovery:
-    """Every run of the results directory. cache=True: unchanged run folders come from the discovery cache
-    under config.cache_dir (see auditor.runs.discovery_cache) instead of being read and parsed again."""
+def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None) -> Discovery:
+    """Every run of the results directory. With the cache (by default; `[tool.auditor.runs] cache = false`
+    or cache=False turns it off), unchanged run folders come from the discovery cache under
+    config.cache_dir (see auditor.runs.discovery_cache) instead of being read and parsed again."""
+    if cache is None:
+        cache = config.section("runs").get("cache", True) is not False
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))

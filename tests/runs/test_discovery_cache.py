@@ -79,7 +79,7 @@ def opened(monkeypatch):
 
 def test_an_unchanged_folder_is_not_opened_again_and_reads_the_same(tmp_path, opened):
     results = _lab(tmp_path)
-    uncached = _view(discover_runs(results, config()))
+    uncached = _view(discover_runs(results, config(), cache=False))
     first = discover_runs(results, config(), cache=True)
     assert first.from_cache == 0 and len(opened) > 0
     opened.clear()
@@ -356,3 +356,12 @@ def test_sacred_files_beside_run_json_are_seen(tmp_path):
     (folder / "metrics.json").write_text(json.dumps({"val/acc": {"steps": [0, 10, 20], "values": [0.1, 0.6, 0.7]}}))
     (run,) = discover_runs(tmp_path / "sacred", config(), cache=True).runs
     assert run.seed == 2 and run.metrics["val/acc"][-1] == (20, 0.7)
+
+
+def test_audit_run_uses_the_cache_unless_the_runs_section_turns_it_off(tmp_path, opened):
+    results = _lab(tmp_path)
+    assert discover_runs(results, config()).from_cache == 0
+    assert discover_runs(results, config()).from_cache == 5  # the default: cached
+    opened.clear()
+    off = config(sections={"runs": {"cache": False}})
+    assert discover_runs(results, off).from_cache == 0 and opened  # read again, every folder
