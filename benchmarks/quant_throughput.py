@@ -1,13 +1,37 @@
 """Throughput of quantize -> dequantize on a 4096x4096 float32 tensor on CPU, ours next to torchao's.
 
-Prints MB/s of input for every format, on one thread and on all threads, the ratio to torchao in the
-same run, and whether the outputs agree (bit for bit for MX; NVFP4 within a few ulp, as torchao
-scales and dequantizes in a different order, which moves rare elements at rounding ties to a neighbouring code). Run: .venv/bin/python benchmarks/quant_throughput.py
+How it measures, identically for both sides:
+- the same input tensor (seeded randn, float32, contiguous), made once;
+- the same thread setting: torch.set_num_threads(1) for the one-thread table, then all threads;
+- each side is a plain call that allocates and returns a fresh float32 output, as a user would call
+  it; the result is dropped before the next call;
+- each side is timed in its own steady state: ROUNDS rounds, and in every round each side gets
+  WARMUP untimed calls, then PER_ROUND timed calls. Calls are not interleaved one by one on purpose:
+  the allocator state a call leaves behind changes the next call's page faults (after torchao's
+  heap-grown temporaries, our 64 MB output is served from already-touched memory and costs half
+  its usual time), which would flatter us. Alternating whole rounds still spreads bursts of load
+  from other processes over both sides. Python's garbage collector is off while timing;
+- reported: median and min milliseconds of each side over all timed calls, MB/s of input from the
+  median, and the ratio torchao median / ours median (above 1 means we are faster). The load
+  average is printed: on a shared machine, compare only figures taken at a similar load;
+- the median minor page faults per call of each side are printed too: whether a fresh 64 MB buffer
+  is faulted in page by page (16K faults, about 25-30 ms here) or served from memory glibc's heap
+  already holds depends on the process's history, so a run can land in either regime, and the
+  faults column says which one each figure comes from.
+Agreement is checked once per format, outside the timing: bit for bit for MX; NVFP4 within a few ulp,
+as torchao scales and dequantizes in a different order, which moves rare elements at rounding ties
+to a neighbouring code.
+
+Run: .venv/bin/python benchmarks/quant_throughput.py   (BENCH_ROUNDS, BENCH_PER_ROUND, BENCH_WARMUP,
+     BENCH_FORMATS = comma-separated subset, BENCH_THREADS = comma-separated thread counts)
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import resource
+import statistics
 import time
 import warnings
 
@@ -16,10 +40,12 @@ import torch
 from auditor.replay.quant import quantize_dequantize
 
 SHAPE = (4096, 4096)
-REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+PER_ROUND = int(os.environ.get("BENCH_PER_ROUND", "4"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "1"))
 MX = {"mxfp4": torch.float4_e2m1fn_x2, "mxfp6_e2m3": "fp6_e2m3", "mxfp6_e3m2": "fp6_e3m2",
       "mxfp8_e4m3": torch.float8_e4m3fn, "mxfp8_e5m2": torch.float8_e5m2}
-FORMATS = [*MX, "nvfp4", "int8", "int4"]
+ALL_FORMATS = [*MX, "nvfp4", "int8", "int4"]
 
 
 def torchao_functions():
@@ -28,7 +54,7 @@ def torchao_functions():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from torchao.prototype.mx_formats import mx_tensor, nvfp4_tensor
-    except Exception:  # torchao is a test/benchmark-only dependency
+    except ImportError:  # torchao is a test/benchmark-only dependency
         return {}
 
     def mx(dtype):
@@ -44,14 +70,29 @@ def torchao_functions():
     return {**{fmt: mx(dtype) for fmt, dtype in MX.items()}, "nvfp4": nvfp4}
 
 
-def best_time(fn, x) -> tuple[float, torch.Tensor]:
-    out = fn(x)  # warm-up
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        out = fn(x)
-        times.append(time.perf_counter() - start)
-    return min(times), out
+def timed(fn, x) -> tuple[float, int]:
+    """(seconds, minor page faults) of one call; its output is dropped at once."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+
+
+def measure(sides: list, x) -> list[list[tuple[float, int]]]:
+    """(seconds, page faults) per timed call of each side: ROUNDS rounds; in each, every side in turn gets WARMUP
+    untimed calls (its own allocator steady state), then PER_ROUND timed calls."""
+    times = [[] for _ in sides]
+    for _ in range(ROUNDS):
+        for fn, side_times in zip(sides, times):
+            for _ in range(WARMUP):
+                fn(x)
+            gc.collect()
+            gc.disable()
+            try:
+                side_times.extend(timed(fn, x) for _ in range(PER_ROUND))
+            finally:
+                gc.enable()
+    return times
 
 
 def agreement(fmt: str, ours: torch.Tensor, theirs: torch.Tensor) -> str:
@@ -63,27 +104,49 @@ def agreement(fmt: str, ours: torch.Tensor, theirs: torch.Tensor) -> str:
     close = relative[same_code & (ours != 0)].max().item() / 2.0 ** -23
     return f"<= {close:.1f} ulp; {flipped} of {ours.numel()} on another FP4 code (scale order at ties)"
 
+
+def row(fmt: str, megabytes: float, ours: list, theirs: list | None, agree: str) -> str:
+    def stats(calls):
+        seconds = [t for t, _ in calls]
+        faults = statistics.median(f for _, f in calls)
+        return statistics.median(seconds), min(seconds), faults
+
+    med, low, faults = stats(ours)
+    line = f"{fmt:<11} {med * 1e3:>8.1f} {low * 1e3:>8.1f} {megabytes / med:>7.0f} {faults:>7.0f}"
+    if theirs is None:
+        return line + f" {'-':>9} {'-':>8} {'-':>7} {'-':>7} {'-':>7}"
+    their_med, their_low, their_faults = stats(theirs)
+    return (line + f" {their_med * 1e3:>9.1f} {their_low * 1e3:>8.1f} {megabytes / their_med:>7.0f}"
+            f" {their_faults:>7.0f} {their_med / med:>6.1f}x  {agree}")
+
+
 def main() -> None:
+    formats = os.environ.get("BENCH_FORMATS", ",".join(ALL_FORMATS)).split(",")
     x = torch.randn(*SHAPE, generator=torch.Generator().manual_seed(0))
     megabytes = x.numel() * x.element_size() / 1e6
     theirs = torchao_functions()
     all_threads = torch.get_num_threads()
-    print(f"quantize->dequantize of a {SHAPE[0]}x{SHAPE[1]} float32 tensor ({megabytes:.0f} MB), best of {REPEATS}, "
-          f"torch {torch.__version__}, CPU threads available: {all_threads}")
-    for threads in sorted({1, all_threads}):
+    thread_counts = sorted({int(t) for t in os.environ.get("BENCH_THREADS", f"1,{all_threads}").split(",")})
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"quantize->dequantize of a {SHAPE[0]}x{SHAPE[1]} float32 tensor ({megabytes:.0f} MB); {ROUNDS} rounds "
+          f"per side, alternating, each of {WARMUP} warm-up and {PER_ROUND} timed calls; torch {torch.__version__}; "
+          f"CPU threads available: {all_threads}; load average {load}")
+    agreements = {}
+    for threads in thread_counts:
         torch.set_num_threads(threads)
-        print(f"\n{threads} thread(s)")
-        print(f"{'format':<12} {'ours ms':>9} {'ours MB/s':>10} {'torchao ms':>11} {'torchao MB/s':>13} {'ratio':>7}  agreement")
-        for fmt in FORMATS:
-            ours_s, ours = best_time(lambda t: quantize_dequantize(t, fmt), x)
-            line = f"{fmt:<12} {ours_s * 1e3:>9.1f} {megabytes / ours_s:>10.0f}"
+        print(f"\n{threads} thread(s); ms (median, min), MB/s from the median, minor page faults per call (median),"
+              " ratio = torchao median / ours")
+        print(f"{'format':<11} {'ours med':>8} {'min':>8} {'MB/s':>7} {'faults':>7} {'torchao med':>9} {'min':>8}"
+              f" {'MB/s':>7} {'faults':>7} {'ratio':>7}  agreement")
+        for fmt in formats:
+            sides = [lambda t, fmt=fmt: quantize_dequantize(t, fmt)]
             if fmt in theirs:
-                their_s, their_out = best_time(theirs[fmt], x)
-                line += (f" {their_s * 1e3:>11.1f} {megabytes / their_s:>13.0f} {their_s / ours_s:>6.1f}x"
-                         f"  {agreement(fmt, ours, their_out)}")
-            else:
-                line += f" {'-':>11} {'-':>13} {'-':>7}"
-            print(line, flush=True)
+                sides.append(theirs[fmt])
+            times = measure(sides, x)
+            if fmt in theirs and fmt not in agreements:
+                agreements[fmt] = agreement(fmt, quantize_dequantize(x, fmt), theirs[fmt](x))
+            print(row(fmt, megabytes, times[0], times[1] if len(times) > 1 else None, agreements.get(fmt, "")),
+                  flush=True)
     torch.set_num_threads(all_threads)
 
 

@@ -7,9 +7,9 @@ import zlib
 
 import numpy as np
 import pytest
+import spec_reference as ref
 import torch
 
-import spec_reference as ref
 from auditor.replay.quant import FORMATS, quantize_dequantize
 
 MX_FORMATS = list(ref.MX)

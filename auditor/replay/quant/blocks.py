@@ -53,7 +53,7 @@ def to_blocks(x: torch.Tensor, axis: int, block: int | None) -> Blocked:
 # Rows of blocks handled at once: big enough that per-call overhead is small, small enough that the
 # chunk and its temporaries stay in cache (fresh 64 MB temporaries cost more in page faults than
 # the arithmetic on them). Each chunk is processed with whole-tensor operations.
-CHUNK_ELEMENTS = 1 << 18
+CHUNK_ELEMENTS = 1 << 19
 
 
 def map_chunks(blocks: torch.Tensor, fn, output: bool = True) -> torch.Tensor | None:
@@ -71,13 +71,12 @@ def map_chunks(blocks: torch.Tensor, fn, output: bool = True) -> torch.Tensor | 
     return out
 
 
-def block_amax(blocks: torch.Tensor) -> torch.Tensor:
-    """max |x| of every block, [n_blocks, 1] float32 (NaN when the block holds a NaN)."""
-    amax = torch.empty((blocks.shape[0], 1), dtype=torch.float32, device=blocks.device)
+def abs_amax(v: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """max |v| of every row of a chunk, [rows, 1] float32 (NaN when the row holds a NaN).
 
-    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
-        # |v| goes into the (cache-resident) scratch buffer: no full-size temporary
-        torch.amax(torch.abs(v, out=scratch.view(torch.float32)), dim=1, keepdim=True, out=amax[rows])
-
-    map_chunks(blocks, chunk, output=False)
-    return amax
+    |v| goes into `buffer` (v's shape, float32 or int32: it is viewed as float32), and stays there
+    for the caller: no temporary. The maximum is taken over the int32 bit patterns: for non-negative
+    floats they order the same way (any NaN pattern is above Inf, so a NaN still wins), and torch's
+    integer row reduction is several times faster than the float one on short rows (16, 32) on CPU."""
+    magnitudes = torch.abs(v, out=buffer.view(torch.float32))
+    return torch.amax(magnitudes.view(torch.int32), dim=1, keepdim=True).view(torch.float32)

@@ -74,6 +74,37 @@ def round_to_grid_(a: torch.Tensor, fmt: ElemFormat, rounding: str, scratch: tor
     return a.clamp_(min=-fmt.max_normal, max=fmt.max_normal)
 
 
+def magnitude_to_grid_(mag: torch.Tensor, scratch: torch.Tensor, floor_bits, mbits: int) -> torch.Tensor:
+    """Round non-negative float32 values `mag` in place, half to even, onto multiples of
+    Q = 2^(E - mbits) with E = max(floor(log2 mag), floor), where 2^floor is the float whose bits are
+    `floor_bits` (an int32 scalar, or a tensor broadcasting against mag). `scratch`: int32, mag's shape.
+
+    Four passes, no division: with P = 2^E (mag's exponent bits, raised to the floor) and
+    C = 1.5 * 2^(23 - mbits) * P, mag + C lies in [2^k, 2^(k+1)) with k = E + 23 - mbits, where
+    float32's spacing is exactly Q, so the float addition itself rounds mag to the grid, half to even
+    (C / Q is even, so the parity of the sum's significand is that of the rounded multiple);
+    subtracting C again is exact. Preconditions (the caller ensures them): 2^floor is a normal
+    float (so a subnormal mag's true exponent is below the floor), and C is finite
+    (E + 23 - mbits <= 127)."""
+    torch.bitwise_and(mag.view(torch.int32), EXP_MASK, out=scratch)  # P's bits (0 for zero/subnormal)
+    if isinstance(floor_bits, torch.Tensor):
+        torch.maximum(scratch, floor_bits, out=scratch)
+    else:
+        scratch.clamp_(min=floor_bits)
+    step = scratch.view(torch.float32)
+    magic = 1.5 * 2.0 ** (23 - mbits)  # magic * P is exact: P is a power of two
+    return mag.add_(step, alpha=magic).sub_(step, alpha=magic)
+
+
+def copy_sign_(mag: torch.Tensor, source: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """Give non-negative float32 `mag` the sign bits of `source` (zeros included), in place.
+
+    Two integer passes: cheaper than torch.copysign on CPU."""
+    torch.bitwise_and(source.view(torch.int32), SIGN_MASK, out=scratch)
+    mag.view(torch.int32).bitwise_or_(scratch)
+    return mag
+
+
 def round_integer_(a: torch.Tensor, rounding: str) -> torch.Tensor:
     """Round float32 values to integers in place: half to even, or half away from zero."""
     if rounding == "even":

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from auditor.replay.quant.blocks import to_blocks
-from auditor.replay.quant.elements import biased_exponent, round_integer_
+from auditor.replay.quant.blocks import abs_amax, map_chunks, to_blocks
+from auditor.replay.quant.elements import round_integer_
 
+INF_BITS = 0x7F800000  # |x| bit patterns at or above it are Inf or NaN
 QMAX = {"int8": 127, "int4": 7}
 
 
@@ -19,11 +20,14 @@ def quantize_int(x: torch.Tensor, fmt: str, *, block_size: int | None = None, ax
                  rounding: str = "even") -> torch.Tensor:
     qmax = QMAX[fmt]
     blocked = to_blocks(x, axis, block_size)
-    v = blocked.data
-    amax = v.abs().amax(dim=1, keepdim=True)
-    bad = biased_exponent(amax) == 255
-    scale = torch.where((amax == 0) | bad, 1.0, amax / qmax)
-    out = v / scale
-    round_integer_(out, rounding)
-    out.clamp_(-qmax, qmax).mul_(torch.where(bad, torch.nan, scale))
-    return blocked.restore(out)
+
+    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+        # cache-sized chunks of rows written straight into the output: no full-size temporaries
+        amax = abs_amax(v, scratch)
+        bad = amax.view(torch.int32) >= INF_BITS  # Inf or NaN in the group
+        scale = torch.where((amax == 0) | bad, 1.0, amax / qmax)
+        torch.div(v, scale, out=out)
+        round_integer_(out, rounding)
+        out.clamp_(-qmax, qmax).mul_(torch.where(bad, torch.nan, scale))
+
+    return blocked.restore(map_chunks(blocked.data, chunk))

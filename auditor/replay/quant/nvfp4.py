@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import torch
 
-from auditor.replay.quant.blocks import block_amax, map_chunks, to_blocks
-from auditor.replay.quant.elements import FLT_MAX, FP4_E2M1, biased_exponent, round_to_grid_
+from auditor.replay.quant.blocks import abs_amax, map_chunks, to_blocks
+from auditor.replay.quant.elements import (
+    FLT_MAX,
+    FP4_E2M1,
+    copy_sign_,
+    magnitude_to_grid_,
+    round_to_grid_,
+)
 
 BLOCK_SIZE = 16
 E4M3_MAX = 448.0
 FP4_MAX = 6.0
+INF_BITS = 0x7F800000  # |x| bit patterns at or above it are Inf or NaN
+FP4_ONE_BITS = 127 << 23  # 1.0 = 2^emin of E2M1: the smallest element exponent
 
 
 def _f32(value: float) -> torch.Tensor:
@@ -42,20 +50,40 @@ def quantize_nvfp4(x: torch.Tensor, *, block_size: int | None = None, axis: int 
                    rounding: str = "even") -> torch.Tensor:
     blocked = to_blocks(x, axis, block_size or BLOCK_SIZE)
     v = blocked.data
-    amax_per_block = block_amax(v)
-    bad = biased_exponent(amax_per_block) == 255  # Inf or NaN in the block
-    finite_amax = torch.where(bad, 0.0, amax_per_block)
-    amax = finite_amax.max() if finite_amax.numel() else torch.zeros((), device=v.device)
+    amax_per_block, amax = block_and_tensor_amax(v)
     s_enc, s_dec = tensor_scales(amax)
     m = s_enc * _f32(1.0 / 6.0).to(v.device)
-    sb = torch.clamp(finite_amax * m, max=FLT_MAX).clamp_(max=E4M3_MAX)
-    sb8 = sb.to(torch.float8_e4m3fn).to(torch.float32)  # round half to even, subnormals kept
-    enc = torch.clamp(1.0 / (sb8 * s_dec), max=FLT_MAX)
-    dequant = torch.where(bad, torch.nan, sb8)
 
     def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
-        torch.mul(v, enc[rows], out=out).clamp_(min=-FP4_MAX, max=FP4_MAX)
-        round_to_grid_(out, FP4_E2M1, rounding, scratch)
-        out.mul_(dequant[rows]).mul_(s_dec)  # (q * sb8) * s_dec, in that order
+        # the block scales of this chunk's rows (small tensors, so no full-size temporaries)
+        amax_rows = amax_per_block[rows]
+        bad = amax_rows.view(torch.int32) >= INF_BITS  # Inf or NaN in the block
+        finite_amax = torch.where(bad, 0.0, amax_rows)
+        sb = (finite_amax * m).clamp_(max=E4M3_MAX)  # min(min(., FLT_MAX), 448): one clamp is the same
+        sb8 = sb.to(torch.float8_e4m3fn).to(torch.float32)  # round half to even, subnormals kept
+        enc = torch.clamp(1.0 / (sb8 * s_dec), max=FLT_MAX)
+        dequant = torch.where(bad, torch.nan, sb8)
+        torch.mul(v, enc, out=out)  # enc > 0: the product has v's sign
+        if rounding == "even":  # round |x * enc| straight onto the FP4 grid (floor 2^emin = 1), then the sign
+            magnitude_to_grid_(out.abs_().clamp_(max=FP4_MAX), scratch, FP4_ONE_BITS, FP4_E2M1.mbits)
+            copy_sign_(out, v, scratch)
+        else:
+            round_to_grid_(out.clamp_(min=-FP4_MAX, max=FP4_MAX), FP4_E2M1, rounding, scratch)
+        out.mul_(dequant).mul_(s_dec)  # (q * sb8) * s_dec, in that order
 
     return blocked.restore(map_chunks(v, chunk))
+
+
+def block_and_tensor_amax(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """max |x| of every block ([n_blocks, 1], NaN for a block holding a NaN) and, as a float32
+    scalar, of the whole tensor's finite values (0 when there are none), in one pass over v."""
+    amax = torch.empty((v.shape[0], 1), dtype=torch.float32, device=v.device)
+    partial = [torch.zeros((), dtype=torch.int32, device=v.device)]
+
+    def chunk(v: torch.Tensor, out: None, scratch: torch.Tensor, rows: slice) -> None:
+        amax[rows] = abs_amax(v, scratch)
+        bits = amax[rows].view(torch.int32)  # non-negative floats order like their bits
+        partial.append(torch.where(bits < INF_BITS, bits, 0).max() if bits.numel() else partial[0])
+
+    map_chunks(v, chunk, output=False)
+    return amax, torch.stack(partial).max().view(torch.float32)
