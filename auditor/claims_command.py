@@ -18,7 +18,7 @@ from auditor.runs.cli_support import results_dir as checked_results_dir
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--results", required=True, type=click.Path(),
               help="The results directory the docs' numbers should come from.")
-@click.option("--repo", type=click.Path(file_okay=False), default=None,
+@click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Where referenced scripts live (default: the git repository around each doc).")
 @report_options
 @config_option

@@ -119,6 +119,10 @@ class SlurmExecutor:
             raise UsageError("--executor slurm needs submitit: pip install 'repro-auditor[slurm]'") from exc
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        if cluster is None and self.executor.cluster != "slurm":
+            # submitit quietly falls back to local processes; --executor slurm asked for Slurm.
+            raise UsageError("--executor slurm: Slurm is not available here (no sbatch/srun found); "
+                             "run on a Slurm login node, or use --executor local or ray")
         params: dict[str, Any] = {"timeout_min": parse_minutes(time), "name": "audit-nightly"}
         if gpus:
             params["gpus_per_node"] = int(gpus)

@@ -58,7 +58,7 @@ while read -r local_ref local_sha remote_ref remote_sha; do
     if [ "$remote_sha" != "$zero" ] && git cat-file -e "$remote_sha" 2>/dev/null; then
         base=$remote_sha
     else
-        upstream=$(git rev-parse --verify -q '@{{upstream}}' || git rev-parse --verify -q origin/HEAD || true)
+        upstream=$(git rev-parse --verify -q '@{upstream}' || git rev-parse --verify -q origin/HEAD || true)
         if [ -z "$upstream" ]; then
             echo "repro-auditor: no base to compare $local_ref with; skipping the check" >&2
             continue
@@ -184,12 +184,13 @@ def install_command(pre_push: bool, force: bool, repo: str):
 
 
 @hook.command("uninstall")
-@click.option("--pre-commit", "kind", flag_value="pre-commit", help="Only the pre-commit hook.")
-@click.option("--pre-push", "kind", flag_value="pre-push", help="Only the pre-push hook.")
+@click.option("--pre-commit", "pre_commit", is_flag=True, help="The pre-commit hook (default: both).")
+@click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default: both).")
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
-def uninstall_command(kind: str | None, repo: str):
+def uninstall_command(pre_commit: bool, pre_push: bool, repo: str):
     """Remove the auditor's hooks (never a hook someone else installed)."""
-    removed = uninstall(repo, kind)
+    kinds = [kind for kind, chosen in (("pre-commit", pre_commit), ("pre-push", pre_push)) if chosen]
+    removed = [path for kind in kinds for path in uninstall(repo, kind)] if kinds else uninstall(repo)
     if not removed:
         click.echo("no auditor hook installed")
     for path in removed:

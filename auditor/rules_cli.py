@@ -10,7 +10,7 @@ import click
 import yaml
 
 from auditor.registry import all_rule_classes, rule_class
-from auditor.rule import Rule
+from auditor.rule import SCOPES, Rule
 
 _FENCE = {"code": "python"}
 
@@ -82,7 +82,7 @@ def write_docs(folder: Path) -> list[str]:
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--scope", default=None, help="Only rules of this scope (code, run, compare, replay, docs, meta).")
+@click.option("--scope", type=click.Choice(SCOPES), default=None, help="Only rules of this scope (code, run, compare, replay, docs, meta).")
 def rules(fmt: str, scope: str | None) -> None:
     """List the rules."""
     chosen = [cls for cls in all_rule_classes().values() if scope is None or cls.scope == scope]

@@ -36,10 +36,18 @@ def settings(config: Config, **overrides) -> dict[str, Any]:
         raise UsageError(f"unknown [tool.auditor.compare] setting(s): {', '.join(sorted(unknown))}", path=config.source)
     level = out["confidence"]
     if not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise UsageError(f"confidence must be between 0 and 1 (e.g. 0.95), got {level!r}")
+        raise _setting_error("confidence", f"must be between 0 and 1 (e.g. 0.95), got {level!r}", config, overrides)
     if out["ci_method"] not in stats.CI_METHODS:
-        raise UsageError(f"ci_method must be one of {', '.join(stats.CI_METHODS)}, got {out['ci_method']!r}")
+        raise _setting_error("ci_method", f"must be one of {', '.join(stats.CI_METHODS)}, got {out['ci_method']!r}",
+                             config, overrides)
     return out
+
+
+def _setting_error(key: str, problem: str, config: Config, overrides: dict) -> UsageError:
+    """Name where the bad value came from: the command line, or the config file's [tool.auditor.compare]."""
+    if overrides.get(key) is not None:
+        return UsageError(f"{key} {problem}")
+    return UsageError(problem, path=config.source, field=f"compare.{key}")
 
 
 @dataclass

@@ -131,8 +131,12 @@ def bootstrap_ci(baseline: Sequence[float], treatment: Sequence[float], *, paire
     alpha = (1 - level) / 2
     if method == "percentile":
         lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-        return float(lo), float(hi)
-    return _bca(boot, _mean_delta(b, t, paired), _jackknife(b, t, paired), alpha)
+    else:
+        lo, hi = _bca(boot, _mean_delta(b, t, paired), _jackknife(b, t, paired), alpha)
+    # A resample whose mean is exactly 0 comes out as +-1e-17 in floats: that bound is 0, and whether the
+    # interval "includes 0" must not hinge on rounding noise.
+    tiny = 1e-12 * float(max(np.abs(b).max(), np.abs(t).max(), 1e-300))
+    return tuple(0.0 if abs(bound) <= tiny else float(bound) for bound in (lo, hi))
 
 
 def _bca(boot: np.ndarray, estimate: float, jack: np.ndarray, alpha: float) -> tuple[float, float]:

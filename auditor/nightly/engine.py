@@ -229,15 +229,30 @@ class Nightly:
         specs = _optional("comparisons", lambda: sources.comparisons(self.results_dir)) or []
         findings, reports = [], []
         for spec in specs:
-            result = sources.check_comparison(spec, runs, self.config, self.repo_path)
-            findings.extend(result.findings)
+            try:
+                result = sources.check_comparison(spec, runs, self.config, self.repo_path)
+                spec_findings, summary = list(result.findings), dict(getattr(result, "summary", None) or {})
+            except InputError as exc:
+                # One stale comparison (a deleted group, a metric no run logs) must not stop the nightly.
+                spec_findings, summary = [self._comparison_unusable(spec, exc)], {}
+            findings.extend(spec_findings)
             reports.append(ComparisonReport(
                 name=str(getattr(spec, "name", "") or f"{spec.baseline} vs {spec.treatment}"),
                 baseline=str(getattr(spec, "baseline", "")), treatment=str(getattr(spec, "treatment", "")),
-                metric=str(getattr(spec, "metric", "")), summary=dict(getattr(result, "summary", None) or {}),
-                findings=sort_findings(result.findings)))
+                metric=str(getattr(spec, "metric", "")), summary=summary,
+                findings=sort_findings(spec_findings)))
         self.stats.update(comparisons=len(reports))
         return findings, reports
+
+    def _comparison_unusable(self, spec, exc: InputError) -> Finding:
+        from auditor.findings import groups_location
+        from auditor.registry import rule_class
+
+        where = f"comparisons.yaml:{spec.line}" if getattr(spec, "line", None) else "comparisons.yaml"
+        return rule_class("RA001")().finding(
+            f"comparison {spec.name!r} ({where}) was not checked: {exc.message}",
+            groups_location(str(spec.baseline), str(spec.treatment)),
+            {"comparison": spec.name, "path": where}, anchor=str(spec.name))
 
     def docs_paths(self) -> list[Path]:
         """--docs, else [tool.auditor.nightly] docs, else README.md and docs/**/*.md of the repo."""

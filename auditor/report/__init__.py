@@ -50,6 +50,16 @@ def render(findings: Iterable[Finding], fmt: str, *, source_lookup: SourceLookup
     raise ValueError(f"unknown format {fmt!r}")
 
 
+def _file_mode(path: Path) -> int:
+    """The mode a plain open() would give: the existing file's, else 0666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file or nothing: readers never see half a report."""
     path = Path(path)
@@ -60,6 +70,7 @@ def write_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600: reports are for others to read too
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -135,7 +135,11 @@ def comparison_data(report) -> dict[str, Any]:
     delta = _number(effect.get("delta")) if effect else _number(summary.get("effect"))
     ci = summary.get("ci") or (effect.get("ci") if effect else None)
     ci = [_number(ci[0]), _number(ci[1])] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
-    rows = [{"seed": str(r.get("seed")), "baseline": _number(r.get("baseline")), "treatment": _number(r.get("treatment"))}
+    rows = [{"seed": str(r.get("seed")), "baseline": _number(r.get("baseline")),
+             "treatment": _number(r.get("treatment")),
+             # unseeded runs share a table line without being pairs: no join, labelled by run
+             "paired": r.get("seed") is not None,
+             "label": f"seed {r.get('seed')}" if r.get("seed") is not None else str(r.get("treatment_run") or "")}
             for r in _rows(summary)]
     return {"name": report.name, "baseline": report.baseline, "treatment": report.treatment, "metric": report.metric,
             "rows": rows, "delta": delta, "ci": ci if ci and None not in ci else None,
@@ -148,7 +152,7 @@ def comparison_svg(data: dict[str, Any]) -> str:
     rows = data["rows"]
     for row in rows:
         b, t = row["baseline"], row["treatment"]
-        if b is not None and t is not None:
+        if b is not None and t is not None and row.get("paired", True):
             left.plot([0, 1], [b, t], color="#8c959f", linewidth=0.8, zorder=1)
     for x, side, color in ((0, "baseline", "#57606a"), (1, "treatment", "#1f6feb")):
         values = [r[side] for r in rows if r[side] is not None]
@@ -158,7 +162,8 @@ def comparison_svg(data: dict[str, Any]) -> str:
             left.plot([x - 0.18, x + 0.18], [mean, mean], color=color, linewidth=2.2, zorder=3)
     for row in rows:
         if row["treatment"] is not None:
-            left.annotate(f"seed {row['seed']}", (1, row["treatment"]), xytext=(6, 0), textcoords="offset points",
+            label = row.get("label", f"seed {row['seed']}")
+            left.annotate(label, (1, row["treatment"]), xytext=(6, 0), textcoords="offset points",
                           fontsize=7, va="center", color="#57606a")
     left.set_xticks([0, 1], [f"{data['baseline']}\n(baseline)", f"{data['treatment']}\n(treatment)"])
     left.set_xlim(-0.5, 1.7)

@@ -36,8 +36,8 @@ def _open_repo(repo_option: str | None) -> tuple[Repo | None, str | None]:
         return Repo(repo_option), None
     try:
         return Repo("."), None
-    except InputError as exc:
-        return None, f"no git repository here ({exc.message}); pass --repo to audit the code at the run's SHA"
+    except InputError:
+        return None, "the current directory is not a git repository; pass --repo to audit the code at the run's SHA"
 
 
 def _sha_lookup(repo: Repo, sha: str):
@@ -95,6 +95,15 @@ def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding
     return list(replay_findings(run, config, repo_path, device)), None
 
 
+def _check_device(device: str) -> None:
+    """--device cuda where there is none is a usage error (as in `audit replay`), not a skipped replay."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for, but CUDA is not available here (use --device cpu)")
+
+
 def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
     sha = code.get("sha") or run.git_sha
     state = run.state or "unknown"
@@ -119,7 +128,8 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
 @click.argument("run_id")
 @click.option("--results", required=True, type=click.Path(), help="The results directory holding the run.")
 @click.option("--repo", "repo_path", default=None, type=click.Path(), help="The git repository the run came from (default: the current directory).")
-@click.option("--device", default="cpu", show_default=True, help="Device for the checkpoint replay.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Device for the checkpoint replay.")
 @click.option("--no-replay", is_flag=True, help="Skip the checkpoint replay even when the record declares one.")
 @report_options
 @config_option
@@ -142,6 +152,7 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
     elif repo is not None:
         notes.append("code not scanned: the record has no git SHA")
     if record.replay and not no_replay:
+        _check_device(device)
         replay_findings, replay_note = _replay(record, config, str(repo.root if repo else Path(repo_path or ".")), device)
         findings += replay_findings
         if replay_note:

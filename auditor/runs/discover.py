@@ -327,6 +327,7 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
     exact = [run for run in discovery.runs if run.id == run_id]
     matches = exact or [run for run in discovery.runs if _matches(run, run_id, results_dir)]
     if len(matches) == 1:
+        _refuse_duplicate(discovery, matches[0], results_dir)
         return matches[0]
     if len(matches) > 1:
         ids = ", ".join(run.id for run in matches[:5])
@@ -336,3 +337,13 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
         raise broken
     raise InputError(f"no run with id or folder name {run_id!r} ({len(discovery.runs)} runs found)",
                      path=str(results_dir))
+
+
+def _refuse_duplicate(discovery: Discovery, run: Run, results_dir: Path) -> None:
+    """Two records claiming the id asked for: which one is meant is unknown, so auditing either is a guess."""
+    marker = f"duplicate run id {run.id!r} "
+    others = [error.path for _, error in discovery.errors if error.message.startswith(marker)]
+    if others:
+        where = ", ".join(str(p) for p in [run.record_path or run.folder, *others])
+        raise InputError(f"run id {run.id!r} is recorded more than once ({where}): run ids must be unique "
+                         "in a results directory", path=str(results_dir))
