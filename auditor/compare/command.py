@@ -27,7 +27,8 @@ from auditor.runs.cli_support import emit_json, results_dir
               help="Comma-separated config keys the comparison means to vary; any other difference is a protocol "
                    "mismatch. Without it a single differing key is taken as the treatment.")
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
-              help="The git repository the runs came from (to see what code changed between their SHAs).")
+              help="The git repository the runs came from, to see what code changed between their SHAs "
+                   "(default: the current directory, when it is one).")
 @click.option("--confidence", type=float, default=None, help="Confidence level of the bootstrap CI (default 0.95).")
 @click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default=None,
               help="Bootstrap interval: percentile (default) or BCa.")
@@ -43,7 +44,7 @@ def compare(baseline, treatment, results, metric, higher_is_better, treatment_ke
     runs, problems = load_runs(results_dir(results), config, wanted=(baseline, treatment))
     spec = ComparisonSpec(name=f"{baseline}-vs-{treatment}", baseline=baseline, treatment=treatment, metric=metric,
                           higher_is_better=higher_is_better, treatment_keys=keys, confidence=confidence)
-    result = check_comparison(spec, runs, config, repo=repo, ci_method=ci_method)
+    result = check_comparison(spec, runs, config, repo=repo or _repo_around_cwd(), ci_method=ci_method)
     # A broken record elsewhere in the results dir only matters if it could have been one of these runs.
     findings = [*result.findings, *problems]
     title = f"audit compare {baseline} vs {treatment}"
@@ -56,3 +57,13 @@ def compare(baseline, treatment, results, metric, higher_is_better, treatment_ke
         preamble = render.render_markdown(result.comparison, result.summary)
     finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, title=title, preamble=preamble)
 
+
+def _repo_around_cwd() -> str | None:
+    """Like run and diff: the repository around the current directory, when there is one."""
+    from auditor.errors import InputError
+    from auditor.vcs import Repo
+
+    try:
+        return str(Repo(".").root)
+    except InputError:
+        return None

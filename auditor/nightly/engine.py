@@ -130,7 +130,7 @@ class Nightly:
             self._executor = make_executor(
                 o.executor, jobs=self._jobs(), address=o.address or self.settings.get("address"),
                 partition=o.partition or self.settings.get("partition"), time=o.time or self.settings.get("time"),
-                gpus=o.gpus or self.settings.get("gpus"), cluster=o.cluster,
+                gpus=o.gpus if o.gpus is not None else self.settings.get("gpus"), cluster=o.cluster,  # --gpus 0 wins
                 folder=self.config.cache_dir / "nightly" / "submitit")
         return self._executor
 

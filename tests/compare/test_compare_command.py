@@ -61,6 +61,11 @@ def test_code_drift_names_training_path_files_and_commit_count(tmp_path, drift_r
     # without the repo, only that the SHAs differ
     proc = run_cli("compare", "q101", "q201", "--results", results, "--metric", "val_mse", cwd=tmp_path)
     assert "different git SHAs" in proc.stdout and "--repo" in proc.stdout
+    # from inside the repository, --repo is the current directory, as for run and diff
+    proc = run_cli("compare", "q101", "q201", "--results", results, "--metric", "val_mse", "--format", "json",
+                   cwd=repo / "trainer")
+    drift = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "RA301"]
+    assert len(drift) == 1 and "trainer/loop.py" in drift[0]["message"], proc.stdout + proc.stderr
 
 
 def test_no_drift_finding_when_only_off_path_files_changed(tmp_path, drift_repo):

@@ -143,3 +143,17 @@ def test_docs_command_errors(tmp_path):
     assert proc.returncode == 2 and "no such file or directory: missing.md" in proc.stderr
     proc = run_cli("docs", "x.md", "--results", tmp_path / "nope", cwd=tmp_path)
     assert proc.returncode == 2
+
+
+def test_docs_reads_the_configuration_of_the_repo_it_is_given(tmp_path):
+    repo = tmp_path / "project"
+    repo.mkdir()
+    (repo / "README.md").write_text("Logs: `logs/run.log`\n")  # a reference to a file that is not there
+    (tmp_path / "results").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = ("docs", repo / "README.md", "--results", tmp_path / "results", "--repo", repo, "--format", "json")
+    assert "RA502" in run_cli(*argv, cwd=elsewhere).stdout
+    (repo / "pyproject.toml").write_text('[tool.auditor]\nignore = ["RA502"]\n')
+    proc = run_cli(*argv, cwd=elsewhere)
+    assert proc.returncode == 0 and "RA502" not in proc.stdout, proc.stdout + proc.stderr
