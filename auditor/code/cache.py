@@ -18,11 +18,10 @@ from __future__ import annotations
 import hashlib
 import marshal
 import sqlite3
-import sys
 from functools import lru_cache
 from pathlib import Path
 
-from auditor.sqlite_cache import write_in_one_transaction
+from auditor.sqlite_cache import RACY_NS, connect, select_in, source_fingerprint, write_in_one_transaction
 
 SCHEMA = 4  # values are marshal blobs of plain JSON-able data (fast to load, runs no code); 4: summary heads
 
@@ -40,24 +39,15 @@ def rules_version() -> str:
     import auditor
     import auditor.rules
 
-    digest = hashlib.sha256(f"{SCHEMA}:{sys.version_info[:2]}:{marshal.version}".encode())
     # Only what a scan runs: the scanner, the code and meta rules, and the finding/rule base classes (the
     # other scopes' rules change often and do not touch a scan's results).
     package = Path(auditor.__file__).parent
     folders = [package / "code", *[Path(p) / scope for p in auditor.rules.__path__ for scope in ("code", "meta")]]
-    for path in (package / "findings.py", package / "rule.py"):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    files = [(path.name, path) for path in (package / "findings.py", package / "rule.py")]
     for folder in folders:
-        for path in sorted(folder.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            digest.update(str(path.relative_to(folder)).encode())
-            try:
-                digest.update(path.read_bytes())
-            except OSError:
-                pass
-    return digest.hexdigest()[:16]
+        files += [(str(path.relative_to(folder)), path) for path in sorted(folder.rglob("*.py"))
+                  if "__pycache__" not in path.parts]
+    return source_fingerprint(SCHEMA, files)
 
 
 class ResultCache:
@@ -65,10 +55,7 @@ class ResultCache:
         self.salt = salt  # rules version + config fingerprint
         self.db: sqlite3.Connection | None = None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(folder / f"results-v{SCHEMA}.sqlite"), timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = connect(folder / f"results-v{SCHEMA}.sqlite", timeout=30)
             self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         except (OSError, sqlite3.Error):
             self.db = None
@@ -86,16 +73,11 @@ class ResultCache:
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         if self.db is None or not keys:
             return {}
-        out = {}
         try:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, value in self.db.execute(f"SELECT key, value FROM results WHERE key IN ({marks})", chunk):
-                    out[key] = marshal.loads(value)
+            return {key: marshal.loads(value) for key, value in
+                    select_in(self.db, "SELECT key, value FROM results WHERE key IN ({marks})", keys)}
         except (sqlite3.Error, ValueError, EOFError, TypeError):
             return {}
-        return out
 
     def put_many(self, items: dict[str, dict]) -> None:
         if self.db is None or not items:
@@ -119,15 +101,12 @@ class FileStats:
     RACY_NS older than the moment it was hashed (git's "racy clean" rule); others are hashed again.
     """
 
-    RACY_NS = 2_000_000_000
+    RACY_NS = RACY_NS
 
     def __init__(self, folder: Path):
         self.db: sqlite3.Connection | None = None
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(folder / "stats-v1.sqlite"), timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db = connect(folder / "stats-v1.sqlite", timeout=30)
             self.db.execute("CREATE TABLE IF NOT EXISTS stats (path TEXT PRIMARY KEY, sig TEXT NOT NULL, "
                             "blob TEXT NOT NULL, seen INTEGER NOT NULL)")
         except (OSError, sqlite3.Error):
@@ -141,17 +120,11 @@ class FileStats:
         """path -> (signature, blob, when hashed) for the paths on record."""
         if self.db is None or not paths:
             return {}
-        out = {}
         try:
-            for start in range(0, len(paths), 500):
-                chunk = paths[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for path, sig, blob, seen in self.db.execute(
-                        f"SELECT path, sig, blob, seen FROM stats WHERE path IN ({marks})", chunk):
-                    out[path] = (sig, blob, seen)
+            rows = select_in(self.db, "SELECT path, sig, blob, seen FROM stats WHERE path IN ({marks})", paths)
         except sqlite3.Error:
             return {}
-        return out
+        return {path: (sig, blob, seen) for path, sig, blob, seen in rows}
 
     def trusted_blob(self, entry: tuple[str, str, int] | None, st) -> str | None:
         """The recorded hash when the file still has the recorded signature and was not racy then."""

@@ -26,7 +26,6 @@ import json
 import marshal
 import os
 import sqlite3
-import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -34,10 +33,9 @@ from typing import Any
 
 from auditor.runs.readers.common import ReadError
 from auditor.runs.record import Run
-from auditor.sqlite_cache import write_in_one_transaction
+from auditor.sqlite_cache import RACY_NS, connect, source_fingerprint, write_in_one_transaction
 
 SCHEMA = 1
-RACY_NS = 2_000_000_000
 TIMEOUT_S = 10.0  # waiting longer for a locked cache than a full read takes defeats its purpose
 TREE_KINDS = {"wandb", "mlflow", "hydra", "guild"}  # readers that open files anywhere below the folder
 # W&B's own debug logs: never read, but logs/debug-core.log links to a file every wandb process appends to,
@@ -49,16 +47,9 @@ WANDB_UNREAD = frozenset({"logs", "tmp"})
 def reader_version() -> str:
     """A hash of the readers' and the run record's source: a changed reader invalidates every row."""
     package = Path(__file__).parent
-    digest = hashlib.sha256(f"{SCHEMA}:{sys.version_info[:2]}:{marshal.version}".encode())
     paths = sorted(package.glob("*.py")) + sorted((package / "readers").glob("*.py"))
     paths += sorted((package.parent / "schemas").glob("*.json"))
-    for path in paths:
-        digest.update(path.name.encode())
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            pass
-    return digest.hexdigest()[:16]
+    return source_fingerprint(SCHEMA, [(path.name, path) for path in paths])
 
 
 # -- signatures ---------------------------------------------------------------------------------------
@@ -186,15 +177,7 @@ class DiscoveryCache:
             pass
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(self.path), timeout=TIMEOUT_S, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
+        return connect(self.path, TIMEOUT_S)
 
     def _load(self) -> dict[str, tuple[str, int, bytes]]:
         db = self._connect()
@@ -204,7 +187,7 @@ class DiscoveryCache:
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
             if row is None or row[0] != self.salt:  # other readers or settings: nothing stored is valid
-                _write(db, [("DELETE FROM folders", []),
+                write_in_one_transaction(db, [("DELETE FROM folders", []),
                             ("INSERT OR REPLACE INTO meta (key, value) VALUES ('salt', ?)", [(self.salt,)])])
             return {rel: (sig, seen, value) for rel, sig, seen, value in
                     db.execute("SELECT rel, sig, seen, value FROM folders")}
@@ -235,19 +218,15 @@ class DiscoveryCache:
         except (OSError, sqlite3.Error):
             return
         try:
-            _write(db, [("DELETE FROM folders WHERE rel=?", gone),
+            write_in_one_transaction(db, [("DELETE FROM folders WHERE rel=?", gone),
                         ("INSERT OR REPLACE INTO folders (rel, sig, seen, value) VALUES (?, ?, ?, ?)",
                          [(rel, sig, seen, blob) for rel, (sig, seen, blob) in fresh.items()])])
         finally:
             db.close()
 
 
-def _write(db: sqlite3.Connection, statements: list[tuple[str, list]]) -> None:
-    """One transaction; a cache that cannot be written (locked, disk full) is only a slower next run."""
-    write_in_one_transaction(db, statements)
-
-
 def now_ns() -> int:
+    """The clock a row's read time comes from (tests move it forward)."""
     return time.time_ns()
 
 
