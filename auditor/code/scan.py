@@ -182,16 +182,9 @@ class FileAnalyzer:
         return unreadable_result(self.unreadable_rule, path, why, line, col)
 
     def analyze(self, path: str, data: bytes) -> dict:
-        if len(data) > self.max_bytes:
-            return self.unreadable(path, f"file is too large ({len(data)} bytes > {self.max_bytes}; "
-                                         "set [tool.auditor.scan] max-file-bytes)")
-        if b"\0" in data:
-            return self.unreadable(path, "binary content, not Python source")
-        try:
-            source = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            return self.unreadable(path, f"not UTF-8 (invalid byte at offset {exc.start})", line)
+        source, problem = decode_source(data, self.max_bytes)
+        if source is None:
+            return self.unreadable(path, *problem)
         result = _base_result(source)
         result["indexing"] = self.index is not None
         rules = [r for r in self.module_rules
@@ -260,6 +253,18 @@ def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) ->
             "parsed": False, "unreadable": True}
 
 
+def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, int] | None]:
+    """(the text, None), or (None, (why it is not Python source, line))."""
+    if len(data) > max_bytes:
+        return None, (f"file is too large ({len(data)} bytes > {max_bytes}; set [tool.auditor.scan] max-file-bytes)", 1)
+    if b"\0" in data:
+        return None, ("binary content, not Python source", 1)
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return None, (f"not UTF-8 (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+
+
 def _base_result(source: str) -> dict:
     lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
     result = {"findings": [], "summary": None, "suppressions": [], "lines": lines, "parsed": False,
@@ -318,15 +323,11 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
     if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
         return None
-    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
-    if len(data) > max_bytes or b"\0" in data:
-        return None
-    try:
-        source = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    source, _ = decode_source(data, int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)))
+    if source is None or code_skeleton(source) != prev["skeleton"]:  # the cheap test first: no parse
         return None
     module, problem = _ast_parse(source, path)
-    if problem is not None or code_skeleton(source) != prev["skeleton"]:
+    if problem is not None:
         return None
     result = _base_result(source)
     result.update(parsed=True, skeleton=prev["skeleton"], indexing=bool(prev.get("indexing")))
@@ -357,6 +358,7 @@ def _ast_parse(source: str, path: str):
 # -- the process pool ------------------------------------------------------------------------------------
 
 _WORKER: FileAnalyzer | None = None
+_RARE_GC = (50_000, 50, 100)  # gc thresholds while parsing: see _init_worker
 
 
 def _init_worker(config: Config) -> None:
@@ -365,14 +367,14 @@ def _init_worker(config: Config) -> None:
     # Syntax trees and summaries hold no reference cycles, yet building millions of nodes triggers the
     # cyclic collector over and over (20-30% of a cold scan): collect rarely in a worker that only parses.
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(*_RARE_GC)
 
 
 @contextlib.contextmanager
 def _rare_collection():
     """In-process analysis with the cyclic collector mostly idle (see _init_worker); the settings come back."""
     before = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(*_RARE_GC)
     try:
         yield
     finally:
