@@ -70,7 +70,9 @@ def _experiment_name(exp_folder: str) -> str | None:
 
 
 def _activity(activity: Any, start: Any) -> float | None:
-    """When an unfinished run last wrote (seconds since the epoch): what the store says, else its start."""
+    """When an unfinished run last wrote (seconds since the epoch): what the store says (a callable: asked only
+    for a run that is still open), else its start."""
+    activity = activity() if callable(activity) else activity
     if activity is None and isinstance(start, (int, float)):
         return start / 1000.0
     return activity
@@ -115,7 +117,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     return [_from_parts(run_id=str(meta.get("run_id") or os.path.basename(folder)), folder=folder,
                         display=meta_display, meta=meta, params=params, tags=tags, metrics=metrics,
                         experiment=_experiment_name(os.path.dirname(folder)), problems=problems,
-                        activity=newest_mtime(folder))]
+                        activity=lambda: newest_mtime(folder))]  # walks the folder: only if open
 
 
 # -- SQLite backend -----------------------------------------------------------------------------------
