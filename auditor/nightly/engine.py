@@ -119,7 +119,7 @@ class Nightly:
         self.config_fp = config.fingerprint()
         self.repo_path: str | None = None
         self.repo = None
-        self._known_shas: dict[str, bool] | None = None
+        self._known_shas: dict[str, bool] = {}  # SHA -> whether the repo has it, asked once per SHA
 
     # -- executors -----------------------------------------------------------------------------
     def executor(self):
@@ -169,9 +169,8 @@ class Nightly:
         """Whether the repo has each distinct SHA the runs name: one git call per SHA, not per run."""
         if self.repo is None:
             return {}
-        if self._known_shas is None:
-            shas = sorted({str(run.git_sha) for run in runs if run.git_sha})
-            self._known_shas = {sha: self.repo.has_commit(sha) for sha in shas}
+        for sha in sorted({str(run.git_sha) for run in runs if run.git_sha} - self._known_shas.keys()):
+            self._known_shas[sha] = self.repo.has_commit(sha)
         return self._known_shas
 
     def audit_runs(self, runs: list, state: NightlyState) -> list[Finding]:
