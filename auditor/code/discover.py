@@ -24,6 +24,7 @@ class Candidate:
     path: str  # as reported
     full: str | Path  # where to read it
     explicit: bool  # named on the command line (a non-.py file named explicitly is checked, not skipped)
+    refused: str | None = None  # why it is not read (a folder that cannot be listed, a link out of the tree)
 
 
 def display_path(full: Path, root: Path) -> str:
@@ -51,8 +52,19 @@ def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
                 found.setdefault(cand.path, cand)
         else:  # a file, a broken symlink or a missing path: the scanner says what is wrong with it
             shown = display_path(full, root)
-            found.setdefault(shown, Candidate(shown, full, True))
+            found.setdefault(shown, Candidate(shown, full, True, _link_out(str(full), (root,))))
     return [found[p] for p in sorted(found)]
+
+
+def _link_out(path: str, roots: tuple) -> str | None:
+    """Why a file symlinked from outside the scanned tree is not read (a link to ~/.netrc must not reach a report)."""
+    if not os.path.islink(path):
+        return None
+    real = os.path.realpath(path)
+    for base in map(os.path.realpath, roots):
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            return None
+    return "a symlink to a file outside the scanned folder: not read"
 
 
 def _walk(top: Path, root: Path, config) -> list[Candidate]:
@@ -66,7 +78,10 @@ def _walk(top: Path, root: Path, config) -> list[Candidate]:
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
-        except OSError:
+        except OSError as exc:  # never a silent pass: the folder's files were not looked at
+            shown = prefix.rstrip("/") or "."
+            out.append(Candidate(shown, folder, False, f"cannot list folder: {exc.strerror or type(exc).__name__}; "
+                                                       "its files were not scanned"))
             continue
         for entry in entries:
             name = entry.name
@@ -80,5 +95,5 @@ def _walk(top: Path, root: Path, config) -> list[Candidate]:
                     continue
                 todo.append((entry.path, prefix + name + "/"))
             elif name.endswith(".py") and not config.is_excluded(prefix + name):
-                out.append(Candidate(prefix + name, entry.path, False))
+                out.append(Candidate(prefix + name, entry.path, False, _link_out(entry.path, (top, root))))
     return out

@@ -716,6 +716,8 @@ class _Stat:
 
 def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
               entry: tuple | None = None) -> tuple[SourceFile, _Stat | None]:
+    if cand.refused:  # auditor.code.discover: an unlistable folder, a link out of the tree
+        return SourceFile(cand.path, None, error=cand.refused), None
     try:
         raw = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
         if not stat.S_ISREG(raw.st_mode):

@@ -27,7 +27,8 @@ from auditor.runs.cli_support import emit_json, find_run, results_dir
 @config_option
 def replay(run_id, results, repo_path, device, tolerance, fmt, output, fail_on, config_path):
     """Replay a run's checkpoint with its declared quantization and without, and compare with the reported score."""
-    from auditor.replay.driver import findings_for, replay_run
+    from auditor.replay.driver import findings_for
+    from auditor.replay.sandbox import replay_in_child
 
     repo = Path(repo_path or ".")
     if not repo.is_dir():
@@ -37,7 +38,7 @@ def replay(run_id, results, repo_path, device, tolerance, fmt, output, fail_on, 
     if tolerance is not None and tolerance < 0:
         raise InputError("--tolerance must be >= 0")
     run = find_run(results, run_id, config)
-    result = replay_run(run, config, repo, device, tolerance)
+    result = replay_in_child(run, config, repo, device, tolerance)
     findings = findings_for(result, config)
     if fmt == "json":
         emit_json(findings, {"replay": result.to_json()}, output=output, fail_on=fail_on or config.fail_on)

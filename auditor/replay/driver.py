@@ -266,9 +266,12 @@ def findings_for(result: ReplayResult, config) -> list[Finding]:
 
 def replay(run: Run, config, repo_path: str | Path = ".", device: str = "cpu",
            tolerance: float | None = None) -> tuple[ReplayResult | None, list[Finding]]:
-    """(result, findings); a replay that cannot run gives (None, [an RA001 finding]) instead of raising."""
+    """(result, findings); a replay that cannot run (or crashes, hangs, goes over a limit in its child
+    process, auditor.replay.sandbox) gives (None, [an RA001 finding]) instead of raising."""
+    from auditor.replay.sandbox import replay_in_child
+
     try:
-        result = replay_run(run, config, repo_path, device, tolerance)
+        result = replay_in_child(run, config, repo_path, device, tolerance)
     except InputError as exc:
         rule = rule_class("RA001")()
         return None, [rule.finding(f"replay not run: {exc}", run_location(run.id), {"stage": "replay"})]

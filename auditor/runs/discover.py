@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor import safe_read
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.runs.normalize import normalize
@@ -144,10 +145,15 @@ def _read_safely(task: tuple) -> tuple[list[Run], ReadError | None, bool]:
     whether that outcome is a function of the files alone (an OS error may be gone next time: not cached)."""
     folder, kind, seed_keys, root_name, key_map = task
     try:
-        return [normalize(run, key_map) for run in _read_folder(folder, kind, seed_keys, root_name)], None, True
+        with safe_read.boundary(_results_root(folder)):  # no file symlinked from outside is read
+            return [normalize(run, key_map) for run in _read_folder(folder, kind, seed_keys, root_name)], None, True
     except Exception as exc:
         transient = isinstance(exc, OSError) or isinstance(exc.__cause__, OSError)
         return [], _error_from(exc, folder), not transient
+
+
+def _results_root(folder: _Folder) -> str:
+    return folder.path[:len(folder.path) - len(folder.rel)].rstrip(os.sep) if folder.rel else folder.path
 
 
 def _read_chunk(tasks: list[tuple]) -> list[tuple[list[Run], ReadError | None, bool]]:
@@ -309,8 +315,7 @@ def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Pat
         return True
     for name in native.RECORD_NAMES:  # a broken record may still name its id: `id: q201-s0`
         try:
-            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as handle:
-                text = handle.read(65536)
+            text = safe_read.read_bytes(os.path.join(folder, name), results_dir, 1 << 20).decode("utf-8", "replace")
         except OSError:
             continue
         quoted = re.escape(run_id)

@@ -78,10 +78,12 @@ def _top_files(path: str, names: set[str], subdirs: set[str] | None, parts: list
 
 def _tree(root: str, parts: list[str], prefix: str = "", skip: frozenset[str] = frozenset()) -> int:
     """Every file and folder below root, and the newest file time. Folder symlinks are followed (a reader
-    opening `files/x` goes through one), each real folder once, so a link loop ends."""
+    opening `files/x` goes through one) only while they stay inside root (one to `/` is never walked), each
+    real folder once, so a link loop ends."""
     newest = 0
     stack = [(root, prefix)]
-    visited = {os.path.realpath(root)}
+    base = os.path.realpath(root)
+    visited = {base}
     while stack:
         path, rel = stack.pop()
         with os.scandir(path) as entries:
@@ -92,6 +94,9 @@ def _tree(root: str, parts: list[str], prefix: str = "", skip: frozenset[str] = 
                 continue
             if entry.is_dir():  # follows a symlink: listed under the link's name
                 real = os.path.realpath(entry.path)
+                if not (real == base or real.startswith(base + os.sep)):
+                    parts.append(f"{rel}{entry.name}@{os.readlink(entry.path) if entry.is_symlink() else ''}")
+                    continue
                 parts.append(f"{rel}{entry.name}/" + ("" if real not in visited else "(seen)"))
                 if real not in visited:
                     visited.add(real)

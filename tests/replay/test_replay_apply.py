@@ -115,5 +115,8 @@ def test_the_projects_own_hook_function(tmp_path):
     assert isinstance(replaced[0], nn.Identity) and report.quantized
     with pytest.raises(ImportFailure, match="no attribute"):
         apply_quant(model, "labquant:missing", repo=tmp_path)
-    with pytest.raises(ImportFailure, match="cannot import"):
+    with pytest.raises(ImportFailure, match="no module 'nosuchmodule_xyz' in the repository"):
         apply_quant(model, "nosuchmodule_xyz:f", repo=tmp_path)
+    (tmp_path / "broken_lab.py").write_text("raise RuntimeError('half-written module')\n")
+    with pytest.raises(ImportFailure, match="cannot import"):
+        apply_quant(model, "broken_lab:f", repo=tmp_path)

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from auditor import safe_read
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -35,9 +37,11 @@ class ReadError(Exception):
 
 
 def read_bytes(path: str) -> bytes:
+    """Through auditor.safe_read: no symlink out of the results directory, no FIFO or device, size first."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return safe_read.read_bytes(path)
+    except safe_read.UnsafeFile as exc:
+        raise ReadError(exc.reason, path) from exc
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}", path) from exc
 

@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from auditor import safe_read
 from auditor.runs.readers.common import ReadError, load_yaml, newest_mtime, read_text, to_float, to_step, typed
 from auditor.runs.record import Run
 
@@ -133,6 +134,10 @@ def _run_folder(db_folder: str, artifact_uri: str | None, experiment_id: Any, ru
 
 def read_sqlite(path: str, display: str) -> list[Run]:
     """Every run of an mlflow.db, opened read-only (the file is never written)."""
+    try:
+        safe_read.check(path, max_bytes=None)  # a FIFO named mlflow.db would block the open for ever
+    except OSError as exc:
+        raise ReadError(getattr(exc, "reason", None) or f"cannot read: {exc.strerror or exc}", display) from exc
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:

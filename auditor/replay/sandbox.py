@@ -1,0 +1,237 @@
+"""Each replay in its own child process: a crash, a hang, a fork or a memory blow-up of the project's code
+(or of a hostile record) costs that run an RA001, never the night.
+
+The child is a fresh interpreter (`python -P -m auditor.replay.sandbox JOBDIR`), started with
+close_fds (no inherited lock or other descriptors), in its own session (so whatever it forks is killed
+with it), in an empty private working directory inside the cache (never the results directory: no
+planted `.pdbrc` or module is found there), with bytecode writing off, `breakpoint()` disabled, and
+memory (address space) and CPU-time limits from `[tool.auditor.replay]`. The job goes in as a pickle the
+parent wrote; the result comes back as JSON (a child running project code never gets to unpickle into
+the parent), written only by the child's original process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from auditor.errors import InputError
+
+DEFAULT_TIMEOUT_S = 1800
+DEFAULT_MEMORY_MB = 16384
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+TARGET_KEYS = ("model", "evaluate", "quant")
+
+
+class ReplayProblem(InputError):
+    """The replay could not run, or its process crashed, hung or went over a limit."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int | None = DEFAULT_MEMORY_MB  # address space; None: no limit (CUDA maps huge areas)
+    cpu_s: int | None = None  # CPU seconds over all threads; None: timeout x cores
+
+    @classmethod
+    def from_config(cls, config, device: str = "cpu") -> "Limits":
+        section = config.section("replay")
+
+        def number(key, default):
+            value = section.get(key, default)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InputError(f"must be a positive number, not {value!r}", path=config.source,
+                                 field=f"tool.auditor.replay.{key}")
+            return value
+
+        timeout = float(number("timeout_s", DEFAULT_TIMEOUT_S))
+        memory = number("memory_mb", DEFAULT_MEMORY_MB)
+        cpu = number("cpu_s", None)
+        return cls(timeout_s=timeout, memory_mb=None if device.startswith("cuda") else int(memory),
+                   cpu_s=int(cpu) if cpu else int(timeout * (os.cpu_count() or 1)) + 10)
+
+
+def allowed_packages(config) -> list[str]:
+    value = config.section("replay").get("allow") or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError("must be a list of package names", path=config.source, field="tool.auditor.replay.allow")
+    return sorted(value)
+
+
+def check_targets(run, config, repo: str | Path) -> None:
+    """Refuse a record naming anything outside the boundary before a process is even started."""
+    from auditor.replay.imports import ImportFailure, allow_packages, check_target
+
+    allow_packages(allowed_packages(config))
+    for key in TARGET_KEYS:
+        target = (run.replay or {}).get(key)
+        if isinstance(target, str) and ":" in target:
+            try:
+                check_target(target, repo, f"replay.{key}")
+            except ImportFailure as exc:
+                raise ReplayProblem(f"run {run.id}: {exc}", path=run.record_path, field=f"replay.{key}") from exc
+
+
+def replay_in_child(run, config, repo_path: str | Path = ".", device: str = "cpu", tolerance: float | None = None):
+    """auditor.replay.driver.replay_run in a sandboxed child process: its ReplayResult, or ReplayProblem."""
+    if repo_path is None:
+        raise ReplayProblem(f"run {run.id}: replaying needs the repository that defines replay.model "
+                            "(give --repo)", path=run.record_path, field="replay")
+    repo = Path(repo_path).resolve()
+    if not repo.is_dir():
+        raise ReplayProblem(f"run {run.id}: the repository {repo} is not a directory", path=run.record_path)
+    check_targets(run, config, repo)
+    limits = Limits.from_config(config, device)
+    base = config.cache_dir / "replay"
+    base.mkdir(parents=True, exist_ok=True)
+    jobdir = Path(tempfile.mkdtemp(prefix="job-", dir=base))  # private (0700): nothing planted in it
+    try:
+        (jobdir / "work").mkdir()
+        job = {"run": run, "config": config, "repo": str(repo), "device": device, "tolerance": tolerance,
+               "limits": limits, "allow": allowed_packages(config)}
+        try:
+            (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
+        except (RecursionError, pickle.PicklingError, TypeError) as exc:
+            raise ReplayProblem(f"run {run.id}: the record cannot be handed to the replay process "
+                                f"({type(exc).__name__})", path=run.record_path) from exc
+        return _outcome(run, _run_child(jobdir, limits), jobdir, limits)
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONHOME")}
+    here = str(Path(__file__).resolve().parents[2])  # where this auditor is imported from
+    env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONBREAKPOINT="0", PYTHONSAFEPATH="1")
+    return env
+
+
+def _run_child(jobdir: Path, limits: Limits) -> tuple[int | None, bool]:
+    """(return code, timed out)."""
+    with open(jobdir / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "auditor.replay.sandbox", str(jobdir)],
+                                cwd=jobdir / "work", env=_child_env(), stdin=subprocess.DEVNULL, stdout=err,
+                                stderr=err, close_fds=True, start_new_session=True)
+        timed_out = False
+        try:
+            proc.wait(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_group(proc.pid)  # the child after a timeout, and anything it forked that outlived it
+        proc.wait()
+    return proc.returncode, timed_out
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [line for line in handle.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    text = lines[-1].strip() if lines else ""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text[:200]
+
+
+def _outcome(run, status: tuple[int | None, bool], jobdir: Path, limits: Limits):
+    from auditor.replay.result import ReplayResult
+
+    code, timed_out = status
+    fail = lambda message: ReplayProblem(f"run {run.id}: {message}", path=run.record_path)  # noqa: E731
+    if timed_out:
+        raise fail(f"the replay did not finish within {limits.timeout_s:g} s and was stopped "
+                   "([tool.auditor.replay] timeout_s)")
+    answer = jobdir / "result.json"
+    if not answer.is_file() or answer.stat().st_size > MAX_RESULT_BYTES:
+        raise fail(f"the replay process {_death(code, limits)}" + (f": {_last_line(jobdir / 'stderr.txt')}"
+                                                                   if _last_line(jobdir / "stderr.txt") else ""))
+    try:
+        data = json.loads(answer.read_text(encoding="utf-8"))
+        if data["status"] == "ok":
+            return ReplayResult(**data["result"])
+        raise InputError(data["message"], path=data.get("path"), line=data.get("line"), field=data.get("field"))
+    except InputError as exc:
+        raise ReplayProblem(exc.message, path=exc.path, line=exc.line, field=exc.field) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise fail(f"the replay process gave an unreadable answer ({type(exc).__name__})") from None
+
+
+def _death(code: int | None, limits: Limits) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        if -code == signal.SIGXCPU:
+            return f"went over its CPU time limit ({limits.cpu_s} s, [tool.auditor.replay] cpu_s)"
+        return f"died ({name})"
+    return f"ended (exit code {code}) without an answer"
+
+
+# -- the child ----------------------------------------------------------------------------------
+
+def _write_answer(jobdir: Path, pid: int, answer: dict) -> None:
+    if os.getpid() != pid:  # a process the project's code forked: only the original answers
+        os._exit(0)
+    temp = jobdir / "result.tmp"
+    temp.write_text(json.dumps(answer, default=str), encoding="utf-8")
+    os.replace(temp, jobdir / "result.json")
+
+
+def _limit(limits: Limits) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limits.memory_mb:
+        size = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    if limits.cpu_s:
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
+
+
+def child_main(jobdir: Path) -> None:
+    pid = os.getpid()
+    sys.dont_write_bytecode = True
+    job = pickle.loads((jobdir / "job.pkl").read_bytes())  # written by the parent, not by the record's author
+    _limit(job["limits"])
+    from auditor.replay.driver import replay_run
+    from auditor.replay.imports import allow_packages
+
+    allow_packages(job["allow"])
+    try:
+        result = replay_run(job["run"], job["config"], job["repo"], job["device"], job["tolerance"])
+        answer = {"status": "ok", "result": asdict(result)}
+    except InputError as exc:
+        answer = {"status": "error", "message": exc.message, "path": exc.path, "line": exc.line, "field": exc.field}
+    except MemoryError:
+        answer = {"status": "error", "message": f"run {job['run'].id}: the replay ran out of its memory limit "
+                  f"({job['limits'].memory_mb} MB, [tool.auditor.replay] memory_mb)", "path": job["run"].record_path}
+    except BaseException as exc:  # anything the project's code raises: that run's problem, not the night's
+        answer = {"status": "error", "message": f"run {job['run'].id}: the replay failed: {type(exc).__name__}: "
+                  f"{str(exc)[:300]}", "path": job["run"].record_path}
+    _write_answer(jobdir, pid, answer)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no atexit handlers or lingering threads of the project's code keep the child alive
+
+
+if __name__ == "__main__":
+    child_main(Path(sys.argv[1]))
