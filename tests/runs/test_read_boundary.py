@@ -83,10 +83,13 @@ def test_fifos_and_devices_are_never_opened(tmp_path, make):
     else:
         os.symlink("/dev/zero", results / "trap" / "run.yaml")  # never ends
     # in a child with a timeout: were the guard gone, this test fails instead of hanging the suite
-    proc = run_cli("run", "good", "--results", results, "--format", "json", cwd=tmp_path)
-    assert proc.returncode in (0, 1), proc.stderr
-    problems = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "RA001"]
-    assert len(problems) == 1 and "not a regular file" in problems[0]["message"], problems
+    proc = run_cli("run", "trap", "--results", results, cwd=tmp_path)
+    why = "not a regular file" if make == "fifo" else "outside the audited folder"
+    assert proc.returncode == 2 and why in proc.stderr and "trap/run.yaml" in proc.stderr, proc.stderr
+    with pytest.raises(safe_read.UnsafeFile, match="a FIFO" if make == "fifo" else "a character device"):
+        safe_read.read_bytes(results / "trap" / "run.yaml")  # without a boundary: still never opened
+    discovery = discover_runs(results, config(), cache=False)
+    assert [r.id for r in discovery.runs] == ["good"] and len(discovery.problems) == 1
 
 
 def test_size_is_checked_before_reading(tmp_path):

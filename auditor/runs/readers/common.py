@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from auditor import safe_read
+from auditor import bounded, safe_read
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -57,7 +57,15 @@ def read_text(path: str) -> str:
 def load_yaml(path: str, text: str | None = None) -> Any:
     text = read_text(path) if text is None else text
     try:
-        return yaml.load(text, Loader=_Loader)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            problem = bounded.yaml_problem(node) if node is not None else None
+            if problem:  # measured before anything is built: an alias bomb costs nothing
+                raise ReadError(problem, path, line=node.start_mark.line + 1)
+            return loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -67,9 +75,15 @@ def load_yaml(path: str, text: str | None = None) -> Any:
 def load_json(path: str, text: str | None = None) -> Any:
     text = read_text(path) if text is None else text
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReadError(f"invalid JSON: {exc.msg} (column {exc.colno})", path, line=exc.lineno) from exc
+    except RecursionError as exc:
+        raise ReadError(f"nested more than {bounded.MAX_DEPTH} levels deep: not read", path) from exc
+    problem = bounded.depth_problem(data)
+    if problem:  # a later json.dumps or pickle of it would overflow the stack
+        raise ReadError(problem, path)
+    return data
 
 
 _INT = re.compile(r"^[-+]?\d+$")
