@@ -24,7 +24,7 @@ from auditor.runs.cli_support import results_dir as checked_results_dir
 @config_option
 def docs(paths, results, repo, fmt, output, fail_on, config_path):
     """Check numbers and file references in Markdown docs (default: *.md under the current directory)."""
-    config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    config = get_config(Path(repo) if repo else Path.cwd(), config_path, results)
     results_dir = str(checked_results_dir(results))
     targets = list(paths) or ["."]
     missing = [p for p in targets if not Path(p).exists()]

@@ -33,8 +33,9 @@ def config_option(command):
     return wrapper
 
 
-def get_config(start: Path | str | None, config_path: str | None) -> Config:
-    return load_config(start, config_path)
+def get_config(start: Path | str | None, config_path: str | None, results: Path | str | None = None) -> Config:
+    """The repository's configuration (or --config); never one found in the results directory."""
+    return load_config(start, config_path, untrusted=[results] if results else [])
 
 
 def finish(findings: Iterable[Finding], *, fmt: str, output: str | None, fail_on: str | None, config: Config,

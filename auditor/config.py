@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -126,17 +126,24 @@ def _path_matches(path: str, pattern: str) -> bool:
         pattern.startswith("**/") and fnmatch.fnmatch(path, pattern[3:]))
 
 
-def find_config_file(start: Path) -> Path | None:
+def find_config_file(start: Path, untrusted: Iterable[Path | str] = ()) -> Path | None:
+    """The configuration of the repository holding `start`: searched from `start` up to the repository's root
+    (the folder with `.git`); outside a repository only `start`'s own folder. Never from a parent that is not
+    the repository, nor from an `untrusted` folder (the results directory: others write there)."""
     start = start.resolve()
-    for folder in [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]:
+    folders = [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]
+    repo_root = next((index for index, folder in enumerate(folders) if (folder / ".git").exists()), None)
+    folders = folders[:1] if repo_root is None else folders[:repo_root + 1]
+    refused = [Path(u).resolve() for u in untrusted]
+    for folder in folders:
+        if any(folder == bad or folder.is_relative_to(bad) for bad in refused):
+            continue
         yaml_file = folder / "auditor.yaml"
         if yaml_file.is_file():
             return yaml_file
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and _pyproject_section(pyproject) is not None:
             return pyproject
-        if (folder / ".git").exists():
-            break
     return None
 
 
@@ -150,10 +157,11 @@ def _pyproject_section(path: Path) -> dict | None:
     return data.get("tool", {}).get("auditor")
 
 
-def load_config(start: Path | str | None = None, explicit: Path | str | None = None) -> Config:
+def load_config(start: Path | str | None = None, explicit: Path | str | None = None,
+                untrusted: Iterable[Path | str] = ()) -> Config:
     """The configuration for a scan rooted at `start` (or the file named by `--config`)."""
     start = Path(start or Path.cwd())
-    path = Path(explicit) if explicit else find_config_file(start)
+    path = Path(explicit) if explicit else find_config_file(start, untrusted)
     if path is None:
         return Config(root=start.resolve() if start.is_dir() else start.resolve().parent)
     if not path.is_file():

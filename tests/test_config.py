@@ -42,6 +42,7 @@ confidence = 0.9
 """)
     sub = tmp_path / "src" / "lab"
     sub.mkdir(parents=True)
+    (tmp_path / ".git").mkdir()  # the repository's root: configuration is searched up to it
     config = load_config(sub)  # found by walking up
     assert config.source.endswith("pyproject.toml")
     assert config.root == tmp_path.resolve()
@@ -109,3 +110,23 @@ def test_config_fingerprint_changes_with_rule_settings(tmp_path):
     b = load_config(tmp_path)
     assert a.fingerprint() != b.fingerprint()
     assert a.fingerprint() == load_config(tmp_path.parent).fingerprint()  # the root is not part of it
+
+
+def test_configuration_only_from_the_repository_or_config(tmp_path):
+    """A planted auditor.yaml in the results directory or in a parent that is not the repository is never read."""
+    planted = "ignore: [RA]\n"
+    (tmp_path / "auditor.yaml").write_text(planted)  # a parent of everything below: not a repository
+    results = tmp_path / "shared" / "results"
+    results.mkdir(parents=True)
+    (results / "auditor.yaml").write_text(planted)
+    (results / "run-1").mkdir()
+    assert load_config(results / "run-1").source is None  # neither results/ nor the non-repository parent
+    assert load_config(results, untrusted=[results]).source is None  # cwd = the results directory
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "results").mkdir()
+    (repo / "results" / "auditor.yaml").write_text(planted)
+    (repo / "auditor.yaml").write_text("select: [RA1]\n")
+    config = load_config(repo / "results", untrusted=[repo / "results"])
+    assert config.source == str(repo / "auditor.yaml")  # the repository's, not the one in its results folder
+    assert load_config(results, explicit=repo / "auditor.yaml").source == str(repo / "auditor.yaml")

@@ -37,7 +37,7 @@ from auditor.runs.cli_support import emit_json, results_dir
 def compare(baseline, treatment, results, metric, higher_is_better, treatment_keys, repo, confidence, ci_method,
             fmt, output, fail_on, config_path):
     """Is BASELINE vs TREATMENT (run groups or run ids) a valid comparison, and is the effect supported?"""
-    config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    config = get_config(Path(repo) if repo else Path.cwd(), config_path, results)
     if confidence is not None and not 0 < confidence < 1:
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     keys = [k.strip() for k in treatment_keys.split(",") if k.strip()] if treatment_keys is not None else None

@@ -28,9 +28,24 @@ _SETTING_CHECKS = {
     "max_run_plots": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
     "replay": (lambda v: isinstance(v, bool), "must be true or false"),
     "discovery_cache": (lambda v: isinstance(v, bool), "must be true or false"),
-    "link_template": (lambda v: isinstance(v, str), "must be a string"),
+    "link_template": (lambda v: _valid_link_template(v),
+                      "must be an http(s) URL using only {sha}, {path} and {line}"),
     "repo": (lambda v: isinstance(v, str), "must be a path"),
 }
+
+
+def _valid_link_template(value) -> bool:
+    """Checked at start, not when the report is written: an unknown placeholder would fail after the night's work."""
+    import string
+
+    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
+        return False
+    try:
+        fields = [name for _, name, spec, _ in string.Formatter().parse(value) if name is not None]
+        value.format(sha="0" * 40, path="a/b.py", line=1)
+    except (ValueError, KeyError, IndexError, AttributeError):
+        return False
+    return all(name in ("sha", "path", "line") for name in fields)
 
 
 def check_settings(config) -> dict:
@@ -76,7 +91,7 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
     from auditor.progress import setup_logging
 
     setup_logging(verbose)
-    config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    config = get_config(Path(repo) if repo else Path.cwd(), config_path, results_dir)
     settings = check_settings(config)
     options = NightlyOptions(
         results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),

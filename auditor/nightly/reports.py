@@ -12,6 +12,7 @@ from pathlib import Path
 from auditor.config import Config
 from auditor.findings import Finding, summarize
 from auditor.report import render, write_atomic
+from auditor.report.escape import Markdown
 
 REPORT_FILES = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
 
@@ -66,7 +67,7 @@ def markdown_preamble(summary: dict) -> str:
     if summary["by_rule"]:
         lines += ["| rule | findings | new |", "|---|---|---|"]
         lines += [f"| {rule} `{e['name']}` | {e['count']} | {e['new']} |" for rule, e in summary["by_rule"].items()]
-    return "\n".join(lines)
+    return Markdown("\n".join(lines))
 
 
 def write_reports(out: Path | str, outcome, config: Config, state=None) -> dict[str, Path]:

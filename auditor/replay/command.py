@@ -34,7 +34,7 @@ def replay(run_id, results, repo_path, device, tolerance, fmt, output, fail_on, 
     if not repo.is_dir():
         raise InputError("the repository directory does not exist", path=str(repo))
     results_dir(results)
-    config = get_config(repo, config_path)
+    config = get_config(repo, config_path, results)
     if tolerance is not None and tolerance < 0:
         raise InputError("--tolerance must be >= 0")
     run = find_run(results, run_id, config)

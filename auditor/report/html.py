@@ -65,7 +65,8 @@ class Links:
         self.records = {run.id: run.record_path for run in runs if run.record_path}
 
     def _relative(self, target: Path) -> str:
-        return Path(os.path.relpath(target, self.out_dir)).as_posix()
+        rel = Path(os.path.relpath(target, self.out_dir)).as_posix()
+        return rel if rel.startswith(("../", "./", "/")) else "./" + rel  # a folder named `javascript:x` stays a path
 
     def code(self, path: str, line: int | None, sha: str | None = None) -> str | None:
         if self.template and sha:

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 from auditor.findings import Finding, summarize
+from auditor.report.escape import Markdown, md_code, md_text
 
 
 def _where(f: Finding) -> str:
     loc = f.location
     if "path" in loc:
-        return f"`{loc['path']}:{loc.get('line', '')}`" if loc.get("line") else f"`{loc['path']}`"
+        return md_code(f"{loc['path']}:{loc.get('line', '')}") if loc.get("line") else md_code(loc["path"])
     if "run" in loc:
-        return f"run `{loc['run']}`"
+        return f"run {md_code(loc['run'])}"
     if "runs" in loc:
-        return " vs ".join(f"`{r}`" for r in loc["runs"])
+        return " vs ".join(md_code(r) for r in loc["runs"])
     if "groups" in loc:
-        return " vs ".join(f"`{g}`" for g in loc["groups"])
+        return " vs ".join(md_code(g) for g in loc["groups"])
     return ""
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A message (it quotes ids, paths, values from the input) as one table cell of plain text."""
+    return md_text(str(text).replace("\n", " "))
 
 
 def render_markdown(findings: list[Finding], *, title: str = "", preamble: str = "") -> str:
     counts = summarize(findings)
     out = [f"## {title or 'Reproducibility audit'}", ""]
-    if preamble:
-        out += [preamble.rstrip("\n"), ""]
+    if preamble:  # the auditor's own Markdown as it is; any other text (a verdict quoting the run) escaped
+        text = preamble.rstrip("\n")
+        out += [text if isinstance(preamble, Markdown) else "  \n".join(map(md_text, text.splitlines())), ""]
     if not findings:
         out.append("No findings.")
         return "\n".join(out) + "\n"
@@ -37,6 +40,6 @@ def render_markdown(findings: list[Finding], *, title: str = "", preamble: str =
         if not chosen:
             continue
         out += [f"### {severity.capitalize()}s", "", "| rule | where | finding |", "|---|---|---|"]
-        out += [f"| {f.rule} `{f.name}` | {_where(f)} | {_cell(f.message)} |" for f in chosen]
+        out += [f"| {f.rule} {md_code(f.name)} | {_where(f)} | {_cell(f.message)} |" for f in chosen]
         out.append("")
     return "\n".join(out) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from auditor.findings import Finding, summarize
+from auditor.report.escape import printable
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m", "bold": "\033[1m", "dim": "\033[2m"}
 _RESET = "\033[0m"
@@ -15,6 +16,10 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def _subject(f: Finding) -> str:
+    return printable(_subject_text(f))
+
+
+def _subject_text(f: Finding) -> str:
     loc = f.location
     if "path" in loc:
         return loc["path"]
@@ -28,17 +33,17 @@ def _subject(f: Finding) -> str:
 
 
 def render_text(findings: list[Finding], *, source_lookup=None, color: bool = False, preamble: str = "") -> str:
-    lines: list[str] = [preamble.rstrip("\n")] if preamble else []
+    lines: list[str] = [printable(preamble.rstrip("\n"), keep_newlines=True)] if preamble else []
     for subject, group in groupby(findings, key=_subject):
         lines.append(_paint(subject, "bold", color))
         for f in group:
             loc = f.location
             where = f"  {loc['line']}:{loc.get('col', 0) + 1}" if "line" in loc else " "
-            lines.append(f"{where} {_paint(f.severity, f.severity, color)} {f.rule} {f.message} "
+            lines.append(f"{where} {_paint(f.severity, f.severity, color)} {f.rule} {printable(f.message)} "
                          f"{_paint('[' + f.name + ']', 'dim', color)}")
             source = source_lookup(loc["path"], loc["line"]) if source_lookup and "line" in loc else None
             if source is not None:
-                shown = source.expandtabs(4)
+                shown = printable(source.expandtabs(4))
                 lines.append(f"      | {shown}")
                 lines.append(f"      | {' ' * int(loc.get('col', 0))}{_paint('^', f.severity, color)}")
         lines.append("")

@@ -135,7 +135,7 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
 @config_option
 def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, config_path):
     """Audit one run: its record, the code at its git SHA, and its replay when the record has one."""
-    config = get_config(repo_path or ".", config_path)
+    config = get_config(repo_path or ".", config_path, results)
     record = find_run(results, run_id, config)
     repo, repo_note = _open_repo(repo_path)
     findings, rules_note = _record_findings(record, config, repo)
@@ -183,7 +183,7 @@ def diff(run_a, run_b, results, repo_path, fmt, output, fail_on, config_path):
     """What differs between two runs: commits, files, hazards, config, environment, eval protocol."""
     from auditor.runs.diffing import diff_runs, render_markdown, render_text, to_json
 
-    config = get_config(repo_path or ".", config_path)
+    config = get_config(repo_path or ".", config_path, results)
     first, second = find_run(results, run_a, config), find_run(results, run_b, config)
     repo, repo_note = _open_repo(repo_path)
     result = diff_runs(first, second, repo, config, repo_error=repo_note)
