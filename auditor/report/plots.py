@@ -34,6 +34,7 @@ def _pyplot():
         "axes.grid": True,
         "grid.color": "#e5e7eb",
         "grid.linewidth": 0.6,
+        "text.parse_math": False,  # run ids and metric names are drawn as written: `$\\cmd$` is text, not TeX
     })
     return plt
 
@@ -50,6 +51,10 @@ def _to_svg(fig) -> str:
     return svg
 
 
+MAX_POINTS = 1000  # per curve: a million-point metric draws like its envelope, and the page stays small
+PLOT_LIMIT = 1e300  # beyond this, axis limits and tick spacing overflow to inf inside matplotlib
+
+
 def _finite(points: Iterable[Sequence[float]]) -> list[tuple[float, float]]:
     out = []
     for step, value in points:
@@ -58,8 +63,23 @@ def _finite(points: Iterable[Sequence[float]]) -> list[tuple[float, float]]:
         except (TypeError, ValueError):
             continue
         if math.isfinite(step) and math.isfinite(value):
-            out.append((step, value))
-    return sorted(out)
+            out.append((max(-PLOT_LIMIT, min(PLOT_LIMIT, step)), max(-PLOT_LIMIT, min(PLOT_LIMIT, value))))
+    return _thin(sorted(out))
+
+
+def _thin(points: list[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """At most about `limit` points: per bucket of consecutive points its lowest and highest (spikes stay
+    visible), plus the first and the last point."""
+    if len(points) <= limit:
+        return points
+    buckets = limit // 2
+    size = len(points) / buckets
+    kept = {0, len(points) - 1}
+    for b in range(buckets):
+        chunk = range(int(b * size), max(int((b + 1) * size), int(b * size) + 1))
+        kept.add(min(chunk, key=lambda i: points[i][1]))
+        kept.add(max(chunk, key=lambda i: points[i][1]))
+    return [points[i] for i in sorted(kept)]
 
 
 def curve_metrics(run, limit: int = 4) -> list[str]:

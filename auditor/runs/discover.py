@@ -201,10 +201,23 @@ def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Fol
             found.append((folder, kind))
         if descend:
             for name in reversed(folder.subdirs):
+                if not _utf8(name):  # surrogates would break every cache, report and JSON further on
+                    shown = os.path.join(display, os.fsencode(name).decode("utf-8", "backslashreplace"))
+                    unlisted.append((_Folder(os.path.join(path, name), shown, "", set(), []),
+                                     ReadError("folder name is not UTF-8 text: not read", shown)))
+                    continue
                 if name not in SKIP_DIRS:
                     stack.append((os.path.join(path, name), os.path.join(display, name),
                                   f"{rel}/{name}" if rel else name))
     return found, unlisted
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None, bool]]:

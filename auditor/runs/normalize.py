@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.runs.readers.common import to_float, to_int, to_step
+from auditor.runs.readers.common import ReadError, to_float, to_int, to_step
 from auditor.runs.record import RUN_STATES, Run
 
 # key-map meaning -> field of run.eval it fills when the record's eval section does not say
@@ -46,4 +46,9 @@ def normalize(run: Run, key_map: dict[str, list[str]]) -> Run:
                 run.eval[name] = value
     if run.git_sha is not None:
         run.git_sha = str(run.git_sha).strip() or None
+    for name in ("id", "group", "seed"):  # keys of groups, dicts and caches further on: one value each
+        value = getattr(run, name)
+        if value is not None and not isinstance(value, (str, int, float)):
+            raise ReadError(f"must be a single value, not a {type(value).__name__}", run.record_path or run.folder,
+                            field=name)
     return run

@@ -1,0 +1,62 @@
+"""Small inputs, bounded costs: a YAML alias bomb and deep nesting are refused before anything is built, and
+a huge metric history draws as a plot of bounded size."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor import bounded
+from auditor.runs.readers.common import ReadError, load_json, load_yaml
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+
+
+def test_an_alias_bomb_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(LAUGHS)
+    assert len(LAUGHS) < 800
+    with pytest.raises(ReadError, match="alias bomb"):
+        load_yaml(str(path))
+
+
+def test_ordinary_aliases_and_big_records_are_read(tmp_path):
+    path = tmp_path / "run.yaml"
+    points = "".join(f"  - [{i}, 0.5]\n" for i in range(50_000))
+    path.write_text("base: &b {lr: 0.1, wd: 0.0}\nrun1: *b\nrun2: *b\nmetrics:\n" + points)
+    data = load_yaml(str(path))
+    assert data["run2"] == {"lr": 0.1, "wd": 0.0} and len(data["metrics"]) == 50_000
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "json"])
+def test_deep_nesting_is_refused(tmp_path, suffix):
+    path = tmp_path / f"run.{suffix}"
+    depth = bounded.MAX_DEPTH + 5
+    if suffix == "yaml":
+        path.write_text("config: " + "{a: " * depth + "1" + "}" * depth + "\n")
+        loader = load_yaml
+    else:
+        path.write_text('{"config": ' + '{"a": ' * depth + "1" + "}" * depth + "}")
+        loader = load_json
+    with pytest.raises(ReadError, match="nested more than"):
+        loader(str(path))
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("a: &a [1, *a]\n")
+    with pytest.raises(ReadError, match="contains itself"):
+        load_yaml(str(path))
+
+
+def test_a_huge_metric_history_draws_a_small_plot():
+    pytest.importorskip("matplotlib")
+    from auditor.report.plots import MAX_POINTS, run_curve_data, run_curve_svg
+    from auditor.runs.record import Run
+
+    run = Run(id="big", folder="big", metrics={"val/acc": [(s, (s % 97) / 97) for s in range(200_000)]},
+              reported={"val/acc": 0.5, "step": 199_999})
+    data = run_curve_data(run)
+    assert len(data["metrics"]["val/acc"]) <= MAX_POINTS + 2
+    assert max(v for _, v in data["metrics"]["val/acc"]) == pytest.approx(96 / 97)  # the peaks survive
+    assert len(run_curve_svg(data)) < 400_000
