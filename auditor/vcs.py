@@ -59,6 +59,9 @@ class FileChange:
     old_path: str | None = None  # for renames and copies
 
 
+RECORDED_SHA = re.compile(r"[0-9a-fA-F]{4,64}")
+
+
 class Repo:
     """A git repository on disk. `Repo(path)` accepts any folder inside the work tree."""
 
@@ -142,9 +145,19 @@ class Repo:
             message += " (was it pushed and fetched? try git fetch)"
         raise InputError(message, path=str(self.root))
 
+    def resolve_recorded(self, sha: str) -> str:
+        """A SHA a run record claims: only hex digits are looked up. `HEAD`, `master`, `main~1` name whatever
+        that is today, not the commit the run used: resolving them would read today's code and hide RA202."""
+        text = str(sha).strip()
+        if not RECORDED_SHA.fullmatch(text):
+            raise InputError(f"{text[:60]!r} is not a commit SHA (hex digits); a revision name such as HEAD or a "
+                             "branch is not resolved, it names a different commit every day", path=str(self.root))
+        return self.resolve(text)
+
     def has_commit(self, sha: str) -> bool:
+        """Whether the repository has the commit a run record names (hex SHAs only, see resolve_recorded)."""
         try:
-            self.resolve(sha)
+            self.resolve_recorded(sha)
             return True
         except InputError:
             return False

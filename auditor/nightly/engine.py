@@ -213,7 +213,7 @@ class Nightly:
         known = self.known_shas(runs)
         for run in runs:
             if run.git_sha and known.get(str(run.git_sha)):
-                runs_by_sha.setdefault(self.repo.resolve(run.git_sha), []).append(run.id)
+                runs_by_sha.setdefault(self.repo.resolve_recorded(run.git_sha), []).append(run.id)
         keys = {sha: digest("code", sha, self.version, self.config_fp) for sha in runs_by_sha}
         found = state.cached("code", keys.values())
         todo = sorted(sha for sha in runs_by_sha if keys[sha] not in found)

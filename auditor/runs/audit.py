@@ -26,7 +26,7 @@ class RunContext:
         """(is the commit in the repo: True/False, or None when there is no repo / it cannot tell; git's note)."""
         if self.repo is None or not sha:
             return None, ""
-        resolve = getattr(self.repo, "resolve", None)
+        resolve = getattr(self.repo, "resolve_recorded", None) or getattr(self.repo, "resolve", None)
         if resolve is None:
             return None, ""
         try:  # Repo.resolve raises InputError or returns None for an unknown SHA; tolerate either

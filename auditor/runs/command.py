@@ -62,7 +62,7 @@ def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], 
     Returns (findings, info) where info says what was scanned, for the header. Raises InputError
     when the SHA cannot be resolved.
     """
-    sha = repo.resolve(run.git_sha)
+    sha = repo.resolve_recorded(run.git_sha)
     info: dict = {"sha": sha, "scope": "whole tree"}
     entries = [run.entry_point] if run.entry_point else list(config.entry_points or [])
     paths = None

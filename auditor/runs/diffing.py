@@ -95,7 +95,7 @@ def _diff_code(result: RunDiff, repo: Repo | None, config, repo_error: str | Non
         result.git_note = f"no git SHA recorded for {', '.join(missing)}: code not compared"
         return
     try:
-        result.sha_a, result.sha_b = repo.resolve(a.git_sha), repo.resolve(b.git_sha)
+        result.sha_a, result.sha_b = repo.resolve_recorded(a.git_sha), repo.resolve_recorded(b.git_sha)
     except InputError as exc:
         result.git_note = f"code not compared: {exc.message}"
         return
