@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor import safe_read
 from auditor.compare.groups import conditions, score, usable
 from auditor.config import Config
 from auditor.errors import InputError
@@ -308,7 +309,9 @@ def resolve_reference(target: str, doc: Path, roots: list[Path]) -> Reference:
 def read_doc(path: Path) -> str:
     """A doc's text; InputError (with the line of the first bad byte) when it is unreadable or binary."""
     try:
-        data = path.read_bytes()
+        data = safe_read.read_bytes(path)  # no FIFO, device or unbounded file
+    except safe_read.UnsafeFile as exc:
+        raise InputError(exc.reason, path=str(path)) from exc
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     if b"\x00" in data:

@@ -88,9 +88,21 @@ def check_comparison(spec, runs: list, config: Config, repo: str | None):
 
 
 def check_docs(paths: list[Path], runs: list, results_dir: Path, config: Config) -> list[Finding]:
+    """The docs' findings; a doc that cannot be read (not UTF-8, binary, a FIFO) is one RA001, the rest is checked."""
     from auditor.claims import check_docs as check
+    from auditor.claims import read_doc
+    from auditor.errors import InputError
+    from auditor.registry import rule_class
 
-    return list(check(paths, runs, results_dir, config))
+    readable, problems = [], []
+    for path in paths:
+        try:
+            read_doc(Path(path))
+            readable.append(path)
+        except InputError as exc:
+            location = {"path": str(path), **({"line": exc.line} if exc.line else {})}
+            problems.append(rule_class("RA001")().finding(f"{exc.message}; this doc was not checked", location, {}))
+    return problems + list(check(readable, runs, results_dir, config)) if readable else problems
 
 
 def open_repo(path: str | None):

@@ -66,13 +66,17 @@ def hostile_night(tmp_path):
     huge["reported"] = {"val/acc": -8.9e307, "step": 20}
     write_run(results, huge)
     (results / "auditor.yaml").write_text("ignore: [RA]\n")  # planted: must not silence the night
+    (repo / "docs").mkdir()
+    (repo / "docs" / "latin1.md").write_bytes("# Caf\u00e9\n\nbase reached 0.70 val/acc.\n".encode("latin-1"))
+    (repo / "docs" / "ok.md").write_text("# Results\n\nSee `results/base-s0/run.yaml`.\n")
     return tmp_path, repo, results
 
 
 def test_one_bad_input_is_one_finding_and_the_night_goes_on(hostile_night):
     root, repo, results = hostile_night
     out = root / "out"
-    proc = run_cli("nightly", results, "--repo", repo, "--out", out, "--jobs", "1", cwd=results,
+    proc = run_cli("nightly", results, "--repo", repo, "--out", out, "--jobs", "1", "--docs", repo / "docs" / "*.md",
+                   cwd=results,
                    env={"XDG_CACHE_HOME": str(root / "cache")})
     assert proc.returncode in (0, 1), proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -84,6 +88,7 @@ def test_one_bad_input_is_one_finding_and_the_night_goes_on(hostile_night):
     assert any("deep-yaml" in p and "nested more than" in m for p, m in ra001.items()), ra001
     assert any("deep-json" in p and "nested more than" in m for p, m in ra001.items()), ra001
     assert any("laughs" in p and "alias" in m for p, m in ra001.items()), ra001
+    assert any("latin1.md" in p and "not UTF-8" in m for p, m in ra001.items()), ra001
     assert any("sacred" in p and "group: must be a single value" in m for p, m in ra001.items()), ra001
     assert any("caf\\xe9-run" in p and "not UTF-8" in m for p, m in ra001.items()), ra001
     assert {f["location"].get("run") for f in findings if f["rule"] == "RA220"} >= {"$\\cmd$ $x^{$", "huge-s0"}
