@@ -18,6 +18,7 @@ from pathlib import Path
 from auditor import safe_read
 from auditor.errors import InputError
 from auditor.findings import Finding
+from auditor.report.escape import printable
 from auditor.runs.normalize import normalize
 from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
 from auditor.runs.readers.common import ReadError, load_json, read_text
@@ -310,9 +311,37 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
             discovery.problems.append(_problem(error, config))
             continue
         discovery.runs.append(run)
+    for run, first in _look_alikes(discovery.runs):
+        error = ReadError(f"run id {printable(run.id)!r} looks like {printable(first.id)!r} (also in "
+                          f"{first.record_path or first.folder}): look-alike letters or invisible characters",
+                          run.record_path or run.folder, field="id")
+        discovery.problems.append(_problem(error, config))
     if not config.is_selected("RA001"):
         discovery.problems = []
     return discovery
+
+
+# Latin look-alikes from Cyrillic and Greek (the usual homoglyph attacks); NFKC folds the rest (fullwidth...).
+_HOMOGLYPHS = str.maketrans("аеорсхуіјѕԁһӏαοορτυνκιАВЕКМНОРСТХІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+                            "aeopcxyijsdhlaooptuvkiABEKMHOPCTXIJSABEZHIKMNOPTYX")
+
+
+def _skeleton(run_id: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", run_id).translate(_HOMOGLYPHS)
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc", "Mn"))
+
+
+def _look_alikes(runs: list[Run]) -> list[tuple[Run, Run]]:
+    """Pairs of distinct ids that read the same (homoglyphs, RLO and zero-width characters, combining marks)."""
+    seen: dict[str, Run] = {}
+    pairs = []
+    for run in runs:
+        first = seen.setdefault(_skeleton(run.id), run)
+        if first is not run and first.id != run.id:
+            pairs.append((run, first))
+    return pairs
 
 
 def _matches(run: Run, run_id: str, results_dir: Path) -> bool:

@@ -126,3 +126,14 @@ def test_an_mlflow_tag_linked_to_a_token_never_becomes_the_sha(tmp_path, outside
     assert SECRET not in _messages(discovery)
     (problem,) = discovery.problems
     assert "mlflow.source.git.commit" in problem.location["path"] and "outside" in problem.message
+
+
+@pytest.mark.parametrize("twin", ["b\u0430se-s0", "base-s0\u200b", "\u202ebase-s0", "ｂａｓｅ-s0"])
+def test_look_alike_ids_are_flagged(tmp_path, twin):
+    results = tmp_path / "results"
+    write_record(results / "one", {**GOOD, "id": "base-s0"})
+    write_record(results / "two", {**GOOD, "id": twin})
+    discovery = discover_runs(results, config(), cache=False)
+    (problem,) = discovery.problems
+    assert "looks like 'base-s0'" in problem.message and problem.evidence == {"field": "id"}
+    assert "\u202e" not in problem.message and "\u200b" not in problem.message
