@@ -87,19 +87,19 @@ class FileAnalyzer:
                 return self.unreadable(path, *problem)
             if module is not None:
                 result["skeleton"] = code_skeleton(source)
+        resolver = Resolver(module, *module_name_for(path)) if module is not None and (rules or want_summary) else None
         if module is None:
             rules = []
         elif rules:
-            resolver = Resolver(module, *module_name_for(path))
-            rules = [r for r in rules if r.needs(self.config).tree_allows(source, module, resolver)
+            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
+                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
+            ctx.__dict__["resolver"] = resolver
+            rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)
                      and (not getattr(r, "legacy_cst", False) or r.applies_to_tree(module, self.config))]
         if not rules and not want_summary:
             return result
         result["parsed"] = True
         if rules:
-            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
-                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
-            ctx.__dict__["resolver"] = resolver
             for rule in rules:
                 try:
                     subject = _cst_context(ctx) if getattr(rule, "legacy_cst", False) else ctx
@@ -111,7 +111,7 @@ class FileAnalyzer:
                                                                     f"{type(exc).__name__}: {exc}")["findings"])
         if want_summary:
             try:
-                _add_summary(result, self.index, path, source, module)
+                _add_summary(result, self.index, path, source, module, resolver)
             except Exception as exc:
                 if os.environ.get("AUDITOR_DEBUG"):
                     raise
@@ -152,10 +152,10 @@ def _base_result(source: str) -> dict:
         result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
     return result
 
-def _add_summary(result: dict, index, path: str, source: str, module) -> None:
+def _add_summary(result: dict, index, path: str, source: str, module, resolver=None) -> None:
     """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
     module_name, is_package = module_name_for(path)
-    summary = index.summarize_source(path, source, module_name, is_package, module).to_json()
+    summary = index.summarize_source(path, source, module_name, is_package, module, resolver).to_json()
     head = index.summary_head(summary)
     result.update(summary=summary, summary_key=summary_key(summary), head=head,
                   head_key="head:" + summary_key(head).partition(":")[2])

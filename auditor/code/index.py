@@ -157,11 +157,12 @@ def needs_summary(source: str) -> bool:
     return check(source)
 
 
-def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:
-    """The summary from the source alone (`tree`: its `ast.parse`, when the caller already has it)."""
+def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None,
+                     resolver=None) -> ModuleSummary:
+    """The summary from the source alone (`tree` and `resolver`: when the caller already has them)."""
     from auditor.code.summarize import summarize_source as run
 
-    return run(path, source, module_name, is_package, tree)
+    return run(path, source, module_name, is_package, tree, resolver)
 
 
 def build_project_index(summaries: list[ModuleSummary], config: "Config") -> "ProjectIndex":

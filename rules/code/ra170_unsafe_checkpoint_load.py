@@ -163,8 +163,8 @@ def load_state(path, weights_only):
 
     def check(self, ctx, context=None):
         floor = ctx.facts.torch_floor(ctx.path)
-        for call in ast.walk(ctx.tree):
-            if not isinstance(call, ast.Call) or any(kw.arg is None for kw in call.keywords):
+        for call in ctx.nodes(ast.Call):
+            if any(kw.arg is None for kw in call.keywords):
                 continue
             if isinstance(call.func, ast.Attribute) and call.func.attr not in _LOAD_NAMES:
                 continue
