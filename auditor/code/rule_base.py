@@ -21,7 +21,7 @@ from auditor.rule import Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.code.context import ModuleContext
-    from auditor.code.index import ProjectIndex
+    from auditor.code.project_index import ProjectIndex
     from auditor.config import Config
 
 
