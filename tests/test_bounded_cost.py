@@ -60,3 +60,30 @@ def test_a_huge_metric_history_draws_a_small_plot():
     assert len(data["metrics"]["val/acc"]) <= MAX_POINTS + 2
     assert max(v for _, v in data["metrics"]["val/acc"]) == pytest.approx(96 / 97)  # the peaks survive
     assert len(run_curve_svg(data)) < 400_000
+
+
+def test_crc32c_is_the_compiled_one_and_agrees_with_the_spec():
+    from auditor.runs.readers import tensorboard as tb
+
+    assert tb._compiled_crc32c is not None  # a declared dependency
+    data = bytes(range(256)) * 300
+    assert tb.crc32c(data) == tb._pure_crc32c(data) and tb.crc32c(b"123456789") == 0xE3069283
+
+
+def test_without_the_compiled_crc_a_big_event_file_is_read_unchecked_and_says_so(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    from auditor.runs.readers import tensorboard as tb
+
+    writer = SummaryWriter(str(tmp_path))
+    for step in range(50):
+        writer.add_scalar("val/acc", step / 50, step)
+    writer.close()
+    paths = [str(p) for p in tmp_path.glob("events.out.tfevents*")]
+    monkeypatch.setattr(tb, "_compiled_crc32c", None)
+    monkeypatch.setattr(tb, "PURE_PYTHON_CRC_LIMIT", 64)
+    problems: list[dict] = []
+    metrics = tb.read_scalars(paths, "run", problems)
+    assert len(metrics["val/acc"]) == 50
+    assert any("CRCs not checked" in p["message"] for p in problems), problems

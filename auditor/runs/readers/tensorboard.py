@@ -30,7 +30,23 @@ def _crc32c_table() -> list[int]:
 _TABLE = _crc32c_table()
 
 
+try:  # a compiled, maintained implementation (hardware CRC32C where the CPU has it)
+    from crc32c import crc32c as _compiled_crc32c
+except ImportError:  # pragma: no cover - a dependency; kept so a broken install still reads the scalars
+    _compiled_crc32c = None
+
+# Without the compiled package, CRCs are checked in Python only for files up to this size (~1 s of work);
+# larger files are read unchecked and the run says so.
+PURE_PYTHON_CRC_LIMIT = 8 * 1024 * 1024
+
+
 def crc32c(data: bytes) -> int:
+    if _compiled_crc32c is not None:
+        return _compiled_crc32c(data)
+    return _pure_crc32c(data)
+
+
+def _pure_crc32c(data: bytes) -> int:
     crc = 0xFFFFFFFF
     table = _TABLE
     for byte in data:
@@ -43,8 +59,13 @@ def masked_crc32c(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def records(data: bytes) -> tuple[list[bytes], str | None]:
-    """The payloads of a TFRecord file and, if the tail is torn or corrupt, why reading stopped."""
+def checks_crc(size: int) -> bool:
+    return _compiled_crc32c is not None or size <= PURE_PYTHON_CRC_LIMIT
+
+
+def records(data: bytes, check: bool = True) -> tuple[list[bytes], str | None]:
+    """The payloads of a TFRecord file and, if the tail is torn or corrupt, why reading stopped.
+    check=False skips the CRCs (the framing is still checked)."""
     out, pos = [], 0
     while pos < len(data):
         if pos + 12 > len(data):
@@ -52,14 +73,14 @@ def records(data: bytes) -> tuple[list[bytes], str | None]:
         header = data[pos:pos + 8]
         (length,) = struct.unpack("<Q", header)
         (length_crc,) = struct.unpack_from("<I", data, pos + 8)
-        if masked_crc32c(header) != length_crc:
+        if check and masked_crc32c(header) != length_crc:
             return out, f"corrupt record length at byte {pos}"
         end = pos + 12 + length + 4
         if end > len(data):
             return out, f"truncated last record at byte {pos} (half-written file)"
         payload = data[pos + 12:pos + 12 + length]
         (data_crc,) = struct.unpack_from("<I", data, pos + 12 + length)
-        if masked_crc32c(payload) != data_crc:
+        if check and masked_crc32c(payload) != data_crc:
             return out, f"CRC mismatch in record at byte {pos}"
         out.append(payload)
         pos = end
@@ -189,7 +210,12 @@ def read_scalars(paths: list[str], display_folder: str, problems: list[dict]) ->
     metrics: dict[str, list] = {}
     for path in sorted(paths):
         display = os.path.join(display_folder, os.path.basename(path))
-        payloads, problem = records(read_bytes(path))
+        data = read_bytes(path)
+        checked = checks_crc(len(data))
+        payloads, problem = records(data, check=checked)
+        if not checked:
+            problems.append({"message": f"TensorBoard events: CRCs not checked ({len(data)} bytes; install the crc32c "
+                                        "package to check them at any size)", "path": display})
         if problem:
             problems.append({"message": f"TensorBoard events: {problem}; earlier records were read", "path": display})
         scalar_tags: set[str] = set()
