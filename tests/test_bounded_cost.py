@@ -87,3 +87,18 @@ def test_without_the_compiled_crc_a_big_event_file_is_read_unchecked_and_says_so
     metrics = tb.read_scalars(paths, "run", problems)
     assert len(metrics["val/acc"]) == 50
     assert any("CRCs not checked" in p["message"] for p in problems), problems
+
+
+def test_a_zip_bomb_checkpoint_is_refused_before_inflating(tmp_path):
+    import zipfile
+
+    pytest.importorskip("torch")
+    from auditor.replay.load import CheckpointError, load_checkpoint
+
+    bomb = tmp_path / "model.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("archive/data/0", b"\0" * (64 * 1024 * 1024))  # 64 MB of zeros: ~64 KB compressed
+    assert bomb.stat().st_size < 1024 * 1024
+    with pytest.raises(CheckpointError, match="zip bomb"):
+        load_checkpoint(bomb)

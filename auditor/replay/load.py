@@ -91,17 +91,41 @@ def _readable(callable_name: str) -> str:
     return f"{callable_name} ({alias}.{attr})" if alias else callable_name
 
 
+MAX_PICKLE_BYTES = 256 * 1024 * 1024  # a state dict's pickle is small: the tensors are separate members
+MAX_INFLATION = 20  # torch stores its members uncompressed; a member that inflates more is a zip bomb
+
+
+def _check_zip_sizes(archive: zipfile.ZipFile, archive_bytes: int, path: Path) -> None:
+    """Declared sizes, before anything is inflated: a 2 MB archive must not become gigabytes in memory."""
+    declared = sum(info.file_size for info in archive.infolist())
+    if declared > MAX_INFLATION * archive_bytes + (1 << 20):
+        raise CheckpointError("unreadable", f"zip members declare {declared} bytes for a {archive_bytes}-byte archive "
+                              "(a zip bomb?); not inflated", str(path))
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
+    """A member's bytes, stopping at the limit whatever its header declares."""
+    if archive.getinfo(member).file_size > MAX_PICKLE_BYTES:
+        raise CheckpointError("unreadable", f"{member} declares over {MAX_PICKLE_BYTES} bytes; not inflated", str(path))
+    with archive.open(member) as handle:
+        data = handle.read(MAX_PICKLE_BYTES + 1)
+    if len(data) > MAX_PICKLE_BYTES:
+        raise CheckpointError("unreadable", f"{member} inflates past {MAX_PICKLE_BYTES} bytes; not read", str(path))
+    return data
+
+
 def scan_pickles(path: Path) -> list[str]:
     """Callables outside torch's safe set that loading `path` would import (empty: safe to load)."""
     raw = path.read_bytes()
     globals_found: list[str] = []
     if zipfile.is_zipfile(io.BytesIO(raw)):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            _check_zip_sizes(archive, len(raw), path)
             names = [n for n in archive.namelist() if n.endswith(".pkl")]
             if not names:
                 raise CheckpointError("unreadable", f"zip archive without a pickle (data.pkl): {path.name}", str(path))
             for member in names:
-                globals_found += pickle_globals(archive.read(member))
+                globals_found += pickle_globals(_read_member(archive, member, path))
     else:
         # torch's legacy format is several pickles in a row (magic, protocol, sys info, the object,
         # storage keys) followed by raw storage bytes; a plain pickle is one.
