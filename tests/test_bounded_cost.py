@@ -102,3 +102,14 @@ def test_a_zip_bomb_checkpoint_is_refused_before_inflating(tmp_path):
     assert bomb.stat().st_size < 1024 * 1024
     with pytest.raises(CheckpointError, match="zip bomb"):
         load_checkpoint(bomb)
+
+
+def test_a_file_of_junk_lines_is_one_problem_with_a_count():
+    from auditor.runs.readers.mlflow import parse_metric_lines
+
+    text = "1700000000000 0.5 1\n" + "junk\n" * 20_000 + "1700000000001 0.6 2\n"
+    problems: list[dict] = []
+    points = parse_metric_lines(text, "mlruns/0/r/metrics/val_acc", problems)
+    assert points == [(1, 0.5), (2, 0.6)]
+    (problem,) = problems
+    assert problem["line"] == 2 and "and 19999 more unparsable line(s)" in problem["message"]

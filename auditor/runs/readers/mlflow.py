@@ -47,6 +47,8 @@ def _files_under(root: str) -> list[tuple[str, str]]:
 def parse_metric_lines(text: str, display: str, problems: list[dict]) -> list[tuple[Any, float]]:
     """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>"."""
     points = []
+    bad: list[tuple[int, str]] = []  # (line, text) of the first bad line; then only counted
+    skipped = 0
     for number, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields:
@@ -54,10 +56,16 @@ def parse_metric_lines(text: str, display: str, problems: list[dict]) -> list[tu
         value = to_float(fields[1]) if len(fields) >= 2 else None
         step = to_step(fields[2]) if len(fields) >= 3 else 0
         if len(fields) not in (2, 3, 5) or value is None or step is None:
-            problems.append({"message": f"unparsable metric line {line.strip()[:60]!r}; skipped",
-                             "path": display, "line": number})
+            skipped += 1
+            if not bad:
+                bad.append((number, line.strip()[:60]))
             continue
         points.append((step, value))
+    if bad:  # one problem per file, with a count: a file of junk lines is one finding, not a million
+        (number, first), more = bad[0], skipped - 1
+        problems.append({"message": f"unparsable metric line {first!r}; skipped"
+                                    + (f" (and {more} more unparsable line(s) in this file)" if more else ""),
+                         "path": display, "line": number})
     return points
 
 

@@ -121,15 +121,20 @@ def _read_log(path: str, display: str, state: _State, problems: list[dict]) -> N
         problems.append({"message": f"W&B log: {payloads.problem}; records before it were read", "path": display})
     if Record is None:
         return
+    invalid: list[int] = []
     for index, payload in enumerate(payloads.records):
         record = Record()
         try:
             record.ParseFromString(payload)
         except Exception:
-            problems.append({"message": f"W&B log: record {index} is not a valid protobuf; skipped", "path": display})
+            invalid.append(index)
             continue
         state.records += 1
         _apply(state, record)
+    if invalid:  # one problem per file, with a count
+        more = f" (and {len(invalid) - 1} more invalid record(s) in this file)" if len(invalid) > 1 else ""
+        problems.append({"message": f"W&B log: record {invalid[0]} is not a valid protobuf; skipped{more}",
+                         "path": display})
 
 
 def _side_files(files: str, state: _State) -> None:
