@@ -12,7 +12,7 @@ import click
 
 from auditor.cli_common import config_option, finish, get_config, report_options
 from auditor.errors import InputError
-from auditor.findings import Finding
+from auditor.findings import Finding, run_location
 from auditor.runs.cli_support import emit_json, find_run
 from auditor.runs.record import Run
 from auditor.trainpath import training_path
@@ -149,6 +149,13 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
             lookup = _sha_lookup(repo, code["sha"])
         except InputError as exc:
             notes.append(f"code not scanned: {exc.message}")
+            if repo.has_commit(record.git_sha) and config.is_selected("RA001"):  # else RA202 says why
+                from auditor.registry import rule_class
+
+                # The commit is there but its code cannot be read (a missing blob): never a silent pass.
+                findings.append(rule_class("RA001")().finding(
+                    f"run {record.id}: the code at {record.git_sha} could not be read ({exc.message[:200]}); "
+                    "it was not audited", run_location(record.id), {"sha": record.git_sha}, severity="error"))
     elif repo is not None:
         notes.append("code not scanned: the record has no git SHA")
     if record.replay and not no_replay:

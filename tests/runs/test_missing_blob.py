@@ -1,0 +1,40 @@
+"""`audit run` when one git object of the run's commit is missing (a damaged clone, a partial fetch): the code
+was not audited, so the run is not a pass. An RA001 error says so in every format, and the exit code is 1."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import git
+
+from cli_helpers import run_cli
+
+from .helpers import write_record
+
+
+def test_a_missing_blob_is_an_error_finding(tmp_path):
+    repo_dir = tmp_path / "repo"
+    (repo_dir / "pkg").mkdir(parents=True)
+    (repo_dir / "pkg" / "train.py").write_text("import torch\nx = 1\n")
+    (repo_dir / "pkg" / "util.py").write_text("y = 2\n")
+    repo = git.Repo.init(repo_dir)
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "t")
+        cfg.set_value("user", "email", "t@example.com")
+    repo.index.add(["pkg/train.py", "pkg/util.py"])
+    sha = repo.index.commit("one").hexsha
+    blob = repo.commit(sha).tree / "pkg" / "util.py"
+    repo.close()
+    os.remove(repo_dir / ".git" / "objects" / blob.hexsha[:2] / blob.hexsha[2:])
+    results = tmp_path / "results"
+    write_record(results / "r", {"id": "r", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": sha},
+                                 "status": {"state": "completed", "exit_code": 0}})
+    for fmt in ("json", "sarif"):
+        proc = run_cli("run", "r", "--results", results, "--repo", repo_dir, "--format", fmt, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "could not be read" in proc.stdout and "it was not audited" in proc.stdout
+    data = json.loads(run_cli("run", "r", "--results", results, "--repo", repo_dir, "--format", "json",
+                              cwd=tmp_path).stdout)
+    (finding,) = [f for f in data["findings"] if f["rule"] == "RA001"]
+    assert finding["severity"] == "error" and finding["location"] == {"run": "r"}
