@@ -67,5 +67,14 @@ def audit_runs(batch: RunBatch) -> TaskResult:
 def scan_sha(task: ShaTask) -> TaskResult:
     from auditor.nightly import sources
 
-    findings = sources.scan_code_at(_repo(task.repo), task.sha, task.config, task.jobs)
+    from auditor.errors import InputError
+
+    try:
+        findings = sources.scan_code_at(_repo(task.repo), task.sha, task.config, task.jobs)
+    except InputError as exc:  # a missing blob, a damaged pack: this commit's code is not audited, the rest is
+        from auditor.registry import rule_class
+
+        findings = [rule_class("RA001")().finding(
+            f"the code at {task.sha} could not be read ({exc.message[:200]}); runs of this commit were not "
+            "checked against their code", {"path": f"(commit {task.sha[:12]})"}, {"sha": task.sha}, severity="error")]
     return TaskResult([(task.key, task.sha, _dicts(findings))])

@@ -1,5 +1,6 @@
 """`audit run` when one git object of the run's commit is missing (a damaged clone, a partial fetch): the code
-was not audited, so the run is not a pass. An RA001 error says so in every format, and the exit code is 1."""
+was not audited, so the run is not a pass. An RA001 error says so in every format, and the exit code is 1;
+the nightly reports it and goes on."""
 
 from __future__ import annotations
 
@@ -38,3 +39,9 @@ def test_a_missing_blob_is_an_error_finding(tmp_path):
                               cwd=tmp_path).stdout)
     (finding,) = [f for f in data["findings"] if f["rule"] == "RA001"]
     assert finding["severity"] == "error" and finding["location"] == {"run": "r"}
+    # the nightly: one RA001 error for that commit, and all its reports
+    proc = run_cli("nightly", results, "--repo", repo_dir, "--out", tmp_path / "out", "--jobs", "1", cwd=tmp_path,
+                   env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert proc.returncode == 1, proc.stderr
+    night = json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]
+    assert [f["severity"] for f in night if f["rule"] == "RA001" and "could not be read" in f["message"]] == ["error"]
