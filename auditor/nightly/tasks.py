@@ -65,9 +65,8 @@ def audit_runs(batch: RunBatch) -> TaskResult:
 
 
 def scan_sha(task: ShaTask) -> TaskResult:
-    from auditor.nightly import sources
-
     from auditor.errors import InputError
+    from auditor.nightly import sources
 
     try:
         findings = sources.scan_code_at(_repo(task.repo), task.sha, task.config, task.jobs)

@@ -42,7 +42,7 @@ class Limits:
     cpu_s: int | None = None  # CPU seconds over all threads; None: timeout x cores
 
     @classmethod
-    def from_config(cls, config, device: str = "cpu") -> "Limits":
+    def from_config(cls, config, device: str = "cpu") -> Limits:
         section = config.section("replay")
 
         def number(key, default):
@@ -158,7 +158,7 @@ def _outcome(run, status: tuple[int | None, bool], jobdir: Path, limits: Limits)
     from auditor.replay.result import ReplayResult
 
     code, timed_out = status
-    fail = lambda message: ReplayProblem(f"run {run.id}: {message}", path=run.record_path)  # noqa: E731
+    fail = lambda message: ReplayProblem(f"run {run.id}: {message}", path=run.record_path)
     if timed_out:
         raise fail(f"the replay did not finish within {limits.timeout_s:g} s and was stopped "
                    "([tool.auditor.replay] timeout_s)")

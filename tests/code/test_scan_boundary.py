@@ -7,10 +7,11 @@ import json
 import os
 from pathlib import Path
 
+from cli_helpers import run_cli
+
 from auditor.code import discover as code_discover
 from auditor.code.scan import scan_paths
 from auditor.config import Config
-from cli_helpers import run_cli
 
 SECRET = "hunter2-very-secret-password"
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli_helpers import run_cli  # noqa: E402
-from nightly_lab import make_repo, make_results, run_record, write_run  # noqa: E402
+from cli_helpers import run_cli
+from nightly_lab import make_repo, make_results, run_record, write_run
 
 BILLION_LAUGHS = "id: laughs\nconfig:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  {chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "

@@ -8,7 +8,6 @@ import json
 import os
 
 import git
-
 from cli_helpers import run_cli
 
 from .helpers import write_record

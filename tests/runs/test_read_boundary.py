@@ -11,11 +11,11 @@ import sys
 import textwrap
 
 import pytest
+from cli_helpers import run_cli
 
 from auditor import safe_read
 from auditor.runs.discover import discover_runs
 from auditor.runs.discovery_cache import signature
-from cli_helpers import run_cli
 
 from .helpers import config, write_record
 
