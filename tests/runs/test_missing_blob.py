@@ -10,22 +10,13 @@ import os
 import git
 from cli_helpers import run_cli
 
-from .helpers import write_record
+from .helpers import git_repo, write_record
 
 
 def test_a_missing_blob_is_an_error_finding(tmp_path):
-    repo_dir = tmp_path / "repo"
-    (repo_dir / "pkg").mkdir(parents=True)
-    (repo_dir / "pkg" / "train.py").write_text("import torch\nx = 1\n")
-    (repo_dir / "pkg" / "util.py").write_text("y = 2\n")
-    repo = git.Repo.init(repo_dir)
-    with repo.config_writer() as cfg:
-        cfg.set_value("user", "name", "t")
-        cfg.set_value("user", "email", "t@example.com")
-    repo.index.add(["pkg/train.py", "pkg/util.py"])
-    sha = repo.index.commit("one").hexsha
-    blob = repo.commit(sha).tree / "pkg" / "util.py"
-    repo.close()
+    repo_dir, sha = git_repo(tmp_path / "repo")
+    with git.Repo(repo_dir) as repo:
+        blob = repo.commit(sha).tree / "train.py"
     os.remove(repo_dir / ".git" / "objects" / blob.hexsha[:2] / blob.hexsha[2:])
     results = tmp_path / "results"
     write_record(results / "r", {"id": "r", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": sha},
