@@ -122,7 +122,8 @@ def _child_env() -> dict[str, str]:
 def _run_child(jobdir: Path, limits: Limits) -> tuple[int | None, bool]:
     """(return code, timed out)."""
     with open(jobdir / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-P", "-m", "auditor.replay.sandbox", str(jobdir)],
+        safe_path = ["-P"] if sys.version_info >= (3, 11) else []  # 3.10: sys.path[0] is the empty work dir
+        proc = subprocess.Popen([sys.executable, *safe_path, "-m", "auditor.replay.sandbox", str(jobdir)],
                                 cwd=jobdir / "work", env=_child_env(), stdin=subprocess.DEVNULL, stdout=err,
                                 stderr=err, close_fds=True, start_new_session=True)
         timed_out = False
