@@ -1,6 +1,6 @@
-"""`audit scan [PATHS...] [--rev SHA] [--diff BASE]`: the static scan from the command line.
+"""`audit scan [PATHS...] [--rev SHA] [--diff BASE] [--fix ...]`: the static scan from the command line.
 
-Imports stay light: git is imported only for --rev/--diff, torch never.
+Imports stay light: git is imported only for --rev/--diff, libcst only to fix, torch never.
 """
 
 from __future__ import annotations
@@ -24,9 +24,17 @@ from auditor.errors import InputError
               help="Leave out findings accepted in this baseline file (`audit baseline create`).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not update the result cache.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes (they keep the program's behaviour), then scan again.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply the fixes that change behaviour (implies --fix).")
+@click.option("--diff-fixes", is_flag=True, help="Print the fixes as a patch instead of writing them (implies --fix).")
+@click.option("--add-ignore", is_flag=True,
+              help="Add `# audit: ignore[RULE] <reason>` on the line of every finding left (after --fix, if given).")
+@click.option("--ignore-reason", default=None, metavar="TEXT",
+              help="The reason --add-ignore writes (default: a TODO placeholder to fill in).")
 @report_options
 @config_option
-def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, output, fail_on, config_path):
+def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fix, unsafe_fixes, diff_fixes, add_ignore,
+         ignore_reason, fmt, output, fail_on, config_path):
     """Static scan of Python code for reproducibility hazards (RA1xx)."""
     from auditor.code.scan import scan_files, scan_paths
     from auditor.report import file_source_lookup
@@ -35,6 +43,11 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
         raise click.UsageError("--rev and --diff cannot be combined: --diff compares the working tree with BASE")
     if all_lines and not diff_base:
         raise click.UsageError("--all-lines only makes sense with --diff")
+    fix = fix or unsafe_fixes or diff_fixes
+    if rev and (fix or add_ignore):
+        raise click.UsageError("--fix and --add-ignore edit the working tree: they cannot be combined with --rev")
+    if ignore_reason is not None and not add_ignore:
+        raise click.UsageError("--ignore-reason only makes sense with --add-ignore")
     targets = [Path(p) for p in paths] or [Path(".")]
     for target in targets:
         if not os.path.lexists(target):
@@ -43,6 +56,16 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
     config = get_config(start, config_path)
     use_cache = not no_cache
 
+    def reported(result):
+        findings = result.findings
+        if diff_base:
+            findings = _only_changed(findings, start, diff_base, config.root, all_lines)
+        if baseline_file:
+            from auditor.baseline import filter_new
+
+            findings = filter_new(findings, baseline_file)
+        return findings
+
     if rev:
         files, lookup, root = _files_at_rev(start, rev, targets, config)
         config = config.extended({"root": root})
@@ -50,17 +73,39 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
     else:
         result = scan_paths(targets, config, use_cache=use_cache, jobs=jobs)
         lookup = file_source_lookup(config.root)
-    findings = result.findings
-    if diff_base:
-        findings = _only_changed(findings, start, diff_base, config.root, all_lines)
-    if baseline_file:
-        from auditor.baseline import filter_new
+    findings = reported(result)
+    fixed = ""
+    if fix or add_ignore:
+        def rescan():
+            again = scan_paths(targets, config, use_cache=use_cache, jobs=jobs)
+            return again, reported(again)
 
-        findings = filter_new(findings, baseline_file)
+        result, findings, fixed = _edit(targets, config, result, findings, rescan, fix=fix, unsafe=unsafe_fixes,
+                                        show_only=diff_fixes, add_ignore=add_ignore, ignore_reason=ignore_reason)
     where = f" at {rev}" if rev else f" (changed since {diff_base})" if diff_base else ""
-    preamble = f"Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
+    preamble = f"{fixed}Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
+    if fixed and fmt not in ("text", "markdown"):
+        click.echo(fixed, err=True, nl=False)
     finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,
            title="audit scan", preamble=preamble)
+
+
+def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, unsafe: bool, show_only: bool,
+          add_ignore: bool, ignore_reason: str | None):
+    """--fix / --unsafe-fixes / --add-ignore: edit the scanned files, scan again until nothing changes, and
+    return the fresh result, its findings and what was done. --diff-fixes prints the patch and exits."""
+    from auditor.code import fix as fixing
+    from auditor.code.discover import discover
+
+    files = {c.path: Path(c.full) for c in discover(targets, config.root, config)}
+    reason = ((ignore_reason or "").strip() or fixing.DEFAULT_IGNORE_REASON) if add_ignore else None
+    if show_only:
+        plans = fixing.plan(findings, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=reason)
+        click.echo(fixing.unified_diff(plans), nl=False)
+        click.echo(fixing.summary([plans], applied=False), err=True, nl=False)
+        raise SystemExit(1 if any(p.changed for p in plans) else 0)
+    outcome = fixing.fix_until_stable(findings, files, config, rescan, fix=fix, unsafe=unsafe, ignore_reason=reason)
+    return outcome.result or result, outcome.findings, fixing.summary(outcome.rounds)
 
 
 def _files_at_rev(start: Path, rev: str, targets: list[Path], config):

@@ -260,3 +260,108 @@ def load_state(path, weights_only):
         if name in PICKLE_LOADS_BYTES and call.args and _reads_file(call.args[0].value):
             return f"{name}() of a file's bytes runs code from the file; use safetensors, numpy or JSON instead"
         return None
+
+    # -- fix: `weights_only=True` (safe when what is loaded goes whole into load_state_dict) --------------
+    fix_safety = "safe"
+    fixes = [
+        ('import torch\n'
+         'model.load_state_dict(torch.load("ckpt.pt", map_location="cpu"))  # the released weights\n',
+         'import torch\n'
+         'model.load_state_dict(torch.load("ckpt.pt", map_location="cpu", weights_only=True))  # the released weights\n'),
+        ('import torch as T\n'
+         'def restore(model, path):\n'
+         '    state = T.load(\n'
+         '        path,\n'
+         '        map_location="cpu",\n'
+         '    )\n'
+         '    model.load_state_dict(state)\n',
+         'import torch as T\n'
+         'def restore(model, path):\n'
+         '    state = T.load(\n'
+         '        path,\n'
+         '        map_location="cpu",\n'
+         '        weights_only=True,\n'
+         '    )\n'
+         '    model.load_state_dict(state)\n'),
+        ('import torch\n'
+         'ckpt = torch.load(path, weights_only=False)\n'
+         'model.load_state_dict(ckpt["model"])\n'
+         'step = ckpt["args"].step\n',
+         'import torch\n'
+         'ckpt = torch.load(path, weights_only=True)\n'
+         'model.load_state_dict(ckpt["model"])\n'
+         'step = ckpt["args"].step\n',
+         "unsafe"),
+        ('import numpy as np\n'
+         'arr = np.load("a.npy", allow_pickle=True)\n',
+         'import numpy as np\n'
+         'arr = np.load("a.npy", allow_pickle=False)\n',
+         "unsafe"),
+    ]
+
+    def fix(self, finding, source):
+        from auditor.code.fix import CannotFix, Edit, last_name
+
+        name = finding.evidence.get("call", "")
+        flag = "weights_only" if name in TORCH_LOADS else "allow_pickle" if name in NUMPY_LOADS else None
+        if flag is None:
+            return None  # pickle, joblib, dill: no loader of theirs is safe; the data has to change format
+        calls = [c for c in source.at(finding.location["line"], cst.Call, finding.location.get("col"))
+                 if last_name(c.func) == name.rsplit(".", 1)[-1]]
+        if len(calls) != 1:
+            raise CannotFix(f"{len(calls)} calls of {name} start on its line")
+        call = calls[0]
+        value = cst.Name("True" if flag == "weights_only" else "False")
+        existing = next((a for a in call.args if a.keyword is not None and a.keyword.value == flag), None)
+        if existing is not None:
+            new_call = call.deep_replace(existing.value, value)
+        else:
+            new_call = call.with_changes(args=_with_keyword(call.args, flag, value, call.whitespace_before_args))
+        safe = flag == "weights_only" and _used_as_state_dict(source, call)
+        return Edit(source.replace(call, new_call), safe=safe)
+
+
+def _with_keyword(args, keyword: str, value, opening) -> tuple:
+    """The call's arguments with `keyword=value` appended, laid out like the ones before it."""
+    new = cst.Arg(value=value, keyword=cst.Name(keyword), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+    if not args:
+        return (new,)
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: one argument a line, keep it so
+        before = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
+            cst.Comma(whitespace_after=opening)
+        return (*args[:-1], last.with_changes(comma=before), new.with_changes(comma=last.comma))
+    return (*args[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), new)
+
+
+def _used_as_state_dict(source, call) -> bool:
+    """Does what the call loads only go, whole, into `load_state_dict`? Then it is tensors in containers,
+    which `weights_only=True` loads the same way."""
+    from auditor.code.fix import last_name
+
+    def into_load_state_dict(node) -> bool:
+        arg = source.parent(node)
+        outer = source.parent(arg) if isinstance(arg, cst.Arg) else None
+        return isinstance(outer, cst.Call) and last_name(outer.func) == "load_state_dict" and arg.value is node
+
+    if into_load_state_dict(call):
+        return True
+    assign = source.parent(call)
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+        return False
+    name = assign.targets[0].target.value
+    scope = source.enclosing(call, cst.FunctionDef) or source.module
+    uses = [n for n in _names(scope, name) if n is not assign.targets[0].target]
+    assigned = [n for n in uses if isinstance(source.parent(n), (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))]
+    return bool(uses) and not assigned and all(into_load_state_dict(n) for n in uses)
+
+
+def _names(node, value: str) -> list:
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name) and current.value == value:
+            found.append(current)
+        stack.extend(current.children)
+    return found

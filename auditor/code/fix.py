@@ -1,0 +1,648 @@
+"""`audit scan --fix`, `--unsafe-fixes`, `--diff-fixes` and `--add-ignore`: lossless edits on libcst trees.
+
+A rule offers a fix with a `fix(finding, source)` method (at the end of its class, with `fixes` examples):
+it finds again, in `source` (a FixSource: one file's libcst tree with positions and parents), the node
+the finding points at (its line and column, and its evidence) and returns an Edit: the new tree and
+whether the change keeps the program's behaviour (safe) or not. It raises CannotFix when it cannot find
+that node safely (the finding stays, reported as not fixed), and returns None for a kind of finding it
+has no fix for. Comments, formatting and unrelated code come through byte-identical: libcst keeps them.
+
+In a file, fixes run from its last finding up, so a fix never moves the lines of the findings still to
+come; modules a fix needs imported are added once, at the end. `--add-ignore` is one more edit of the
+same kind: a `# audit: ignore[...]` comment at the end of a finding's line.
+
+Writes are atomic (a temporary file beside the target, then a rename), only into files the user asked
+to scan, never through a symlink and never inside a results folder (a run's saved copy of the code).
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from auditor.code.suppress import MARKER
+from auditor.findings import Finding
+
+DEFAULT_IGNORE_REASON = "TODO: say why this is accepted"
+NO_IGNORE = ("RA001", "RA002", "RA003")  # a file that cannot be read, and the suppressions themselves
+# Folders that hold runs (and the copies of the code they saved): never written into.
+RUN_FOLDER_NAMES = frozenset({"wandb", "mlruns", "multirun", ".guild"})
+RUN_RECORD_FILES = frozenset({"run.json", "wandb-metadata.json", "mlflow.db", ".hydra"})
+
+
+class CannotFix(Exception):
+    """The fixer cannot find what the finding points at, or cannot change it safely; says why."""
+
+
+@dataclass
+class Edit:
+    module: cst.Module
+    safe: bool  # True: keeps the program's behaviour (`--fix`); False: only with `--unsafe-fixes`
+    imports: tuple[str, ...] = ()  # modules to `import` at the top of the file, added after the last fix
+
+
+@dataclass
+class FileFix:
+    """What fixing one file did."""
+    path: str
+    full: Path
+    before: str = ""
+    after: str = ""
+    fixed: list[Finding] = field(default_factory=list)
+    unsafe: list[Finding] = field(default_factory=list)  # fixable with --unsafe-fixes
+    failed: list[tuple[Finding, str]] = field(default_factory=list)  # a fix exists but could not be applied
+    ignored: list[Finding] = field(default_factory=list)  # an ignore comment was added
+
+    @property
+    def changed(self) -> bool:
+        return self.after != self.before
+
+
+class FixSource:
+    """One file's libcst tree, with the positions and parents a fix needs to find its node again."""
+
+    def __init__(self, module: cst.Module):
+        self.module = module
+        self._positions = None
+        self._parents = None
+
+    def _resolve(self) -> None:
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        found = wrapper.resolve_many([PositionProvider, ParentNodeProvider])
+        self._positions, self._parents = found[PositionProvider], found[ParentNodeProvider]
+
+    def at(self, line: int, kind: type | tuple[type, ...] = cst.CSTNode, col: int | None = None) -> list:
+        """Nodes of this kind starting on this line, in source order; those starting at `col` when any do."""
+        if self._positions is None:
+            self._resolve()
+        hits = [(pos.start.column, node) for node, pos in self._positions.items()
+                if pos.start.line == line and isinstance(node, kind)]
+        hits.sort(key=lambda item: item[0])
+        exact = [node for column, node in hits if column == col]
+        return exact or [node for _, node in hits]
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        if self._positions is None:
+            self._resolve()
+        return self._positions[node].start.line
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        if self._parents is None:
+            self._resolve()
+        return self._parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+        parent = self.parent(node)
+        while parent is not None:
+            yield parent
+            parent = self.parent(parent)
+
+    def enclosing(self, node: cst.CSTNode, kind: type | tuple[type, ...]) -> cst.CSTNode | None:
+        return next((a for a in self.ancestors(node) if isinstance(a, kind)), None)
+
+    def code(self, node: cst.CSTNode) -> str:
+        """The node's code with its whitespace normalized (how findings quote conditions)."""
+        return " ".join(self.module.code_for_node(node).split())
+
+    def replace(self, old: cst.CSTNode, new) -> cst.Module:
+        """The module with `old` replaced by `new` (a node, cst.RemoveFromParent() or a cst.FlattenSentinel)."""
+        return self.module.deep_replace(old, new)
+
+    def binding(self, module_name: str) -> str | None:
+        """The name a module-level `import module_name` (or `import module_name as x`) binds, if any."""
+        for stmt in self.module.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if not isinstance(small, cst.Import):
+                    continue
+                for alias in small.names:
+                    dotted = dotted_name(alias.name)
+                    if alias.asname is not None and dotted == module_name:
+                        return alias.asname.name.value
+                    if alias.asname is None and (dotted or "").split(".")[0] == module_name:
+                        return module_name
+        return None
+
+    def name_for(self, module_name: str) -> tuple[str, tuple[str, ...]]:
+        """How to refer to a module here, and the imports that needs (none when it is imported already)."""
+        bound = self.binding(module_name)
+        return (bound, ()) if bound else (module_name, (module_name,))
+
+
+def dotted_name(node) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def last_name(node) -> str | None:
+    """`load` of `torch.load`, `T.load` and `load`."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return None
+
+
+def statements_code(code: str) -> list[cst.BaseStatement]:
+    return list(cst.parse_module(code).body)
+
+
+def block_of(source: FixSource, stmt: cst.CSTNode) -> tuple[cst.CSTNode, list] | None:
+    """The block holding a statement (an IndentedBlock or the module) and that block's statements."""
+    parent = source.parent(stmt)
+    if isinstance(parent, (cst.IndentedBlock, cst.Module)):
+        return parent, list(parent.body)
+    return None
+
+
+def with_body(block: cst.CSTNode, body: list) -> cst.CSTNode:
+    return block.with_changes(body=tuple(body))
+
+
+def insert_at_top(source: FixSource, line: int, code: str) -> cst.Module:
+    """The statements in `code` inserted at the top of the entry point on this line: a function's body
+    (after its docstring), an `if __name__ == "__main__":` block, or before a script's first statement."""
+    new = statements_code(code)
+    functions = _functions_at(source, line)
+    guards = [n for n in source.at(line, cst.If) if _is_main_guard(n.test)]
+    owner = functions[0] if functions else guards[0] if guards else None
+    if owner is not None:
+        if not isinstance(owner.body, cst.IndentedBlock):
+            raise CannotFix("the entry point's body is on one line")
+        body = list(owner.body.body)
+        start = 1 if isinstance(owner, cst.FunctionDef) and body and _is_docstring(body[0]) else 0
+        block = owner.body.with_changes(body=(*body[:start], *new, *body[start:]))
+        return source.replace(owner.body, block)
+    tops = [s for s in source.module.body if source.line_of(s) == line]
+    if not tops:
+        raise CannotFix("no entry point starts on this line")
+    body = list(source.module.body)
+    index = body.index(tops[0])
+    first = body[index]
+    new[0] = new[0].with_changes(leading_lines=first.leading_lines)  # comments above stay above
+    body[index] = first.with_changes(leading_lines=())
+    return source.module.with_changes(body=(*body[:index], *new, *body[index:]))
+
+
+def _is_main_guard(test) -> bool:
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    names = [s.value for s in sides if isinstance(s, cst.Name)]
+    strings = [s.evaluated_value for s in sides if isinstance(s, cst.SimpleString)]
+    return isinstance(test.comparisons[0].operator, cst.Equal) and names == ["__name__"] and strings == ["__main__"]
+
+
+def _is_docstring(stmt) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) \
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+
+
+def add_imports(module: cst.Module, names: Iterable[str]) -> cst.Module:
+    """`import name` for each, after the module's existing imports (LibCST's AddImportsVisitor)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return module
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor
+
+    context = CodemodContext()
+    for name in wanted:
+        AddImportsVisitor.add_needed_import(context, name)
+    return AddImportsVisitor(context).transform_module(module)
+
+
+# -- --add-ignore -------------------------------------------------------------------------------------------
+
+def add_ignore(source: FixSource, line: int, rule_ids: list[str], reason: str) -> cst.Module | None:
+    """`# audit: ignore[IDS] reason` at the end of this line, merged into a suppression already there; None
+    when the line cannot end in a comment (inside a string, a backslash continuation)."""
+    ends = source.at(line, cst.TrailingWhitespace)
+    if not ends:
+        return None
+    end = ends[0]
+    ids = sorted(set(rule_ids))
+    if end.comment is None:
+        new = end.with_changes(whitespace=cst.SimpleWhitespace("  "),
+                               comment=cst.Comment(f"# audit: ignore[{','.join(ids)}] {reason}"))
+        return source.replace(end, new)
+    text = end.comment.value
+    match = MARKER.search(text)
+    if match:
+        written = [w.strip() for w in match.group(1).split(",") if w.strip()]
+        merged = written + [i for i in ids if i not in written]
+        text = f"{text[:match.start(1)]}{','.join(merged)}{text[match.end(1):]}"
+    else:
+        text = f"{text}  # audit: ignore[{','.join(ids)}] {reason}"
+    return source.replace(end.comment, cst.Comment(text))
+
+
+# -- one file ---------------------------------------------------------------------------------------------
+
+def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fix: bool, unsafe: bool,
+             ignore_reason: str | None) -> FileFix:
+    """Apply the fixes (and ignore comments) for one file's findings, in memory."""
+    result = FileFix(path, full)
+    data = full.read_bytes()
+    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+    result.before = data[len(bom):].decode("utf-8")
+    try:
+        source = FixSource(cst.parse_module(result.before))
+    except (cst.ParserSyntaxError, RecursionError, ValueError) as exc:
+        why = f"does not parse: {getattr(exc, 'message', type(exc).__name__)}"
+        result.failed = [(f, why) for f in findings if fix and f.rule in fixers]
+        result.after = result.before
+        return result
+    imports: list[str] = []
+    by_line: dict[int, list[Finding]] = {}
+    for f in findings:
+        by_line.setdefault(int(f.location.get("line") or 0), []).append(f)
+    for line in sorted(by_line, reverse=True):
+        left = []
+        for f in sorted(by_line[line], key=lambda f: (-int(f.location.get("col") or 0), f.rule, f.message)):
+            edit = _try_fix(f, fixers, source, result) if fix else None
+            if edit is None:
+                left.append(f)
+            elif not edit.safe and not unsafe:
+                result.unsafe.append(f)
+                left.append(f)
+            else:
+                source = FixSource(edit.module)
+                imports.extend(edit.imports)
+                result.fixed.append(f)
+        wanted = [f for f in left if f.rule not in NO_IGNORE]
+        if ignore_reason is not None and wanted and line > 0:
+            module = add_ignore(source, line, [f.rule for f in wanted], ignore_reason)
+            if module is None:
+                result.failed.extend((f, "no place for a comment at the end of its line") for f in wanted)
+            else:
+                source = FixSource(module)
+                result.ignored.extend(wanted)
+    result.after = add_imports(source.module, imports).code
+    return result
+
+
+def _try_fix(finding: Finding, fixers: dict, source: FixSource, result: FileFix) -> Edit | None:
+    rule = fixers.get(finding.rule)
+    if rule is None:
+        return None
+    try:
+        edit = rule.fix(finding, source)
+    except CannotFix as exc:
+        result.failed.append((finding, str(exc)))
+        return None
+    except Exception as exc:  # a fixer's bug leaves the finding, and the other fixes still run
+        if os.environ.get("AUDITOR_DEBUG"):
+            raise
+        result.failed.append((finding, f"internal error in the fix: {type(exc).__name__}: {exc}"))
+        return None
+    if edit is not None and edit.module.code == source.module.code and not edit.imports:
+        result.failed.append((finding, "the fix changed nothing"))
+        return None
+    return edit
+
+
+# -- many files -------------------------------------------------------------------------------------------
+
+def fixers_for(config, only: set[str] | None = None) -> dict:
+    """The selected rules (code and meta) that offer fixes, by id (only these ids, when given)."""
+    from auditor.code.scan import code_rules, meta_rule
+    from auditor.registry import scope_rule_classes
+
+    rules = {r.id: r for r in code_rules(config)}
+    for rule_id in scope_rule_classes(("meta",), tuple(config.plugins)):
+        if config.is_selected(rule_id):
+            rules[rule_id] = meta_rule(config, rule_id)
+    return {rid: r for rid, r in rules.items() if callable(getattr(r, "fix", None)) and (only is None or rid in only)}
+
+
+def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *, fix: bool = True,
+         unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> list[FileFix]:
+    """Every file's fixes, in memory. `files` maps the scanned files' reported paths to where they are:
+    findings anywhere else are left alone."""
+    fixers = fixers_for(config, only) if fix else {}
+    per_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        path = f.location.get("path")
+        if path in files and (f.rule in fixers or (ignore_reason is not None and f.rule not in NO_IGNORE)):
+            per_path.setdefault(path, []).append(f)
+    out = []
+    for path in sorted(per_path):
+        full = Path(files[path])
+        refused = refuse_write(full, root)
+        if refused:
+            result = FileFix(path, full)
+            result.failed = [(f, refused) for f in per_path[path]]
+            out.append(result)
+            continue
+        out.append(fix_file(path, full, per_path[path], fixers, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason))
+    return out
+
+
+MAX_ROUNDS = 4  # a fix can bring out another finding (seeding brings out RA120): fix again, as ruff does
+
+
+@dataclass
+class Outcome:
+    rounds: list[list[FileFix]]
+    result: object  # the last scan's ScanResult (None when nothing was written)
+    findings: list[Finding]
+
+
+def fix_until_stable(findings: list[Finding], files: dict[str, Path], config, rescan, *, fix: bool = True,
+                     unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> Outcome:
+    """Fix, write, scan again (`rescan()` -> (ScanResult, findings)), until a round changes nothing."""
+    outcome = Outcome([], None, findings)
+    done: set[tuple[str, str]] = set()  # (path, rule) fixed in an earlier round: a fix is never applied twice
+    for _ in range(MAX_ROUNDS):
+        todo = [f for f in outcome.findings if (f.location.get("path"), f.rule) not in done]
+        plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only)
+        done.update((p.path, f.rule) for p in plans for f in p.fixed)
+        write(plans)
+        outcome.rounds.append(plans)
+        if not any(p.changed for p in plans):
+            break
+        outcome.result, outcome.findings = rescan()
+    return outcome
+
+
+def refuse_write(full: Path, root: Path) -> str | None:
+    """Why this file must not be written, or None. The folders from the file's up to (not including) the scan
+    root are checked for run records (for a file named outside the root: its own folder)."""
+    absolute = Path(os.path.abspath(full))
+    if os.path.islink(absolute):
+        return "not written: the file is a symlink"
+    base, inside = Path(os.path.abspath(root)), True
+    try:
+        rel = absolute.relative_to(base)
+    except ValueError:
+        base, rel, inside = absolute.parent, Path(absolute.name), False
+    if os.path.realpath(absolute) != os.path.join(os.path.realpath(base), str(rel)):
+        return "not written: a folder on its path is a symlink"
+    folder = absolute.parent
+    while True:
+        if folder.name in RUN_FOLDER_NAMES or ((folder != base or not inside) and _holds_run_record(folder)):
+            return f"not written: {folder} holds runs (a results folder)"
+        if folder == base or folder == folder.parent:
+            return None
+        folder = folder.parent
+
+
+def _holds_run_record(folder: Path) -> bool:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    return any(name in RUN_RECORD_FILES or name.startswith("events.out.tfevents") for name in names) or \
+        {"meta.yaml", "metrics"} <= set(names)  # an MLflow run
+
+
+def write(fixes: list[FileFix]) -> None:
+    """Each changed file replaced atomically, keeping its mode and a UTF-8 byte order mark it had."""
+    for item in fixes:
+        if not item.changed:
+            continue
+        data = item.full.read_bytes()
+        bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+        mode = os.stat(item.full).st_mode & 0o7777
+        fd, tmp = tempfile.mkstemp(prefix=f".{item.full.name}.", suffix=".audit-fix", dir=item.full.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(bom + item.after.encode("utf-8"))
+            os.chmod(tmp, mode)
+            os.replace(tmp, item.full)
+        except BaseException:
+            with _ignore_oserror():
+                os.unlink(tmp)
+            raise
+
+
+class _ignore_oserror:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, OSError)
+
+
+def unified_diff(fixes: list[FileFix]) -> str:
+    parts = []
+    for item in fixes:
+        if item.changed:
+            parts.extend(difflib.unified_diff(item.before.splitlines(keepends=True), item.after.splitlines(keepends=True),
+                                              fromfile=f"a/{item.path}", tofile=f"b/{item.path}"))
+    return "".join(p if p.endswith("\n") else p + "\n\\ No newline at end of file\n" for p in parts)
+
+
+def summary(rounds: list[list[FileFix]], *, applied: bool = True) -> str:
+    """What was fixed (over every round), and from the last round: what needs --unsafe-fixes and each
+    finding that could not be fixed, with why."""
+    done = [item for plans in rounds for item in plans]
+    last = rounds[-1] if rounds else []
+    fixed = sum(len(f.fixed) for f in done)
+    files = len({f.path for f in done if f.changed})
+    ignored = sum(len(f.ignored) for f in done)
+    unsafe = sum(len(f.unsafe) for f in last)
+    lines = []
+    if fixed or not ignored:
+        lines.append(f"{'Fixed' if applied else 'Would fix'} {fixed} finding(s) in {files} file(s).")
+    if ignored:
+        lines.append(f"{'Added' if applied else 'Would add'} ignore comments for {ignored} finding(s).")
+    if unsafe:
+        lines.append(f"{unsafe} more fixable with --unsafe-fixes (those fixes change behaviour).")
+    for item in last:
+        for f, why in item.failed:
+            lines.append(f"not fixed: {item.path}:{f.location.get('line')} {f.rule}: {why}")
+    return "\n".join(lines) + "\n"
+
+
+# -- shared by the seed rules (RA110, RA111) ----------------------------------------------------------------
+
+def seed_entry_point(source: FixSource, line: int, rngs: Iterable[str], default_seed) -> Edit:
+    """Seed these RNGs ("python", "numpy", "torch", "cuda") at the top of the entry point on this line, with
+    its seed argument (a `seed` parameter, or a `cfg.seed`-like setting of a parameter) or the default. An
+    `if __name__ == "__main__":` block that calls a function of the module taking a seed argument is seeded
+    in that function, where the argument is."""
+    rngs = set(rngs)
+    line, seed = _seed_target(source, line)
+    seed = seed or repr(default_seed)
+    code, imports = [], []
+    for module, rng, call in (("random", "python", "{}.seed"), ("numpy", "numpy", "{}.random.seed"),
+                              ("torch", "torch", "{}.manual_seed"), ("torch", "cuda", "{}.cuda.manual_seed_all")):
+        if rng not in rngs or (rng == "cuda" and "torch" in rngs):  # torch.manual_seed seeds CUDA too
+            continue
+        name, needed = source.name_for(module)
+        code.append(f"{call.format(name)}({seed})\n")
+        imports.extend(needed)
+    if not code:
+        raise CannotFix("no RNG to seed")
+    return Edit(insert_at_top(source, line, "".join(code)), safe=False, imports=tuple(imports))
+
+
+def _seed_target(source: FixSource, line: int) -> tuple[int, str | None]:
+    """Where to seed (the line of an entry point) and with what, when the program has a seed argument."""
+    function = next(iter(_functions_at(source, line)), None)
+    if function is not None:
+        return line, _seed_argument(function)
+    guard = next((n for n in source.at(line, cst.If) if _is_main_guard(n.test)), None)
+    if guard is not None:
+        defined = {s.name.value: s for s in source.module.body if isinstance(s, cst.FunctionDef)}
+        for stmt in guard.body.body if isinstance(guard.body, cst.IndentedBlock) else ():
+            for small in getattr(stmt, "body", ()) if isinstance(stmt, cst.SimpleStatementLine) else ():
+                call = getattr(small, "value", None)
+                if isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value in defined:
+                    called = defined[call.func.value]
+                    seed = _seed_argument(called)
+                    if seed:
+                        return source.line_of(called.name), seed
+    return line, None
+
+
+def _seed_argument(function: cst.FunctionDef) -> str | None:
+    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params,
+                                     *function.params.kwonly_params)]
+    for wanted in ("seed", "random_seed"):
+        if wanted in params:
+            return wanted
+    stack = [function.body]
+    while stack:  # `cfg.seed`, `args.train.seed`: a setting of a parameter, read somewhere in the body
+        node = stack.pop(0)
+        if isinstance(node, cst.Attribute) and node.attr.value in ("seed", "random_seed"):
+            dotted = dotted_name(node)
+            if dotted and dotted.split(".")[0] in params:
+                return dotted
+        stack.extend(node.children)
+    return None
+
+
+def _functions_at(source: FixSource, line: int) -> list[cst.FunctionDef]:
+    """The functions whose `def` (their name) is on this line."""
+    return [source.parent(n) for n in source.at(line, cst.Name)
+            if isinstance(source.parent(n), cst.FunctionDef) and source.parent(n).name is n]
+
+
+# -- statement surgery shared by the validation rules (RA101, RA102) ---------------------------------------
+
+def own_comments(node) -> tuple:
+    """Comment lines that belong to a compound statement's header: above it and at the end of its line."""
+    lines = tuple(getattr(node, "leading_lines", ()))
+    header = getattr(getattr(node, "body", None), "header", None)
+    if header is not None and header.comment is not None:
+        lines += (cst.EmptyLine(comment=header.comment),)
+    return lines
+
+
+def splice(source: FixSource, stmt, replacement: list, carried: tuple = ()) -> cst.Module:
+    """The statement replaced, in its block, by these statements (none: removed). `carried` comment lines are
+    kept: above the first replacement, else above the next statement, else at the end of the block."""
+    holder = source.parent(stmt)
+    if not isinstance(holder, (cst.IndentedBlock, cst.Module)):
+        raise CannotFix("the statement is not in a block of statements")
+    body = list(holder.body)
+    index = next(i for i, s in enumerate(body) if s is stmt)
+    footer = tuple(holder.footer)
+    replacement = list(replacement)
+    if replacement:
+        replacement[0] = replacement[0].with_changes(leading_lines=(*carried, *replacement[0].leading_lines))
+    elif index + 1 < len(body):
+        body[index + 1] = body[index + 1].with_changes(leading_lines=(*carried, *body[index + 1].leading_lines))
+    else:
+        footer = (*carried, *footer)
+    body[index:index + 1] = replacement
+    if not body:
+        raise CannotFix("the block would be left empty")
+    return source.replace(holder, holder.with_changes(body=tuple(body), footer=footer))
+
+
+def hoist_else(source: FixSource, node: cst.If, body: list | None = None, carried: tuple = ()) -> cst.Module:
+    """`if c: A else: B` -> `if c: A` followed by B (B now runs every time); with `body`, A replaced by it,
+    and the `if` left out when that is empty."""
+    orelse = node.orelse
+    if not isinstance(orelse, cst.Else) or not isinstance(orelse.body, cst.IndentedBlock) or orelse.body.footer:
+        raise CannotFix("its `if` has no plain `else:` block to keep")
+    if not isinstance(node.body, cst.IndentedBlock):
+        raise CannotFix("its `if` is on one line")
+    hoisted = list(orelse.body.body)
+    hoisted[0] = hoisted[0].with_changes(leading_lines=(*own_comments(orelse), *hoisted[0].leading_lines))
+    kept = list(node.body.body) if body is None else body
+    if kept:
+        kept_if = node.with_changes(body=node.body.with_changes(body=tuple(kept)), orelse=None)
+        hoisted[0] = hoisted[0].with_changes(leading_lines=(*carried, *hoisted[0].leading_lines))
+        return splice(source, node, [kept_if, *hoisted])
+    return splice(source, node, hoisted, carried=(*own_comments(node), *carried))
+
+
+def remove_from_if(source: FixSource, node: cst.If, small) -> cst.Module:
+    """One small statement taken out of the `if` block it is in; an `if` left with nothing to do goes, and its
+    `else:` block then runs every time."""
+    line = source.parent(small)
+    if not isinstance(node.body, cst.IndentedBlock) or not any(s is line for s in node.body.body):
+        raise CannotFix("the statement is not directly in its `if` block")
+    kept, carried = [], ()
+    for stmt in node.body.body:
+        if stmt is not line:
+            kept.append(stmt.with_changes(leading_lines=(*carried, *stmt.leading_lines)) if carried else stmt)
+            carried = ()
+        elif len(line.body) > 1:
+            smalls = [s for s in line.body if s is not small]
+            smalls[-1] = smalls[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            kept.append(line.with_changes(body=tuple(smalls)))
+        else:
+            carried = tuple(line.leading_lines)
+    if isinstance(node.orelse, cst.Else):
+        return hoist_else(source, node, kept, carried)
+    if node.orelse is not None:
+        raise CannotFix("its `if` has an `elif`")
+    if kept:
+        return source.replace(node.body, node.body.with_changes(body=tuple(kept), footer=(*carried, *node.body.footer)))
+    return splice(source, node, [], carried=(*own_comments(node), *carried, *node.body.footer))
+
+
+def move_to_end(source: FixSource, node) -> cst.Module:
+    """The statement moved to the end of its block."""
+    holder = source.parent(node)
+    if not isinstance(holder, cst.IndentedBlock) or holder.body[-1] is node:
+        raise CannotFix("the statement is already last in its block")
+    body = [s for s in holder.body if s is not node]
+    return source.replace(holder, holder.with_changes(body=(*body, node)))
+
+
+def drop_condition(source: FixSource, node: cst.If, part: str) -> cst.Module:
+    """`if a and <part>:` -> `if a:`; `if <part>:` -> its block, unconditionally."""
+    if source.code(node.test) == part:
+        if node.orelse is not None or not isinstance(node.body, cst.IndentedBlock) or node.body.footer:
+            raise CannotFix("its `if` has an else branch or is on one line")
+        return splice(source, node, list(node.body.body), carried=own_comments(node))
+    test = _without(source, node.test, part)
+    if test is None:
+        raise CannotFix(f"`{part}` is not one of the conditions joined by `and`")
+    changes = {"test": test}
+    if not node.whitespace_before_test.value and not test.lpar:  # `if(a and b):` -> `if a:`
+        changes["whitespace_before_test"] = cst.SimpleWhitespace(" ")
+    return source.replace(node, node.with_changes(**changes))
+
+
+def _without(source: FixSource, expr, part: str):
+    if not (isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.And)):
+        return None
+    for keep, drop in ((expr.left, expr.right), (expr.right, expr.left)):
+        if source.code(drop) == part:
+            return keep.with_changes(lpar=expr.lpar, rpar=expr.rpar) if expr.lpar and not keep.lpar else keep
+    for side in ("left", "right"):
+        inner = _without(source, getattr(expr, side), part)
+        if inner is not None:
+            return expr.with_changes(**{side: inner})
+    return None
