@@ -17,9 +17,12 @@ to scan, never through a symlink and never inside a results folder (a run's save
 
 from __future__ import annotations
 
+import ast
+import bisect
 import codecs
 import difflib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +47,7 @@ class CannotFix(Exception):
 
 @dataclass
 class Edit:
-    module: cst.Module
+    source: "FixSource"  # the file after the fix
     safe: bool  # True: keeps the program's behaviour (`--fix`); False: only with `--unsafe-fixes`
     imports: tuple[str, ...] = ()  # modules to `import` at the top of the file, added after the last fix
 
@@ -66,38 +69,73 @@ class FileFix:
         return self.after != self.before
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
 class FixSource:
-    """One file's libcst tree, with the positions and parents a fix needs to find its node again."""
+    """One file, for fixes to find the node a finding points at and edit it with libcst.
 
-    def __init__(self, module: cst.Module):
-        self.module = module
-        self._positions = None
-        self._parents = None
+    Only the top-level statement holding a line is parsed with libcst (its own small module: comments and
+    blank lines above a statement belong to it, as in libcst), on demand: a fix in a 2,000-line file then
+    costs a parse of the function it is in. Python's `ast` (fast) splits the file and answers module-wide
+    questions (what is imported, where a function is defined). Edits return a new FixSource."""
 
-    def _resolve(self) -> None:
-        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        found = wrapper.resolve_many([PositionProvider, ParentNodeProvider])
-        self._positions, self._parents = found[PositionProvider], found[ParentNodeProvider]
+    def __init__(self, text: str):
+        self.text = text
+        self._tree: ast.Module | None = None  # parsed when first needed: the last edit's result is only text
+        self._parsed: dict[int, _Chunk] = {}
+        self._owner: dict[int, int] = {}  # id(node) -> its chunk, for nodes found through `at`
+        self._blank = cst.Module(body=())
 
+    def _split(self) -> None:
+        """Python's parse of the file, and the file cut into chunks (the first line of each, 1-based)."""
+        if self._tree is None:
+            self._tree = ast.parse(self.text)
+            self._lines = _LINE.findall(self.text)
+            self._starts = _chunk_starts(self._tree, len(self._lines))
+
+    @property
+    def tree(self) -> ast.Module:
+        self._split()
+        return self._tree
+
+    # -- chunks -------------------------------------------------------------------------------------------
+    def _chunk_index(self, line: int) -> int:
+        self._split()
+        return max(0, bisect.bisect_right(self._starts, line) - 1)
+
+    def _chunk(self, index: int) -> "_Chunk":
+        if index not in self._parsed:
+            first = self._starts[index]
+            last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
+            module = cst.parse_module("".join(self._lines[first - 1:last]))
+            chunk = _Chunk(index, first - 1, module)
+            self._parsed[index] = chunk
+            for node in chunk.positions:
+                self._owner[id(node)] = index
+            self._owner[id(module)] = index
+        return self._parsed[index]
+
+    def module_of(self, node: cst.CSTNode) -> cst.Module:
+        """The libcst module (one top-level statement and the comments above it) holding this node."""
+        return self._parsed[self._owner[id(node)]].module
+
+    # -- finding nodes --------------------------------------------------------------------------------------
     def at(self, line: int, kind: type | tuple[type, ...] = cst.CSTNode, col: int | None = None) -> list:
         """Nodes of this kind starting on this line, in source order; those starting at `col` when any do."""
-        if self._positions is None:
-            self._resolve()
-        hits = [(pos.start.column, node) for node, pos in self._positions.items()
-                if pos.start.line == line and isinstance(node, kind)]
+        chunk = self._chunk(self._chunk_index(line))
+        hits = [(pos.start.column, node) for node, pos in chunk.positions.items()
+                if pos.start.line + chunk.offset == line and isinstance(node, kind)]
         hits.sort(key=lambda item: item[0])
         exact = [node for column, node in hits if column == col]
         return exact or [node for _, node in hits]
 
     def line_of(self, node: cst.CSTNode) -> int:
-        if self._positions is None:
-            self._resolve()
-        return self._positions[node].start.line
+        chunk = self._parsed[self._owner[id(node)]]
+        return chunk.positions[node].start.line + chunk.offset
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        if self._parents is None:
-            self._resolve()
-        return self._parents.get(node)
+        return self._parsed[self._owner[id(node)]].parents.get(node)
 
     def ancestors(self, node: cst.CSTNode) -> Iterable[cst.CSTNode]:
         parent = self.parent(node)
@@ -110,32 +148,97 @@ class FixSource:
 
     def code(self, node: cst.CSTNode) -> str:
         """The node's code with its whitespace normalized (how findings quote conditions)."""
-        return " ".join(self.module.code_for_node(node).split())
+        return " ".join(self._blank.code_for_node(node).split())
 
-    def replace(self, old: cst.CSTNode, new) -> cst.Module:
-        """The module with `old` replaced by `new` (a node, cst.RemoveFromParent() or a cst.FlattenSentinel)."""
-        return self.module.deep_replace(old, new)
+    # -- editing --------------------------------------------------------------------------------------------
+    def replace(self, old: cst.CSTNode, new) -> "FixSource":
+        """The file with `old` replaced by `new` (a node, cst.RemoveFromParent() or a cst.FlattenSentinel; `old`
+        may be the module `module_of` gave)."""
+        chunk = self._parsed[self._owner[id(old)]]
+        module = new if old is chunk.module else chunk.module.deep_replace(old, new)
+        return self._with_chunk(chunk.index, module.code)
+
+    def _with_chunk(self, index: int, code: str) -> "FixSource":
+        first = self._starts[index]
+        last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
+        return FixSource("".join(self._lines[:first - 1]) + code + "".join(self._lines[last:]))
+
+    def with_imports(self, names: Iterable[str]) -> "FixSource":
+        """`import name` for each, after the module's leading imports (LibCST's AddImportsVisitor, run on the
+        part of the file up to its last leading import only)."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return self
+        from libcst.codemod import CodemodContext
+        from libcst.codemod.visitors import AddImportsVisitor
+
+        count = 0
+        for stmt in self.tree.body:
+            if not (isinstance(stmt, (ast.Import, ast.ImportFrom)) or (count == 0 and _is_ast_docstring(stmt))):
+                break
+            count += 1
+        last = self._chunk_index(self.tree.body[count - 1].lineno) if count else 0
+        end = self._starts[last + 1] - 1 if last + 1 < len(self._starts) else len(self._lines)
+        head = cst.parse_module("".join(self._lines[:end]))
+        context = CodemodContext()
+        for name in wanted:
+            AddImportsVisitor.add_needed_import(context, name)
+        head = AddImportsVisitor(context).transform_module(head)
+        return FixSource(head.code + "".join(self._lines[end:]))
 
     def binding(self, module_name: str) -> str | None:
         """The name a module-level `import module_name` (or `import module_name as x`) binds, if any."""
-        for stmt in self.module.body:
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if not isinstance(small, cst.Import):
-                    continue
-                for alias in small.names:
-                    dotted = dotted_name(alias.name)
-                    if alias.asname is not None and dotted == module_name:
-                        return alias.asname.name.value
-                    if alias.asname is None and (dotted or "").split(".")[0] == module_name:
-                        return module_name
+        for stmt in self.tree.body:
+            for alias in stmt.names if isinstance(stmt, ast.Import) else ():
+                if alias.asname is not None and alias.name == module_name:
+                    return alias.asname
+                if alias.asname is None and alias.name.split(".")[0] == module_name:
+                    return module_name
         return None
 
     def name_for(self, module_name: str) -> tuple[str, tuple[str, ...]]:
         """How to refer to a module here, and the imports that needs (none when it is imported already)."""
         bound = self.binding(module_name)
         return (bound, ()) if bound else (module_name, (module_name,))
+
+    def function_line(self, name: str) -> int | None:
+        """The `def` line of a module-level function."""
+        return next((s.lineno for s in self.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     and s.name == name), None)
+
+    def count_names(self, name: str) -> int:
+        """How often this name occurs in the whole file (loads and stores)."""
+        return sum(1 for n in ast.walk(self.tree) if isinstance(n, ast.Name) and n.id == name)
+
+
+@dataclass
+class _Chunk:
+    index: int
+    offset: int  # lines before it in the file
+    module: cst.Module
+    positions: dict = field(init=False)
+    parents: dict = field(init=False)
+
+    def __post_init__(self):
+        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+        found = wrapper.resolve_many([PositionProvider, ParentNodeProvider])
+        self.positions, self.parents = found[PositionProvider], found[ParentNodeProvider]
+
+
+def _chunk_starts(tree: ast.Module, line_count: int) -> list[int]:
+    """The first line of each top-level statement's chunk: the line after the previous statement ends
+    (statements sharing a line share a chunk)."""
+    starts, end = [1], 0
+    for stmt in tree.body:
+        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        if end and first > end:
+            starts.append(end + 1)
+        end = max(end, stmt.end_lineno or stmt.lineno)
+    return [s for s in starts if s <= max(line_count, 1)]
+
+
+def _is_ast_docstring(stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
 def dotted_name(node) -> str | None:
@@ -172,7 +275,7 @@ def with_body(block: cst.CSTNode, body: list) -> cst.CSTNode:
     return block.with_changes(body=tuple(body))
 
 
-def insert_at_top(source: FixSource, line: int, code: str) -> cst.Module:
+def insert_at_top(source: FixSource, line: int, code: str) -> FixSource:
     """The statements in `code` inserted at the top of the entry point on this line: a function's body
     (after its docstring), an `if __name__ == "__main__":` block, or before a script's first statement."""
     new = statements_code(code)
@@ -186,15 +289,16 @@ def insert_at_top(source: FixSource, line: int, code: str) -> cst.Module:
         start = 1 if isinstance(owner, cst.FunctionDef) and body and _is_docstring(body[0]) else 0
         block = owner.body.with_changes(body=(*body[:start], *new, *body[start:]))
         return source.replace(owner.body, block)
-    tops = [s for s in source.module.body if source.line_of(s) == line]
+    tops = [s for s in source.at(line, cst.BaseStatement) if isinstance(source.parent(s), cst.Module)]
     if not tops:
         raise CannotFix("no entry point starts on this line")
-    body = list(source.module.body)
-    index = body.index(tops[0])
+    module = source.parent(tops[0])
+    body = list(module.body)
+    index = next(i for i, s in enumerate(body) if s is tops[0])
     first = body[index]
     new[0] = new[0].with_changes(leading_lines=first.leading_lines)  # comments above stay above
     body[index] = first.with_changes(leading_lines=())
-    return source.module.with_changes(body=(*body[:index], *new, *body[index:]))
+    return source.replace(module, module.with_changes(body=(*body[:index], *new, *body[index:])))
 
 
 def _is_main_guard(test) -> bool:
@@ -211,23 +315,9 @@ def _is_docstring(stmt) -> bool:
         and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
 
 
-def add_imports(module: cst.Module, names: Iterable[str]) -> cst.Module:
-    """`import name` for each, after the module's existing imports (LibCST's AddImportsVisitor)."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return module
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor
-
-    context = CodemodContext()
-    for name in wanted:
-        AddImportsVisitor.add_needed_import(context, name)
-    return AddImportsVisitor(context).transform_module(module)
-
-
 # -- --add-ignore -------------------------------------------------------------------------------------------
 
-def add_ignore(source: FixSource, line: int, rule_ids: list[str], reason: str) -> cst.Module | None:
+def add_ignore(source: FixSource, line: int, rule_ids: list[str], reason: str) -> FixSource | None:
     """`# audit: ignore[IDS] reason` at the end of this line, merged into a suppression already there; None
     when the line cannot end in a comment (inside a string, a backslash continuation)."""
     ends = source.at(line, cst.TrailingWhitespace)
@@ -260,9 +350,9 @@ def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fi
     bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
     result.before = data[len(bom):].decode("utf-8")
     try:
-        source = FixSource(cst.parse_module(result.before))
-    except (cst.ParserSyntaxError, RecursionError, ValueError) as exc:
-        why = f"does not parse: {getattr(exc, 'message', type(exc).__name__)}"
+        source = FixSource(result.before)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        why = f"does not parse: {getattr(exc, 'msg', None) or type(exc).__name__}"
         result.failed = [(f, why) for f in findings if fix and f.rule in fixers]
         result.after = result.before
         return result
@@ -280,18 +370,18 @@ def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fi
                 result.unsafe.append(f)
                 left.append(f)
             else:
-                source = FixSource(edit.module)
+                source = edit.source
                 imports.extend(edit.imports)
                 result.fixed.append(f)
         wanted = [f for f in left if f.rule not in NO_IGNORE]
         if ignore_reason is not None and wanted and line > 0:
-            module = add_ignore(source, line, [f.rule for f in wanted], ignore_reason)
-            if module is None:
+            ignored = add_ignore(source, line, [f.rule for f in wanted], ignore_reason)
+            if ignored is None:
                 result.failed.extend((f, "no place for a comment at the end of its line") for f in wanted)
             else:
-                source = FixSource(module)
+                source = ignored
                 result.ignored.extend(wanted)
-    result.after = add_imports(source.module, imports).code
+    result.after = source.with_imports(imports).text
     return result
 
 
@@ -304,12 +394,15 @@ def _try_fix(finding: Finding, fixers: dict, source: FixSource, result: FileFix)
     except CannotFix as exc:
         result.failed.append((finding, str(exc)))
         return None
+    except cst.ParserSyntaxError as exc:  # the part of the file holding it does not parse alone
+        result.failed.append((finding, f"its statement does not parse: {exc.message}"))
+        return None
     except Exception as exc:  # a fixer's bug leaves the finding, and the other fixes still run
         if os.environ.get("AUDITOR_DEBUG"):
             raise
         result.failed.append((finding, f"internal error in the fix: {type(exc).__name__}: {exc}"))
         return None
-    if edit is not None and edit.module.code == source.module.code and not edit.imports:
+    if edit is not None and edit.source.text == source.text and not edit.imports:
         result.failed.append((finding, "the fix changed nothing"))
         return None
     return edit
@@ -499,15 +592,15 @@ def _seed_target(source: FixSource, line: int) -> tuple[int, str | None]:
         return line, _seed_argument(function)
     guard = next((n for n in source.at(line, cst.If) if _is_main_guard(n.test)), None)
     if guard is not None:
-        defined = {s.name.value: s for s in source.module.body if isinstance(s, cst.FunctionDef)}
         for stmt in guard.body.body if isinstance(guard.body, cst.IndentedBlock) else ():
-            for small in getattr(stmt, "body", ()) if isinstance(stmt, cst.SimpleStatementLine) else ():
+            for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
                 call = getattr(small, "value", None)
-                if isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value in defined:
-                    called = defined[call.func.value]
-                    seed = _seed_argument(called)
-                    if seed:
-                        return source.line_of(called.name), seed
+                where = source.function_line(call.func.value) if isinstance(call, cst.Call) and \
+                    isinstance(call.func, cst.Name) else None
+                called = next(iter(_functions_at(source, where)), None) if where else None
+                seed = _seed_argument(called) if called is not None else None
+                if seed:
+                    return where, seed
     return line, None
 
 
@@ -545,7 +638,7 @@ def own_comments(node) -> tuple:
     return lines
 
 
-def splice(source: FixSource, stmt, replacement: list, carried: tuple = ()) -> cst.Module:
+def splice(source: FixSource, stmt, replacement: list, carried: tuple = ()) -> FixSource:
     """The statement replaced, in its block, by these statements (none: removed). `carried` comment lines are
     kept: above the first replacement, else above the next statement, else at the end of the block."""
     holder = source.parent(stmt)
@@ -567,7 +660,7 @@ def splice(source: FixSource, stmt, replacement: list, carried: tuple = ()) -> c
     return source.replace(holder, holder.with_changes(body=tuple(body), footer=footer))
 
 
-def hoist_else(source: FixSource, node: cst.If, body: list | None = None, carried: tuple = ()) -> cst.Module:
+def hoist_else(source: FixSource, node: cst.If, body: list | None = None, carried: tuple = ()) -> FixSource:
     """`if c: A else: B` -> `if c: A` followed by B (B now runs every time); with `body`, A replaced by it,
     and the `if` left out when that is empty."""
     orelse = node.orelse
@@ -585,7 +678,7 @@ def hoist_else(source: FixSource, node: cst.If, body: list | None = None, carrie
     return splice(source, node, hoisted, carried=(*own_comments(node), *carried))
 
 
-def remove_from_if(source: FixSource, node: cst.If, small) -> cst.Module:
+def remove_from_if(source: FixSource, node: cst.If, small) -> FixSource:
     """One small statement taken out of the `if` block it is in; an `if` left with nothing to do goes, and its
     `else:` block then runs every time."""
     line = source.parent(small)
@@ -611,7 +704,7 @@ def remove_from_if(source: FixSource, node: cst.If, small) -> cst.Module:
     return splice(source, node, [], carried=(*own_comments(node), *carried, *node.body.footer))
 
 
-def move_to_end(source: FixSource, node) -> cst.Module:
+def move_to_end(source: FixSource, node) -> FixSource:
     """The statement moved to the end of its block."""
     holder = source.parent(node)
     if not isinstance(holder, cst.IndentedBlock) or holder.body[-1] is node:
@@ -620,7 +713,7 @@ def move_to_end(source: FixSource, node) -> cst.Module:
     return source.replace(holder, holder.with_changes(body=(*body, node)))
 
 
-def drop_condition(source: FixSource, node: cst.If, part: str) -> cst.Module:
+def drop_condition(source: FixSource, node: cst.If, part: str) -> FixSource:
     """`if a and <part>:` -> `if a:`; `if <part>:` -> its block, unconditionally."""
     if source.code(node.test) == part:
         if node.orelse is not None or not isinstance(node.body, cst.IndentedBlock) or node.body.footer:

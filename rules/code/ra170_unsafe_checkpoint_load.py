@@ -351,8 +351,11 @@ def _used_as_state_dict(source, call) -> bool:
     if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
         return False
     name = assign.targets[0].target.value
-    scope = source.enclosing(call, cst.FunctionDef) or source.module
-    uses = [n for n in _names(scope, name) if n is not assign.targets[0].target]
+    function = source.enclosing(call, cst.FunctionDef)
+    found = _names(function or source.module_of(call), name)
+    if function is None and len(found) != source.count_names(name):
+        return False  # a module-level name used in other statements too
+    uses = [n for n in found if n is not assign.targets[0].target]
     assigned = [n for n in uses if isinstance(source.parent(n), (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))]
     return bool(uses) and not assigned and all(into_load_state_dict(n) for n in uses)
 
