@@ -111,7 +111,7 @@ def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, u
 def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
     """The .py files of the commit, as SourceFiles keyed by their blob ids, limited to the given paths."""
     from auditor.code.discover import SKIP_DIRS
-    from auditor.code.scan import SourceFile
+    from auditor.code.sources import SourceFile
     from auditor.vcs import Repo
 
     repo = Repo(start)

@@ -417,7 +417,7 @@ def _try_fix(finding: Finding, fixers: dict, source: FixSource, result: FileFix)
 
 def fixers_for(config, only: set[str] | None = None) -> dict:
     """The selected rules (code and meta) that offer fixes, by id (only these ids, when given)."""
-    from auditor.code.scan import code_rules, meta_rule
+    from auditor.code.analysis import code_rules, meta_rule
     from auditor.registry import scope_rule_classes
 
     rules = {r.id: r for r in code_rules(config)}

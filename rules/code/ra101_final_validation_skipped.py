@@ -12,6 +12,7 @@ METRICS_NAME = re.compile(r"(metric|result|score|acc)", re.IGNORECASE)
 
 
 class FinalValidationSkipped(ModuleRule):
+    legacy_cst = True  # runs on the libcst tree until it moves to the ast
     id = "RA101"
     name = "final-validation-skipped"
     severity = "error"
@@ -235,7 +236,6 @@ def train(model, loader):
                 return small
         return None
 
-
     # -- fix: give the last step its validation back (unsafe: the last step then runs validation) ---------
     fixes = [
         ("""
@@ -331,6 +331,8 @@ def train(model, loader):
     ]
 
     def fix(self, finding, source):
+        import libcst as cst
+
         from auditor.code import fix as edits
 
         line, col = finding.location["line"], finding.location.get("col")
@@ -437,6 +439,8 @@ def _code(ctx, node) -> str:
 
 def _the_if(source, candidates, condition: str) -> cst.If:
     """The `if` among these whose condition is the one the finding quotes."""
+    import libcst as cst
+
     from auditor.code.fix import CannotFix
 
     for node in candidates:

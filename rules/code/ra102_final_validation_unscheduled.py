@@ -6,6 +6,7 @@ from auditor.code.walk import statements
 
 
 class FinalValidationUnscheduled(ModuleRule):
+    legacy_cst = True  # runs on the libcst tree until it moves to the ast
     id = "RA102"
     name = "final-validation-unscheduled"
     severity = "warning"
@@ -227,13 +228,15 @@ def run(model, loader, eval_steps):
     ]
 
     def fix(self, finding, source):
+        import libcst as cst
+
         from auditor.code.fix import CannotFix, Edit
 
         line, col = finding.location["line"], finding.location.get("col")
         node = next((n for n in source.at(line, cst.If, col) if source.code(n.test) == finding.evidence.get("condition")), None)
         if node is None:
             raise CannotFix("its condition is no longer there")
-        periodic = is_periodic_test(node.test)
+        periodic = _periodic_part(node.test)
         loop = source.enclosing(node, (cst.For, cst.While))
         last = _last_step_test(source, loop, node) if loop is not None and periodic is not None else None
         if last is None:
@@ -259,7 +262,25 @@ def _contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     return any(_contains(c, target) for c in node.children)
 
 
-def _subnodes(node: cst.CSTNode):
+def _periodic_part(test):
+    """The `i % n == 0` (or `not i % n`) part of a libcst condition, through `and`/`or`."""
+    import libcst as cst
+
+    def modulo(node) -> bool:
+        return isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo)
+
+    if isinstance(test, cst.BooleanOperation):
+        return _periodic_part(test.left) or _periodic_part(test.right)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and modulo(test.expression):
+        return test
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and \
+            isinstance(test.comparisons[0].operator, cst.Equal) and \
+            any(modulo(side) for side in (test.left, test.comparisons[0].comparator)):
+        return test
+    return None
+
+
+def _subnodes(node):
     stack = [node]
     while stack:
         current = stack.pop()
@@ -267,9 +288,11 @@ def _subnodes(node: cst.CSTNode):
         stack.extend(current.children)
 
 
-def _last_step_test(source, loop, node: cst.If) -> cst.Comparison | None:
+def _last_step_test(source, loop, node):
     """`i == n - 1` for `for i in range(n)` (or `range(a, n)`, `enumerate(items)` with `len(items)`);
     `i >= n` for `while i < n` when `i` is counted up before the `if`, else `i >= n - 1`."""
+    import libcst as cst
+
     def minus_one(code: str) -> str:
         bound = cst.parse_expression(code)
         if isinstance(bound, cst.BinaryOperation) and isinstance(bound.operator, cst.Add) and not bound.lpar \
