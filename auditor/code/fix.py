@@ -24,9 +24,9 @@ import difflib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -47,7 +47,7 @@ class CannotFix(Exception):
 
 @dataclass
 class Edit:
-    source: "FixSource"  # the file after the fix
+    source: FixSource  # the file after the fix
     safe: bool  # True: keeps the program's behaviour (`--fix`); False: only with `--unsafe-fixes`
     imports: tuple[str, ...] = ()  # modules to `import` at the top of the file, added after the last fix
 
@@ -104,7 +104,7 @@ class FixSource:
         self._split()
         return max(0, bisect.bisect_right(self._starts, line) - 1)
 
-    def _chunk(self, index: int) -> "_Chunk":
+    def _chunk(self, index: int) -> _Chunk:
         if index not in self._parsed:
             first = self._starts[index]
             last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
@@ -151,19 +151,19 @@ class FixSource:
         return " ".join(self._blank.code_for_node(node).split())
 
     # -- editing --------------------------------------------------------------------------------------------
-    def replace(self, old: cst.CSTNode, new) -> "FixSource":
+    def replace(self, old: cst.CSTNode, new) -> FixSource:
         """The file with `old` replaced by `new` (a node, cst.RemoveFromParent() or a cst.FlattenSentinel; `old`
         may be the module `module_of` gave)."""
         chunk = self._parsed[self._owner[id(old)]]
         module = new if old is chunk.module else chunk.module.deep_replace(old, new)
         return self._with_chunk(chunk.index, module.code)
 
-    def _with_chunk(self, index: int, code: str) -> "FixSource":
+    def _with_chunk(self, index: int, code: str) -> FixSource:
         first = self._starts[index]
         last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
         return FixSource("".join(self._lines[:first - 1]) + code + "".join(self._lines[last:]))
 
-    def with_imports(self, names: Iterable[str]) -> "FixSource":
+    def with_imports(self, names: Iterable[str]) -> FixSource:
         """`import name` for each, after the module's leading imports (LibCST's AddImportsVisitor, run on the
         part of the file up to its last leading import only)."""
         wanted = sorted(set(names))

@@ -9,14 +9,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from auditor.code import fix as fixing
 from auditor.code.discover import discover
 from auditor.code.scan import scan_paths
 from auditor.config import Config
 from auditor.registry import all_rule_classes
-
-from cli_helpers import run_cli
 
 
 def _text(source: str) -> str:
