@@ -130,10 +130,6 @@ class FixSource:
         exact = [node for column, node in hits if column == col]
         return exact or [node for _, node in hits]
 
-    def line_of(self, node: cst.CSTNode) -> int:
-        chunk = self._parsed[self._owner[id(node)]]
-        return chunk.positions[node].start.line + chunk.offset
-
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self._parsed[self._owner[id(node)]].parents.get(node)
 
@@ -266,18 +262,6 @@ def last_name(node) -> str | None:
 
 def statements_code(code: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(code).body)
-
-
-def block_of(source: FixSource, stmt: cst.CSTNode) -> tuple[cst.CSTNode, list] | None:
-    """The block holding a statement (an IndentedBlock or the module) and that block's statements."""
-    parent = source.parent(stmt)
-    if isinstance(parent, (cst.IndentedBlock, cst.Module)):
-        return parent, list(parent.body)
-    return None
-
-
-def with_body(block: cst.CSTNode, body: list) -> cst.CSTNode:
-    return block.with_changes(body=tuple(body))
 
 
 def insert_at_top(source: FixSource, line: int, code: str) -> FixSource:
