@@ -198,3 +198,28 @@ def test_seeding_fix_then_determinism_fix_in_one_run(tmp_path):
     assert "RA110" not in done.stdout.split("Scanned")[1] and "RA120" not in done.stdout.split("Scanned")[1]
     again = _scan(root, "--unsafe-fixes")
     assert (root / "train.py").read_text() == text and "Fixed 0 finding(s)" in again.stdout
+
+
+def test_fix_with_diff_base_fixes_only_what_changed(tmp_path):
+    import git
+
+    root = _project(tmp_path, {"old.py": UNSAFE_LOAD})
+    repo = git.Repo.init(root, initial_branch="main")
+    actor = git.Actor("T", "t@example.org")
+    repo.index.add(["old.py", "pyproject.toml"])
+    repo.index.commit("base", author=actor, committer=actor)
+    (root / "new.py").write_text(UNSAFE_LOAD)
+    done = _scan(root, "--diff", "main", "--fix")
+    assert (root / "new.py").read_text() == SAFE_LOAD
+    assert (root / "old.py").read_text() == UNSAFE_LOAD  # not changed since main: not reported, not fixed
+    assert "Fixed 1 finding(s) in 1 file(s)." in done.stdout
+
+
+def test_fix_with_json_output_keeps_the_summary_out_of_the_report(tmp_path):
+    import json
+
+    root = _project(tmp_path, {"train.py": UNSAFE_LOAD, "other.py": "import pickle\nx = pickle.load(open('a', 'rb'))\n"})
+    done = _scan(root, "--fix", "--format", "json")
+    report = json.loads(done.stdout)
+    assert [(f["rule"], f["location"]["path"]) for f in report["findings"]] == [("RA170", "other.py")]
+    assert "Fixed 1 finding(s) in 1 file(s)." in done.stderr
