@@ -333,25 +333,26 @@ def train(model, loader):
     def fix(self, finding, source):
         import libcst as cst
 
-        from auditor.code import fix as edits
+        from auditor.code import fix_edits as edits
+        from auditor.code.fix import CannotFix, Edit
 
         line, col = finding.location["line"], finding.location.get("col")
         condition, exclusion = finding.evidence.get("condition"), finding.evidence.get("exclusion")
         if exclusion is not None:  # `if periodic and not last:` -> `if periodic:`
             node = _the_if(source, source.at(line, cst.If, col), condition)
-            return edits.Edit(edits.drop_condition(source, node, exclusion), safe=False)
+            return Edit(edits.drop_condition(source, node, exclusion), safe=False)
         ifs = [n for n in source.at(line, cst.If, col) if source.code(n.test) == condition]
         if ifs:  # only the steps before the last validate: the else branch runs at every step
-            return edits.Edit(edits.hoist_else(source, ifs[0]), safe=False)
+            return Edit(edits.hoist_else(source, ifs[0]), safe=False)
         leaving = source.at(line, (cst.Break, cst.Return), col)
         if leaving:  # leave the loop after the validation that follows, at the end of the block
             node = _the_if(source, list(source.ancestors(leaving[0])), condition)
-            return edits.Edit(edits.move_to_end(source, node), safe=False)
+            return Edit(edits.move_to_end(source, node), safe=False)
         emptied = source.at(line, (cst.Assign, cst.AnnAssign, cst.Expr), col)
         if emptied:  # take out the emptying statement (and an `if` left with nothing to do)
             node = _the_if(source, list(source.ancestors(emptied[0])), condition)
-            return edits.Edit(edits.remove_from_if(source, node, emptied[0]), safe=False)
-        raise edits.CannotFix("nothing on its line that the rule flags")
+            return Edit(edits.remove_from_if(source, node, emptied[0]), safe=False)
+        raise CannotFix("nothing on its line that the rule flags")
 
 
 def _may_empty(node) -> bool:

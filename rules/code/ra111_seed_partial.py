@@ -145,7 +145,7 @@ class SeedPartial(ProjectRule):
     ]
 
     def fix(self, finding, source):
-        from auditor.code.fix import seed_entry_point
+        from auditor.code.fix_edits import seed_entry_point
 
         return seed_entry_point(source, finding.location["line"], finding.evidence.get("unseeded", ()),
                                 self.options["fix_seed"])

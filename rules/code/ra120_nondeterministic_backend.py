@@ -168,7 +168,8 @@ class NondeterministicBackend(ProjectRule):
     def fix(self, finding, source):
         import libcst as cst
 
-        from auditor.code.fix import CannotFix, Edit, insert_at_top, last_name
+        from auditor.code.fix import CannotFix, Edit, last_name
+        from auditor.code.fix_edits import insert_at_top
 
         line, col = finding.location["line"], finding.location.get("col")
         setting = finding.evidence.get("setting")
