@@ -27,6 +27,9 @@ from auditor.progress import PhaseTimer, Progress
 log = logging.getLogger("auditor")
 
 
+DEFAULT_DOCS = ["*.md", "*.markdown", "docs/**/*.md", "docs/**/*.markdown"]
+
+
 @dataclass
 class NightlyOptions:
     results_dir: Path
@@ -254,10 +257,10 @@ class Nightly:
             {"comparison": spec.name, "path": where}, anchor=str(spec.name))
 
     def docs_paths(self) -> list[Path]:
-        """--docs, else [tool.auditor.nightly] docs, else README.md and docs/**/*.md of the repo."""
+        """--docs, else [tool.auditor.nightly] docs, else every Markdown file at the repo's top and under docs/."""
         configured = self.options.docs or self.settings.get("docs")
         base = Path(self.repo_path) if self.repo_path else self.config.root
-        patterns = configured if configured is not None else ["README.md", "docs/**/*.md"]
+        patterns = configured if configured is not None else DEFAULT_DOCS
         if isinstance(patterns, str):
             patterns = [patterns]
         paths: set[Path] = set()
