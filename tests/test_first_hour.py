@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import git
+import pytest
 import tomllib
 import yaml
 
@@ -135,3 +136,27 @@ def test_a_schema_error_lists_every_problem_and_hints_at_the_word_meant(tmp_path
     proc = run_cli("run", "r1", "--results", tmp_path / "results", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "did you mean 'completed'?" in proc.stderr and "train.max_steps" in proc.stderr and "'many'" in proc.stderr
+
+
+def test_the_demo_replaces_its_own_folder_and_refuses_a_foreign_one(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_main", ROOT / "fixtures" / "demo" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "demo_main", demo)  # its dataclasses look their module up
+    spec.loader.exec_module(demo)
+    assert demo.DEFAULT_DIR == ROOT / "demo-out" and "/demo-out/" in (ROOT / ".gitignore").read_text()
+
+    monkeypatch.setenv("AUDITOR_DEMO_DIR", str(tmp_path / "lab"))
+    first = demo.fresh_root()
+    (first / "left-from-last-time").write_text("x")
+    second = demo.fresh_root()
+    assert second == first and not (second / "left-from-last-time").exists()  # one lab, never a pile
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    monkeypatch.setenv("AUDITOR_DEMO_DIR", str(foreign))
+    with pytest.raises(SystemExit, match="not made by the demo"):
+        demo.fresh_root()
+    assert (foreign / "thesis.tex").read_text() == "precious"
