@@ -104,12 +104,14 @@ def test_did_you_mean_for_a_mistyped_command(tmp_path):
 
 
 def test_github_format_prints_workflow_annotations(tmp_path):
-    (tmp_path / "load.py").write_text("import torch\n\n\ndef load(path):\n    return torch.load(path)\n")
-    proc = run_cli("scan", "--format", "github", "--fail-on", "warning", cwd=tmp_path)
+    unseeded = ("import numpy as np\nimport torch\n\n\ndef main():\n    return torch.nn.Linear(4, 1), "
+                "np.random.permutation(9)\n\n\nif __name__ == \"__main__\":\n    main()\n")
+    (tmp_path / "train.py").write_text(unseeded)
+    proc = run_cli("scan", "--format", "github", cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    line = next(x for x in proc.stdout.splitlines() if "RA170" in x)
-    assert line.startswith("::warning title=RA170 ") and ",file=load.py,line=5,col=12::" in line
-    assert "::" in line.split("col=", 1)[1]  # the message follows the properties
+    line = next(x for x in proc.stdout.splitlines() if "RA110" in x)
+    assert line.startswith("::error title=RA110 seed-unset,file=train.py,line=9,col=1::")
+    assert all(x.startswith("::") for x in proc.stdout.splitlines())  # nothing else on stdout
 
 
 def _two_runs(tmp_path: Path, config_a: dict, config_b: dict) -> Path:
