@@ -72,3 +72,27 @@ def test_code_links_show_the_code_at_the_findings_commit(tmp_path):
     subprocess.run(["git", "-C", str(root), "remote", "add", "origin", "git@github.com:lab/trainer.git"], check=True)
     links = Links(tmp_path / "report", root, None, [])
     assert f'href="https://github.com/lab/trainer/blob/{sha[:12]}/t.py#L2"' in _where(finding, links)
+
+
+def test_used_by_lists_only_runs_whose_training_path_has_the_file(tmp_path):
+    from types import SimpleNamespace
+
+    from auditor.nightly.engine import Nightly, merge_code_findings
+    from auditor.vcs import Repo
+
+    repo = git.Repo.init(tmp_path / "lab")
+    root = Path(repo.working_tree_dir)
+    (root / "train.py").write_text("import model\n\nmodel.build()\n")
+    (root / "evaluate.py").write_text("import metrics\n\nmetrics.score()\n")
+    (root / "model.py").write_text("import torch\n\n\ndef build():\n    return torch.load('m.pt')\n")
+    (root / "metrics.py").write_text("def score():\n    return 1\n")
+    repo.index.add(["train.py", "evaluate.py", "model.py", "metrics.py"])
+    sha = repo.index.commit("lab").hexsha
+    runs = [Run(id="trainer", folder="/x", git_sha=sha, entry_point="train.py"),
+            Run(id="evaluator", folder="/x", git_sha=sha, entry_point="evaluate.py"),
+            Run(id="unknown", folder="/x", git_sha=sha)]
+    reach = Nightly._training_paths(SimpleNamespace(repo=Repo(root)), runs)
+    assert reach["trainer"] == {"train.py", "model.py"} and "unknown" not in reach
+    finding = Finding("RA170", "unsafe-checkpoint-load", "warning", "unsafe", {"path": "model.py", "line": 5})
+    merged = merge_code_findings({sha: [finding]}, {sha: ["evaluator", "trainer", "unknown"]}, reach)
+    assert merged[0].evidence["runs"] == ["trainer", "unknown"]  # evaluate.py never imports model.py
