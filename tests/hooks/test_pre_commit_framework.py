@@ -63,14 +63,8 @@ def test_pre_commit_framework_blocks_the_verl_skip(tmp_path):
     project.mkdir()
     rev = _snapshot_project(project)
 
-    user = tmp_path / "user-repo"
-    (user / "trainer").mkdir(parents=True)
-    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
-    (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(
+    user = _user_repo(tmp_path, yaml.safe_dump(
         {"repos": [{"repo": str(project), "rev": rev, "hooks": [{"id": "repro-auditor"}]}]}))
-    _git(user, "init", "-q")
-    _git(user, "add", "-A")
-    _git(user, "commit", "-qm", "start")
 
     env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
     install = subprocess.run([str(PRE_COMMIT), "install"], cwd=user, capture_output=True, text=True, env=env)
