@@ -162,3 +162,38 @@ def test_the_demo_replaces_its_own_folder_and_refuses_a_foreign_one(tmp_path, mo
     with pytest.raises(SystemExit, match="not made by the demo"):
         demo.fresh_root()
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_the_nightly_report_folder_defaults_to_the_cache_never_the_audited_tree(tmp_path, monkeypatch):
+    from auditor.config import Config
+    from auditor.errors import InputError
+    from auditor.nightly.command import default_report_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    repo = tmp_path / "lab"
+    results = repo / "results"
+    results.mkdir(parents=True)
+    folder = default_report_dir(Config(root=repo), results)
+    assert folder.is_relative_to(tmp_path / "cache" / "auditor") and not folder.is_relative_to(repo)
+    assert folder == default_report_dir(Config(root=repo), repo / "results")  # stable: one folder per DIR
+    assert folder != default_report_dir(Config(root=repo), tmp_path / "other" / "results")
+
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(repo)  # planted: the report would land in the audited tree
+    with pytest.raises(InputError, match="symlink"):
+        default_report_dir(Config(root=repo), results)
+
+
+def test_the_nightly_checks_every_markdown_file_at_the_top_and_under_docs(tmp_path):
+    from types import SimpleNamespace
+
+    from auditor.config import Config
+    from auditor.nightly.engine import Nightly
+
+    for rel in ("README.md", "RESULTS.md", "docs/guide/runs.md", "src/notes.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("# x\n")
+    nightly = SimpleNamespace(options=SimpleNamespace(docs=None), settings={}, repo_path=str(tmp_path),
+                              config=Config(root=tmp_path))
+    found = [p.relative_to(tmp_path).as_posix() for p in Nightly.docs_paths(nightly)]
+    assert found == ["README.md", "RESULTS.md", "docs/guide/runs.md"]
