@@ -249,11 +249,19 @@ def check_staged(start: Path, targets: list[Path], config, *, baseline_file, fmt
 
 
 def _index_lookup(repo, config):
-    """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree)."""
+    """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
+    the index is listed again only when a finding is shown."""
     from auditor.gate import git_files
 
-    files = {f.path: f for f in git_files(repo, repo.index_blobs(), config)}
-    return _git_lookup(files)
+    files: dict = {}
+
+    def staged(path: str, line: int) -> str | None:
+        if not files:
+            files.update({f.path: f for f in git_files(repo, repo.index_blobs(), config)} or {"": None})
+        return lookup(path, line)
+
+    lookup = _git_lookup(files)
+    return staged
 
 
 def _git_lookup(files: dict):
