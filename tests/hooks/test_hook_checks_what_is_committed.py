@@ -5,6 +5,7 @@ and a hazard made by deleting a line is blocked although no added line carries i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,15 @@ def test_pre_push_reads_refs_from_stdin_and_skips_deletions(tmp_path):
     assert proc.returncode == 0 and "Nothing to check" in proc.stdout
     bad = _audit_stdin(root, "garbage\n", "hook", "pre-push")
     assert bad.returncode == 2 and "pre-push input" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pre_push_under_the_pre_commit_framework_reads_its_refs_from_the_environment(tmp_path):
+    repo, root = _repo(tmp_path)
+    start = repo.head.commit.hexsha
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed")
+    env = {**os.environ, "PRE_COMMIT_FROM_REF": start, "PRE_COMMIT_TO_REF": "HEAD",
+           "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main"}
+    proc = subprocess.run([sys.executable, "-m", "auditor", "hook", "pre-push"], cwd=root, capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 1 and "RA110" in proc.stdout and "1 commit(s) since" in proc.stdout
