@@ -49,15 +49,33 @@ def _python_files(root: Path) -> list[Path]:
     return files[:MAX_FILES]
 
 
+def _has_records(folder: Path) -> bool:
+    return any(next(folder.glob(f"*/{record}"), None) for record in RUN_RECORDS)
+
+
 def _tracker_folders(root: Path) -> dict[str, str]:
     found = {}
     for name, tool in TRACKER_FOLDERS.items():
         if (root / name).is_dir():
-            found[name] = tool
+            found[name] = "run records" if _has_records(root / name) else tool
     for child in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in _SKIP and not p.name.startswith(".")):
-        if any(next(child.glob(f"*/{record}"), None) for record in RUN_RECORDS):
+        if _has_records(child):
             found.setdefault(child.name, "run records")
     return found
+
+
+def _seeds_a_parameter(node: ast.FunctionDef) -> bool:
+    """A seed helper: it passes one of its own parameters to a seeding call (`torch.manual_seed(seed)`);
+    a `main()` that seeds with a constant is an entry point, not a helper."""
+    params = {a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)}
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+            used = {n.id for arg in (*call.args, *(k.value for k in call.keywords)) for n in ast.walk(arg)
+                    if isinstance(n, ast.Name)}
+            if name in _SEED_CALLS and used & params:
+                return True
+    return False
 
 
 def _called_names(node: ast.AST) -> set[str]:
@@ -93,7 +111,7 @@ def inspect(root: Path) -> Findings:
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("test"):
                 continue
             called = _called_names(node)
-            if called & _SEED_CALLS and node.name not in _SEED_CALLS and node.name not in DEFAULT_SEED_HELPERS:
+            if _seeds_a_parameter(node) and node.name not in _SEED_CALLS and node.name not in DEFAULT_SEED_HELPERS:
                 seeds.add(node.name)
             if called & _HOOK_CALLS and re.search(r"quant|fp4|fp8|int8|int4", node.name + ast.unparse(node), re.I) \
                     and node.name not in DEFAULT_QUANT_HOOKS:

@@ -25,6 +25,7 @@ from quant import attach_mx_quant
 
 def main():
     my_seed(0)
+    torch.manual_seed(0)  # an entry point that seeds with a constant is not a seed helper
     model = attach_mx_quant(torch.nn.Linear(4, 1))
     return model
 
@@ -69,6 +70,7 @@ def test_init_writes_a_config_every_command_reads_and_installs_the_hook(tmp_path
     shown = run_cli("init", "--dry-run", cwd=root)
     assert shown.returncode == 0, shown.stderr
     assert "[tool.auditor]" in shown.stdout and 'results = ["outputs"]' in shown.stdout
+    assert "outputs/ (run records)" in shown.stdout
     assert "[tool.auditor]" not in (root / "pyproject.toml").read_text()  # a dry run writes nothing
 
     proc = run_cli("init", "--yes", "--hook", cwd=root)
