@@ -1,7 +1,9 @@
-"""`audit hook install|uninstall`: the pre-merge git hook that runs `audit scan --diff BASE`.
+"""`audit hook install|uninstall|pre-push`: the pre-merge git hooks.
 
-The hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove
-our own. A foreign hook is left alone unless --force, and then it is backed up first.
+pre-commit runs `audit scan --staged` (the index against HEAD); pre-push runs `audit hook pre-push`, which
+reads the pushed refs from git and checks each one's commits against what the remote has (auditor.gate).
+A hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove our own.
+A foreign hook is left alone unless --force, and then it is backed up first (see install()).
 """
 
 from __future__ import annotations
@@ -280,7 +282,7 @@ def _git_lookup(files: dict):
 
 @click.group()
 def hook():
-    """Install or remove the pre-merge git hook (runs `audit scan --diff BASE`)."""
+    """Install or remove the pre-merge git hooks (block what a commit or push brings)."""
 
 
 @hook.command("install")
