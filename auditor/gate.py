@@ -48,9 +48,7 @@ def _prefix(repo: Repo, config: Config) -> str:
     """The config root inside the repository ("" at its top): findings are named relative to it, as a
     working-tree scan names them, so fingerprints and baselines agree."""
     rel = os.path.relpath(config.root.resolve(), repo.root).replace(os.sep, "/")
-    if rel.startswith(".."):
-        raise InputError("the configuration root is not inside the repository", path=str(config.root))
-    return "" if rel == "." else rel + "/"
+    return "" if rel == "." or rel.startswith("..") else rel + "/"  # a config from elsewhere: the whole repo
 
 
 def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[str] | None = None) -> list[SourceFile]:
