@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import yaml
 
+from auditor.incident_stories import incident_for
 from auditor.registry import all_rule_classes, rule_class
 from auditor.rule import SCOPES, Rule
 
@@ -38,8 +39,9 @@ def rule_markdown(cls: type[Rule]) -> str:
              f"Scope: **{cls.scope}** · default severity: **{cls.severity}**", "",
              "## What it does", "", cls.summary.strip(), "",
              "## Why is this bad?", "", cls.rationale.strip(), ""]
-    if cls.incident:
-        lines += ["## Incident", "", cls.incident.strip(), ""]
+    story = incident_for(cls)
+    if story:
+        lines += ["## Incident", "", story.strip(), ""]
     lines += _params_lines(cls)
     for title, examples in (("Example", cls.bad), ("Use instead", cls.good)):
         if not examples:
@@ -88,7 +90,7 @@ def rules(fmt: str, scope: str | None) -> None:
     chosen = [cls for cls in all_rule_classes().values() if scope is None or cls.scope == scope]
     if fmt == "json":
         data = [{"id": c.id, "name": c.name, "scope": c.scope, "severity": c.severity, "summary": c.summary,
-                 "incident": c.incident, "params": c.params} for c in chosen]
+                 "incident": incident_for(c), "params": c.params} for c in chosen]
         click.echo(json.dumps(data, indent=2))
     elif fmt == "markdown":
         click.echo(index_markdown({c.id: c for c in chosen}), nl=False)

@@ -18,8 +18,11 @@ from auditor.errors import InputError
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--rev", default=None, metavar="SHA", help="Scan the tree at this commit (read from git, nothing checked out).")
 @click.option("--diff", "diff_base", default=None, metavar="BASE",
-              help="Report only what changed since merge-base(BASE, HEAD), working tree included.")
-@click.option("--all-lines", is_flag=True, help="With --diff: keep findings anywhere in changed files, not only on changed lines.")
+              help="Report only findings the working tree brings since merge-base(BASE, HEAD): new by "
+                   "fingerprint, so a hazard made by deleting lines counts too.")
+@click.option("--staged", is_flag=True,
+              help="Scan the index (what the next commit records) and report the findings new against HEAD.")
+@click.option("--all-lines", is_flag=True, help="With --diff: keep every finding in changed files, not only the new ones.")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
               help="Leave out findings accepted in this baseline file (`audit baseline create`).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
@@ -33,19 +36,20 @@ from auditor.errors import InputError
               help="The reason --add-ignore writes (default: a TODO placeholder to fill in).")
 @report_options
 @config_option
-def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fix, unsafe_fixes, diff_fixes, add_ignore,
-         ignore_reason, fmt, output, fail_on, config_path):
+def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache, fix, unsafe_fixes, diff_fixes,
+         add_ignore, ignore_reason, fmt, output, fail_on, config_path):
     """Static scan of Python code for reproducibility hazards (RA1xx)."""
     from auditor.code.scan import scan_files, scan_paths
     from auditor.report import file_source_lookup
 
-    if rev and diff_base:
-        raise click.UsageError("--rev and --diff cannot be combined: --diff compares the working tree with BASE")
+    if sum(map(bool, (rev, diff_base, staged))) > 1:
+        raise click.UsageError("--rev, --diff and --staged cannot be combined: each names what is scanned")
     if all_lines and not diff_base:
         raise click.UsageError("--all-lines only makes sense with --diff")
     fix = fix or unsafe_fixes or diff_fixes
-    if rev and (fix or add_ignore):
-        raise click.UsageError("--fix and --add-ignore edit the working tree: they cannot be combined with --rev")
+    if (rev or staged) and (fix or add_ignore):
+        raise click.UsageError("--fix and --add-ignore edit the working tree: they cannot be combined with --rev "
+                               "or --staged")
     if ignore_reason is not None and not add_ignore:
         raise click.UsageError("--ignore-reason only makes sense with --add-ignore")
     targets = [Path(p) for p in paths] or [Path(".")]
@@ -56,10 +60,18 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fix, u
     config = get_config(start, config_path)
     use_cache = not no_cache
 
+    if staged:
+        from auditor.hooks import check_staged
+
+        check_staged(start, targets, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
+                     use_cache=use_cache, jobs=jobs)
+    notes = {"where": ""}
+
     def reported(result):
         findings = result.findings
         if diff_base:
-            findings = _only_changed(findings, start, diff_base, config.root, all_lines)
+            findings, notes["where"] = _new_since(findings, start, diff_base, targets, config, all_lines, use_cache,
+                                                  jobs)
         if baseline_file:
             from auditor.baseline import filter_new
 
@@ -82,7 +94,7 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fix, u
 
         result, findings, fixed = _edit(targets, config, result, findings, rescan, fix=fix, unsafe=unsafe_fixes,
                                         show_only=diff_fixes, add_ignore=add_ignore, ignore_reason=ignore_reason)
-    where = f" at {rev}" if rev else f" (changed since {diff_base})" if diff_base else ""
+    where = f" at {rev}" if rev else notes["where"]
     preamble = f"{fixed}Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
     if fixed and fmt not in ("text", "markdown"):
         click.echo(fixed, err=True, nl=False)
@@ -144,6 +156,27 @@ def _blob_lookup(texts: dict[str, bytes]):
         return lines[line - 1] if 0 < line <= len(lines) else None
 
     return lookup
+
+
+def _new_since(findings, start: Path, base: str, targets: list[Path], config, all_lines: bool, use_cache: bool,
+               jobs: int | None):
+    """The findings whose fingerprints the tree at merge-base(BASE, HEAD) lacks (with --all-lines: also the
+    rest of the changed files' findings); and the preamble's note saying so."""
+    from auditor.findings import split_new
+    from auditor.gate import base_findings
+    from auditor.vcs import Repo
+
+    repo = Repo(start)
+    merge_base = repo.merge_base(base, repo.head_sha())
+    rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
+    before = base_findings(repo, merge_base, config, [("" if r == "." else r) for r in rel],
+                           use_cache=use_cache, jobs=jobs)
+    new, _ = split_new(before, findings)
+    if all_lines:
+        new = _only_changed(findings, start, base, config.root, True)
+        return new, f"; {len(new)} finding(s) in the files changed since {base} (merge-base {merge_base[:10]})"
+    return new, (f"; {len(new)} finding(s) new since {base} (merge-base {merge_base[:10]}), "
+                 f"{len(findings) - len(new)} already there not shown")
 
 
 def _only_changed(findings, start: Path, base: str, root: Path, all_lines: bool):
