@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 import yaml
 
-from auditor.incident_stories import incident_for
 from auditor.registry import all_rule_classes, rule_class
 from auditor.rule import SCOPES, Rule
 
@@ -39,7 +38,7 @@ def rule_markdown(cls: type[Rule]) -> str:
              f"Scope: **{cls.scope}** · default severity: **{cls.severity}**", "",
              "## What it does", "", cls.summary.strip(), "",
              "## Why is this bad?", "", cls.rationale.strip(), ""]
-    story = incident_for(cls)
+    story = cls.incident
     if story:
         lines += ["## Incident", "", story.strip(), ""]
     lines += _params_lines(cls)
@@ -90,7 +89,7 @@ def rules(fmt: str, scope: str | None) -> None:
     chosen = [cls for cls in all_rule_classes().values() if scope is None or cls.scope == scope]
     if fmt == "json":
         data = [{"id": c.id, "name": c.name, "scope": c.scope, "severity": c.severity, "summary": c.summary,
-                 "incident": incident_for(c), "params": c.params} for c in chosen]
+                 "incident": c.incident, "params": c.params} for c in chosen]
         click.echo(json.dumps(data, indent=2))
     elif fmt == "markdown":
         click.echo(index_markdown({c.id: c for c in chosen}), nl=False)

@@ -22,8 +22,11 @@ class FinalValidationSkipped(ModuleRule):
         "metrics), the last number in the log is an intermediate one, and it gets reported as final: the "
         "run looks complete and nobody notices the missing step."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md, Bug #1: `if is_last_step: val_metrics = {}` in "
-                "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")
+    incident = (
+        "A team's RL trainer gained `if is_last_step: val_metrics = {}` in a commit meant to avoid a "
+        'deadlock, so the last step never validated. Six experiments (64 GPU-hours) then reported their '
+        'step-20 score out of 29 steps as final, and nobody noticed for weeks.'
+    )
     prefilter = ("last", "final", "total", "max_", "num_", "len(")
 
     def applies_to(self, source: str, config=None) -> bool:

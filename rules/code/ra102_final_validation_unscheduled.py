@@ -17,8 +17,11 @@ class FinalValidationUnscheduled(ModuleRule):
         "last logged score is nine steps old and gets reported as final. Add `or is_last_step` to the "
         "condition, or validate once after the loop."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: test_freq=20 with 29 steps; the fix suggested there is "
-                "`is_last_step or step % test_freq == 0`")
+    incident = (
+        'A trainer validated every 20 steps and ran 29, so the last validation was at step 20 and the final '
+        'model was never scored. Every run of that setup reported a score from two-thirds of the way through '
+        'training as its result.'
+    )
     prefilter = ("%",)
 
     def applies_to(self, source: str, config=None) -> bool:

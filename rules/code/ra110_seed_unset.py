@@ -13,7 +13,10 @@ class SeedUnset(ProjectRule):
         "Seeding is followed across files: a `set_seed()` helper in another module counts where it is called."
     )
     params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
-    incident = "burgers-unseeded-variance.md: nothing seeded anything and results spread by 20% across identical runs"
+    incident = (
+        'A physics-ML project seeded nothing at all, and identical configurations gave results 20% apart. No '
+        'claimed improvement could be told apart from the noise, and none of the runs could be repeated.'
+    )
     bad = [
         """
         import torch

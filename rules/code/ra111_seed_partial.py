@@ -14,7 +14,11 @@ class SeedPartial(ProjectRule):
         "a `np.random.default_rng(seed)` generator counts as seeded numpy.)"
     )
     params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
-    incident = "burgers-unseeded-variance.md: run-to-run spread that seeding was supposed to remove"
+    incident = (
+        "A project seeded Python's `random` but not NumPy and torch, so runs meant as repeats still drew "
+        'different weights and batches. The spread that seeding was supposed to remove stayed, and it was '
+        'blamed on the model.'
+    )
     bad = [
         """
         import random

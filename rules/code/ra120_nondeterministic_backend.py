@@ -22,7 +22,10 @@ class NondeterministicBackend(ProjectRule):
         "`transformers.enable_full_determinism`, `Trainer(deterministic=True)`) is what makes a seed mean "
         "something on a GPU."
     )
-    incident = "burgers-unseeded-variance.md: 20% spread between runs that were meant to be repeats"
+    incident = (
+        "A project's repeats of one configuration spread by 20%, partly from non-deterministic GPU kernels "
+        'that no setting pinned down. Differences smaller than that spread were reported as improvements.'
+    )
     bad = [
         """
         import torch.backends.cudnn as cudnn

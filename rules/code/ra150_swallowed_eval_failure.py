@@ -3,7 +3,15 @@ import re
 
 from auditor.code.resolve import dotted
 from auditor.code.rule_base import ModuleRule, Needs
-from auditor.code.syntax import calls_in, enclosing_function, is_int, is_validation_name, last_name, mentions, walk_local
+from auditor.code.syntax import (
+    calls_in,
+    enclosing_function,
+    is_int,
+    is_validation_name,
+    last_name,
+    mentions,
+    walk_local,
+)
 
 BROAD = {"Exception", "BaseException"}
 SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
@@ -28,8 +36,11 @@ class SwallowedEvalFailure(ModuleRule):
         "and looks complete: its last metrics are stale and its checkpoint may be missing or partial. A log line in "
         "thousands is not handling the error; re-raise it, exit non-zero, or return a failure the caller checks."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: a hang in the final validation was 'handled' by hiding it; "
-                "a swallowed exception hides it the same way")
+    incident = (
+        'A hang in the final validation was "fixed" by skipping the validation, so the failure disappeared '
+        'from the logs instead of being solved. A `try/except` that swallows an evaluation error hides a '
+        'failure the same way and lets a run report no score, or an old one.'
+    )
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [

@@ -32,8 +32,11 @@ class UnsafeCheckpointLoad(ModuleRule):
         "`requirements*.txt`, per sub-project) or an import-time version check. With no declared floor the "
         "verdict depends on the installed torch, which is said as an info."
     )
-    incident = ("a score was reproduced by replaying a checkpoint found in a shared results folder: loading it with "
-                "pickle would have run any code its writer put there")
+    incident = (
+        'Loading a checkpoint with pickle runs whatever code the file names, and checkpoints are passed '
+        "around between people and machines. A checkpoint from someone else's run, or from a shared folder, "
+        'can execute arbitrary code the moment it is loaded.'
+    )
     apis = tuple(sorted(TORCH_LOADS | NUMPY_LOADS | PICKLE_LOADS | PICKLE_LOADS_BYTES))
 
     bad = [
