@@ -113,3 +113,18 @@ def test_a_file_of_junk_lines_is_one_problem_with_a_count():
     assert points == [(1, 0.5), (2, 0.6)]
     (problem,) = problems
     assert problem["line"] == 2 and "and 19999 more unparsable line(s)" in problem["message"]
+
+
+def test_comparisons_yaml_alias_bomb_and_fifo(tmp_path):
+    import os
+
+    from auditor.compare.api import load_comparisons
+    from auditor.errors import InputError
+
+    (tmp_path / "comparisons.yaml").write_text("- name: x\n  " + LAUGHS.replace("\n", "\n  ").rstrip() + "\n")
+    with pytest.raises(InputError, match="alias bomb"):
+        load_comparisons(tmp_path)
+    (tmp_path / "comparisons.yaml").unlink()
+    os.mkfifo(tmp_path / "comparisons.yaml")  # an open would wait for a writer for ever
+    with pytest.raises((InputError, OSError), match="FIFO|not a regular file"):
+        load_comparisons(tmp_path)

@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from auditor import bounded, safe_read
 from auditor.compare.comparison import Comparison, build_comparison
 from auditor.compare.groups import resolve_side
 from auditor.config import Config
@@ -58,15 +61,18 @@ def load_comparisons(results_dir: str | Path) -> list[ComparisonSpec]:
     """The comparisons declared in RESULTS/comparisons.yaml ([] when there is no such file). Errors name
     the file, the line and the field."""
     path = Path(results_dir) / COMPARISONS_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO or a folder by that name is an error below, not "no comparisons"
         return []
     where = str(path)
     try:
-        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        loader = yaml.SafeLoader(safe_read.read_bytes(path).decode("utf-8"))  # no FIFO, no unbounded file
         try:
             root = loader.get_single_node()
             if root is None:
                 return []
+            problem = bounded.yaml_problem(root)
+            if problem:
+                raise InputError(problem, path=where, line=root.start_mark.line + 1)
             if not isinstance(root, yaml.SequenceNode):
                 raise InputError("must be a list of comparisons", path=where, line=root.start_mark.line + 1)
             specs = [_spec(item, loader, where) for item in root.value]
