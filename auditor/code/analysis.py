@@ -8,6 +8,7 @@ import os
 import re
 
 from auditor.code.context import ModuleContext
+from auditor.code.discover import UNLISTABLE
 from auditor.code.facts import ProjectFacts
 from auditor.code.index import summary_head
 from auditor.code.resolve import Resolver, module_name_for
@@ -131,8 +132,11 @@ def _cst_context(ctx: ModuleContext):
 
 
 def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance)."""
-    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why)
+    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance). A
+    folder that could not be listed is an error: none of its files were audited, which must never pass."""
+    severity = "error" if why.startswith(UNLISTABLE) else None
+    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why,
+                           severity=severity)
     return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
             "parsed": False, "unreadable": True}
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+UNLISTABLE = "cannot list folder"  # the reason given for a folder whose files could not be looked at
 # Folders that never hold the project's own code.
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "site-packages", "dist-packages", "__pycache__",
@@ -80,7 +81,7 @@ def _walk(top: Path, root: Path, config) -> list[Candidate]:
                 entries = list(it)
         except OSError as exc:  # never a silent pass: the folder's files were not looked at
             shown = prefix.rstrip("/") or "."
-            out.append(Candidate(shown, folder, False, f"cannot list folder: {exc.strerror or type(exc).__name__}; "
+            out.append(Candidate(shown, folder, False, f"{UNLISTABLE}: {exc.strerror or type(exc).__name__}; "
                                                        "its files were not scanned"))
             continue
         for entry in entries:

@@ -70,3 +70,5 @@ def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
         locked.chmod(0o755)
     found = _ra001(result)
     assert "cannot list folder" in found.get("pkg/private", ""), found
+    severities = [f.severity for f in result.findings if f.location.get("path") == "pkg/private"]
+    assert severities == ["error"]  # nothing audited there: the scan must not pass
