@@ -193,4 +193,8 @@ def summarize_comparison(comparison: Comparison, findings: list[Finding], name: 
         "ci": list(effect.ci) if effect and effect.ci else None,
         "statistics": effect.to_json() if effect else None,
         "rows": [row.to_json() for row in comparison.rows],
+        "paired": comparison.paired,
+        "dedupe": comparison.selection.notes,
+        "excluded": [{"run": e.run.id, "side": e.side, "reason": e.reason, "note": e.note}
+                     for e in comparison.excluded],
     }

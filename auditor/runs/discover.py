@@ -194,7 +194,10 @@ def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Fol
         if kind:
             found.append((folder, kind))
         if descend:
+            tb_run = any(name.startswith(tensorboard.EVENT_PREFIX) for name in folder.names)
             for name in reversed(folder.subdirs):
+                if tb_run and tensorboard.HPARAMS_SUBDIR.match(name):
+                    continue  # add_hparams' folder: read with the run above it
                 if name not in SKIP_DIRS:
                     stack.append((os.path.join(path, name), os.path.join(display, name),
                                   f"{rel}/{name}" if rel else name))
@@ -320,6 +323,22 @@ def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Pat
     return False
 
 
+FORMATS = "run.yaml/run.json, W&B offline runs, MLflow stores, TensorBoard events, Hydra outputs, Sacred, Guild"
+
+
+def nothing_found(results_dir: Path | str, unreadable: int = 0) -> InputError:
+    """An empty or wrong folder is not a pass: say so (exit 2) instead of auditing nothing."""
+    broken = f"; {unreadable} record(s) could not be read" if unreadable else ""
+    return InputError(f"no runs found here (looked for {FORMATS}){broken}: is this the right folder?",
+                      path=str(results_dir))
+
+
+def allow_empty(config) -> bool:
+    """[tool.auditor.runs] allow-empty = true: an empty results folder is fine (exit 0, nothing audited)."""
+    runs = config.section("runs")
+    return runs.get("allow_empty", runs.get("allow-empty", False)) is True
+
+
 def find_run(results_dir: Path | str, run_id: str, config) -> Run:
     """The run whose id or folder name is `run_id`; unknown or broken is an InputError (exit 2)."""
     results_dir = Path(results_dir)
@@ -330,13 +349,24 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
         _refuse_duplicate(discovery, matches[0], results_dir)
         return matches[0]
     if len(matches) > 1:
-        ids = ", ".join(run.id for run in matches[:5])
-        raise InputError(f"run {run_id!r} is ambiguous: it matches the folders of runs {ids}", path=str(results_dir))
+        from auditor.runs.naming import ambiguous
+
+        raise ambiguous(run_id, matches, "folder name")
+    from auditor.runs.naming import ambiguous, by_display_name
+
+    named = by_display_name(run_id, discovery.runs)
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise ambiguous(run_id, named)
     broken = discovery.error_for(run_id)
     if broken:
         raise broken
-    raise InputError(f"no run with id or folder name {run_id!r} ({len(discovery.runs)} runs found)",
-                     path=str(results_dir))
+    if not discovery.runs:
+        raise nothing_found(results_dir, len(discovery.errors))
+    from auditor.runs.naming import unknown_run_message
+
+    raise InputError(unknown_run_message(run_id, discovery.runs), path=str(results_dir))
 
 
 def _refuse_duplicate(discovery: Discovery, run: Run, results_dir: Path) -> None:

@@ -2,6 +2,15 @@ from auditor.findings import run_location
 from auditor.rule import Rule
 
 
+HOW_TO_RECORD = {
+    "wandb": "wandb.init(save_code=True) saves diff.patch beside the run (empty when the tree was clean)",
+    "mlflow": "log it as a tag: mlflow.set_tag('mlflow.source.git.dirty', ...) or a param git_dirty",
+    "tensorboard": "TensorBoard keeps no git state: log git.dirty with add_hparams or a config text",
+    "hydra": "add git.dirty to the config (e.g. an interpolation resolver) or write a run.yaml beside it",
+    "native": "write git: {sha: ..., dirty: true|false} in the run record",
+}
+
+
 class RunDirtyTree(Rule):
     id = "RA203"
     name = "run-dirty-tree"
@@ -10,18 +19,30 @@ class RunDirtyTree(Rule):
     summary = "The run started from a working tree with uncommitted changes: its SHA does not describe its code."
     rationale = (
         "With a dirty tree the recorded commit is only an approximation of what ran; the uncommitted part "
-        "is lost unless it was saved beside the run (wandb's diff.patch, Guild's copied sources)."
+        "is lost unless it was saved beside the run (wandb's diff.patch, Guild's copied sources). Where the "
+        "tracker did not record whether the tree was dirty at all, an info says so once per run, with how to "
+        "record it: silence would read as \"clean\"."
     )
     incident = "q201-sha-regression.md: a SHA is only evidence if the tree was clean"
     bad = [
         {"id": "dirty", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": True}},
     ]
+    bad += [
+        # nothing says whether the tree was dirty: an info naming how to record it
+        {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
+    ]
     good = [
         {"id": "clean", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": False}},
-        {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
     ]
 
     def check(self, run, context):
+        if run.nothing_recorded:
+            return  # an empty record: RA001 says "nothing was recorded"
+        if run.git_dirty is None and run.git_sha:
+            how = HOW_TO_RECORD.get(run.source, HOW_TO_RECORD["native"])
+            yield self.finding(f"run {run.id}: dirty state not recorded by this tracker ({run.source}); {how}",
+                               run_location(run.id), {"not_recorded": "git.dirty", "tracker": run.source},
+                               severity="info")
         if run.git_dirty:
             sha = f" at {run.git_sha}" if run.git_sha else ""
             yield self.finding(f"run {run.id} ran from a dirty working tree{sha}: uncommitted changes are not in the SHA",
