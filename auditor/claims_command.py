@@ -13,7 +13,6 @@ from auditor.errors import UsageError
 from auditor.report import file_source_lookup
 from auditor.compare.groups import run_seed
 from auditor.runs.cli_support import results_dir as checked_results_dir
-from auditor.runs.discover import allow_empty, nothing_found
 from auditor.runs.selection import RunFilter, filter_options
 
 
@@ -37,8 +36,6 @@ def docs(paths, results, repo, where, seeds, exclude, fmt, output, fail_on, conf
     if not markdown_files(targets):
         raise UsageError(f"no Markdown files in {', '.join(targets)}")
     runs, problems = load_runs(results_dir, config)
-    if not runs and not allow_empty(config):
-        raise nothing_found(results_dir, len(problems))
     chosen = RunFilter.parse(where, seeds, exclude)
     if chosen.active:
         runs = chosen.apply(runs, lambda run: run_seed(run, config))

@@ -46,7 +46,8 @@ def permutation_text(effect) -> str:
         return ""
     text = f"; {'exact' if test.exact else 'sampled'} {test.name} test p = {test.p_value:.3g}"
     if test.p_min > 1 - effect.level:
-        text += f" (cannot go below {test.p_min:.3g} with {effect.n} seed{'s' if effect.n != 1 else ''} per side)"
+        many = "paired seeds" if effect.paired else "runs per side"
+        text += f" (cannot go below {test.p_min:.3g} with {effect.n} {many})"
     return text
 
 

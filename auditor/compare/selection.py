@@ -108,7 +108,7 @@ def _dedupe(label: str, scored: list[tuple[Run, float]], mode: str, config: Conf
             units.append(Unit(seed, [repeats[0][0]], repeats[0][1]))
             continue
         ids = ", ".join(run.id for run, _ in repeats)
-        times = "" if all(run_time(r) is not None for r, _ in repeats) else " (runs without a recorded time by id)"
+        times = "" if all(run_time(r) is not None for r, _ in repeats) else "; runs without a recorded time go by id"
         head = f"seed {seed} appears {len(repeats)} times in {label}"
         if mode == "error":
             raise UsageError(f"{head} ({ids}); choose one with --exclude RUN or --dedupe latest|first|mean")

@@ -204,17 +204,27 @@ def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Fol
     return found, unlisted
 
 
-def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None, bool]]:
+def _read_all(tasks: list[tuple], workers: int, bar=None) -> list[tuple[list[Run], ReadError | None, bool]]:
     """Read the folders, in a process pool when there are many (parsing YAML is the cost)."""
     if workers <= 1 or len(tasks) < PARALLEL_THRESHOLD:
-        return _read_chunk(tasks)
+        out = []
+        for task in tasks:
+            out.append(_read_safely(task))
+            if bar is not None:
+                bar.advance()
+        return out
     from concurrent.futures import ProcessPoolExecutor
 
     size = max(50, len(tasks) // (workers * 4))
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return [result for chunk in pool.map(_read_chunk, chunks) for result in chunk]
+            out = []
+            for chunk in pool.map(_read_chunk, chunks):
+                out += chunk
+                if bar is not None:
+                    bar.advance(len(chunk))
+            return out
     except (OSError, RuntimeError):  # no processes available here: read in this one
         return _read_chunk(tasks)
 
@@ -227,7 +237,7 @@ def _workers(config) -> int:
 
 
 def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: list[tuple], config,
-                 workers: int) -> tuple[list[tuple[list[Run], ReadError | None, bool]], int]:
+                 workers: int, bar=None) -> tuple[list[tuple[list[Run], ReadError | None, bool]], int]:
     """Like _read_all (and how many folders the cache answered), but folders whose files have not changed
     since they were last read come from the discovery cache without being opened; the others are read."""
     from auditor.runs.discovery_cache import DiscoveryCache, encode, now_ns, settings_salt, signature
@@ -243,8 +253,10 @@ def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: l
             todo.append((index, sig, started))
         else:
             outcomes[index] = (*hit, True)
+            if bar is not None:
+                bar.advance()
     fresh = {}
-    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers)):
+    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers, bar)):
         outcomes[index] = outcome
         runs, error, cacheable = outcome
         blob = encode(runs, error) if cacheable and sig is not None else None
@@ -273,10 +285,13 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
     seed_keys = config.key_map.get("seed", [])
     tasks = [(folder, kind, seed_keys, root_name, config.key_map) for folder, kind in folders]
     found: list[Run] = []
-    if cache:
-        outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config))
-    else:
-        outcomes = _read_all(tasks, _workers(config))
+    from auditor.progress import Progress
+
+    with Progress("runs", len(tasks)) as bar:  # drawn only on an interactive terminal
+        if cache:
+            outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config), bar)
+        else:
+            outcomes = _read_all(tasks, _workers(config), bar)
     for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes):
         if error:
             discovery.errors.append((folder.path, error))

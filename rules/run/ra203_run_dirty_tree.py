@@ -7,8 +7,7 @@ HOW_TO_RECORD = {
     "mlflow": "log it as a tag: mlflow.set_tag('mlflow.source.git.dirty', ...) or a param git_dirty",
     "tensorboard": "TensorBoard keeps no git state: log git.dirty with add_hparams or a config text",
     "hydra": "add git.dirty to the config (e.g. an interpolation resolver) or write a run.yaml beside it",
-    "native": "write git: {sha: ..., dirty: true|false} in the run record",
-}
+}  # trackers whose records cannot say whether the tree was dirty unless told to
 
 
 class RunDirtyTree(Rule):
@@ -27,19 +26,18 @@ class RunDirtyTree(Rule):
     bad = [
         {"id": "dirty", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": True}},
     ]
-    bad += [
-        # nothing says whether the tree was dirty: an info naming how to record it
-        {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
-    ]
     good = [
         {"id": "clean", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": False}},
+        # a native record can say it and did not: RA203 does not guess (W&B, MLflow, TensorBoard and Hydra
+        # runs that cannot carry it get the "not recorded by this tracker" info)
+        {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
     ]
 
     def check(self, run, context):
         if run.nothing_recorded:
             return  # an empty record: RA001 says "nothing was recorded"
-        if run.git_dirty is None and run.git_sha:
-            how = HOW_TO_RECORD.get(run.source, HOW_TO_RECORD["native"])
+        if run.git_dirty is None and run.git_sha and run.source in HOW_TO_RECORD:
+            how = HOW_TO_RECORD[run.source]
             yield self.finding(f"run {run.id}: dirty state not recorded by this tracker ({run.source}); {how}",
                                run_location(run.id), {"not_recorded": "git.dirty", "tracker": run.source},
                                severity="info")

@@ -51,8 +51,8 @@ def test_a_rerun_seed_is_deduplicated_reported_and_the_noop_still_found(tmp_path
     assert [row["seed"] for row in comparison["rows"]] == [0, 1, 2]  # one line per seed, never two seeds on one
     assert all(row["paired"] and row["delta"] == 0 for row in comparison["rows"])
     # no recorded times: the tie is broken by id, and the output says which run was kept
-    assert comparison["dedupe"] == ["seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun (latest (runs without "
-                                    "a recorded time by id))"]
+    assert comparison["dedupe"] == ["seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun (latest; runs without a "
+                                    "recorded time go by id)"]
     assert comparison["excluded"] == [{"run": "ls0.1-s0", "side": "ls0.1", "reason": "duplicate seed",
                                        "note": comparison["dedupe"][0]}]
     text, _ = _compare(tmp_path, "ls0", "ls0.1", fmt="text")
@@ -104,7 +104,7 @@ def test_two_seeds_are_not_enough_to_support_an_effect(tmp_path):
     assert lo < 0 < hi  # t(1) interval: 0.006 +- 12.7 * 0.001
     assert comparison["statistics"]["permutation_test"]["p_value"] == 0.5
     text, _ = _compare(tmp_path, "base", "treat", fmt="text")
-    assert "(Student t); signs 2+/0=/0-; exact sign-flip test p = 0.5 (cannot go below 0.5 with 2 seeds" in text.stdout
+    assert "(Student t); signs 2+/0=/0-; exact sign-flip test p = 0.5 (cannot go below 0.5 with 2 paired seeds)" in text.stdout
 
 
 def test_three_seeds_with_a_weak_effect_are_not_significant(tmp_path):

@@ -103,6 +103,18 @@ def _clone_s0(results, tmp_path):
     return exp / s0.name
 
 
+def _age_stamps(run_dir, seconds):
+    """Make the run's own metric time stamps `seconds` old (what liveness reads, not the files' times)."""
+    import time
+
+    old = int((time.time() - seconds) * 1000)
+    for path in (run_dir / "metrics").rglob("*"):
+        if path.is_file():
+            lines = [line.split(" ", 1) for line in path.read_text().splitlines()]
+            path.write_text("".join(f"{old} {rest[0]}\n" if len(rest) == 1 and first.isdigit() else f"{first}\n"
+                                    for first, *rest in lines))
+
+
 def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
     results, _ = mlflow_results
     run_dir = _clone_s0(results, tmp_path)
@@ -116,7 +128,7 @@ def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
         "1700000000002 0.125\n"  # old 2-field line: step 0
         "1700000000003 inf 150\n"
         "garbage\n")
-    age(run_dir, 3 * 3600)  # silent for longer than stale-after (2 h)
+    _age_stamps(run_dir, 3 * 3600)  # silent for longer than stale-after (2 h), by its own time stamps
     discovery = discover_runs(tmp_path, config())
     (run,) = discovery.runs
     assert run.state == "killed"  # RUNNING with no end time = crashed
@@ -152,7 +164,10 @@ def test_unfinished_run_that_still_writes_is_running_not_killed(mlflow_results, 
     (run,) = discover_runs(tmp_path, config()).runs
     assert run.state == "running"
     assert "RA230" not in {f.rule for f in audit_run_record(run, config())}
-    age(run_dir, 3 * 3600)
+    age(run_dir, 3 * 3600)  # old files, but the record's own time stamps say it logged just now
+    (run,) = discover_runs(tmp_path, config()).runs
+    assert run.state == "running"
+    _age_stamps(run_dir, 3 * 3600)  # a copy restored today: fresh files, metrics last logged 3 h ago
     (run,) = discover_runs(tmp_path, config()).runs
     assert run.state == "killed"
     assert "RA230" in {f.rule for f in audit_run_record(run, config())}

@@ -12,7 +12,8 @@ import sqlite3
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from auditor.runs.readers.common import ReadError, load_yaml, newest_mtime, read_text, to_float, to_step, typed
+from auditor.runs.readers.common import (ReadError, iter_lines, load_yaml, newest_mtime, read_text, to_float, to_step,
+                                         typed)
 from auditor.runs.record import Run
 
 _INT_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
@@ -43,13 +44,13 @@ def _files_under(root: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_metric_lines(text: str, display: str, problems: list[dict],
+def parse_metric_lines(text, display: str, problems: list[dict],
                        stamps: list[float] | None = None) -> list[tuple[Any, float]]:
     """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>". With
     `stamps`, the newest time stamp (ms) of the file is appended to it: when the run last logged."""
     points = []
     newest = None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.splitlines() if isinstance(text, str) else text, 1):
         fields = line.split()
         if not fields:
             continue
@@ -131,7 +132,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     metrics, stamps = {}, []
     for key, path in _files_under(os.path.join(folder, "metrics")):
         display = os.path.join(display_folder, "metrics", key)
-        metrics[key] = parse_metric_lines(read_text(path), display, problems, stamps)
+        metrics[key] = parse_metric_lines(iter_lines(path, display), display, problems, stamps)
     # When an open run last wrote: its own metric time stamps (a copied or restored folder has fresh file
     # times, the record does not), else its start time; the files' times only when it logged nothing.
     logged = max(stamps) / 1000.0 if stamps else None
