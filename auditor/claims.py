@@ -22,6 +22,7 @@ from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.runs.record import Run
+from auditor.runs.selection import expand_seeds
 
 FILE_EXTENSIONS = {"py", "sh", "txt", "json", "jsonl", "yaml", "yml", "csv", "tsv", "md", "log", "pt", "pth",
                    "safetensors", "ckpt", "bin", "toml", "ipynb", "cfg", "ini", "parquet", "npz", "npy", "html",
@@ -237,23 +238,12 @@ def _scope_after(rest: str, known: Known) -> tuple[str | None, list[str] | None]
         if candidate in known.subjects:
             subject = candidate
         elif _SEEDS.match(part):
-            seeds = _seed_list(_SEEDS.match(part).group(1))
+            seeds = expand_seeds([i.strip() for i in _SEEDS.match(part).group(1).split(",") if i.strip()])
         elif re.fullmatch(r"\d+\s+seeds?", part, re.IGNORECASE):
             continue  # "(3 seeds)": the count is said, the group's runs are the ones checked
         elif known.subject_pattern and known.subject_pattern.search(part):
             return None
     return subject, seeds
-
-
-def _seed_list(text: str) -> list[str]:
-    out = []
-    for item in (i.strip() for i in text.split(",") if i.strip()):
-        lo, sep, hi = item.partition("-")
-        if sep and lo.strip().isdigit() and hi.strip().isdigit():
-            out += [str(i) for i in range(int(lo), int(hi) + 1)]
-        else:
-            out.append(item)
-    return out
 
 
 def _numbers(text: str):

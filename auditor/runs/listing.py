@@ -88,7 +88,7 @@ def runs(results, show_groups, fmt, where, seeds, exclude, config_path):
     found = discover_runs(root, config)
     if not found.runs and not allow_empty(config):
         raise nothing_found(root, len(found.errors))
-    seed_of = lambda run: run_seed(run, config)  # noqa: E731
+    seed_of = lambda run: run_seed(run, config)
     chosen = RunFilter.parse(where, seeds, exclude).apply(found.runs, seed_of)
     problems = [{"path": f.location.get("path"), "line": f.location.get("line"), "message": f.message}
                 for f in found.problems]

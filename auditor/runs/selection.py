@@ -39,7 +39,7 @@ class RunFilter:
     exclude: list[str] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, where: tuple[str, ...] = (), seeds: str | None = None, exclude: tuple[str, ...] = ()) -> "RunFilter":
+    def parse(cls, where: tuple[str, ...] = (), seeds: str | None = None, exclude: tuple[str, ...] = ()) -> RunFilter:
         pairs = []
         for item in where:
             key, sep, value = item.partition("=")
@@ -49,7 +49,7 @@ class RunFilter:
         wanted = [s.strip() for s in seeds.split(",") if s.strip()] if seeds is not None else None
         if wanted is not None and not wanted:
             raise UsageError("--seeds: expected a comma-separated list of seeds (e.g. 0,1,2)")
-        return cls(pairs, _expand(wanted) if wanted else None, [e for e in exclude if e])
+        return cls(pairs, expand_seeds(wanted) if wanted else None, [e for e in exclude if e])
 
     @property
     def active(self) -> bool:
@@ -91,7 +91,7 @@ class RunFilter:
         return "; ".join(parts)
 
 
-def _expand(seeds: list[str]) -> list[str]:
+def expand_seeds(seeds: list[str]) -> list[str]:
     """'0-2' -> 0, 1, 2 (inclusive ranges of integers)."""
     out = []
     for item in seeds:

@@ -44,15 +44,15 @@ def test_a_rerun_seed_is_deduplicated_reported_and_the_noop_still_found(tmp_path
     rerun = {"id": "ls0.1-s0-rerun", "group": "ls0.1", "seed": 0, "config": {"lr": 3e-4, "seed": 0},
              "status": {"state": "completed", "exit_code": 0}, "metrics": {"val/acc": [[100, 0.30]]}}
     write_runs(tmp_path, _group("ls0", [0.30, 0.31, 0.29]) + _group("ls0.1", [0.30, 0.31, 0.29]) + [rerun])
-    proc, doc = _compare(tmp_path, "ls0", "ls0.1")
+    _, doc = _compare(tmp_path, "ls0", "ls0.1")
     comparison = doc["comparison"]
     assert comparison["paired"] is True
     assert "RA314" in _rules(doc) and "RA313" in _rules(doc)
     assert [row["seed"] for row in comparison["rows"]] == [0, 1, 2]  # one line per seed, never two seeds on one
     assert all(row["paired"] and row["delta"] == 0 for row in comparison["rows"])
     # no recorded times: the tie is broken by id, and the output says which run was kept
-    assert comparison["dedupe"] == ["seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun (latest; runs without a "
-                                    "recorded time go by id)"]
+    note = "seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun (latest; runs without a recorded time go by id)"
+    assert comparison["dedupe"] == [note]
     assert comparison["excluded"] == [{"run": "ls0.1-s0", "side": "ls0.1", "reason": "duplicate seed",
                                        "note": comparison["dedupe"][0]}]
     text, _ = _compare(tmp_path, "ls0", "ls0.1", fmt="text")
@@ -83,7 +83,7 @@ def test_the_same_seeds_logged_by_two_trackers_keep_the_latest_and_stay_paired(t
     """)
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "mlruns")], check=True, capture_output=True,
                    env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
-    proc, doc = _compare(tmp_path, "ls0", "ls0.1")
+    _, doc = _compare(tmp_path, "ls0", "ls0.1")
     comparison = doc["comparison"]
     assert comparison["paired"] and [r["seed"] for r in comparison["rows"]] == [0, 1, 2]
     assert "RA314" in _rules(doc) and comparison["verdict"] == "not supported"
@@ -95,7 +95,7 @@ def test_the_same_seeds_logged_by_two_trackers_keep_the_latest_and_stay_paired(t
 
 def test_two_seeds_are_not_enough_to_support_an_effect(tmp_path):
     write_runs(tmp_path, _group("base", [0.300, 0.310]) + _group("treat", [0.305, 0.317]))
-    proc, doc = _compare(tmp_path, "base", "treat")
+    _, doc = _compare(tmp_path, "base", "treat")
     comparison = doc["comparison"]
     assert comparison["verdict"] == "not supported"
     assert {"RA310", "RA312"} <= set(_rules(doc))
@@ -119,7 +119,7 @@ def test_a_crashed_seed_is_left_out_and_does_not_make_the_comparison_invalid(tmp
                "status": {"state": "failed", "exit_code": 120},
                "metrics": {"val/acc": [[40, 0.12]]}}  # and its score is from another step
     write_runs(tmp_path, _group("base", [0.30, 0.31, 0.29]) + [crashed] + _group("treat", [0.30, 0.31, 0.29]))
-    proc, doc = _compare(tmp_path, "base", "treat")
+    _, doc = _compare(tmp_path, "base", "treat")
     rules = _rules(doc)
     assert "RA303" not in rules and "RA304" not in rules
     assert doc["comparison"]["verdict"] == "not supported" and "RA314" in rules

@@ -87,8 +87,15 @@ def test_file_store_and_sqlite(mlflow_results):
     # read-only: the database is byte-identical afterwards, and no journal was left behind
     assert hashlib.sha256((results / "db" / "mlflow.db").read_bytes()).hexdigest() == db_bytes
     assert sorted(p.name for p in (results / "db").iterdir()) == ["mlflow.db"]
-    rules = {f.rule for f in audit_run_record(s0, config())}
+    findings = audit_run_record(s0, config())
+    rules = {f.rule for f in findings}
     assert "RA240" in rules and "RA230" in {f.rule for f in audit_run_record(s1, config())}
+    # MLflow records the commit but not whether the tree was dirty: said once, as an info, with how to record it
+    (dirty,) = [f for f in findings if f.rule == "RA203"]
+    assert dirty.severity == "info" and "dirty state not recorded by this tracker (mlflow)" in dirty.message
+    assert "mlflow.source.git.dirty" in dirty.message
+    # the record's own times and the name people see
+    assert s0.name == "s0" and s0.started_at <= s0.ended_at
 
 
 def _clone_s0(results, tmp_path):
