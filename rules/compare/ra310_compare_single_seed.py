@@ -15,8 +15,8 @@ class CompareSingleSeed(Rule):
         "give an interval so wide (Student t with one degree of freedom) that it says little, and an exact "
         "sign test over two seeds cannot go below p = 0.5: three seeds is the least that can back a claim."
     )
-    incident = ("future-seed-seed-instability.md, R7: 'd_acc = +0.0025 (single seed)' reported as a control; "
-                "Round20-25 promoted single-seed quick runs as 'confirmed gains'")
+    incident = ("A gain of +0.0025 from a single seed was reported as a result, and later rounds promoted single-seed quick "
+                "runs as confirmed gains. With seed-to-seed spread larger than the gain, one seed cannot support the claim.")
     params = {"min_seeds": 3}
     bad = [
         {"baseline": group("r7-base", [0.412]), "treatment": group("r7-fs", [0.4145]), "metric": "val/acc"},

@@ -22,7 +22,8 @@ class RunDirtyTree(Rule):
         "tracker did not record whether the tree was dirty at all, an info says so once per run, with how to "
         "record it: silence would read as \"clean\"."
     )
-    incident = "q201-sha-regression.md: a SHA is only evidence if the tree was clean"
+    incident = ("A run's recorded SHA was the evidence of which code produced it, but a run launched with uncommitted changes"
+                " did not run that commit. Comparing code by SHA then points at the wrong changes.")
     bad = [
         {"id": "dirty", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": True}},
     ]

@@ -29,8 +29,9 @@ class RunFailed(Rule):
         "90%) with nothing recording why (an early-stopping setting) was cut off: a copy that stopped "
         "mid-file, or a run that ended early and was marked done."
     )
+    incident = ("Two seeds of a run died with exit code 120 partway through, leaving partial logs that looked like results. "
+                "Their numbers nearly went into the comparison as if the runs had finished.")
     params = {"truncated_below": 0.9}
-    incident = "q201-sha-regression.md: seeds 2 and 3 died with exit 120 mid-run, with partial logs"
     bad = [
         {"id": "q201-s2", "seed": 2, "config": {"max_steps": 100000},
          "status": {"state": "failed", "exit_code": 120, "elapsed_s": 4240},
