@@ -23,6 +23,7 @@ from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.runs.record import Run
+from auditor.runs.selection import expand_seeds
 
 FILE_EXTENSIONS = {"py", "sh", "txt", "json", "jsonl", "yaml", "yml", "csv", "tsv", "md", "log", "pt", "pth",
                    "safetensors", "ckpt", "bin", "toml", "ipynb", "cfg", "ini", "parquet", "npz", "npy", "html",
@@ -59,6 +60,7 @@ class Claim:
     decimals: int = 0
     observed: list[tuple[str, float]] = field(default_factory=list)  # (run id, score) of the usable runs
     history: list[float] = field(default_factory=list)  # every logged value of the metric in those runs
+    seeds: list[str] | None = None  # "(seeds 0-2)" after the number: only those seeds' runs count
 
 
 @dataclass
@@ -163,8 +165,11 @@ def _table_claims(path, number, header, cells, known) -> list[Claim]:
     if not cells or not known.subject_pattern:
         return []
     subject = _lookup(known.subjects, re.sub(r"[*_`]", "", cells[0]).strip())
-    if subject is None:
-        return []
+    if subject is None:  # the run or group may sit in another cell of the row ("| wide | wide-lr3 | 1.83 |")
+        named = {m.group(1) for cell in cells for m in known.subject_pattern.finditer(re.sub(r"[*_`]", "", cell))}
+        if len(named) != 1:
+            return []
+        subject = next(iter(named))
     out = []
     for head, cell in zip(header[1:], cells[1:]):
         metric = known.metrics.get(re.sub(r"[*_`]", "", head).strip().lower())
@@ -193,19 +198,53 @@ def _sentence_claims(path, number, line, known, heading_subject) -> list[Claim]:
         chosen = before[-1] if before else (after[0] if after else None)
         if chosen is None:
             continue
+        scope = _scope_after(line[num["end"]:], known)
+        if scope is None:
+            continue  # "0.00977 (q103 avg)": attributed to something else about q103: not guessed
+        scoped_subject, seeds = scope
         preceding = [name for pos, name in subjects if pos < start]
-        if any(0 <= pos - num["end"] <= 3 for pos, _ in subjects):
-            continue  # "0.00977 (q103 avg)": the number is attributed to what follows it: not guessed
-        if preceding:
+        named = sorted({name for _, name in subjects if name})
+        if scoped_subject:
+            subject = scoped_subject  # "92.1% (run r3-s0)"
+        elif preceding:
             subject = preceding[-1]
+        elif len(named) == 1:
+            subject = named[0]  # "a loss of 1.83 for the wide model (group wide-lr3)"
         elif not subjects and heading_subject:
             subject = heading_subject
         else:
-            continue  # no subject, or only one named after the number: not guessed
-        claim = _claim(path, number, subject, known, chosen[2], num)
+            continue  # no subject, or several: not guessed
+        claim = _claim(path, number, subject, known, chosen[2], num, seeds)
         if claim:
             out.append(claim)
     return out
+
+
+_PAREN = re.compile(r"^\s*\(([^()]*)\)")
+_SEEDS = re.compile(r"^seeds?\s+([\d][\d,\s-]*)$", re.IGNORECASE)
+_NAMED = re.compile(r"^(?:run|group)\s+(\S+)$", re.IGNORECASE)
+
+
+def _scope_after(rest: str, known: Known) -> tuple[str | None, list[str] | None] | None:
+    """What a parenthesis right after a number says about it: "(run X)", "(group X)", "(X)", "(seeds 0-2)",
+    "(N seeds)", or several of them separated by commas. None when it names a run or group together with
+    other words ("(q103 avg)"): the number describes something else about that subject."""
+    match = _PAREN.match(rest)
+    if not match:
+        return "", None
+    subject, seeds = "", None
+    for part in (p.strip() for p in re.split(r"[;,](?![\d\s]*\d)", match.group(1)) if p.strip()):
+        named = _NAMED.match(part)
+        candidate = named.group(1) if named else part
+        if candidate in known.subjects:
+            subject = candidate
+        elif _SEEDS.match(part):
+            seeds = expand_seeds([i.strip() for i in _SEEDS.match(part).group(1).split(",") if i.strip()])
+        elif re.fullmatch(r"\d+\s+seeds?", part, re.IGNORECASE):
+            continue  # "(3 seeds)": the count is said, the group's runs are the ones checked
+        elif known.subject_pattern and known.subject_pattern.search(part):
+            return None
+    return subject, seeds
 
 
 def _numbers(text: str):
@@ -230,8 +269,10 @@ def _numbers(text: str):
                "decimals": len(digits.split(".")[1]) if "." in digits else 0}
 
 
-def _claim(path, number, subject, known, metric, num) -> Claim | None:
+def _claim(path, number, subject, known, metric, num, seeds: list[str] | None = None) -> Claim | None:
     kind, runs = known.subjects[subject]
+    if seeds is not None:
+        runs = [run for run in runs if run.seed is not None and str(run.seed) in seeds]
     scored = []
     history = []
     for run in runs:
@@ -243,7 +284,7 @@ def _claim(path, number, subject, known, metric, num) -> Claim | None:
         return None  # the runs say nothing about this metric: not a checkable claim
     return Claim(path=path, line=number, subject=subject, kind=kind, metric=metric, value=num["value"],
                  text=num["text"], percent=num["percent"], approx=num["approx"], decimals=num["decimals"],
-                 observed=scored, history=history)
+                 observed=scored, history=history, seeds=seeds)
 
 
 def _references(line: str) -> list[str]:

@@ -11,7 +11,9 @@ from auditor.cli_common import config_option, configured_results, finish, get_co
 from auditor.compare.runsource import load_runs
 from auditor.errors import UsageError
 from auditor.report import file_source_lookup
+from auditor.compare.groups import run_seed
 from auditor.runs.cli_support import results_dir as checked_results_dir
+from auditor.runs.selection import RunFilter, filter_options
 
 
 @click.command("docs")
@@ -20,9 +22,10 @@ from auditor.runs.cli_support import results_dir as checked_results_dir
               help="The results directory the docs' numbers should come from (default: `results` in [tool.auditor]).")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Where referenced scripts live (default: the git repository around each doc).")
+@filter_options
 @report_options
 @config_option
-def docs(paths, results, repo, fmt, output, fail_on, config_path):
+def docs(paths, results, repo, where, seeds, exclude, fmt, output, fail_on, config_path):
     """Check numbers and file references in Markdown docs (default: *.md under the current directory)."""
     config = get_config(Path(repo) if repo else Path.cwd(), config_path, results)
     results = configured_results(results, config)
@@ -34,6 +37,9 @@ def docs(paths, results, repo, fmt, output, fail_on, config_path):
     if not markdown_files(targets):
         raise UsageError(f"no Markdown files in {', '.join(targets)}")
     runs, problems = load_runs(results_dir, config)
+    chosen = RunFilter.parse(where, seeds, exclude)
+    if chosen.active:
+        runs = chosen.apply(runs, lambda run: run_seed(run, config))
     findings = check_docs(targets, runs, results_dir, config, repo=repo)
     finish([*findings, *problems], fmt=fmt, output=output, fail_on=fail_on, config=config,
            source_lookup=file_source_lookup(Path.cwd()), title="audit docs")

@@ -18,6 +18,7 @@ COMMANDS = {
     "explain": "auditor.rules_cli:explain",
     "run": "auditor.runs.command:run",
     "diff": "auditor.runs.command:diff",
+    "runs": "auditor.runs.listing:runs",
     "compare": "auditor.compare.command:compare",
     "docs": "auditor.claims_command:docs",
     "replay": "auditor.replay.command:replay",

@@ -98,13 +98,23 @@ def read_bytes(path: str | os.PathLike, root: str | os.PathLike | None = None,
     return data
 
 
-def open_text(path: str | os.PathLike, root: str | os.PathLike | None = None,
-              max_bytes: int | None = DEFAULT_MAX_BYTES, errors: str = "strict"):
-    """A text handle for streaming a large file line by line, after the same checks (the size check is
-    on the file as it is now; a reader that streams stops at what it needs)."""
+def _open_checked(path: str | os.PathLike, root, max_bytes: int | None) -> int:
     check(path, root, max_bytes)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UnsafeFile(os.fspath(path), "not a regular file: not read")
-    return os.fdopen(fd, "r", encoding="utf-8", errors=errors)
+    return fd
+
+
+def open_text(path: str | os.PathLike, root: str | os.PathLike | None = None,
+              max_bytes: int | None = DEFAULT_MAX_BYTES, errors: str = "strict"):
+    """A text handle for streaming a large file line by line, after the same checks (the size check is
+    on the file as it is now; a reader that streams stops at what it needs)."""
+    return os.fdopen(_open_checked(path, root, max_bytes), "r", encoding="utf-8", errors=errors)
+
+
+def open_binary(path: str | os.PathLike, root: str | os.PathLike | None = None,
+                max_bytes: int | None = DEFAULT_MAX_BYTES):
+    """`open_text`, in bytes."""
+    return os.fdopen(_open_checked(path, root, max_bytes), "rb")

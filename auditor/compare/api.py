@@ -27,7 +27,7 @@ VALIDITY = {"RA301": "code differs between the sides", "RA302": "eval quantizati
             "RA303": "scores from different or non-final steps", "RA304": "config differs outside the treatment",
             "RA305": "eval set/framework/metric differs"}
 EVIDENCE = {"RA310": "too few seeds", "RA311": "per-seed deltas flip sign", "RA312": "CI includes 0",
-            "RA313": "failed or unmatched seeds", "RA314": "treatment identical to baseline (no-op)",
+            "RA313": "runs left out", "RA314": "treatment identical to baseline (no-op)",
             "RA315": "seed spread too large"}
 _SPEC_FIELDS = {"name", "baseline", "treatment", "metric", "higher_is_better", "lower_is_better", "treatment_keys",
                 "confidence"}
@@ -198,4 +198,8 @@ def summarize_comparison(comparison: Comparison, findings: list[Finding], name: 
         "ci": list(effect.ci) if effect and effect.ci else None,
         "statistics": effect.to_json() if effect else None,
         "rows": [row.to_json() for row in comparison.rows],
+        "paired": comparison.paired,
+        "dedupe": comparison.selection.notes,
+        "excluded": [{"run": e.run.id, "side": e.side, "reason": e.reason, "note": e.note}
+                     for e in comparison.excluded],
     }

@@ -12,7 +12,9 @@ from auditor.compare import render
 from auditor.compare.api import ComparisonSpec, check_comparison
 from auditor.compare.runsource import load_runs
 from auditor.errors import UsageError
+from auditor.compare.groups import run_seed
 from auditor.runs.cli_support import emit_json, results_dir
+from auditor.runs.selection import RunFilter, filter_options
 
 
 @click.command("compare")
@@ -29,13 +31,18 @@ from auditor.runs.cli_support import emit_json, results_dir
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="The git repository the runs came from, to see what code changed between their SHAs "
                    "(default: the current directory, when it is one).")
-@click.option("--confidence", type=float, default=None, help="Confidence level of the bootstrap CI (default 0.95).")
-@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default=None,
-              help="Bootstrap interval: percentile (default) or BCa.")
+@click.option("--confidence", type=float, default=None, help="Confidence level of the interval (default 0.95).")
+@click.option("--ci-method", type=click.Choice(["auto", "t", "percentile", "bca"]), default=None,
+              help="Interval of the mean delta: auto (default: Student/Welch t below 30 seeds, BCa bootstrap from "
+                   "30), t, percentile or bca bootstrap.")
+@click.option("--dedupe", type=click.Choice(["latest", "first", "mean", "error"]), default=None,
+              help="A seed with several runs on one side: keep the latest (default) or first run, average them, "
+                   "or stop with an error.")
+@filter_options
 @report_options
 @config_option
 def compare(baseline, treatment, results, metric, higher_is_better, treatment_keys, repo, confidence, ci_method,
-            fmt, output, fail_on, config_path):
+            dedupe, where, seeds, exclude, fmt, output, fail_on, config_path):
     """Is BASELINE vs TREATMENT (run groups or run ids) a valid comparison, and is the effect supported?"""
     config = get_config(Path(repo) if repo else Path.cwd(), config_path, results)
     results = configured_results(results, config)
@@ -43,9 +50,13 @@ def compare(baseline, treatment, results, metric, higher_is_better, treatment_ke
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     keys = [k.strip() for k in treatment_keys.split(",") if k.strip()] if treatment_keys is not None else None
     runs, problems = load_runs(results_dir(results), config, wanted=(baseline, treatment))
+    chosen = RunFilter.parse(where, seeds, exclude)
+    if chosen.active:
+        runs = chosen.apply(runs, lambda run: run_seed(run, config))
     spec = ComparisonSpec(name=f"{baseline}-vs-{treatment}", baseline=baseline, treatment=treatment, metric=metric,
                           higher_is_better=higher_is_better, treatment_keys=keys, confidence=confidence)
-    result = check_comparison(spec, runs, config, repo=repo or _repo_around_cwd(), ci_method=ci_method)
+    result = check_comparison(spec, runs, config, repo=repo or _repo_around_cwd(), ci_method=ci_method,
+                              dedupe=dedupe)
     # A broken record elsewhere in the results dir only matters if it could have been one of these runs.
     findings = [*result.findings, *problems]
     title = f"audit compare {baseline} vs {treatment}"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from itertools import zip_longest
 from typing import Any
 
 from auditor.compare import stats
-from auditor.compare.groups import Side, pair_by_seed, run_seed, score, usable
+from auditor.compare.groups import Side
+from auditor.compare.selection import DEDUPE_MODES, Excluded, Selection, Unit, select
 from auditor.config import Config
 from auditor.errors import UsageError
 from auditor.findings import groups_location
@@ -19,8 +18,8 @@ _LOWER_IS_BETTER = re.compile(r"(loss|mse|rmse|mae|err|perplexity|ppl|wer|cer|fi
                               re.IGNORECASE)
 
 # [tool.auditor.compare] settings and their defaults.
-DEFAULTS = {"confidence": 0.95, "ci_method": "percentile", "bootstrap_reps": stats.DEFAULT_REPS,
-            "bootstrap_seed": stats.DEFAULT_SEED}
+DEFAULTS = {"confidence": 0.95, "ci_method": "auto", "bootstrap_reps": stats.DEFAULT_REPS,
+            "bootstrap_seed": stats.DEFAULT_SEED, "dedupe": "latest"}
 
 
 def infer_higher_is_better(metric: str) -> bool:
@@ -37,6 +36,9 @@ def settings(config: Config, **overrides) -> dict[str, Any]:
     level = out["confidence"]
     if not isinstance(level, (int, float)) or not 0 < level < 1:
         raise _setting_error("confidence", f"must be between 0 and 1 (e.g. 0.95), got {level!r}", config, overrides)
+    if out["dedupe"] not in DEDUPE_MODES:
+        raise _setting_error("dedupe", f"must be one of {', '.join(DEDUPE_MODES)}, got {out['dedupe']!r}",
+                             config, overrides)
     if out["ci_method"] not in stats.CI_METHODS:
         raise _setting_error("ci_method", f"must be one of {', '.join(stats.CI_METHODS)}, got {out['ci_method']!r}",
                              config, overrides)
@@ -52,14 +54,15 @@ def _setting_error(key: str, problem: str, config: Config, overrides: dict) -> U
 
 @dataclass
 class Row:
-    """One line of the per-seed table; a side's value is None when that side has no usable score."""
+    """One line of the per-seed table: one seed's result on both sides (paired), or one result of one
+    side (unpaired: the other side's cells stay empty, so no line ever joins two different seeds)."""
 
     seed: Any
     baseline_run: str | None
     treatment_run: str | None
     baseline: float | None
     treatment: float | None
-    paired: bool = True  # False: two runs that merely share a table line (unseeded sides)
+    paired: bool = True
 
     @property
     def delta(self) -> float | None:
@@ -69,14 +72,14 @@ class Row:
 
     def to_json(self) -> dict:
         return {"seed": self.seed, "baseline_run": self.baseline_run, "treatment_run": self.treatment_run,
-                "baseline": self.baseline, "treatment": self.treatment, "delta": self.delta}
+                "baseline": self.baseline, "treatment": self.treatment, "delta": self.delta, "paired": self.paired}
 
 
 @dataclass
 class Comparison:
     baseline_label: str
     treatment_label: str
-    baseline: list[Run]  # every run of the side, failed ones too
+    baseline: list[Run]  # the runs whose results enter the statistics (after exclusions and dedupe)
     treatment: list[Run]
     metric: str
     higher_is_better: bool
@@ -86,6 +89,9 @@ class Comparison:
     settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
     rows: list[Row] = field(default_factory=list)
     effect: stats.Effect | None = None
+    selection: Selection = field(default_factory=Selection)
+    all_baseline: list[Run] = field(default_factory=list)  # every run of the side, failed ones too
+    all_treatment: list[Run] = field(default_factory=list)
 
     @property
     def location(self) -> dict:
@@ -99,14 +105,12 @@ class Comparison:
     def runs(self) -> list[Run]:
         return self.baseline + self.treatment
 
-    def scored(self, side: list[Run]) -> list[tuple[Run, float]]:
-        """The side's usable runs that have a finite score for the metric."""
-        out = []
-        for run in side:
-            value, _ = score(run, self.metric)
-            if usable(run) and value is not None and math.isfinite(value):
-                out.append((run, value))
-        return out
+    @property
+    def excluded(self) -> list[Excluded]:
+        return self.selection.excluded
+
+    def units(self, label: str) -> list[Unit]:
+        return self.selection.baseline if label == self.baseline_label else self.selection.treatment
 
     def better(self, delta: float) -> bool:
         return delta > 0 if self.higher_is_better else delta < 0
@@ -114,46 +118,32 @@ class Comparison:
 
 def build_comparison(baseline: Side, treatment: Side, metric: str, *, config: Config,
                      higher_is_better: bool | None = None, treatment_keys: list[str] | None = None,
-                     repo: str | None = None, **overrides) -> Comparison:
+                     repo: str | None = None, dedupe: str | None = None, **overrides) -> Comparison:
     if {r.id for r in baseline.runs} & {r.id for r in treatment.runs}:
         raise UsageError(f"{baseline.label!r} and {treatment.label!r} share runs: compare two different conditions")
+    every = baseline.runs + treatment.runs
+    if not any(metric in r.metrics or metric in (r.reported or {}) for r in every):
+        raise UsageError(f"no run of {baseline.label!r} or {treatment.label!r} has the metric {metric!r}; "
+                         f"metrics they log: {', '.join(sorted({m for r in every for m in r.metrics})[:12])}")
+    s = settings(config, **overrides)
+    selection = select(baseline.label, baseline.runs, treatment.label, treatment.runs, metric, config,
+                       dedupe or s["dedupe"])
     comparison = Comparison(
-        baseline_label=baseline.label, treatment_label=treatment.label, baseline=baseline.runs,
-        treatment=treatment.runs, metric=metric,
+        baseline_label=baseline.label, treatment_label=treatment.label,
+        baseline=[r for u in selection.baseline for r in u.runs],
+        treatment=[r for u in selection.treatment for r in u.runs], metric=metric,
         higher_is_better=infer_higher_is_better(metric) if higher_is_better is None else higher_is_better,
         treatment_keys=list(treatment_keys) if treatment_keys is not None else None, config=config, repo=repo,
-        settings=settings(config, **overrides))
-    b_scored, t_scored = comparison.scored(baseline.runs), comparison.scored(treatment.runs)
-    if not b_scored and not t_scored and not any(metric in r.metrics or metric in (r.reported or {})
-                                                 for r in comparison.runs):
-        raise UsageError(f"no run of {baseline.label!r} or {treatment.label!r} has the metric {metric!r}; "
-                         f"metrics they log: {', '.join(sorted({m for r in comparison.runs for m in r.metrics})[:12])}")
-    pairs = pair_by_seed([r for r, _ in b_scored], [r for r, _ in t_scored], config)
-    values = {run.id: value for run, value in b_scored + t_scored}
-    if pairs:
-        comparison.rows = _paired_rows(pairs, b_scored, t_scored, values, config)
-        b_vals = [values[b.id] for _, b, _ in pairs]
-        t_vals = [values[t.id] for _, _, t in pairs]
+        settings=s, selection=selection, all_baseline=list(baseline.runs), all_treatment=list(treatment.runs))
+    b_vals = [u.value for u in selection.baseline]
+    t_vals = [u.value for u in selection.treatment]
+    if selection.paired:
+        comparison.rows = [Row(b.seed, b.label, t.label, b.value, t.value)
+                           for b, t in zip(selection.baseline, selection.treatment)]
     else:
-        comparison.rows = [Row(run_seed(b, config) if b else run_seed(t, config), b.id if b else None,
-                               t.id if t else None, vb, vt, paired=False)
-                           for (b, vb), (t, vt) in zip_longest(b_scored, t_scored, fillvalue=(None, None))]
-        b_vals = [v for _, v in b_scored]
-        t_vals = [v for _, v in t_scored]
-    s = comparison.settings
-    comparison.effect = stats.effect(b_vals, t_vals, paired=bool(pairs), level=float(s["confidence"]),
+        comparison.rows = ([Row(u.seed, u.label, None, u.value, None, paired=False) for u in selection.baseline]
+                           + [Row(u.seed, None, u.label, None, u.value, paired=False) for u in selection.treatment])
+    comparison.effect = stats.effect(b_vals, t_vals, paired=selection.paired, level=float(s["confidence"]),
                                      method=s["ci_method"], reps=int(s["bootstrap_reps"]),
                                      seed=int(s["bootstrap_seed"]), zero_abs_tol=1e-12)
     return comparison
-
-
-def _paired_rows(pairs, b_scored, t_scored, values, config) -> list[Row]:
-    rows = [Row(seed, b.id, t.id, values[b.id], values[t.id]) for seed, b, t in pairs]
-    paired_ids = {b.id for _, b, _ in pairs} | {t.id for _, _, t in pairs}
-    for run, value in b_scored:
-        if run.id not in paired_ids:
-            rows.append(Row(run_seed(run, config), run.id, None, value, None))
-    for run, value in t_scored:
-        if run.id not in paired_ids:
-            rows.append(Row(run_seed(run, config), None, run.id, None, value))
-    return rows

@@ -51,11 +51,22 @@ def resolve_side(name: str, runs: list[Run], config: Config) -> Side:
     if name in groups:
         return Side(name, "group", groups[name])
     for run in runs:
-        if name == run.id or name == _folder_name(run):
+        if name == run.id:
             return Side(name, "run", [run])
+    from auditor.runs.naming import ambiguous, by_display_name, closest
+
+    for matches, what in (([r for r in runs if _folder_name(r) == name], "folder name"),
+                          (by_display_name(name, runs), "display name")):
+        if len(matches) == 1:
+            return Side(name, "run", matches)
+        if len(matches) > 1:
+            raise ambiguous(name, matches, what)
     known = sorted(g for g in groups if not g.startswith("config-"))
-    hint = f"; groups: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}" if known else ""
-    raise UsageError(f"no run group or run id {name!r} in the results directory{hint}")
+    near = closest(name, runs, known)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    listing = f"; groups: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}" if known else ""
+    raise UsageError(f"no run group or run id {name!r} in the results directory{hint}{listing} "
+                     "(`audit runs --groups` lists them)")
 
 
 def _folder_name(run: Run) -> str:
@@ -123,15 +134,15 @@ def pair_by_seed(baseline: list[Run], treatment: list[Run], config: Config) -> l
     b, t = by_seed(baseline), by_seed(treatment)
     if not b or not t:
         return None
-    common = sorted(set(b) & set(t), key=_seed_order)
+    common = sorted(set(b) & set(t), key=seed_order)
     if not common:
         return None
     return [(seed, b[seed], t[seed]) for seed in common]
 
 
-def _seed_order(seed) -> tuple:
+def seed_order(seed) -> tuple:
     return (0, seed, "") if isinstance(seed, (int, float)) and not isinstance(seed, bool) else (1, 0, str(seed))
 
 
 def seeds_of(side: list[Run], config: Config) -> list:
-    return sorted((s for s in (run_seed(r, config) for r in side) if s is not None), key=_seed_order)
+    return sorted((s for s in (run_seed(r, config) for r in side) if s is not None), key=seed_order)

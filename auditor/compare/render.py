@@ -27,16 +27,28 @@ def effect_line(comparison: Comparison, summary: dict) -> str:
     else:
         direction = f"treatment {'better' if comparison.better(delta) else 'worse'}"
     how = (f"mean of {len(effect.deltas)} paired seed delta{'s' if len(effect.deltas) != 1 else ''}" if effect.paired
-           else f"difference of means, {effect.n_treatment} vs {effect.n_baseline} runs")
+           else f"difference of means, {effect.n_treatment} vs {effect.n_baseline} runs, not paired by seed")
     if effect.ci:
-        ci = f"{effect.level:.0%} CI [{_num(effect.ci[0], True)}, {_num(effect.ci[1], True)}] ({effect.method} bootstrap)"
+        ci = f"{effect.level:.0%} CI [{_num(effect.ci[0], True)}, {_num(effect.ci[1], True)}] ({effect.method_name})"
     else:
         ci = f"{effect.level:.0%} CI: n/a (needs at least 2 runs per side)"
     line = f"{_num(delta, True)} ({direction}; {how}); {ci}"
     if effect.paired:
         pos, zero, neg = effect.signs
         line += f"; signs {pos}+/{zero}=/{neg}-"
-    return line
+    return line + permutation_text(effect)
+
+
+def permutation_text(effect) -> str:
+    """'; exact sign-flip test p = 0.25 (the smallest p 3 seeds can give)' beside the interval."""
+    test = effect.test
+    if test is None or effect.delta is None:
+        return ""
+    text = f"; {'exact' if test.exact else 'sampled'} {test.name} test p = {test.p_value:.3g}"
+    if test.p_min > 1 - effect.level:
+        many = "paired seeds" if effect.paired else "runs per side"
+        text += f" (cannot go below {test.p_min:.3g} with {effect.n} {many})"
+    return text
 
 
 def _table(comparison: Comparison) -> list[list[str]]:
@@ -52,6 +64,10 @@ def _table(comparison: Comparison) -> list[list[str]]:
                      _num(effect.std_delta) if effect.paired else "-", "(sample, ddof=1)"])
         rows.append(["cv", _pct(effect.cv_baseline), _pct(effect.cv_treatment), "", ""])
     return rows
+
+
+def _left_out(comparison: Comparison) -> str:
+    return ", ".join(e.describe(comparison.config) for e in comparison.excluded) + " (RA313)"
 
 
 def _pct(value) -> str:
@@ -70,6 +86,9 @@ def render_text(comparison: Comparison, summary: dict) -> str:
     if summary["caveats"]:
         lines.append(f"Also        {'; '.join(summary['caveats'])}")
     lines.append(f"Effect      {effect_line(comparison, summary)}")
+    lines += [f"Seeds       {note}" for note in comparison.selection.notes]
+    if comparison.excluded:
+        lines.append(f"Left out    {_left_out(comparison)}")
     lines.append("")
     table = _table(comparison)
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -89,6 +108,9 @@ def render_markdown(comparison: Comparison, summary: dict) -> str:
            f"- Effect: {effect_line(comparison, summary)}"]
     if summary["caveats"]:
         out.append(f"- Also: {'; '.join(summary['caveats'])}")
+    out += [f"- Seeds: {note}" for note in comparison.selection.notes]
+    if comparison.excluded:
+        out.append(f"- Left out: {_left_out(comparison)}")
     out.append("")
     table = _table(comparison)
     out.append("| " + " | ".join(table[0]) + " |")

@@ -93,6 +93,33 @@ def is_treatment_key(key: str, treatment_keys: list[str]) -> bool:
     return any(key == t or key.startswith(t + ".") or fnmatch.fnmatch(key, t) for t in treatment_keys)
 
 
+# Treatment keys that declare the quantization itself as what the comparison varies.
+QUANT_WORDS = {"quant", "quantization", "quantize", "precision"}
+
+
+def declared(comparison: Comparison, meanings: tuple[str, ...], keys: tuple[str, ...] = ()) -> bool:
+    """Whether a declared treatment key covers one of `keys` or a config key that the key map says
+    means one of `meanings` (so the comparison means this to differ)."""
+    treatment = comparison.treatment_keys or []
+    key_map = comparison.config.key_map
+    names = list(keys) + [name for meaning in meanings for name in key_map.get(meaning, [])]
+    return any(is_treatment_key(name, treatment) or is_treatment_key(t, [name]) for name in names for t in treatment)
+
+
+def quant_is_treatment(comparison: Comparison) -> bool:
+    """--treatment-keys quant (or eval.quant, or the project's own quantization key): measuring what
+    quantization costs is a comparison, not a mismatch."""
+    words = {t.rsplit(".", 1)[-1].lower() for t in comparison.treatment_keys or []}
+    return bool(words & QUANT_WORDS) or declared(comparison, ("eval_quant", "train_quant"), ("eval.quant",))
+
+
+def set_on_one_side_only(b: dict[str, list[str]], t: dict[str, list[str]]) -> bool:
+    """A key that some runs do not record at all while the others set it (a new command-line flag, an
+    old run from before it existed): "unset vs value", weaker evidence than two different values."""
+    b_set, t_set = set(b) - {"(unset)"}, set(t) - {"(unset)"}
+    return not b_set or not t_set or b_set == t_set
+
+
 def config_differences(comparison: Comparison, ignore: list[str]) -> dict[str, tuple[dict, dict]]:
     """{flattened key: (baseline values, treatment values)} for every config key whose values differ
     between the sides, leaving out seed keys, the eval keys of RA302/RA305 and ignored patterns."""

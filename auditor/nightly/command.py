@@ -127,5 +127,16 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
     click.echo(f"{len(outcome.findings)} finding(s) ({counts['error']} error, {counts['warning']} warning, "
                f"{counts['info']} info; {new} new) in {stats.get('runs', 0)} run(s)")
     click.echo(f"report: {Path(out) / 'report.html'}")
+    _refuse_empty(results_dir, stats, config)
     failing = fail_on or config.fail_on
     raise SystemExit(1 if at_or_above(outcome.findings, failing) else 0)
+
+
+def _refuse_empty(results_dir, stats: dict, config) -> None:
+    """Nothing found is not a pass: a cron job pointed at an empty or wrong folder must not stay green
+    ([tool.auditor.runs] allow-empty = true for people who want an empty folder to be fine)."""
+    from auditor.runs.discover import allow_empty, nothing_found
+
+    if stats.get("runs", 0) == 0 and not allow_empty(config):
+        click.echo(f"audit: error: {nothing_found(results_dir)}", err=True)
+        raise SystemExit(2)

@@ -48,6 +48,25 @@ class ReplayResult:
         return within(self.unquantized, self.reported, self.tolerance)
 
     @property
+    def closer_to(self) -> str | None:
+        """Which replay the reported score is closer to: "quantized", "unquantized" or "equal"; None when
+        there is nothing to tell apart (no declared quantization, a replay missing, or it changed nothing)."""
+        if not self.quant_declared or self.reported is None or self.quantized is None or self.unquantized is None:
+            return None
+        if self.quant_noop:
+            return None
+        gap_q, gap_u = abs(self.quantized - self.reported), abs(self.unquantized - self.reported)
+        if abs(gap_q - gap_u) <= 1e-12 * max(1.0, abs(self.reported)):
+            return "equal"
+        return "quantized" if gap_q < gap_u else "unquantized"
+
+    @property
+    def unquantized_closer(self) -> bool:
+        """The incident's signature, whatever the tolerance: the score matches the replay without
+        quantization better than the replay under the quantization the run declares."""
+        return self.closer_to == "unquantized"
+
+    @property
     def quant_noop(self) -> bool:
         """The declared quantization changed nothing the replay could see."""
         if not self.quant_declared or self.quantized is None:
@@ -64,16 +83,30 @@ class ReplayResult:
             return "nothing reported to compare"
         if self.quant_noop:
             return "quantization changes nothing"
+        if self.unquantized_closer and (self.unquantized_matches or self.quantized_matches):
+            return "measured without quantization"
         if self.quantized_matches:
             return "reproduced"
-        if self.quant_declared and self.unquantized_matches:
-            return "measured without quantization"
         return "not reproduced"
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["conclusion"] = self.conclusion
+        data["closer_to"] = self.closer_to
         return data
+
+    def outcome(self) -> str:
+        """One line for `audit run`'s header."""
+        if self.checkpoint_problem:
+            return f"not replayed: checkpoint {self.checkpoint_problem}"
+        def show(value):
+            return "n/a" if value is None else f"{value:.4g}"
+        parts = [f"reported {show(self.reported)}"]
+        if self.quant_declared:
+            parts.append(f"with {self.quant_description} {show(self.quantized)}")
+        parts.append(f"without quantization {show(self.unquantized)}")
+        closer = f", closer to the {self.closer_to} replay" if self.closer_to not in (None, "equal") else ""
+        return f"{self.conclusion} ({', '.join(parts)}{closer})"
 
     def verdict(self) -> str:
         """The human summary printed above the findings."""
@@ -92,6 +125,9 @@ class ReplayResult:
         if self.quant_declared:
             lines.append(f"  replay with {self.quant_description} gives {show(self.quantized)}")
         lines.append(f"  replay without quantization gives {show(self.unquantized)}")
+        if self.closer_to:
+            lines.append(f"  the reported score is closer to the {self.closer_to} replay" if self.closer_to != "equal"
+                         else "  the reported score is as close to either replay")
         lines.append(f"  tolerance ±{show(self.tolerance)}; conclusion: {self.conclusion}")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines) + "\n"

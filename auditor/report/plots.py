@@ -177,9 +177,10 @@ def comparison_data(report) -> dict[str, Any]:
     ci = [_number(ci[0]), _number(ci[1])] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
     rows = [{"seed": str(r.get("seed")), "baseline": _number(r.get("baseline")),
              "treatment": _number(r.get("treatment")),
-             # unseeded runs share a table line without being pairs: no join, labelled by run
-             "paired": r.get("seed") is not None,
-             "label": f"seed {r.get('seed')}" if r.get("seed") is not None else str(r.get("treatment_run") or "")}
+             # a line is joined only when the comparison paired it by seed (the row says so)
+             "paired": bool(r.get("paired", r.get("seed") is not None)),
+             "label": (f"seed {r.get('seed')}" if r.get("seed") is not None
+                       else str(r.get("treatment_run") or r.get("baseline_run") or ""))}
             for r in _rows(summary)]
     return {"name": report.name, "baseline": report.baseline, "treatment": report.treatment, "metric": report.metric,
             "rows": rows, "delta": delta, "ci": ci if ci and None not in ci else None,

@@ -85,14 +85,19 @@ def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], 
     return findings, info
 
 
-def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding], str | None]:
+def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding], str]:
+    """The replay's findings and its outcome in one line for the header."""
     try:
-        from auditor.replay.driver import replay_findings
+        from auditor.replay.driver import replay
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("auditor.replay"):
-            return [], "replay not available in this installation"
+            return [], "not run: replay not available in this installation"
         raise
-    return list(replay_findings(run, config, repo_path, device)), None
+    result, findings = replay(run, config, repo_path, device)
+    if result is None:
+        reason = findings[0].message.removeprefix("replay not run: ") if findings else "it could not run"
+        return list(findings), f"not run: {reason}"
+    return list(findings), result.outcome()
 
 
 def _check_device(device: str) -> None:
@@ -104,11 +109,17 @@ def _check_device(device: str) -> None:
             raise InputError("--device cuda was asked for, but CUDA is not available here (use --device cpu)")
 
 
-def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
+def _header(run: Run, code: dict, notes: list[str], replay_outcome: str | None = None) -> list[str]:
     sha = code.get("sha") or run.git_sha
     state = run.state or "unknown"
     if run.exit_code not in (None, 0):
         state += f" (exit {run.exit_code})"
+    if run.last_activity is not None and run.state in ("running", "killed"):
+        import time
+
+        from auditor.runs.listing import ago
+
+        state += f", last write {ago(time.time() - run.last_activity)} ago"
     reported = {k: v for k, v in (run.reported or {}).items() if k != "step"}
     step = (run.reported or {}).get("step")
     claim = ", ".join(f"{k}={v}" for k, v in sorted(reported.items())) or "nothing reported"
@@ -120,6 +131,8 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
              + (f", scanned: {code['scope']}" if code.get("scope") else ""),
              f"  state:   {state}",
              f"  claim:   {claim}"]
+    if replay_outcome:
+        lines.append(f"  replay:  {replay_outcome}")
     lines += [f"  note:    {note}" for note in notes]
     return lines + ["", "Findings:"]
 
@@ -159,17 +172,19 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
                     "it was not audited", run_location(record.id), {"sha": record.git_sha}, severity="error"))
     elif repo is not None:
         notes.append("code not scanned: the record has no git SHA")
-    if record.replay and not no_replay:
+    replay_outcome = None
+    if record.replay and no_replay:
+        replay_outcome = "skipped (--no-replay)"
+    elif record.replay:
         _check_device(device)
-        replay_findings, replay_note = _replay(record, config, str(repo.root if repo else Path(repo_path or ".")), device)
+        replay_findings, replay_outcome = _replay(record, config, str(repo.root if repo else Path(repo_path or ".")),
+                                                  device)
         findings += replay_findings
-        if replay_note:
-            notes.append(replay_note)
-    header = _header(record, code, notes)
+    header = _header(record, code, notes, replay_outcome)
     if fmt == "json":
         extra = {"run": {"id": record.id, "group": record.group, "sha": code.get("sha") or record.git_sha,
                          "state": record.state, "exit_code": record.exit_code, "reported": record.reported,
-                         "scanned": code.get("scope"), "notes": notes}}
+                         "scanned": code.get("scope"), "notes": notes, "replay": replay_outcome}}
         emit_json(findings, extra, output=output, fail_on=fail_on or config.fail_on)
     preamble = "\n".join(header) + "\n"
     if fmt == "markdown":

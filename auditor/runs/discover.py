@@ -201,12 +201,15 @@ def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Fol
         if kind:
             found.append((folder, kind))
         if descend:
+            tb_run = any(name.startswith(tensorboard.EVENT_PREFIX) for name in folder.names)
             for name in reversed(folder.subdirs):
                 if not _utf8(name):  # surrogates would break every cache, report and JSON further on
                     shown = os.path.join(display, os.fsencode(name).decode("utf-8", "backslashreplace"))
                     unlisted.append((_Folder(os.path.join(path, name), shown, "", set(), []),
                                      ReadError("folder name is not UTF-8 text: not read", shown)))
                     continue
+                if tb_run and tensorboard.HPARAMS_SUBDIR.match(name):
+                    continue  # add_hparams' folder: read with the run above it
                 if name not in SKIP_DIRS:
                     stack.append((os.path.join(path, name), os.path.join(display, name),
                                   f"{rel}/{name}" if rel else name))
@@ -221,17 +224,27 @@ def _utf8(name: str) -> bool:
         return False
 
 
-def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadError | None, bool]]:
+def _read_all(tasks: list[tuple], workers: int, bar=None) -> list[tuple[list[Run], ReadError | None, bool]]:
     """Read the folders, in a process pool when there are many (parsing YAML is the cost)."""
     if workers <= 1 or len(tasks) < PARALLEL_THRESHOLD:
-        return _read_chunk(tasks)
+        out = []
+        for task in tasks:
+            out.append(_read_safely(task))
+            if bar is not None:
+                bar.advance()
+        return out
     from concurrent.futures import ProcessPoolExecutor
 
     size = max(50, len(tasks) // (workers * 4))
     chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return [result for chunk in pool.map(_read_chunk, chunks) for result in chunk]
+            out = []
+            for chunk in pool.map(_read_chunk, chunks):
+                out += chunk
+                if bar is not None:
+                    bar.advance(len(chunk))
+            return out
     except (OSError, RuntimeError):  # no processes available here: read in this one
         return _read_chunk(tasks)
 
@@ -244,7 +257,7 @@ def _workers(config) -> int:
 
 
 def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: list[tuple], config,
-                 workers: int) -> tuple[list[tuple[list[Run], ReadError | None, bool]], int]:
+                 workers: int, bar=None) -> tuple[list[tuple[list[Run], ReadError | None, bool]], int]:
     """Like _read_all (and how many folders the cache answered), but folders whose files have not changed
     since they were last read come from the discovery cache without being opened; the others are read."""
     from auditor.runs.discovery_cache import DiscoveryCache, encode, now_ns, settings_salt, signature
@@ -260,8 +273,10 @@ def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: l
             todo.append((index, sig, started))
         else:
             outcomes[index] = (*hit, True)
+            if bar is not None:
+                bar.advance()
     fresh = {}
-    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers)):
+    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers, bar)):
         outcomes[index] = outcome
         runs, error, cacheable = outcome
         blob = encode(runs, error) if cacheable and sig is not None else None
@@ -290,10 +305,13 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
     seed_keys = config.key_map.get("seed", [])
     tasks = [(folder, kind, seed_keys, root_name, config.key_map) for folder, kind in folders]
     found: list[Run] = []
-    if cache:
-        outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config))
-    else:
-        outcomes = _read_all(tasks, _workers(config))
+    from auditor.progress import Progress
+
+    with Progress("runs", len(tasks)) as bar:  # drawn only on an interactive terminal
+        if cache:
+            outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config), bar)
+        else:
+            outcomes = _read_all(tasks, _workers(config), bar)
     for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes):
         if error:
             discovery.errors.append((folder.path, error))
@@ -367,6 +385,22 @@ def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Pat
     return False
 
 
+FORMATS = "run.yaml/run.json, W&B offline runs, MLflow stores, TensorBoard events, Hydra outputs, Sacred, Guild"
+
+
+def nothing_found(results_dir: Path | str, unreadable: int = 0) -> InputError:
+    """An empty or wrong folder is not a pass: say so (exit 2) instead of auditing nothing."""
+    broken = f"; {unreadable} record(s) could not be read" if unreadable else ""
+    return InputError(f"no runs found here (looked for {FORMATS}){broken}: is this the right folder?",
+                      path=str(results_dir))
+
+
+def allow_empty(config) -> bool:
+    """[tool.auditor.runs] allow-empty = true: an empty results folder is fine (exit 0, nothing audited)."""
+    runs = config.section("runs")
+    return runs.get("allow_empty", runs.get("allow-empty", False)) is True
+
+
 def find_run(results_dir: Path | str, run_id: str, config) -> Run:
     """The run whose id or folder name is `run_id`; unknown or broken is an InputError (exit 2)."""
     results_dir = Path(results_dir)
@@ -377,13 +411,24 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
         _refuse_duplicate(discovery, matches[0], results_dir)
         return matches[0]
     if len(matches) > 1:
-        ids = ", ".join(run.id for run in matches[:5])
-        raise InputError(f"run {run_id!r} is ambiguous: it matches the folders of runs {ids}", path=str(results_dir))
+        from auditor.runs.naming import ambiguous
+
+        raise ambiguous(run_id, matches, "folder name")
+    from auditor.runs.naming import ambiguous, by_display_name
+
+    named = by_display_name(run_id, discovery.runs)
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise ambiguous(run_id, named)
     broken = discovery.error_for(run_id)
     if broken:
         raise broken
-    raise InputError(f"no run with id or folder name {run_id!r} ({len(discovery.runs)} runs found)",
-                     path=str(results_dir))
+    if not discovery.runs:
+        raise nothing_found(results_dir, len(discovery.errors))
+    from auditor.runs.naming import unknown_run_message
+
+    raise InputError(unknown_run_message(run_id, discovery.runs), path=str(results_dir))
 
 
 def _refuse_duplicate(discovery: Discovery, run: Run, results_dir: Path) -> None:

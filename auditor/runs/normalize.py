@@ -7,12 +7,33 @@ from typing import Any
 from auditor.runs.readers.common import ReadError, to_float, to_int, to_step
 from auditor.runs.record import RUN_STATES, Run
 
+_INF = float("inf")
+
 # key-map meaning -> field of run.eval it fills when the record's eval section does not say
 _EVAL_FIELDS = {"eval_quant": "quant", "eval_dataset": "dataset", "eval_framework": "framework"}
 
 
+def _already_clean(points: Any) -> bool:
+    """A reader's list of (number, float) tuples in step order: kept as it is, not copied (a 3M-point
+    history copied once more is hundreds of MB)."""
+    if not isinstance(points, list):
+        return False
+    last = None
+    for point in points:
+        if type(point) is not tuple or len(point) != 2 or type(point[1]) is not float:
+            return False
+        step = point[0]
+        integral_float = type(step) is float and (step.is_integer() or step != step or step in (_INF, -_INF))
+        if type(step) not in (int, float) or integral_float or (last is not None and step < last):
+            return False
+        last = step
+    return True
+
+
 def sort_points(points: Any) -> list[tuple[Any, float]]:
     """[(step, value)] with numeric steps and float values, stably sorted by step."""
+    if _already_clean(points):
+        return points
     out = []
     for point in points or []:
         if not isinstance(point, (list, tuple)) or len(point) < 2:

@@ -53,6 +53,11 @@ class Run:
     # For a run with no end record (state "running"): when it last wrote (a heartbeat, else its newest
     # file's mtime), in seconds since the epoch. settle_liveness() turns a silent one into "killed".
     last_activity: float | None = None
+    # When the run started and ended, from the record's own timestamps (seconds since the epoch), when
+    # the format keeps them: which of two runs of one seed is the latest, and "last write N ago".
+    started_at: float | None = None
+    ended_at: float | None = None
+    name: str | None = None  # the display name a tracker shows (W&B run name, MLflow runName), when not the id
 
     def config_value(self, meaning: str, key_map: dict[str, list[str]]) -> Any:
         """The value of the first config key that means `meaning` (e.g. "seed"), or None."""
@@ -61,6 +66,12 @@ class Run:
             if key in flat and flat[key] is not None:
                 return flat[key]
         return None
+
+    @property
+    def nothing_recorded(self) -> bool:
+        """The tracker's record is empty (a W&B log killed before its first flush): the rules that ask
+        what was recorded (SHA, seed, config) have nothing to judge, and RA001 says so once."""
+        return any(problem.get("nothing_recorded") for problem in self.problems)
 
     @property
     def has_metrics(self) -> bool:

@@ -1,4 +1,4 @@
-from auditor.compare.validity import describe, eval_quant, raw_eval_quant, side_values, train_quant
+from auditor.compare.validity import describe, eval_quant, quant_is_treatment, raw_eval_quant, side_values, train_quant
 from auditor.rule import Rule
 
 
@@ -19,7 +19,10 @@ class CompareEvalQuantMismatch(Rule):
     rationale = (
         "A model trained with 4-bit fake quantization and evaluated without it scores higher than the same "
         "model evaluated the way it will be served; put next to runs evaluated with quantization, the "
-        "unquantized score looks like a win that does not exist, and every comparison against it is wrong."
+        "unquantized score looks like a win that does not exist, and every comparison against it is wrong. "
+        "When quantization is what the comparison measures, declare it (--treatment-keys quant, or the "
+        "project's own quantization key): then only a run scored without its own training quantization is "
+        "reported."
     )
     incident = ("A 4-bit (MXFP4 W4A4) model was evaluated in BF16 and then used as the baseline for four other 4-bit runs. "
                 "Every comparison against it measured the quantization gap, not the treatment.")
@@ -31,6 +34,9 @@ class CompareEvalQuantMismatch(Rule):
     good = [
         {"baseline": [_run("E13h", "mxfp4-w4a4")], "treatment": [_run("E13k", "mxfp4-w4a4", acc=0.7500)],
          "metric": "val/acc"},
+        # what int8 costs, declared as the treatment: quantization is meant to differ
+        {"baseline": [_run("fp", "none", train="none")], "treatment": [_run("int8", "int8", train="int8", acc=0.70)],
+         "metric": "val/acc", "treatment_keys": ["quant"]},
         # "none" and "bf16" are the same thing for quantization: both sides unquantized.
         {"baseline": [_run("fp-a", "none", train="none")], "treatment": [_run("fp-b", "bf16", train="none")],
          "metric": "val/acc"},
@@ -48,6 +54,10 @@ class CompareEvalQuantMismatch(Rule):
                   f"{describe(t, subject.treatment_label)}"
         inflated = [r for r in subject.runs
                     if eval_quant(r, key_map) == "none" and train_quant(r, key_map) not in (None, "none")]
+        if quant_is_treatment(subject):
+            if not inflated:
+                return  # the declared treatment: quantization is what this comparison measures
+            message = "quantization is the declared treatment, but a run was scored without its own quantization"
         if inflated:
             message += "; " + "; ".join(
                 f"{r.id} was trained with {train_quant(r, key_map)} but scored without quantization "

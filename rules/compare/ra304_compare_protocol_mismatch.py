@@ -1,4 +1,5 @@
-from auditor.compare.validity import DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key
+from auditor.compare.validity import (DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key,
+                                      set_on_one_side_only)
 from auditor.rule import Rule
 
 
@@ -23,16 +24,24 @@ class CompareProtocolMismatch(Rule):
         "A comparison varies one thing. When batch size, step cap or eval batches change too, the effect "
         "belongs to the mix: the future-seed gain of +0.034 on three seeds became -0.020 on five seeds once "
         "batch size and step cap changed. Without --treatment-keys a single differing key is taken as the "
-        "treatment; any further difference is reported."
+        "treatment; any further difference is reported. A key that one side does not record at all (a flag "
+        "added after the older runs) is reported as \"unset vs value\" at `unset_severity` (default info): "
+        "it often takes its default, which may equal the other side's value."
     )
     incident = ("Between two rounds of an experiment, the batch size, the number of steps and the validation batches all "
                 "changed, and the sign of the gain flipped. The rounds were read as confirming each other.")
-    params = {"ignore_keys": DEFAULT_IGNORE_KEYS}
+    params = {"ignore_keys": DEFAULT_IGNORE_KEYS, "unset_severity": "info"}
     bad = [
         {"baseline": _runs("r2-base", 6), "treatment": _runs("r5-fs", 10, bsz=48, steps=2000),
          "metric": "val/acc", "treatment_keys": ["fs_layer_start"]},
         # no treatment keys declared and two keys differ: which one is the treatment?
         {"baseline": _runs("base", 6), "treatment": _runs("fs10", 10, bsz=48), "metric": "val/acc"},
+    ]
+    bad += [
+        # a flag added after the baseline ran is unset there: reported at info, not an invalid comparison
+        {"baseline": _runs("old", 6), "treatment": [{**r, "config": {**r["config"], "grad_clip": 1.0}}
+                                                    for r in _runs("new", 10)],
+         "metric": "val/acc", "treatment_keys": ["fs_layer_start"]},
     ]
     good = [
         {"baseline": _runs("base", 6), "treatment": _runs("fs10", 10), "metric": "val/acc",
@@ -44,19 +53,28 @@ class CompareProtocolMismatch(Rule):
 
     def check(self, subject, context=None):
         diffs = config_differences(subject, list(self.options["ignore_keys"]))
+        unset = {k: v for k, v in diffs.items() if set_on_one_side_only(*v)}
+        real = {k: v for k, v in diffs.items() if k not in unset}
         if subject.treatment_keys is not None:
-            outside = {k: v for k, v in diffs.items() if not is_treatment_key(k, subject.treatment_keys)}
+            real = {k: v for k, v in real.items() if not is_treatment_key(k, subject.treatment_keys)}
+            unset = {k: v for k, v in unset.items() if not is_treatment_key(k, subject.treatment_keys)}
             why = f"outside the treatment keys ({', '.join(subject.treatment_keys) or 'none'})"
-        elif len(diffs) <= 1:
+        elif len(real) + len(unset) <= 1:
             return  # the one differing key is the treatment
         else:
-            outside = diffs
+            if len(real) == 1:
+                real = {}  # the one key with two real values is the treatment; the others are unset vs value
             why = "(no --treatment-keys: only one key may differ)"
-        if not outside:
-            return
+        if real:
+            yield self._finding(subject, real, f"config differs {why}", None)
+        if unset:
+            yield self._finding(subject, unset, f"config key set on one side only (unset vs value) {why}",
+                                str(self.options["unset_severity"]))
+
+    def _finding(self, subject, keys, head, severity):
         parts = [f"{key} = {describe(b, subject.baseline_label)} vs {describe(t, subject.treatment_label)}"
-                 for key, (b, t) in outside.items()]
-        yield self.finding(
-            f"config differs {why}: " + "; ".join(parts), subject.location,
-            {"keys": {key: {"baseline": b, "treatment": t} for key, (b, t) in outside.items()},
-             "treatment_keys": subject.treatment_keys})
+                 for key, (b, t) in keys.items()]
+        return self.finding(
+            f"{head}: " + "; ".join(parts), subject.location,
+            {"keys": {key: {"baseline": b, "treatment": t} for key, (b, t) in keys.items()},
+             "treatment_keys": subject.treatment_keys, "unset_vs_value": severity is not None}, severity=severity)

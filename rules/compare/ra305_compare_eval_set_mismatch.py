@@ -1,4 +1,4 @@
-from auditor.compare.validity import describe, eval_attributes, side_values
+from auditor.compare.validity import declared, describe, eval_attributes, side_values
 from auditor.rule import Rule
 
 
@@ -30,6 +30,10 @@ class CompareEvalSetMismatch(Rule):
          "metric": "eval/pass_pct"},
     ]
     good = [
+        # the eval framework change is what this comparison measures
+        {"baseline": [_run("run1", "old", "collatz_eval_50k.csv")],
+         "treatment": [_run("run2", "v2", "collatz_eval_50k.csv")], "metric": "eval/pass_pct",
+         "treatment_keys": ["eval.framework"]},
         {"baseline": [_run("run2", "v2", "collatz_eval_50k.csv")],
          "treatment": [_run("run3", "v2", "collatz_eval_50k.csv", value=0.9568)], "metric": "eval/pass_pct"},
         # a side that does not record its eval set is not guessed to differ
@@ -43,6 +47,9 @@ class CompareEvalSetMismatch(Rule):
         keys = sorted({k for a in attrs.values() for k in a})
         parts, evidence = [], {}
         for key in keys:
+            meaning = {"eval.dataset": ("eval_dataset",), "eval.framework": ("eval_framework",)}.get(key, ())
+            if declared(subject, meaning, (key,)):
+                continue  # the comparison means to vary it (e.g. --treatment-keys eval.framework)
             b = side_values(subject.baseline, lambda r: attrs[r.id].get(key))
             t = side_values(subject.treatment, lambda r: attrs[r.id].get(key))
             if "(unset)" in b or "(unset)" in t or set(b) == set(t):

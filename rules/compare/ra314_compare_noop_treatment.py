@@ -25,6 +25,14 @@ class CompareNoopTreatment(Rule):
         {"baseline": group("r11-base", [0.41, 0.43, 0.40]), "treatment": group("r11-lstart12", [0.41, 0.43, 0.40]),
          "metric": "val/acc"},
     ]
+    bad += [
+        # a re-run of seed 0 does not hide the no-op: one result per seed, still paired
+        {"baseline": group("ls0", [0.30, 0.31, 0.29]),
+         "treatment": group("ls0.1", [0.30, 0.31, 0.29]) + [
+             {"id": "ls0.1-s0-rerun", "group": "ls0.1", "seed": 0, "config": {"lr": 3e-4, "seed": 0},
+              "metrics": {"val/acc": [[100, 0.30]]}}],
+         "metric": "val/acc"},
+    ]
     good = [
         {"baseline": group("base", [0.30, 0.31, 0.29]), "treatment": group("fs", [0.32, 0.33, 0.31]),
          "metric": "val/acc"},
@@ -41,8 +49,8 @@ class CompareNoopTreatment(Rule):
             rows = [r for r in subject.rows if r.delta is not None]
             base, treat = [r.baseline for r in rows], [r.treatment for r in rows]
         else:
-            base = [v for _, v in subject.scored(subject.baseline)]
-            treat = [v for _, v in subject.scored(subject.treatment)]
+            base = [u.value for u in subject.units(subject.baseline_label)]
+            treat = [u.value for u in subject.units(subject.treatment_label)]
         if not stats.noop(base, treat, paired=paired, abs_tol=float(self.options["abs_tolerance"]),
                           rel_tol=float(self.options["rel_tolerance"])):
             return

@@ -18,7 +18,9 @@ class ReplayScoreMismatch(Rule):
         "A score is only evidence if the checkpoint gives it back under the conditions the run claims. A model "
         "trained with W4A4 fake quantization and evaluated without the hooks reports a BF16 number as a W4A4 "
         "one, and every comparison against it is invalid. The tolerance allows for eval noise: --tolerance, "
-        "[tool.auditor.replay] tolerance, or by default 0.01 for scores in [0, 1] and 2% relative otherwise."
+        "[tool.auditor.replay] tolerance, or by default 0.01 for scores in [0, 1] and 2% relative otherwise. "
+        "Whatever the tolerance, a reported score closer to the unquantized replay than to the quantized one "
+        "is reported: a default tolerance wide enough to hold both replays must not hide that signature."
     )
     incident = ("A model trained with 4-bit (MXFP4 W4A4) quantization was scored without it, and its 73.31% was really a BF16"
                 " number. Replaying the checkpoint with and without the quantization shows which one the reported score "
@@ -32,6 +34,11 @@ class ReplayScoreMismatch(Rule):
         {"run_id": "bf16-run", "metric": "loss", "reported": 2.1, "quant": "none", "quant_declared": False,
          "quantized": 2.6, "unquantized": 2.6, "tolerance": 0.042},
     ]
+    bad += [
+        # within the default tolerance of both, but equal to the unquantized replay: the incident's signature
+        {"run_id": "int8-export", "metric": "val/acc", "reported": 0.9375, "quant": "int8", "quant_declared": True,
+         "quantized": 0.9316, "unquantized": 0.9375, "tolerance": 0.01, "outputs_identical": False},
+    ]
     good = [
         {"run_id": "e13h", "metric": "val/acc", "reported": 0.7142, "reported_step": 29, "quant": "mxfp4-w4a4",
          "quant_declared": True, "quantized": 0.7139, "unquantized": 0.7391, "tolerance": 0.01,
@@ -44,9 +51,9 @@ class ReplayScoreMismatch(Rule):
     def check(self, result: ReplayResult, context=None):
         if result.checkpoint_problem or result.reported is None or result.quantized is None:
             return
-        if result.quantized_matches:
+        if result.quantized_matches and not result.unquantized_closer:
             return
-        evidence = {"metric": result.metric, "reported": result.reported, "reported_step": result.reported_step,
+        evidence = {"closer_to": result.closer_to, "metric": result.metric, "reported": result.reported, "reported_step": result.reported_step,
                     "quant": result.quant, "replay_quantized": result.quantized,
                     "replay_unquantized": result.unquantized, "tolerance": result.tolerance}
         step = f" at step {result.reported_step}" if result.reported_step is not None else ""
@@ -54,11 +61,12 @@ class ReplayScoreMismatch(Rule):
         if not result.quant_declared:
             message = (f"{head} is not reproduced: the replay gives {_show(result.quantized)} "
                        f"(tolerance ±{_show(result.tolerance)})")
-        elif result.unquantized_matches and not result.quant_noop:
+        elif result.unquantized_closer:
             evidence["diagnosis"] = "measured without quantization"
-            message = (f"{head} was measured without quantization: replay with {result.quant_description} gives "
-                       f"{_show(result.quantized)}, without quantization {_show(result.unquantized)} "
-                       f"(tolerance ±{_show(result.tolerance)})")
+            within = " (both within tolerance, but the unquantized one is closer)" if result.quantized_matches else ""
+            message = (f"{head} was measured without quantization: it matches the replay without quantization "
+                       f"({_show(result.unquantized)}) better than the replay with {result.quant_description} "
+                       f"({_show(result.quantized)}); tolerance ±{_show(result.tolerance)}{within}")
         else:
             message = (f"{head} is not reproduced: replay with {result.quant_description} gives "
                        f"{_show(result.quantized)}, without quantization {_show(result.unquantized)} "

@@ -24,6 +24,8 @@ class RunGitShaMissing(Rule):
     ]
 
     def check(self, run, context):
+        if run.nothing_recorded:
+            return  # an empty record: RA001 says "nothing was recorded"
         if not run.git_sha:
             yield self.finding(f"run {run.id} ({run.source}) recorded no git SHA: the code that produced it is unknown",
                                run_location(run.id), {"source": run.source})

@@ -25,6 +25,8 @@ class RunSeedUnrecorded(Rule):
     ]
 
     def check(self, run, context):
+        if run.nothing_recorded:
+            return  # an empty record: RA001 says "nothing was recorded"
         if run.seed is None and context.value(run, "seed") is None:
             keys = ", ".join(context.key_map.get("seed", [])[:4])
             yield self.finding(f"run {run.id} recorded no seed (no seed field, no config key among {keys}, ...)",

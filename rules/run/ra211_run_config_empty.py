@@ -23,6 +23,8 @@ class RunConfigEmpty(Rule):
     ]
 
     def check(self, run, context):
+        if run.nothing_recorded:
+            return  # an empty record: RA001 says "nothing was recorded"
         if not run.config:
             yield self.finding(f"run {run.id} recorded an empty config: its hyper-parameters are unknown",
                                run_location(run.id), {"source": run.source})

@@ -19,14 +19,19 @@ class RunFailed(Rule):
     name = "run-failed"
     scope = "run"
     severity = "error"
-    summary = "A failed, killed or non-zero-exit run still carries metrics: its partial numbers are not results."
+    summary = ("A failed, killed or non-zero-exit run still carries metrics, or a completed run's metrics stop well "
+               "before its last step: its partial numbers are not results.")
     rationale = (
         "Partial metrics of a run that died (a Slurm node failure with exit 120, a crash left as a stale "
         "RUNNING record, a SIGKILL) look like any other run's in a table; averaged with the finished seeds "
-        "they silently change the result, or a half-trained number is read as a final one."
+        "they silently change the result, or a half-trained number is read as a final one. A record that says "
+        "`completed` but whose metrics stop well before `max_steps` (below `truncated_below` of it, default "
+        "90%) with nothing recording why (an early-stopping setting) was cut off: a copy that stopped "
+        "mid-file, or a run that ended early and was marked done."
     )
     incident = ("Two seeds of a run died with exit code 120 partway through, leaving partial logs that looked like results. "
                 "Their numbers nearly went into the comparison as if the runs had finished.")
+    params = {"truncated_below": 0.9}
     bad = [
         {"id": "q201-s2", "seed": 2, "config": {"max_steps": 100000},
          "status": {"state": "failed", "exit_code": 120, "elapsed_s": 4240},
@@ -38,7 +43,16 @@ class RunFailed(Rule):
         {"id": "oom-sigkill-137", "seed": 4, "config": {"lr": 0.1}, "status": {"exit_code": 137},
          "metrics": {"val/acc": [[100, 0.4]]}},
     ]
+    bad += [
+        # valid YAML, state completed, but the history stops at step 70 of 300: a truncated record
+        {"id": "cut-off", "seed": 0, "config": {"max_steps": 300}, "status": {"state": "completed", "exit_code": 0},
+         "metrics": {"train/loss": [[s, 1.0 / (s + 1)] for s in range(0, 71, 10)]}},
+    ]
     good = [
+        # early stopping recorded in the config: ending before max_steps is the run's own decision
+        {"id": "early-stopped", "seed": 0, "config": {"max_steps": 300, "early_stopping": {"patience": 3}},
+         "status": {"state": "completed", "exit_code": 0},
+         "metrics": {"train/loss": [[s, 1.0 / (s + 1)] for s in range(0, 71, 10)]}},
         {"id": "q201-s0", "seed": 0, "config": {"max_steps": 100000}, "status": {"state": "completed", "exit_code": 0},
          "metrics": {"val_mse": [[100000, 1.704]]}},
         {"id": "failed-without-metrics", "seed": 2, "config": {"lr": 0.1}, "status": {"state": "failed", "exit_code": 1}},
@@ -48,6 +62,9 @@ class RunFailed(Rule):
 
     def check(self, run, context):
         nonzero = run.exit_code not in (None, 0)
+        if run.state == "completed" and not nonzero:
+            yield from self._truncated(run)
+            return
         if run.state not in ("failed", "killed") and not nonzero:
             return
         if not run.has_metrics:
@@ -65,3 +82,28 @@ class RunFailed(Rule):
         yield self.finding(f"run {run.id} {how} yet carries metrics{reach}: its partial numbers must not be read "
                            "as results", run_location(run.id),
                            {"state": run.state, "exit_code": run.exit_code, "last_steps": last})
+
+    def _truncated(self, run):
+        if not run.max_steps or not run.metrics or _early_stopping(run.config):
+            return
+        steps = [points[-1][0] for points in run.metrics.values() if points]
+        if not steps:
+            return
+        last = max(steps)
+        if last >= float(self.options["truncated_below"]) * run.max_steps:
+            return
+        yield self.finding(
+            f"run {run.id} is marked completed, but its metrics stop at step {format_step(last)} of {run.max_steps} "
+            f"({last / run.max_steps:.0%}) and nothing records why: the record is truncated or the run ended early; "
+            "its numbers are not final results", run_location(run.id),
+            {"state": run.state, "last_step": last, "max_steps": run.max_steps, "truncated": True})
+
+
+def _early_stopping(config) -> bool:
+    """A config that turns on early stopping (any key naming it, with a value that is not off)."""
+    from auditor.runs.record import flatten
+
+    for key, value in flatten(config or {}).items():
+        if ("early_stop" in key.lower() or "earlystop" in key.lower()) and value not in (None, False, 0, "", "false"):
+            return True
+    return False

@@ -132,3 +132,59 @@ def test_effect_summary_paired_and_unpaired():
     assert unpaired.deltas == [] and unpaired.signs == (0, 0, 0)
     assert unpaired.noise == pytest.approx(max(unpaired.std_baseline, unpaired.std_treatment))
     assert unpaired.cv_baseline == pytest.approx(0.1966, abs=1e-4)
+
+
+# -- small-n statistics: Student/Welch t and the exact permutation test ---------------------------
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 9, 29, 2.7, 13.4])
+@pytest.mark.parametrize("p", [0.6, 0.9, 0.975, 0.995])
+def test_t_quantile_matches_scipy(df, p):
+    assert stats.t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9)
+    assert stats.t_cdf(stats.t_quantile(p, df), df) == pytest.approx(p, abs=1e-12)
+
+
+def test_paired_t_interval_matches_scipy_ttest():
+    deltas = np.array([0.005, 0.007])  # two same-sign deltas: p = 0.105, the interval must include 0
+    lo, hi = stats.t_ci(np.zeros(2), deltas, paired=True)
+    ref = scipy.stats.ttest_1samp(deltas, 0.0).confidence_interval(0.95)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-9)
+    assert lo < 0 < hi
+    assert scipy.stats.ttest_1samp(deltas, 0.0).pvalue == pytest.approx(0.105, abs=1e-3)
+
+
+def test_welch_interval_matches_scipy():
+    b, t = RNG.normal(0.10, 0.02, size=4), RNG.normal(0.08, 0.05, size=6)
+    lo, hi = stats.t_ci(b, t, paired=False, level=0.9)
+    ref = scipy.stats.ttest_ind(t, b, equal_var=False).confidence_interval(0.9)
+    assert (lo, hi) == pytest.approx((ref.low, ref.high), rel=1e-9)
+
+
+def test_auto_method_is_t_below_30_seeds_and_bca_from_there():
+    assert stats.resolve_method("auto", True, 2) == "t"
+    assert stats.resolve_method("auto", False, 29) == "welch"
+    assert stats.resolve_method("auto", True, 30) == "bca"
+    assert stats.resolve_method("percentile", True, 3) == "percentile"
+    two = stats.effect([0.300, 0.310], [0.305, 0.317], paired=True)
+    assert two.method == "t" and two.ci[0] < 0 < two.ci[1]
+
+
+def test_sign_flip_test_is_exact():
+    test = stats.permutation_test([0, 0, 0], [0.01, 0.02, 0.03], paired=True)
+    # all three deltas positive: only the all-plus and all-minus assignments are as extreme, 2 of 8
+    assert (test.p_value, test.p_min, test.exact, test.name) == (0.25, 0.25, True, "sign-flip")
+    assert stats.permutation_test([0, 0], [0, 0], paired=True).p_value == 1.0
+    ref = scipy.stats.permutation_test((DELTAS,), np.mean, permutation_type="samples", n_resamples=np.inf)
+    ours = stats.permutation_test(np.zeros_like(DELTAS), DELTAS, paired=True)
+    assert ours.exact and ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
+
+
+def test_unpaired_permutation_test_matches_scipy():
+    b, t = [0.10, 0.12, 0.11], [0.14, 0.15, 0.13, 0.16]
+
+    def diff(x, y, axis=-1):
+        return np.mean(y, axis=axis) - np.mean(x, axis=axis)
+
+    ref = scipy.stats.permutation_test((b, t), diff, n_resamples=np.inf, vectorized=True)
+    ours = stats.permutation_test(b, t, paired=False)
+    assert ours.exact and ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
+    assert ours.p_min == pytest.approx(2 / 35)

@@ -38,7 +38,7 @@ def test_not_claims():
         "E13h val/acc 0.7142 ± 0.0205.",  # only the first number is a claim
         "TTC gives a 25x better nrmse for burgers-golden.",  # a multiplier
         "The paper reports val/acc 0.50 on GSM8K.",  # no known run or group
-        "val/acc 0.50 for E13h",  # the subject comes after the number: not guessed
+        "val/acc 0.50 for E13h and E13j",  # two subjects, both after the number: not guessed
         "```",
         "E13h val/acc 0.11",  # code block
         "```",
@@ -46,6 +46,30 @@ def test_not_claims():
     ])
     claims = _claims(text)
     assert [(c.line, c.value) for c in claims] == [(2, 0.7142), (9, 0.61)]
+
+
+def test_claims_scoped_by_what_follows_the_number_or_the_only_subject_of_the_line():
+    runs = _runs() + [run_from_native({"id": f"wide-s{seed}", "group": "wide-lr3", "seed": seed,
+                                       "metrics": {"train/loss": [[9, 1.8 + seed / 100]]}}, folder=f"/r/wide-s{seed}")
+                      for seed in range(4)]
+    known = known_names(runs, Config())
+    text = "\n".join([
+        "The best accuracy was val/acc 71.42% (run E13h).",
+        "We reach a loss of 1.83 for the wide model (group wide-lr3).",
+        "Mean train/loss 1.81 (group wide-lr3, seeds 0-2).",
+        "val/acc 0.50 for E13h",
+        "| model | group | train/loss |",
+        "|---|---|---|",
+        "| wide | wide-lr3 | 1.815 |",
+    ])
+    claims = extract("doc.md", text, known)[0]
+    got = [(c.line, c.subject, c.metric, c.value, c.seeds, sorted(r for r, _ in c.observed)) for c in claims]
+    wide = [f"wide-s{s}" for s in range(4)]
+    assert got == [(1, "E13h", "val/acc", 71.42, None, ["E13h"]),
+                   (2, "wide-lr3", "train/loss", 1.83, None, wide),
+                   (3, "wide-lr3", "train/loss", 1.81, ["0", "1", "2"], wide[:3]),
+                   (4, "E13h", "val/acc", 0.50, None, ["E13h"]),
+                   (7, "wide-lr3", "train/loss", 1.815, None, wide)]
 
 
 def test_heading_gives_the_subject_and_tables_give_both():

@@ -141,6 +141,18 @@ def test_dishonest_run_is_measured_without_quantization(lab):
     assert "RA401" in proc.stdout and "was measured without quantization" in proc.stdout
 
 
+def test_audit_run_shows_the_replay_outcome(lab):
+    proc = run_cli("run", "e13j-demo", "--results", lab.results, "--repo", lab.repo, cwd=lab.root)
+    assert "  replay:  measured without quantization (reported " in proc.stdout, proc.stdout
+    assert "closer to the unquantized replay" in proc.stdout
+    honest = run_cli("run", "e13h-demo", "--results", lab.results, "--repo", lab.repo, "--format", "json",
+                     cwd=lab.root)
+    assert json.loads(honest.stdout)["run"]["replay"].startswith("reproduced (")
+    skipped = run_cli("run", "e13h-demo", "--results", lab.results, "--repo", lab.repo, "--no-replay",
+                      cwd=lab.root)
+    assert "  replay:  skipped (--no-replay)" in skipped.stdout
+
+
 def test_honest_run_is_reproduced_json(lab):
     proc = run_cli("replay", "e13h-demo", "--results", lab.results, "--repo", lab.info["code"], "--format", "json",
                    cwd=lab.root)
@@ -195,7 +207,12 @@ def test_numbers_of_the_dishonest_replay(lab):
 def test_each_conclusion(lab):
     assert rules_fired(lab, "e13h-demo") == []
     assert rules_fired(lab, "e13j-demo") == ["RA401"]
-    assert rules_fired(lab, "e13j-demo", tolerance=0.2) == []
+    # a tolerance wide enough to hold both replays does not hide that the score is the unquantized one
+    assert rules_fired(lab, "e13j-demo", tolerance=0.2) == ["RA401"]
+    wide = replay(lab, "e13j-demo", tolerance=0.2)
+    assert wide.quantized_matches and wide.closer_to == "unquantized"
+    assert wide.conclusion == "measured without quantization"
+    assert replay(lab, "e13h-demo", tolerance=0.2).closer_to == "quantized"
     assert rules_fired(lab, "noop-run") == ["RA402"]
     assert rules_fired(lab, "lost-run") == ["RA401"]
     assert rules_fired(lab, "bf16-run") == []  # declares no quantization and reports the plain score

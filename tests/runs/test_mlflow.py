@@ -87,8 +87,15 @@ def test_file_store_and_sqlite(mlflow_results):
     # read-only: the database is byte-identical afterwards, and no journal was left behind
     assert hashlib.sha256((results / "db" / "mlflow.db").read_bytes()).hexdigest() == db_bytes
     assert sorted(p.name for p in (results / "db").iterdir()) == ["mlflow.db"]
-    rules = {f.rule for f in audit_run_record(s0, config())}
+    findings = audit_run_record(s0, config())
+    rules = {f.rule for f in findings}
     assert "RA240" in rules and "RA230" in {f.rule for f in audit_run_record(s1, config())}
+    # MLflow records the commit but not whether the tree was dirty: said once, as an info, with how to record it
+    (dirty,) = [f for f in findings if f.rule == "RA203"]
+    assert dirty.severity == "info" and "dirty state not recorded by this tracker (mlflow)" in dirty.message
+    assert "mlflow.source.git.dirty" in dirty.message
+    # the record's own times and the name people see
+    assert s0.name == "s0" and s0.started_at <= s0.ended_at
 
 
 def _clone_s0(results, tmp_path):
@@ -101,6 +108,18 @@ def _clone_s0(results, tmp_path):
     shutil.copy(s0.parent / "meta.yaml", exp / "meta.yaml")
     shutil.copytree(s0, exp / s0.name)
     return exp / s0.name
+
+
+def _age_stamps(run_dir, seconds):
+    """Make the run's own metric time stamps `seconds` old (what liveness reads, not the files' times)."""
+    import time
+
+    old = int((time.time() - seconds) * 1000)
+    for path in (run_dir / "metrics").rglob("*"):
+        if path.is_file():
+            lines = [line.split(" ", 1) for line in path.read_text().splitlines()]
+            path.write_text("".join(f"{old} {rest[0]}\n" if len(rest) == 1 and first.isdigit() else f"{first}\n"
+                                    for first, *rest in lines))
 
 
 def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
@@ -116,7 +135,7 @@ def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
         "1700000000002 0.125\n"  # old 2-field line: step 0
         "1700000000003 inf 150\n"
         "garbage\n")
-    age(run_dir, 3 * 3600)  # silent for longer than stale-after (2 h)
+    _age_stamps(run_dir, 3 * 3600)  # silent for longer than stale-after (2 h), by its own time stamps
     discovery = discover_runs(tmp_path, config())
     (run,) = discovery.runs
     assert run.state == "killed"  # RUNNING with no end time = crashed
@@ -152,7 +171,10 @@ def test_unfinished_run_that_still_writes_is_running_not_killed(mlflow_results, 
     (run,) = discover_runs(tmp_path, config()).runs
     assert run.state == "running"
     assert "RA230" not in {f.rule for f in audit_run_record(run, config())}
-    age(run_dir, 3 * 3600)
+    age(run_dir, 3 * 3600)  # old files, but the record's own time stamps say it logged just now
+    (run,) = discover_runs(tmp_path, config()).runs
+    assert run.state == "running"
+    _age_stamps(run_dir, 3 * 3600)  # a copy restored today: fresh files, metrics last logged 3 h ago
     (run,) = discover_runs(tmp_path, config()).runs
     assert run.state == "killed"
     assert "RA230" in {f.rule for f in audit_run_record(run, config())}

@@ -93,7 +93,7 @@ def test_broken_record_found_by_its_id_in_another_folder(tmp_path):
 
 def test_unknown_id_is_an_input_error(tmp_path):
     write_record(tmp_path / "a", Q201)
-    with pytest.raises(InputError, match="no run with id or folder name 'nope'"):
+    with pytest.raises(InputError, match="no run with id, folder or display name 'nope'"):
         find_run(tmp_path, "nope", config())
     assert find_run(tmp_path, "a", config()).id == "q201-s0"  # folder name
     assert find_run(tmp_path, "q201-s0", config()).id == "q201-s0"

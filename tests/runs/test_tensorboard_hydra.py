@@ -126,3 +126,28 @@ def test_hydra_rule_ra220_from_metrics_beside_it(hydra_results):
     (run,) = [r for r in discover_runs(hydra_results, config()).runs if r.id == "outputs/single"]
     findings = [f for f in audit_run_record(run, config()) if f.rule == "RA220"]
     assert findings and "step 20" in findings[0].message
+
+
+def test_add_hparams_and_a_config_text_are_the_runs_config(tmp_path):
+    from auditor.runs.audit import audit_run_record
+
+    writer = torch_tb.SummaryWriter(log_dir=str(tmp_path / "tb" / "hp-run"))
+    for step in range(5):
+        writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+    # RA160's advice: log the config with the run. add_hparams writes into a time-stamped sub-folder.
+    writer.add_hparams({"seed": 3, "lr": 0.001, "optimizer": "adam", "amp": True}, {"hparam/acc": 0.9})
+    writer.close()
+    text_writer = torch_tb.SummaryWriter(log_dir=str(tmp_path / "tb" / "text-run"))
+    text_writer.add_text("config", "```yaml\nseed: 4\nmodel: {width: 256}\n```")
+    text_writer.add_scalar("train/loss", 0.5, 0)
+    text_writer.close()
+    discovery = discover_runs(tmp_path / "tb", config())
+    runs = {run.id: run for run in discovery.runs}
+    assert set(runs) == {"hp-run", "text-run"}  # the add_hparams sub-folder is not a run of its own
+    hp = runs["hp-run"]
+    assert hp.config == {"seed": 3, "lr": 0.001, "optimizer": "adam", "amp": True} and hp.seed == 3
+    assert "hparam/acc" not in hp.metrics and len(hp.metrics["train/loss"]) == 5
+    assert runs["text-run"].config == {"seed": 4, "model": {"width": 256}} and runs["text-run"].seed == 4
+    assert hp.started_at is not None and hp.ended_at >= hp.started_at
+    rules = {f.rule for f in audit_run_record(hp, config())}
+    assert not rules & {"RA210", "RA211"}

@@ -102,11 +102,17 @@ def test_header_only_log_is_a_killed_run(wandb_results, tmp_path):
     results, _ = wandb_results
     folder, log = _copy_run(results, "goodrun1", tmp_path)
     log.write_bytes(log.read_bytes()[:7])  # what a SIGKILLed 0.31 run leaves
+    import shutil
+
+    shutil.rmtree(folder / "files", ignore_errors=True)  # killed before anything was flushed beside the log
     age(folder, 3 * 3600)
     runs, discovery = _by_id(tmp_path)
     (run,) = runs.values()
     assert discovery.problems == []
     assert run.state == "killed" and run.id == "goodrun1" and run.metrics == {}
+    # "nothing was recorded", once, instead of RA201/RA210/RA211 about what an empty log could not hold
+    findings = audit_run_record(run, config())
+    assert [f.rule for f in findings] == ["RA001"] and "nothing was recorded" in findings[0].message
 
 
 def test_truncated_chunk_keeps_earlier_records_and_reports(wandb_results, tmp_path):

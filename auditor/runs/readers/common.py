@@ -54,6 +54,23 @@ def read_text(path: str) -> str:
         raise ReadError(f"not UTF-8 text (byte {exc.start})", path) from exc
 
 
+def iter_lines(path: str, display: str | None = None):
+    """The lines of a text file, one at a time: a 3M-line metric file is never held whole in memory.
+    Errors name `display` (the path as the user gave it), else `path`."""
+    shown = display or path
+    try:
+        with safe_read.open_binary(path, max_bytes=None) as handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ReadError(f"not UTF-8 text (byte {exc.start} of the line)", shown, line=number) from exc
+    except safe_read.UnsafeFile as exc:
+        raise ReadError(exc.reason, shown) from exc
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}", shown) from exc
+
+
 def load_yaml(path: str, text: str | None = None) -> Any:
     text = read_text(path) if text is None else text
     try:

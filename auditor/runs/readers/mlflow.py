@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from auditor import safe_read
-from auditor.runs.readers.common import ReadError, load_yaml, newest_mtime, read_text, to_float, to_step, typed
+from auditor.runs.readers.common import (ReadError, iter_lines, load_yaml, newest_mtime, read_text, to_float, to_step,
+                                         typed)
 from auditor.runs.record import Run
 
 _INT_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
@@ -44,12 +45,15 @@ def _files_under(root: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_metric_lines(text: str, display: str, problems: list[dict]) -> list[tuple[Any, float]]:
-    """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>"."""
+def parse_metric_lines(text, display: str, problems: list[dict],
+                       stamps: list[float] | None = None) -> list[tuple[Any, float]]:
+    """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>". With
+    `stamps`, the newest time stamp (ms) of the file is appended to it: when the run last logged."""
     points = []
     bad: list[tuple[int, str]] = []  # (line, text) of the first bad line; then only counted
     skipped = 0
-    for number, line in enumerate(text.splitlines(), 1):
+    newest = None
+    for number, line in enumerate(text.splitlines() if isinstance(text, str) else text, 1):
         fields = line.split()
         if not fields:
             continue
@@ -61,6 +65,12 @@ def parse_metric_lines(text: str, display: str, problems: list[dict]) -> list[tu
                 bad.append((number, line.strip()[:60]))
             continue
         points.append((step, value))
+        if stamps is not None:
+            stamp = to_float(fields[0])
+            if stamp is not None and (newest is None or stamp > newest):
+                newest = stamp
+    if stamps is not None and newest is not None:
+        stamps.append(newest)
     if bad:  # one problem per file, with a count: a file of junk lines is one finding, not a million
         (number, first), more = bad[0], skipped - 1
         problems.append({"message": f"unparsable metric line {first!r}; skipped"
@@ -87,6 +97,11 @@ def _activity(activity: Any, start: Any) -> float | None:
     return activity
 
 
+def _flag(value: Any) -> bool | None:
+    text = str(value).strip().lower() if value is not None else ""
+    return True if text in ("true", "1", "yes") else False if text in ("false", "0", "no") else None
+
+
 def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experiment, problems, activity=None) -> Run:
     start, end = meta.get("start_time"), meta.get("end_time")
     elapsed = (end - start) / 1000.0 if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
@@ -98,10 +113,14 @@ def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experim
         source="mlflow",
         group=group,
         git_sha=tags.get("mlflow.source.git.commit") or None,
+        git_dirty=_flag(tags.get("mlflow.source.git.dirty", params.get("git_dirty"))),
         config={key: typed(value) for key, value in params.items()},
         state=state,
         elapsed_s=elapsed,
         last_activity=_activity(activity, start) if state == "running" else None,
+        started_at=start / 1000.0 if isinstance(start, (int, float)) and start else None,
+        ended_at=end / 1000.0 if isinstance(end, (int, float)) and end else None,
+        name=tags.get("mlflow.runName") or meta.get("run_name") or None,
         metrics=metrics,
         entry_point=tags.get("mlflow.source.name") if tags.get("mlflow.source.name") not in (None, "", "-") else None,
         record_path=display,
@@ -119,14 +138,18 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     problems: list[dict] = []
     params = {key: read_text(path) for key, path in _files_under(os.path.join(folder, "params"))}
     tags = {key: read_text(path) for key, path in _files_under(os.path.join(folder, "tags"))}
-    metrics = {}
+    metrics, stamps = {}, []
     for key, path in _files_under(os.path.join(folder, "metrics")):
         display = os.path.join(display_folder, "metrics", key)
-        metrics[key] = parse_metric_lines(read_text(path), display, problems)
+        metrics[key] = parse_metric_lines(iter_lines(path, display), display, problems, stamps)
+    # When an open run last wrote: its own metric time stamps (a copied or restored folder has fresh file
+    # times, the record does not), else its start time; the files' times only when it logged nothing.
+    logged = max(stamps) / 1000.0 if stamps else None
     return [_from_parts(run_id=str(meta.get("run_id") or os.path.basename(folder)), folder=folder,
                         display=meta_display, meta=meta, params=params, tags=tags, metrics=metrics,
                         experiment=_experiment_name(os.path.dirname(folder)), problems=problems,
-                        activity=lambda: newest_mtime(folder))]  # walks the folder: only if open
+                        activity=logged if logged is not None else
+                        (None if meta.get("start_time") else (lambda: newest_mtime(folder))))]
 
 
 # -- SQLite backend -----------------------------------------------------------------------------------

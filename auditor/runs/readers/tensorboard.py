@@ -8,13 +8,22 @@ tensorboardX, TF1) and `tensor` with plugin "scalars" (TF2, whose metadata is on
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import struct
+
+import yaml
 
 from auditor.runs.readers.common import read_bytes
 from auditor.runs.record import Run
 
 EVENT_PREFIX = "events.out.tfevents"
+# PyTorch's SummaryWriter.add_hparams writes into a sub-folder named after time.time() (unless given a
+# run_name): that folder belongs to the run above it, it is not a run of its own.
+HPARAMS_SUBDIR = re.compile(r"^\d{9,}\.\d+$")
+# add_text tags whose text is the run's configuration (PyTorch appends "/text_summary" to the tag).
+CONFIG_TEXT_TAGS = ("config", "hparams", "args", "cfg", "params")
 
 
 def _crc32c_table() -> list[int]:
@@ -167,19 +176,115 @@ def _plugin_name(metadata: bytes) -> str | None:
     return None
 
 
-def decode_event(payload: bytes, scalar_tags: set[str]) -> tuple[int, list[tuple[str, float]]]:
-    """(step, [(tag, value)]) of one Event; `scalar_tags` remembers tags declared as TF2 scalars."""
+def decode_event(payload: bytes, scalar_tags: set[str], extras: dict | None = None) -> tuple[int, list[tuple[str, float]]]:
+    """(step, [(tag, value)]) of one Event; `scalar_tags` remembers tags declared as TF2 scalars.
+    With `extras`, hyperparameters (add_hparams) go to extras["hparams"], config texts (add_text) to
+    extras["texts"] and the event's wall time to extras["wall_time"]."""
     step, values = 0, []
-    for number, _, value in fields(payload):
-        if number == 2:
+    for number, wire, value in fields(payload):
+        if number == 1 and wire == 1 and extras is not None:
+            wall = struct.unpack("<d", value)[0]
+            extras["wall_time"] = max(extras.get("wall_time", 0.0), wall)
+            extras.setdefault("first_wall_time", wall)
+        elif number == 2:
             step = _signed64(value)
         elif number == 5:
             for sub_number, _, raw in fields(value):
                 if sub_number == 1:
+                    if extras is not None:
+                        _plugin_extras(raw, extras)
                     item = _summary_value(raw, scalar_tags)
                     if item:
                         values.append(item)
     return step, values
+
+
+def _plugin(metadata: bytes) -> tuple[str | None, bytes]:
+    """(plugin name, plugin content) of a SummaryMetadata."""
+    for number, _, value in fields(metadata):
+        if number == 1:
+            name, content = None, b""
+            for sub_number, _, sub_value in fields(value):
+                if sub_number == 1:
+                    name = sub_value.decode("utf-8", "replace")
+                elif sub_number == 2:
+                    content = sub_value
+            return name, content
+    return None, b""
+
+
+def _plugin_extras(raw: bytes, extras: dict) -> None:
+    tag, metadata, tensor = None, None, None
+    for number, _, value in fields(raw):
+        if number == 1:
+            tag = value.decode("utf-8", "replace")
+        elif number == 9:
+            metadata = value
+        elif number == 8:
+            tensor = value
+    if metadata is None or tag is None:
+        return
+    plugin, content = _plugin(metadata)
+    if plugin == "hparams":
+        extras.setdefault("hparams", {}).update(_session_hparams(content))
+    elif plugin == "text" and tensor is not None:
+        name = tag.removesuffix("/text_summary").rsplit("/", 1)[-1].lower()
+        if name in CONFIG_TEXT_TAGS:
+            text = next((v for n, _, v in fields(tensor) if n == 8), None)  # TensorProto.string_val
+            if text is not None:
+                extras.setdefault("texts", []).append(text.decode("utf-8", "replace"))
+
+
+def _session_hparams(content: bytes) -> dict:
+    """HParamsPluginData.session_start_info.hparams: {name: number | string | bool}."""
+    out = {}
+    for number, _, value in fields(content):
+        if number != 3:  # session_start_info
+            continue
+        for sub_number, _, entry in fields(value):
+            if sub_number != 1:  # map<string, google.protobuf.Value> hparams
+                continue
+            key, item = None, None
+            for n, _, v in fields(entry):
+                if n == 1:
+                    key = v.decode("utf-8", "replace")
+                elif n == 2:
+                    item = _protobuf_value(v)
+            if key is not None:
+                out[key] = item
+    return out
+
+
+def _protobuf_value(data: bytes):
+    for number, _, value in fields(data):
+        if number == 2:
+            return struct.unpack("<d", value)[0]
+        if number == 3:
+            return value.decode("utf-8", "replace")
+        if number == 4:
+            return bool(value)
+    return None
+
+
+def _config_from_texts(texts: list[str]) -> dict:
+    """A config logged with add_text (YAML or JSON, possibly in a Markdown code block); {} if none parses."""
+    for text in reversed(texts):
+        body = re.sub(r"^\s*```\w*\s*\n|\n\s*```\s*$", "", text.strip())
+        try:
+            data = json.loads(body)
+        except ValueError:
+            try:
+                data = yaml.safe_load(body)
+            except yaml.YAMLError:
+                continue
+        if isinstance(data, dict) and data:
+            return data
+    return {}
+
+
+def _typed_hparams(hparams: dict) -> dict:
+    """add_hparams stores every number as a double: a whole number that was an int is one again."""
+    return {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in hparams.items()}
 
 
 def _summary_value(raw: bytes, scalar_tags: set[str]) -> tuple[str, float] | None:
@@ -205,7 +310,8 @@ def _summary_value(raw: bytes, scalar_tags: set[str]) -> tuple[str, float] | Non
     return None
 
 
-def read_scalars(paths: list[str], display_folder: str, problems: list[dict]) -> dict[str, list]:
+def read_scalars(paths: list[str], display_folder: str, problems: list[dict],
+                 extras: dict | None = None) -> dict[str, list]:
     """Every scalar point of the given event files: {tag: [(step, value)]}, nothing down-sampled."""
     metrics: dict[str, list] = {}
     for path in sorted(paths):
@@ -221,7 +327,7 @@ def read_scalars(paths: list[str], display_folder: str, problems: list[dict]) ->
         scalar_tags: set[str] = set()
         for index, payload in enumerate(payloads):
             try:
-                step, values = decode_event(payload, scalar_tags)
+                step, values = decode_event(payload, scalar_tags, extras)
             except (ValueError, IndexError, struct.error):
                 problems.append({"message": f"TensorBoard events: record {index} is not a valid Event; skipped",
                                  "path": display})
@@ -235,9 +341,28 @@ def event_files(folder: str, names: set[str]) -> list[str]:
     return sorted(os.path.join(folder, n) for n in names if n.startswith(EVENT_PREFIX))
 
 
+def hparams_folders(folder: str) -> list[str]:
+    """The add_hparams sub-folders of a run folder (named after a time stamp, holding event files)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names
+            if HPARAMS_SUBDIR.match(n) and os.path.isdir(os.path.join(folder, n))]
+
+
 def read(folder: str, display_folder: str, names: set[str], run_id: str) -> list[Run]:
     problems: list[dict] = []
+    extras: dict = {}
     paths = event_files(folder, names)
-    metrics = read_scalars(paths, display_folder, problems)
-    return [Run(id=run_id, folder=folder, source="tensorboard", metrics=metrics,
+    metrics = read_scalars(paths, display_folder, problems, extras)
+    for sub in hparams_folders(folder):
+        sub_display = os.path.join(display_folder, os.path.basename(sub))
+        sub_events = event_files(sub, set(os.listdir(sub)))
+        # its scalars are add_hparams' metric_dict copies: only the hyperparameters are the run's
+        read_scalars(sub_events, sub_display, problems, extras)
+    config = _config_from_texts(extras.get("texts", []))
+    config = {**_typed_hparams(extras.get("hparams", {})), **config}
+    return [Run(id=run_id, folder=folder, source="tensorboard", metrics=metrics, config=config,
+                started_at=extras.get("first_wall_time"), ended_at=extras.get("wall_time"),
                 record_path=os.path.join(display_folder, os.path.basename(paths[0])), problems=problems)]

@@ -62,6 +62,8 @@ class _State:
         self.git_sha = None
         self.env: dict[str, Any] = {}
         self.records = 0
+        self.name: str | None = None
+        self.started_at: float | None = None
 
 
 def _apply(state: _State, record) -> None:
@@ -70,6 +72,9 @@ def _apply(state: _State, record) -> None:
         run = record.run
         state.run_id = run.run_id or state.run_id
         state.group = run.run_group or state.group
+        state.name = run.display_name or state.name
+        if run.start_time.seconds:
+            state.started_at = run.start_time.seconds + run.start_time.nanos / 1e9
         state.git_sha = run.git.commit or state.git_sha
         _config(state, run.config)
         if run.telemetry.python_version:
@@ -168,6 +173,11 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     files = os.path.join(folder, "files")
     if os.path.isdir(files):
         _side_files(files, state)
+    if logs and state.records == 0 and not problems and not state.config and not state.git_sha:
+        # a 7-byte header and nothing else: the process died (or is starting) before its first flush
+        problems.append({"message": "W&B log holds no records: nothing was recorded (killed before its first "
+                                    "flush, or only just started)", "path": os.path.join(display_folder, logs[0]),
+                         "nothing_recorded": True})
     match = FOLDER.match(os.path.basename(folder))
     run_id = state.run_id or (match.group("id") if match else os.path.basename(folder))
     packages = {}
@@ -202,6 +212,9 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
         exit_code=state.exit_code,
         elapsed_s=float(state.runtime) if finished else None,
         last_activity=newest_mtime(folder) if state_name == "running" else None,
+        started_at=state.started_at,
+        ended_at=(state.started_at + float(state.runtime)) if finished and state.started_at and state.runtime else None,
+        name=state.name if state.name and state.name != run_id else None,
         metrics=state.history,
         reported=reported,
         environment=environment(env.get("python"), packages, cuda=env.get("cuda_version")),

@@ -1,0 +1,185 @@
+"""`audit compare` in a messy lab: repeated seeds, two seeds, crashed seeds, declared quantization, new flags.
+
+Runs are real records on disk (native run.yaml, and an MLflow file store written by the real client), read
+through discovery, compared through the command line as users run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.cli_helpers import run_cli
+from tests.compare.compare_helpers import write_runs
+
+
+def _group(name, values, *, seeds=None, config=None, extra=None):
+    seeds = list(range(len(values))) if seeds is None else seeds
+    out = []
+    for seed, value in zip(seeds, values):
+        record = {"id": f"{name}-s{seed}", "group": name, "seed": seed,
+                  "config": {"lr": 3e-4, "seed": seed, **(config or {})},
+                  "status": {"state": "completed", "exit_code": 0},
+                  "metrics": {"val/acc": [[100, value]]}}
+        record.update(extra or {})
+        out.append(record)
+    return out
+
+
+def _compare(results, *args, fmt="json"):
+    proc = run_cli("compare", *args, "--results", results, "--metric", "val/acc", "--format", fmt, cwd=results)
+    return proc, (json.loads(proc.stdout) if fmt == "json" and proc.stdout.strip() else None)
+
+
+def _rules(document):
+    return sorted({f["rule"] for f in document["findings"]})
+
+
+def test_a_rerun_seed_is_deduplicated_reported_and_the_noop_still_found(tmp_path):
+    rerun = {"id": "ls0.1-s0-rerun", "group": "ls0.1", "seed": 0, "config": {"lr": 3e-4, "seed": 0},
+             "status": {"state": "completed", "exit_code": 0}, "metrics": {"val/acc": [[100, 0.30]]}}
+    write_runs(tmp_path, _group("ls0", [0.30, 0.31, 0.29]) + _group("ls0.1", [0.30, 0.31, 0.29]) + [rerun])
+    _, doc = _compare(tmp_path, "ls0", "ls0.1")
+    comparison = doc["comparison"]
+    assert comparison["paired"] is True
+    assert "RA314" in _rules(doc) and "RA313" in _rules(doc)
+    assert [row["seed"] for row in comparison["rows"]] == [0, 1, 2]  # one line per seed, never two seeds on one
+    assert all(row["paired"] and row["delta"] == 0 for row in comparison["rows"])
+    # no recorded times: the tie is broken by id, and the output says which run was kept
+    note = "seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun (latest; runs without a recorded time go by id)"
+    assert comparison["dedupe"] == [note]
+    assert comparison["excluded"] == [{"run": "ls0.1-s0", "side": "ls0.1", "reason": "duplicate seed",
+                                       "note": comparison["dedupe"][0]}]
+    text, _ = _compare(tmp_path, "ls0", "ls0.1", fmt="text")
+    assert "Seeds       seed 0 appears 2 times in ls0.1: kept ls0.1-s0-rerun" in text.stdout
+    assert "no change: a no-op" in text.stdout
+    markdown, _ = _compare(tmp_path, "ls0", "ls0.1", fmt="markdown")
+    assert "| 0 | 0.3000 | 0.3000 | +0.0000 | ls0-s0 / ls0.1-s0-rerun |" in markdown.stdout
+    # --dedupe error stops and names the runs; --dedupe mean averages the repeats into one result
+    error, _ = _compare(tmp_path, "ls0", "ls0.1", "--dedupe", "error", fmt="text")
+    assert error.returncode == 2 and "seed 0 appears 2 times in ls0.1 (ls0.1-s0, ls0.1-s0-rerun)" in error.stderr
+    _, mean = _compare(tmp_path, "ls0", "ls0.1", "--dedupe", "mean")
+    assert mean["comparison"]["rows"][0]["treatment_run"] == "ls0.1-s0+ls0.1-s0-rerun"
+    assert mean["comparison"]["excluded"] == []
+
+
+def test_the_same_seeds_logged_by_two_trackers_keep_the_latest_and_stay_paired(tmp_path):
+    pytest.importorskip("mlflow")
+    # ls0.1 is logged natively AND to MLflow (the experiment is the group): two runs per seed
+    write_runs(tmp_path, _group("ls0", [0.30, 0.31, 0.29]) + _group("ls0.1", [0.30, 0.31, 0.29]))
+    script = textwrap.dedent("""
+        import sys, mlflow
+        mlflow.set_tracking_uri("file:" + sys.argv[1])
+        mlflow.set_experiment("ls0.1")
+        for seed, acc in ((0, 0.30), (1, 0.31), (2, 0.29)):
+            with mlflow.start_run(run_name=f"ls0.1-s{seed}"):
+                mlflow.log_params({"seed": seed, "lr": 3e-4})
+                mlflow.log_metric("val/acc", acc, step=100)
+    """)
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "mlruns")], check=True, capture_output=True,
+                   env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    _, doc = _compare(tmp_path, "ls0", "ls0.1")
+    comparison = doc["comparison"]
+    assert comparison["paired"] and [r["seed"] for r in comparison["rows"]] == [0, 1, 2]
+    assert "RA314" in _rules(doc) and comparison["verdict"] == "not supported"
+    # the MLflow runs carry an end time, the native ones none: the MLflow runs are the latest
+    kept = {row["treatment_run"] for row in comparison["rows"]}
+    assert not kept & {"ls0.1-s0", "ls0.1-s1", "ls0.1-s2"} and len(kept) == 3
+    assert sorted(e["run"] for e in comparison["excluded"]) == ["ls0.1-s0", "ls0.1-s1", "ls0.1-s2"]
+
+
+def test_two_seeds_are_not_enough_to_support_an_effect(tmp_path):
+    write_runs(tmp_path, _group("base", [0.300, 0.310]) + _group("treat", [0.305, 0.317]))
+    _, doc = _compare(tmp_path, "base", "treat")
+    comparison = doc["comparison"]
+    assert comparison["verdict"] == "not supported"
+    assert {"RA310", "RA312"} <= set(_rules(doc))
+    assert comparison["statistics"]["ci_method"] == "t"
+    lo, hi = comparison["ci"]
+    assert lo < 0 < hi  # t(1) interval: 0.006 +- 12.7 * 0.001
+    assert comparison["statistics"]["permutation_test"]["p_value"] == 0.5
+    text, _ = _compare(tmp_path, "base", "treat", fmt="text")
+    assert "(Student t); signs 2+/0=/0-; exact sign-flip test p = 0.5 (cannot go below 0.5 with 2 paired seeds)" in text.stdout
+
+
+def test_three_seeds_with_a_weak_effect_are_not_significant(tmp_path):
+    write_runs(tmp_path, _group("base", [0.300, 0.310, 0.320]) + _group("treat", [0.301, 0.311, 0.340]))
+    _, doc = _compare(tmp_path, "base", "treat")
+    assert "RA312" in _rules(doc) and doc["comparison"]["verdict"] == "not supported"
+
+
+def test_a_crashed_seed_is_left_out_and_does_not_make_the_comparison_invalid(tmp_path):
+    crashed = {"id": "base-s3", "group": "base", "seed": 3,
+               "config": {"lr": 3e-4, "seed": 3, "batch_size": 64},  # its config differs too
+               "status": {"state": "failed", "exit_code": 120},
+               "metrics": {"val/acc": [[40, 0.12]]}}  # and its score is from another step
+    write_runs(tmp_path, _group("base", [0.30, 0.31, 0.29]) + [crashed] + _group("treat", [0.30, 0.31, 0.29]))
+    _, doc = _compare(tmp_path, "base", "treat")
+    rules = _rules(doc)
+    assert "RA303" not in rules and "RA304" not in rules
+    assert doc["comparison"]["verdict"] == "not supported" and "RA314" in rules
+    ra313 = [f for f in doc["findings"] if f["rule"] == "RA313"]
+    assert len(ra313) == 1 and "base-s3 (seed 3) failed, exit 120" in ra313[0]["message"]
+    assert doc["comparison"]["excluded"] == [{"run": "base-s3", "side": "base", "reason": "failed", "note": ""}]
+
+
+def test_quantization_as_the_declared_treatment_is_a_valid_comparison(tmp_path):
+    base = _group("fp", [0.90, 0.91, 0.92], config={"quant": "none"}, extra={"eval": {"quant": "none"}})
+    int8 = _group("int8", [0.88, 0.885, 0.90], config={"quant": "int8"}, extra={"eval": {"quant": "int8"}})
+    write_runs(tmp_path, base + int8)
+    _, without = _compare(tmp_path, "fp", "int8")
+    assert "RA302" in _rules(without) and without["comparison"]["verdict"] == "invalid"
+    _, declared = _compare(tmp_path, "fp", "int8", "--treatment-keys", "quant")
+    assert "RA302" not in _rules(declared) and "RA304" not in _rules(declared)
+    assert declared["comparison"]["verdict"] != "invalid"
+
+
+def test_a_flag_unset_in_older_runs_is_a_lower_severity_difference(tmp_path):
+    old = _group("old", [0.30, 0.31, 0.29], config={"fs": 6})
+    new = _group("new", [0.35, 0.36, 0.34], config={"fs": 10, "grad_clip": 1.0})
+    write_runs(tmp_path, old + new)
+    _, doc = _compare(tmp_path, "old", "new", "--treatment-keys", "fs")
+    ra304 = [f for f in doc["findings"] if f["rule"] == "RA304"]
+    assert [f["severity"] for f in ra304] == ["info"] and "unset vs value" in ra304[0]["message"]
+    assert doc["comparison"]["verdict"] == "supported"
+    # a real protocol change next to it stays an error
+    write_runs(tmp_path, _group("new", [0.35, 0.36, 0.34], config={"fs": 10, "grad_clip": 1.0, "lr": 1e-3}))
+    _, doc = _compare(tmp_path, "old", "new", "--treatment-keys", "fs")
+    assert sorted(f["severity"] for f in doc["findings"] if f["rule"] == "RA304") == ["error", "info"]
+
+
+def test_run_selection_options(tmp_path):
+    write_runs(tmp_path, _group("base", [0.30, 0.31, 0.29, 0.10]) + _group("treat", [0.32, 0.33, 0.31, 0.50]))
+    _, doc = _compare(tmp_path, "base", "treat", "--seeds", "0-2")
+    assert [r["seed"] for r in doc["comparison"]["rows"]] == [0, 1, 2]
+    _, doc = _compare(tmp_path, "base", "treat", "--exclude", "base-s3", "--exclude", "treat-s3")
+    assert [r["seed"] for r in doc["comparison"]["rows"]] == [0, 1, 2]
+    _, doc = _compare(tmp_path, "base", "treat", "--where", "seed=1")
+    assert [r["seed"] for r in doc["comparison"]["rows"]] == [1]
+    bad, _ = _compare(tmp_path, "base", "treat", "--exclude", "nope", fmt="text")
+    assert bad.returncode == 2 and "--exclude nope: no such run" in bad.stderr
+    bad, _ = _compare(tmp_path, "base", "treat", "--where", "seed", fmt="text")
+    assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+
+
+def test_unknown_sides_suggest_the_closest_names(tmp_path):
+    write_runs(tmp_path, _group("baseline-lr3", [0.30, 0.31, 0.29]) + _group("treat", [0.32, 0.33, 0.31]))
+    proc, _ = _compare(tmp_path, "baseline-lr4", "treat", fmt="text")
+    assert proc.returncode == 2 and "did you mean baseline-lr3" in proc.stderr
+
+
+def test_unseeded_sides_never_share_a_table_line(tmp_path):
+    runs = []
+    for name, values in (("b", [0.1247, 0.0831]), ("t", [0.11, 0.09, 0.10])):
+        runs += [{"id": f"{name}-{i}", "group": name, "config": {"lr": 1}, "metrics": {"val/acc": [[1, v]]}}
+                 for i, v in enumerate(values)]
+    write_runs(tmp_path, runs)
+    _, doc = _compare(tmp_path, "b", "t")
+    rows = doc["comparison"]["rows"]
+    assert len(rows) == 5 and not any(r["paired"] for r in rows)
+    assert all((r["baseline_run"] is None) != (r["treatment_run"] is None) for r in rows)
