@@ -10,13 +10,18 @@ PYTEST_ARGS ?= -n 2
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The package alone (no torch): enough to list rules and write their docs.
+$(VENV)/.base-installed: pyproject.toml setup.py constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e .
+	touch $@
+
 $(VENV)/.demo-installed: pyproject.toml setup.py constraints.txt | $(PY)
 	$(PIP) install -c constraints.txt -e '.[replay,plots]'
-	touch $@
+	touch $@ $(VENV)/.base-installed
 
 $(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
 	$(PIP) install -c constraints.txt -e '.[dev]'
-	touch $@ $(VENV)/.demo-installed
+	touch $@ $(VENV)/.demo-installed $(VENV)/.base-installed
 
 demo: $(VENV)/.demo-installed
 	$(PY) fixtures/demo/demo.py
@@ -24,7 +29,7 @@ demo: $(VENV)/.demo-installed
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-docs: $(VENV)/.demo-installed
+docs: $(VENV)/.base-installed
 	$(PY) -m auditor.rules_cli --write-docs docs/rules
 
 bench: $(VENV)/.dev-installed

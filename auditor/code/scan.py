@@ -28,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.code.cache import FileStats, ResultCache, blob_hash, rules_version
+from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import Candidate, discover
 from auditor.code.suppress import Suppression, has_suppressions, parse_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
+from auditor.fingerprint import code_fingerprint
 from auditor.findings import Finding, code_location, sort_findings
+from auditor.meta import EngineSignal, input_unreadable, run_rule
 
-DEFAULT_MAX_FILE_BYTES = 2_000_000
 PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
 DEPS_VARIANTS = 8  # project-rule results kept per set of summary heads (see _project_findings)
 
@@ -170,16 +171,15 @@ class FileAnalyzer:
         self.config = config
         selected = code_rules(config)
         self.module_rules = [r for r in selected if isinstance(r, ModuleRule)]
-        self.unreadable_rule = meta_rule(config, "RA001")
         from auditor.code.rule_base import ProjectRule
 
         # Summaries feed only the project rules: none selected, no index (and far fewer parses).
         self.index = _index_module() if any(isinstance(r, ProjectRule) for r in selected) else None
-        self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
-        self.check_syntax = bool(config.section("scan").get("check_syntax", True))
+        self.max_bytes = config.scan.max_file_bytes
+        self.check_syntax = config.scan.check_syntax
 
     def unreadable(self, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-        return unreadable_result(self.unreadable_rule, path, why, line, col)
+        return unreadable_result(self.config, path, why, line, col)
 
     def analyze(self, path: str, data: bytes) -> dict:
         source, problem = decode_source(data, self.max_bytes)
@@ -215,13 +215,8 @@ class FileAnalyzer:
                 return self.unreadable(path, f"does not parse: {type(exc).__name__}")
             ctx = self._context(path, source, tree)
             for rule in rules:
-                try:
-                    result["findings"].extend(f.to_json() for f in rule.check(ctx))
-                except Exception as exc:  # one rule's bug must not hide the rest of the scan
-                    if os.environ.get("AUDITOR_DEBUG"):
-                        raise
-                    result["findings"].extend(self.unreadable(path, f"internal error in {rule.id}: "
-                                                                    f"{type(exc).__name__}: {exc}")["findings"])
+                found = run_rule(rule, code_location(path, 1), ctx, config=self.config)
+                result["findings"].extend(f.to_json() for f in found)
         if want_summary:
             try:
                 _add_summary(result, self.index, path, source, module)
@@ -246,9 +241,10 @@ class FileAnalyzer:
                              is_package=is_package)
 
 
-def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance)."""
-    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why)
+def unreadable_result(config: Config, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+    """The per-file result of a file that was not analyzed: one RA001 finding."""
+    finding = input_unreadable(f"skipped: {why}", code_location(path, line, col), {"reason": why}, config=config,
+                               anchor=why)
     return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
             "parsed": False, "unreadable": True}
 
@@ -323,7 +319,7 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
     if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
         return None
-    source, _ = decode_source(data, int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)))
+    source, _ = decode_source(data, config.scan.max_file_bytes)
     if source is None or code_skeleton(source) != prev["skeleton"]:  # the cheap test first: no parse
         return None
     module, problem = _ast_parse(source, path)
@@ -419,7 +415,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
     `keep_index=True` fills `summaries` and `index` of the result (a warm scan of an unchanged tree
     otherwise answers from the project cache without loading them).
     """
-    cache = ResultCache(config.cache_dir / "code", f"{rules_version()}:{config.fingerprint()}") if use_cache else None
+    cache = ResultCache(config.cache_dir / "code", code_fingerprint(config)) if use_cache else None
     keys: dict[str, str] = {}
     project_key = None
     if cache is not None:
@@ -455,11 +451,10 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
             analyzers.append(FileAnalyzer(config))
         return analyzers[0]
 
-    unreadable_rule = meta_rule(config, "RA001")
     per_file: dict[str, dict] = {}
     for f in files:
         if f.unreadable:
-            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(config, f.path, f.error or "cannot be read")
     wanted = sorted({keys[f.path] for f in files if not f.unreadable and f.path in keys})
     hits = cache.get_many(wanted) if cache is not None else {}
     misses = []
@@ -470,7 +465,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         if key is not None and key in hits:
             per_file[f.path] = hits[key]
         elif f.content() is None:  # vanished or unreadable since it was stat'ed
-            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(config, f.path, f.error or "cannot be read")
         else:
             misses.append(f)
     # A changed file whose previous version is cached: an edit of comments only is not analyzed again.
@@ -549,7 +544,7 @@ def _variants(record) -> list[dict]:
         return []
 
 
-class _CacheMiss(Exception):
+class _CacheMiss(EngineSignal):
     """A summary the cache listed could not be read back."""
 
 
@@ -642,7 +637,7 @@ def _run_project_rules(summaries: list, config: Config, result: ScanResult, keep
         result.index = index
     out = []
     for rule in project_rules(config) if rules is None else rules:
-        out.extend(rule.check(index, config))
+        out.extend(run_rule(rule, code_location(".", 1), index, config, config=config))
     return out
 
 
@@ -691,7 +686,7 @@ def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Sup
 def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:
     """The candidates as SourceFiles. With `stats`, a file whose stat signature is on record is not read:
     its blob id comes from the record and its bytes are read only if it must be analyzed."""
-    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+    max_bytes = config.scan.max_file_bytes
     known = stats.known([str(c.full) for c in candidates]) if stats is not None else {}
     out, rows = [], []
     for cand in candidates:

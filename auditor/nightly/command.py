@@ -8,43 +8,10 @@ from pathlib import Path
 import click
 
 from auditor.cli_common import config_option, get_config
-from auditor.errors import InputError
 from auditor.executors import EXECUTORS
 from auditor.findings import SEVERITIES, at_or_above
 
 log = logging.getLogger("auditor")
-
-# [tool.auditor.nightly] keys and what each must be (see docs/usage-nightly.md).
-_SETTING_CHECKS = {
-    "docs": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
-             "must be a path/glob or a list of them"),
-    "executor": (lambda v: v in EXECUTORS, f"must be one of {', '.join(EXECUTORS)}"),
-    "address": (lambda v: isinstance(v, str), "must be a string"),
-    "partition": (lambda v: isinstance(v, str), "must be a string"),
-    "time": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "must be minutes or HH:MM:SS"),
-    "gpus": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
-    "jobs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
-    "chunk_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
-    "max_run_plots": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
-    "replay": (lambda v: isinstance(v, bool), "must be true or false"),
-    "discovery_cache": (lambda v: isinstance(v, bool), "must be true or false"),
-    "link_template": (lambda v: isinstance(v, str), "must be a string"),
-    "repo": (lambda v: isinstance(v, str), "must be a path"),
-}
-
-
-def check_settings(config) -> dict:
-    """The [tool.auditor.nightly] table, or an input error naming the config file and the key."""
-    settings = config.section("nightly")
-    for key, value in sorted(settings.items()):
-        if key not in _SETTING_CHECKS:
-            raise InputError(f"unknown setting; known: {', '.join(sorted(_SETTING_CHECKS))}",
-                             path=config.source, field=f"nightly.{key}")
-        valid, expected = _SETTING_CHECKS[key]
-        if not valid(value):
-            raise InputError(f"{expected}, got {value!r}", path=config.source, field=f"nightly.{key}")
-    return settings
-
 
 @click.command()
 @click.argument("results_dir", metavar="DIR", type=click.Path())
@@ -77,9 +44,8 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
 
     setup_logging(verbose)
     config = get_config(Path(repo) if repo else Path.cwd(), config_path)
-    settings = check_settings(config)
     options = NightlyOptions(
-        results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),
+        results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or config.nightly.executor or "local",
         address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,
         wait_s=wait_s, docs=list(docs) or None)
     outcome = run_nightly(options, config)

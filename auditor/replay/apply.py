@@ -184,7 +184,7 @@ def _apply_hook(model: nn.Module, target: str, repo: str | Path, report: QuantRe
     for name, (cls, params, hooks, forward) in after.items():
         old = before.get(name)
         if old is None or old[0] is not cls or old[2] != hooks or old[3] is not forward or len(old[1]) != len(params) \
-                or any(not torch.equal(a, b) for a, b in zip(old[1], params)):
+                or any(not torch.equal(a, b) for a, b in zip(old[1], params, strict=False)):
             report.changed_by_hook.append(name)
     # Global torch hooks (e.g. registered on nn.Linear's class) are invisible here; the driver's
     # output comparison (quantized vs plain) is what finally decides whether anything changed.

@@ -12,7 +12,9 @@ import click
 
 from auditor.cli_common import config_option, finish, get_config, report_options
 from auditor.errors import InputError
+from auditor.extras import missing_extra, needs_extra
 from auditor.findings import Finding
+from auditor.runs.audit import audit_run_record
 from auditor.runs.cli_support import emit_json, find_run
 from auditor.runs.record import Run
 from auditor.trainpath import training_path
@@ -21,12 +23,6 @@ from auditor.vcs import Repo, scan_at_sha
 # -- shared ---------------------------------------------------------------------------------------
 
 def _record_findings(run: Run, config, repo: Repo | None) -> tuple[list[Finding], str | None]:
-    try:
-        from auditor.runs.audit import audit_run_record
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("auditor.runs.audit"):
-            return [], "run rules not available in this installation"
-        raise
     return list(audit_run_record(run, config, repo)), None
 
 
@@ -87,11 +83,12 @@ def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], 
 
 def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding], str | None]:
     try:
-        from auditor.replay.driver import replay_findings
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("auditor.replay"):
-            return [], "replay not available in this installation"
-        raise
+        from auditor.replay.driver import replay_findings  # torch: only when a run has a replay to do
+    except ImportError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        return [], f"replay skipped: {needs_extra('replaying a checkpoint', extra)}"
     return list(replay_findings(run, config, repo_path, device)), None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.findings import Finding
+from auditor.meta import input_unreadable
 from auditor.runs.normalize import normalize
 from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
 from auditor.runs.readers.common import ReadError, load_json, read_text
@@ -166,15 +167,12 @@ def _error_from(exc: BaseException, folder: _Folder) -> ReadError:
 
 
 def _problem(error: ReadError, config, extra: str = "") -> Finding:
-    from auditor.rules.meta.ra001_input_unreadable import InputUnreadable  # not the whole rule pack
-
-    rule = InputUnreadable(severity=config.severity.get("RA001"))
     location = {"path": error.path}
     if error.line:
         location["line"] = error.line
     evidence = {"field": error.field} if error.field else {}
     prefix = f"{error.field}: " if error.field else ""
-    return rule.finding(f"{prefix}{error.message}{extra}", location, evidence)
+    return input_unreadable(f"{prefix}{error.message}{extra}", location, evidence, config=config)
 
 
 def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Folder, ReadError]]]:
@@ -217,9 +215,8 @@ def _read_all(tasks: list[tuple], workers: int) -> list[tuple[list[Run], ReadErr
 
 
 def _workers(config) -> int:
-    setting = config.section("runs").get("workers")
-    if isinstance(setting, int) and setting > 0:
-        return setting
+    if config.runs.workers:
+        return config.runs.workers
     return max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -241,7 +238,7 @@ def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: l
         else:
             outcomes[index] = (*hit, True)
     fresh = {}
-    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers)):
+    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers), strict=False):
         outcomes[index] = outcome
         runs, error, cacheable = outcome
         blob = encode(runs, error) if cacheable and sig is not None else None
@@ -256,7 +253,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
     or cache=False turns it off), unchanged run folders come from the discovery cache under
     config.cache_dir (see auditor.runs.discovery_cache) instead of being read and parsed again."""
     if cache is None:
-        cache = config.section("runs").get("cache", True) is not False
+        cache = config.runs.cache
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))
@@ -274,7 +271,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
         outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config))
     else:
         outcomes = _read_all(tasks, _workers(config))
-    for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes):
+    for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes, strict=False):
         if error:
             discovery.errors.append((folder.path, error))
             discovery.problems.append(_problem(error, config, "; this run was not audited"))

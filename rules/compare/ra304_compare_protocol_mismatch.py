@@ -1,5 +1,5 @@
 from auditor.compare.validity import DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 
 def _runs(group, fs, bsz=16, steps=1000, seeds=(0, 1, 2), base=0.40, output_dir=None):
@@ -13,10 +13,9 @@ def _runs(group, fs, bsz=16, steps=1000, seeds=(0, 1, 2), base=0.40, output_dir=
     return runs
 
 
-class CompareProtocolMismatch(Rule):
+class CompareProtocolMismatch(CompareRule):
     id = "RA304"
     name = "compare-protocol-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The config differs outside the keys the comparison means to vary (batch size, steps, length...)."
     rationale = (
@@ -42,7 +41,7 @@ class CompareProtocolMismatch(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         diffs = config_differences(subject, list(self.options["ignore_keys"]))
         if subject.treatment_keys is not None:
             outside = {k: v for k, v in diffs.items() if not is_treatment_key(k, subject.treatment_keys)}

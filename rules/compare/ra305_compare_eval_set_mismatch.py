@@ -1,5 +1,5 @@
 from auditor.compare.validity import describe, eval_attributes, side_values
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 
 def _run(id, framework, dataset, metric_def=None, value=0.9543):
@@ -10,10 +10,9 @@ def _run(id, framework, dataset, metric_def=None, value=0.9543):
             "metrics": {"eval/pass_pct": [[100000, value]]}}
 
 
-class CompareEvalSetMismatch(Rule):
+class CompareEvalSetMismatch(CompareRule):
     id = "RA305"
     name = "compare-eval-set-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The sides were scored on different eval data, with a different eval framework or metric definition."
     rationale = (
@@ -37,7 +36,7 @@ class CompareEvalSetMismatch(Rule):
          "treatment": [_run("y", "v2", "collatz_eval_50k.csv")], "metric": "eval/pass_pct"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         key_map = subject.config.key_map
         attrs = {r.id: eval_attributes(r, key_map) for r in subject.runs}
         keys = sorted({k for a in attrs.values() for k in a})

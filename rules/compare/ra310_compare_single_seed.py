@@ -1,11 +1,10 @@
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareSingleSeed(Rule):
+class CompareSingleSeed(CompareRule):
     id = "RA310"
     name = "compare-single-seed"
-    scope = "compare"
     severity = "warning"
     summary = "A side of the comparison rests on one seed (fewer than `min_seeds` usable runs)."
     rationale = (
@@ -28,7 +27,7 @@ class CompareSingleSeed(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         need = int(self.options["min_seeds"])
         thin = {label: len(subject.scored(side))
                 for label, side in ((subject.baseline_label, subject.baseline),

@@ -1,12 +1,11 @@
 from auditor.compare.groups import is_failed, is_unfinished, run_seed, seeds_of
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareFailedSeeds(Rule):
+class CompareFailedSeeds(CompareRule):
     id = "RA313"
     name = "compare-failed-seeds"
-    scope = "compare"
     severity = "warning"
     summary = "Runs of the comparison failed, were killed or are still running, or seeds of one side are missing on the other."
     rationale = (
@@ -31,7 +30,7 @@ class CompareFailedSeeds(Rule):
          "treatment": group("t", [0.1, 0.09, 0.11, 0.1], metric="nrmse", seeded=False), "metric": "nrmse"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         parts, evidence = [], {}
         for label, side in ((subject.baseline_label, subject.baseline), (subject.treatment_label, subject.treatment)):
             bad = [r for r in side if is_failed(r) or is_unfinished(r)]

@@ -1,10 +1,9 @@
-from auditor.rule import Rule
+from auditor.rule import MetaRule
 
 
-class InputUnreadable(Rule):
+class InputUnreadable(MetaRule):
     id = "RA001"
     name = "input-unreadable"
-    scope = "meta"
     severity = "warning"
     summary = "A file among those scanned or discovered could not be read or parsed; it was skipped."
     rationale = (
@@ -12,6 +11,3 @@ class InputUnreadable(Rule):
         "either: whatever it held (a trainer, a run record) was not audited."
     )
     incident = "all: an unaudited file is a hole in the evidence"
-
-    def check(self, subject, context):  # emitted by the scanners and readers, not by a subject check
-        return ()

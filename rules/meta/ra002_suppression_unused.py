@@ -1,10 +1,9 @@
-from auditor.rule import Rule
+from auditor.rule import MetaRule
 
 
-class SuppressionUnused(Rule):
+class SuppressionUnused(MetaRule):
     id = "RA002"
     name = "suppression-unused"
-    scope = "meta"
     severity = "warning"
     summary = "An inline `# audit: ignore[RULE]` comment suppresses nothing on its line."
     rationale = (
@@ -14,6 +13,3 @@ class SuppressionUnused(Rule):
     incident = "all: suppressions are part of the evidence and must stay honest"
     bad = ["import torch\nstate = torch.load('ckpt.pt', weights_only=True)  # audit: ignore[RA170] trusted file  # expect: RA002\n"]
     good = ["import torch\nstate = torch.load('ckpt.pt')  # audit: ignore[RA170] our own checkpoint\n"]
-
-    def check(self, subject, context):  # emitted by the scanner's suppression pass
-        return ()

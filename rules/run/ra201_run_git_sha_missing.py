@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunGitShaMissing(Rule):
+class RunGitShaMissing(RunRule):
     id = "RA201"
     name = "run-git-sha-missing"
-    scope = "run"
     severity = "warning"
     summary = "The run recorded no git SHA: nobody can tell which code produced its numbers."
     rationale = (
@@ -21,7 +20,7 @@ class RunGitShaMissing(Rule):
         {"id": "with-sha", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": False}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if not run.git_sha:
             yield self.finding(f"run {run.id} ({run.source}) recorded no git SHA: the code that produced it is unknown",
                                run_location(run.id), {"source": run.source})

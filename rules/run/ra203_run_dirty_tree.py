@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunDirtyTree(Rule):
+class RunDirtyTree(RunRule):
     id = "RA203"
     name = "run-dirty-tree"
-    scope = "run"
     severity = "warning"
     summary = "The run started from a working tree with uncommitted changes: its SHA does not describe its code."
     rationale = (
@@ -21,7 +20,7 @@ class RunDirtyTree(Rule):
         {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if run.git_dirty:
             sha = f" at {run.git_sha}" if run.git_sha else ""
             yield self.finding(f"run {run.id} ran from a dirty working tree{sha}: uncommitted changes are not in the SHA",

@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunConfigEmpty(Rule):
+class RunConfigEmpty(RunRule):
     id = "RA211"
     name = "run-config-empty"
-    scope = "run"
     severity = "warning"
     summary = "The run's config is missing or empty: its hyper-parameters are not on record."
     rationale = (
@@ -21,7 +20,7 @@ class RunConfigEmpty(Rule):
         {"id": "has-config", "seed": 0, "config": {"lr": 0.1}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if not run.config:
             yield self.finding(f"run {run.id} recorded an empty config: its hyper-parameters are unknown",
                                run_location(run.id), {"source": run.source})

@@ -14,9 +14,9 @@ from auditor.code import patterns, tree_prefilter
 from auditor.code.context import ModuleContext
 from auditor.code.summarize import summarize_source
 from auditor.config import Config
-from rules.code.ra101_final_validation_skipped import FinalValidationSkipped
-from rules.code.ra140_diagnostic_side_effect import DiagnosticSideEffect, _Walker
-from rules.code.ra170_unsafe_checkpoint_load import UnsafeCheckpointLoad
+from auditor.rules.code.ra101_final_validation_skipped import FinalValidationSkipped
+from auditor.rules.code.ra140_diagnostic_side_effect import DiagnosticSideEffect, _Walker
+from auditor.rules.code.ra170_unsafe_checkpoint_load import UnsafeCheckpointLoad
 
 CONDITIONS = [
     "is_last_step", "self.is_last_batch", "is_last_step(step)", "step == total_steps", "step >= max_steps",
