@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test bench clean docs
+.PHONY: demo test lint bench clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ $(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
 demo: $(VENV)/.demo-installed
 	$(PY) fixtures/demo/demo.py
 
-test: $(VENV)/.dev-installed
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml) and the dead-code check; both fail on any finding.
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check auditor rules tests benchmarks tools
+	$(PY) tools/deadcode.py
 
 docs: $(VENV)/.base-installed
 	$(PY) -m auditor.rules_cli --write-docs docs/rules

@@ -34,10 +34,10 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx):
+    def list_commands(self, _ctx):
         return sorted(COMMANDS)
 
-    def get_command(self, ctx, name):
+    def get_command(self, _ctx, name):
         target = COMMANDS.get(name)
         if target is None:
             return None

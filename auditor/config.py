@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import re
 import sys
 import types
 import typing
@@ -84,7 +85,8 @@ class ScanSettings:
 class RunsSettings:
     """[tool.auditor.runs]"""
     cache: bool = True  # the discovery cache
-    stale_after: int | float | str | None = None  # seconds, or 45s/30m/2h/1d; None: 2h
+    stale_after: int | float | str | None = setting(None, lambda v: not isinstance(v, str) or bool(
+        re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhd]?\s*", v.lower())), "seconds or a duration (45s, 30m, 2h, 1d)")
     workers: int | None = setting(None, _positive, "a positive number of processes")
 
 

@@ -210,7 +210,7 @@ class Nightly:
         self.stats.update(replays=len(candidates), replays_run=len(todo))
         # Replays are heavy (a model per run): one per task spreads them best.
         work = [tasks.RunBatch([item], self.config, self.repo_path, "replay") for item in todo]
-        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda b: 1)
+        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda _batch: 1)
         self._keep["replay"] = set(keys.values())
         return [f for key in sorted(set(keys.values())) for f in found.get(key, [])]
 
@@ -228,7 +228,7 @@ class Nightly:
         self.stats.update(shas=len(runs_by_sha), shas_scanned=len(todo))
         jobs = 1 if self._in_pool() and len(todo) > 1 else None
         work = [tasks.ShaTask(self.repo_path, sha, self.config, keys[sha], jobs) for sha in todo]
-        self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda t: 1)
+        self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda _task: 1)
         self._keep["code"] = set(keys.values())
         return merge_code_findings({sha: found.get(keys[sha], []) for sha in runs_by_sha}, runs_by_sha)
 

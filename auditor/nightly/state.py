@@ -117,9 +117,6 @@ class NightlyState:
             self.db.execute("UPDATE nightlies SET finished=?, findings=? WHERE id=?",
                             (time.time(), findings, self.nightly_id))
 
-    def completed_nightlies(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM nightlies WHERE finished IS NOT NULL").fetchone()[0]
-
     # -- plots ---------------------------------------------------------------------------------
     def plot(self, key: str) -> str | None:
         row = self.db.execute("SELECT svg FROM plots WHERE key=?", (key,)).fetchone()

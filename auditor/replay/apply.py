@@ -117,7 +117,7 @@ def _selected(name: str, options: QuantOptions) -> bool:
 
 
 def _activation_hook(fmt: str, options: QuantOptions):
-    def hook(module, args):
+    def hook(_module, args):
         if not args or not isinstance(args[0], torch.Tensor) or not args[0].is_floating_point():
             return None
         x = quantize_dequantize(args[0], fmt, block_size=options.block_size, scale_mode=options.scale_mode,

@@ -136,7 +136,7 @@ def evaluate_model(model: nn.Module, evaluate: Callable, metric: str | None, run
     """The metric, and the outputs of the model's first forward calls."""
     outputs: list[torch.Tensor] = []
 
-    def capture(module, args, output):
+    def capture(_module, _args, output):
         if len(outputs) < MAX_CAPTURED_OUTPUTS:
             outputs.extend(_tensors(output))
 

@@ -43,7 +43,7 @@ class Discovery:
     def error_for(self, run_id: str) -> InputError | None:
         """Why `run_id` is not among the runs, when a broken record is the one it names (for exit 2)."""
         for folder, error in self.errors:
-            if _error_concerns(folder, error, run_id, Path(self.results_dir)):
+            if _error_concerns(folder, run_id, Path(self.results_dir)):
                 return InputError(error.message, path=error.path, line=error.line, field=error.field)
         return None
 
@@ -300,7 +300,7 @@ def _matches(run: Run, run_id: str, results_dir: Path) -> bool:
     return rel == run_id.strip("/")
 
 
-def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Path) -> bool:
+def _error_concerns(folder: str, run_id: str, results_dir: Path) -> bool:
     parts = os.path.relpath(folder, os.path.abspath(results_dir)).replace(os.sep, "/").split("/")
     if run_id in parts or "/".join(parts) == run_id.strip("/"):
         return True

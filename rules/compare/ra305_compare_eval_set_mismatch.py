@@ -42,8 +42,8 @@ class CompareEvalSetMismatch(CompareRule):
         keys = sorted({k for a in attrs.values() for k in a})
         parts, evidence = [], {}
         for key in keys:
-            b = side_values(subject.baseline, lambda r: attrs[r.id].get(key))
-            t = side_values(subject.treatment, lambda r: attrs[r.id].get(key))
+            b = side_values(subject.baseline, lambda r, key=key: attrs[r.id].get(key))
+            t = side_values(subject.treatment, lambda r, key=key: attrs[r.id].get(key))
             if "(unset)" in b or "(unset)" in t or set(b) == set(t):
                 continue
             parts.append(f"{key} = {describe(b, subject.baseline_label)} vs {describe(t, subject.treatment_label)}")

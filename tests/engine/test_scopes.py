@@ -15,15 +15,12 @@ from crash_pack import write_pack
 
 def test_a_misspelt_scope_is_refused_at_definition():
     with pytest.raises(TypeError, match="unknown scope 'compre'"):
-        class Typo(Rule):  # noqa: F841
-            id = "RA999"
-            scope = "compre"
+        type("Typo", (Rule,), {"id": "RA999", "scope": "compre"})
 
 
 def test_a_rule_without_scope_is_refused():
     with pytest.raises(TypeError, match="has no scope"):
-        class Scopeless(Rule):  # noqa: F841
-            id = "RA998"
+        type("Scopeless", (Rule,), {"id": "RA998"})
 
 
 def test_every_rule_derives_from_its_scopes_base():
