@@ -15,6 +15,11 @@ from typing import Any
 from auditor.findings import Finding
 
 
+# The path of a finding about the whole project (a project rule that crashed): reported whatever files
+# were asked for.
+PROJECT_PATH = "."
+
+
 class EngineSignal(Exception):
     """Raised by the engine underneath a rule (a cache entry gone missing): not the rule's bug, so
     `run_rule` lets it through to the engine that handles it."""
