@@ -68,3 +68,14 @@ def test_a_plugin_rule_gets_the_same_harness(tmp_path, monkeypatch):
             check_example(case, tmp_path / str(case))
     finally:
         all_rule_classes.cache_clear()
+
+
+def test_tests_import_the_bundled_rules_one_way():
+    """As `auditor.rules.*` only: importing `rules.*` too would make every rule class exist twice."""
+    import re
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"^\s*(from|import)\s+rules[.\s]", re.M)
+    offenders = [str(p.relative_to(tests)) for p in sorted(tests.rglob("*.py")) if pattern.search(p.read_text())]
+    assert not offenders, offenders
