@@ -5,26 +5,36 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test bench clean docs
+.PHONY: demo test lint bench clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The package alone (no torch): enough to list rules and write their docs.
+$(VENV)/.base-installed: pyproject.toml setup.py constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e .
+	touch $@
+
 $(VENV)/.demo-installed: pyproject.toml setup.py constraints.txt | $(PY)
 	$(PIP) install -c constraints.txt -e '.[replay,plots]'
-	touch $@
+	touch $@ $(VENV)/.base-installed
 
 $(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
 	$(PIP) install -c constraints.txt -e '.[dev]'
-	touch $@ $(VENV)/.demo-installed
+	touch $@ $(VENV)/.demo-installed $(VENV)/.base-installed
 
 demo: $(VENV)/.demo-installed
 	$(PY) fixtures/demo/demo.py
 
-test: $(VENV)/.dev-installed
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-docs: $(VENV)/.demo-installed
+# ruff (configured in pyproject.toml) and the dead-code check; both fail on any finding.
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check auditor rules tests benchmarks tools
+	$(PY) tools/deadcode.py
+
+docs: $(VENV)/.base-installed
 	$(PY) -m auditor.rules_cli --write-docs docs/rules
 
 bench: $(VENV)/.dev-installed

@@ -21,7 +21,7 @@ from auditor import safe_read
 from auditor.compare.groups import conditions, score, usable
 from auditor.config import Config
 from auditor.errors import InputError
-from auditor.findings import Finding
+from auditor.findings import Finding, docs_location
 from auditor.runs.record import Run
 from auditor.runs.selection import expand_seeds
 
@@ -171,7 +171,7 @@ def _table_claims(path, number, header, cells, known) -> list[Claim]:
             return []
         subject = next(iter(named))
     out = []
-    for head, cell in zip(header[1:], cells[1:]):
+    for head, cell in zip(header[1:], cells[1:], strict=False):
         metric = known.metrics.get(re.sub(r"[*_`]", "", head).strip().lower())
         if metric is None:
             continue
@@ -366,11 +366,13 @@ def read_doc(path: Path) -> str:
 
 
 def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, config: Config,
-               repo: str | Path | None = None) -> list[Finding]:
-    """RA501/RA502 findings (and RA001 for unreadable docs) over the Markdown files under `paths`."""
-    from auditor.registry import rule_class, selected_rules
+               repo: str | Path | None = None, rules: list | None = None) -> list[Finding]:
+    """RA501/RA502 findings (and RA001 for unreadable docs) over the Markdown files under `paths`; `rules`:
+    these rules instead of the docs rules the configuration selects."""
+    from auditor.meta import input_unreadable, run_rule
+    from auditor.registry import selected_rules
 
-    rules = selected_rules(config, "docs")
+    rules = selected_rules(config, "docs") if rules is None else rules
     claim_rules = [r for r in rules if getattr(r, "subject", "") == "claim"]
     reference_rules = [r for r in rules if getattr(r, "subject", "") == "reference"]
     known = known_names(runs, config)
@@ -384,17 +386,42 @@ def check_docs(paths: list[str], runs: list[Run], results_dir: str | Path, confi
             if shown in named:  # the file asked for on the command line: exit 2
                 raise
             where = f" (line {exc.line})" if exc.line else ""  # no excerpt: the line may be binary
-            findings.append(rule_class("RA001")().finding(f"cannot read the doc, skipped: {exc.message}{where}",
-                                                          {"path": shown}))
+            findings.append(input_unreadable(f"cannot read the doc, skipped: {exc.message}{where}",
+                                             {"path": shown}, config=config))
             continue
         claims, references = extract(shown, text, known)
         for claim in claims:
             for rule in claim_rules:
-                findings += rule.check(claim, None)
+                findings += run_rule(rule, docs_location(claim.path, claim.line), claim, config=config)
         roots = [Path(p) for p in (repo, repo_root_of(doc), Path(results_dir), config.root) if p]
         for line, target in references:
             reference = resolve_reference(target, doc, roots)
             reference.path, reference.line = shown, line
             for rule in reference_rules:
-                findings += rule.check(reference, None)
+                findings += run_rule(rule, docs_location(reference.path, reference.line), reference, config=config)
     return findings
+
+
+def findings_for_example(cls, example: dict, folder: Path, plugins: tuple[str, ...] = ()) -> list[Finding]:
+    """The example adapter of the docs scope (auditor/scopes.py). An example is {"doc": Markdown text,
+    "runs": native run records, "files": paths that exist in the repository}, written as a real lab."""
+    import git
+    import yaml
+
+    from auditor.compare.runsource import load_runs
+
+    repo, results = folder / "repo", folder / "results"
+    (repo / "docs").mkdir(parents=True)
+    git.Repo.init(repo).close()
+    results.mkdir()
+    for record in example.get("runs", []):
+        (results / record["id"]).mkdir(parents=True)
+        (results / record["id"] / "run.yaml").write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+    for name in example.get("files", []):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("placeholder\n", encoding="utf-8")
+    doc = repo / "docs" / "RESULTS.md"
+    doc.write_text(example["doc"], encoding="utf-8")
+    config = Config(root=repo, plugins=list(plugins))
+    runs, problems = load_runs(results, config)
+    return [*problems, *check_docs([str(doc)], runs, results, config, repo=repo, rules=[cls()])]

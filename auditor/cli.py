@@ -1,4 +1,8 @@
-"""The `audit` command. Subcommands are imported only when called, so `audit scan` never pays for torch."""
+"""The `audit` command. Subcommands are imported only when called, so `audit scan` never pays for torch.
+
+A command module that fails to import is a bug and shows as one (an internal error, exit 2); a missing
+optional extra (torch for `audit replay`) says which extra to install, exit 2.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import click
 
 from auditor import __version__
 from auditor.errors import InputError
+from auditor.extras import missing_extra, needs_extra
 
 # command name -> "module:attribute"; each concern owns its command module.
 COMMANDS = {
@@ -26,25 +31,20 @@ COMMANDS = {
     "hook": "auditor.hooks:hook",
     "baseline": "auditor.baseline:baseline",
     "init": "auditor.init_command:init",
+    "config": "auditor.config_command:config",
 }
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx):
+    def list_commands(self, _ctx):
         return sorted(COMMANDS)
 
-    def get_command(self, ctx, name):
+    def get_command(self, _ctx, name):
         target = COMMANDS.get(name)
         if target is None:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("auditor"):
-                return None  # not built yet in this checkout
-            raise
-        return getattr(module, attr)
+        return getattr(importlib.import_module(module_name), attr)
 
     def resolve_command(self, ctx, args):
         """An unknown command name gets the closest known one: `audit sacn` -> did you mean `scan`?"""
@@ -64,11 +64,16 @@ def cli():
     """Reproducibility auditor and static checker for ML experiments."""
 
 
+def _command_name(argv: list[str] | None) -> str:
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if w in COMMANDS]
+    return words[0] if words else "this command"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: input errors become one line and exit 2; no traceback reaches the user."""
     try:
         cli.main(args=argv, prog_name="audit", standalone_mode=False)
-    except SystemExit as exc:
+    except SystemExit:
         raise
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -84,6 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug of ours: still one clear line, the traceback only on request
         if os.environ.get("AUDITOR_DEBUG"):
             raise
+        extra = missing_extra(exc) if isinstance(exc, ImportError) else None
+        if extra is not None:  # not a bug: the user's installation lacks an optional extra
+            click.echo(f"audit: error: {needs_extra(f'`audit {_command_name(argv)}`', extra)}", err=True)
+            sys.exit(2)
         click.echo(f"audit: internal error: {type(exc).__name__}: {exc} (set AUDITOR_DEBUG=1 for the traceback)", err=True)
         sys.exit(2)
     sys.exit(0)

@@ -5,12 +5,17 @@ Keys may be spelled with dashes or underscores. Unknown keys are an input error 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
+import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -47,14 +52,126 @@ DEFAULT_QUANT_HOOKS = ["apply_quant_hooks", "apply_fake_quant", "quantize_model"
                        "apply_nvfp4", "enable_fake_quant", "convert_to_float8_training", "quantize_",
                        "prepare", "replace_linear_with_quant"]
 
-_LIST_KEYS = ("select", "ignore", "exclude", "seed_helpers", "validation_functions", "quant_hooks",
-              "entry_points", "plugins", "diagnostic_flags", "results")
-_KNOWN_KEYS = set(_LIST_KEYS) | {"per_path_ignores", "severity", "fail_on", "key_map", "rules", "cache_dir",
-                                 "compare", "replay", "docs", "runs", "nightly", "scan"}
 
 
 def _snake(key: str) -> str:
     return key.replace("-", "_")
+
+
+# -- settings: one field of one dataclass per key --------------------------------------------------------
+# Adding a key is one line: a field with its type and default; `setting(...)` adds a check on the value
+# beyond its type. Loading refuses unknown keys and values of the wrong type, naming the file and the key.
+
+def setting(default: Any = None, check: Callable[[Any], bool] | None = None, expected: str = "", *,
+            factory: Callable[[], Any] | None = None):
+    """A field whose value must also pass `check` (`expected` says what it must be, for the error)."""
+    metadata = {"check": check, "expected": expected} if check else {}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _positive(value) -> bool:
+    return value > 0
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """[tool.auditor.scan]"""
+    max_file_bytes: int = setting(2_000_000, _positive, "a positive number of bytes")
+    check_syntax: bool = True  # files no rule needs are still parsed to report syntax errors
+
+
+@dataclass(frozen=True)
+class RunsSettings:
+    """[tool.auditor.runs]"""
+    cache: bool = True  # the discovery cache
+    stale_after: int | float | str | None = setting(None, lambda v: not isinstance(v, str) or bool(
+        re.fullmatch(r"\s*\d+(\.\d+)?\s*[smhd]?\s*", v.lower())), "seconds or a duration (45s, 30m, 2h, 1d)")
+    workers: int | None = setting(None, _positive, "a positive number of processes")
+    allow_empty: bool = False  # an empty results folder is fine (exit 0) instead of "no runs found"
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """[tool.auditor.replay] (the same keys in a run record's `replay` section win)"""
+    tolerance: float | None = setting(None, lambda v: v >= 0, "a number >= 0")
+    include: str | list[str] = setting(factory=list)
+    exclude: str | list[str] = setting(factory=list)
+    module_types: list[str] = setting(factory=lambda: ["Linear"])
+    block_size: int | None = setting(None, _positive, "a positive block size")
+    scale_mode: str = setting("floor", lambda v: v in ("floor", "rceil", "even"), "floor, rceil or even")
+    rounding: str = setting("even", lambda v: v in ("even", "nearest-away"), "even or nearest-away")
+    # the replay sandbox (auditor/replay/sandbox.py): limits of the child process, packages a record may name
+    timeout_s: float | None = setting(None, _positive, "a positive number of seconds")
+    memory_mb: int | None = setting(None, _positive, "a positive number of megabytes")
+    cpu_s: int | None = setting(None, _positive, "a positive number of CPU seconds")
+    allow: str | list[str] = setting(factory=list)
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """[tool.auditor.compare]"""
+    confidence: float = setting(0.95, lambda v: 0 < v < 1, "between 0 and 1 (e.g. 0.95)")
+    ci_method: str = setting("auto", lambda v: v in ("auto", "t", "percentile", "bca"), "auto, t, percentile or bca")
+    bootstrap_reps: int = setting(10_000, _positive, "a positive number of resamples")
+    bootstrap_seed: int = 0
+    dedupe: str = setting("latest", lambda v: v in ("latest", "first", "mean", "error"), "latest, first, mean or error")
+
+
+@dataclass(frozen=True)
+class DocsSettings:
+    """[tool.auditor.docs]: nothing to set yet; any key is an error rather than silently ignored."""
+
+
+def _valid_link_template(value) -> bool:
+    """Checked when the configuration is loaded, not when a report is written: an unknown placeholder would
+    fail after the night's work."""
+    import string
+
+    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
+        return False
+    try:
+        fields = [name for _, name, _spec, _conv in string.Formatter().parse(value) if name is not None]
+        value.format(sha="0" * 40, path="a/b.py", line=1)
+    except (ValueError, KeyError, IndexError, AttributeError):
+        return False
+    return all(name in ("sha", "path", "line") for name in fields)
+
+
+def _executor_name(value) -> bool:
+    from auditor.executors import EXECUTORS
+
+    return value in EXECUTORS
+
+
+@dataclass(frozen=True)
+class NightlySettings:
+    """[tool.auditor.nightly]"""
+    docs: str | list[str] | None = None  # Markdown files/globs (relative to the repo) whose claims are checked
+    executor: str | None = setting(None, _executor_name, "local, ray or slurm")
+    address: str | None = None
+    partition: str | None = None
+    time: str | int | None = None  # minutes or HH:MM:SS
+    gpus: int | None = setting(None, lambda v: v >= 0, "an integer >= 0")
+    jobs: int | None = setting(None, lambda v: v >= 1, "an integer >= 1")
+    chunk_size: int | None = setting(None, lambda v: v >= 1, "an integer >= 1")
+    max_run_plots: int | None = setting(None, lambda v: v >= 0, "an integer >= 0")
+    replay: bool = True
+    discovery_cache: bool = True
+    link_template: str | None = setting(None, lambda v: _valid_link_template(v),
+                                        "an http(s) URL using only {sha}, {path} and {line}")
+    repo: str | None = None
+
+
+# [tool.auditor.<name>] -> its settings class and the Config field that holds it
+SECTIONS: dict[str, type] = {"scan": ScanSettings, "runs": RunsSettings, "replay": ReplaySettings,
+                             "compare": CompareSettings, "docs": DocsSettings, "nightly": NightlySettings}
+# Project names that extend the defaults rather than replace them.
+_EXTENDED = ("seed_helpers", "validation_functions", "quant_hooks")
+# Config fields not read from the file (or read under another key).
+_NOT_KEYS = {"root", "source", "rule_params", "cache_dir_setting"}
+_RENAMED = {"rules": "rule_params", "cache_dir": "cache_dir_setting"}
 
 
 @dataclass
@@ -75,9 +192,14 @@ class Config:
     results: list[str] = field(default_factory=list)  # results folders (relative to root): --results by default
     plugins: list[str] = field(default_factory=list)
     key_map: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_KEY_MAP.items()})
-    rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # compare/replay/docs/runs/nightly/scan
-    cache_dir_setting: str | None = None
+    rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # [tool.auditor.rules.RAxxx]
+    cache_dir_setting: str | None = None  # cache-dir
+    scan: ScanSettings = field(default_factory=ScanSettings)
+    runs: RunsSettings = field(default_factory=RunsSettings)
+    replay: ReplaySettings = field(default_factory=ReplaySettings)
+    compare: CompareSettings = field(default_factory=CompareSettings)
+    docs: DocsSettings = field(default_factory=DocsSettings)
+    nightly: NightlySettings = field(default_factory=NightlySettings)
 
     # -- selection -------------------------------------------------------------------------
     def is_selected(self, rule_id: str, path: str | None = None) -> bool:
@@ -94,9 +216,6 @@ class Config:
 
     def is_excluded(self, path: str) -> bool:
         return any(_path_matches(path, pattern) for pattern in self.exclude)
-
-    def section(self, name: str) -> dict[str, Any]:
-        return self.sections.get(name, {})
 
     @property
     def cache_dir(self) -> Path:
@@ -184,44 +303,135 @@ def parse_config(raw: Any, path: Path) -> Config:
     if not isinstance(raw, dict):
         raise InputError("the auditor configuration must be a table/mapping", path=where)
     config = Config(root=path.resolve().parent, source=where)
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_KEYS}
+    types = typing.get_type_hints(Config)
     for key, value in raw.items():
-        name = _snake(key)
-        if name not in _KNOWN_KEYS:
+        name = _RENAMED.get(_snake(key), _snake(key))
+        if name not in fields and name not in _RENAMED.values():
             raise InputError(f"unknown setting {key!r}", path=where, field=f"tool.auditor.{key}")
-        if name in _LIST_KEYS:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError("must be a list of strings", path=where, field=key)
-            default = getattr(config, name)
-            # The project's own names extend the defaults; selection lists replace them.
-            extend = name in ("seed_helpers", "validation_functions", "quant_hooks")
-            setattr(config, name, sorted(set(default) | set(value)) if extend else list(value))
-        elif name == "per_path_ignores":
-            config.per_path_ignores = _mapping_of_lists(value, where, key)
-        elif name == "key_map":
-            for meaning, keys in _mapping_of_lists(value, where, key).items():
-                config.key_map[meaning] = keys
-        elif name == "severity":
-            if not isinstance(value, dict):
-                raise InputError("must be a table of RULE = severity", path=where, field=key)
-            for rule_id, level in value.items():
-                if level not in SEVERITIES:
-                    raise InputError(f"severity must be one of {', '.join(SEVERITIES)}", path=where, field=f"{key}.{rule_id}")
-                config.severity[rule_id.upper()] = level
-        elif name == "fail_on":
-            if value not in SEVERITIES:
-                raise InputError(f"must be one of {', '.join(SEVERITIES)}", path=where, field=key)
-            config.fail_on = value
-        elif name == "rules":
-            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise InputError("must be a table of RULE = {param = value}", path=where, field=key)
-            config.rule_params = {rid.upper(): dict(params) for rid, params in value.items()}
-        elif name == "cache_dir":
-            config.cache_dir_setting = str(value)
+        if name in SECTIONS:
+            setattr(config, name, _section(SECTIONS[name], value, where, key))
+        elif name in _SPECIAL:
+            _SPECIAL[name](config, value, where, key)
         else:
-            if not isinstance(value, dict):
-                raise InputError("must be a table", path=where, field=key)
-            config.sections[name] = {_snake(k): v for k, v in value.items()}
+            _check_value(value, types[name], fields[name], where, key)
+            if name in _EXTENDED:
+                value = sorted(set(getattr(config, name)) | set(value))
+            setattr(config, name, list(value) if isinstance(value, list) else value)
+    _check_rule_ids(config, raw)
     return config
+
+
+def _section(cls: type, value: Any, where: str, key: str):
+    """One [tool.auditor.<key>] table as its settings dataclass; unknown keys and wrong types are errors."""
+    if not isinstance(value, dict):
+        raise InputError("must be a table", path=where, field=key)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = typing.get_type_hints(cls)
+    values = {}
+    for item, item_value in value.items():
+        name = _snake(str(item))
+        if name not in fields:
+            known = ", ".join(sorted(k.replace("_", "-") for k in fields)) or "none"
+            raise InputError(f"unknown setting; known: {known}", path=where, field=f"{key}.{item}")
+        _check_value(item_value, types[name], fields[name], where, f"{key}.{item}")
+        values[name] = item_value
+    return cls(**values)
+
+
+def _check_value(value: Any, annotation: Any, spec: dataclasses.Field, where: str, key: str) -> None:
+    if not _has_type(value, annotation):
+        raise InputError(f"must be {_type_text(annotation)}, got {value!r}", path=where, field=key)
+    check = spec.metadata.get("check")
+    if check is not None and value is not None and not check(value):
+        raise InputError(f"must be {spec.metadata['expected']}, got {value!r}", path=where, field=key)
+
+
+def _has_type(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arm) for arm in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    return True
+
+
+def _type_text(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_text(arm) for arm in typing.get_args(annotation) if arm is not type(None))
+    if origin is list:
+        return f"a list of {_type_text(typing.get_args(annotation)[0]).removeprefix('a ')}s"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(annotation, str(annotation))
+
+
+def _set_per_path_ignores(config: Config, value: Any, where: str, key: str) -> None:
+    config.per_path_ignores = _mapping_of_lists(value, where, key)
+
+
+def _set_key_map(config: Config, value: Any, where: str, key: str) -> None:
+    for meaning, keys in _mapping_of_lists(value, where, key).items():
+        config.key_map[meaning] = keys
+
+
+def _set_severity(config: Config, value: Any, where: str, key: str) -> None:
+    if not isinstance(value, dict):
+        raise InputError("must be a table of RULE = severity", path=where, field=key)
+    for rule_id, level in value.items():
+        if level not in SEVERITIES:
+            raise InputError(f"severity must be one of {', '.join(SEVERITIES)}", path=where, field=f"{key}.{rule_id}")
+        config.severity[str(rule_id).upper()] = level
+
+
+def _set_fail_on(config: Config, value: Any, where: str, key: str) -> None:
+    if value not in SEVERITIES:
+        raise InputError(f"must be one of {', '.join(SEVERITIES)}", path=where, field=key)
+    config.fail_on = value
+
+
+def _set_rules(config: Config, value: Any, where: str, key: str) -> None:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise InputError("must be a table of RULE = {param = value}", path=where, field=key)
+    config.rule_params = {str(rid).upper(): dict(params) for rid, params in value.items()}
+
+
+def _set_cache_dir(config: Config, value: Any, where: str, key: str) -> None:
+    if not isinstance(value, str):
+        raise InputError("must be a path", path=where, field=key)
+    config.cache_dir_setting = value
+
+
+# Keys whose value is more than a checked type: their own parser.
+_SPECIAL = {"per_path_ignores": _set_per_path_ignores, "key_map": _set_key_map, "severity": _set_severity,
+            "fail_on": _set_fail_on, "rule_params": _set_rules, "cache_dir_setting": _set_cache_dir}
+
+
+def _check_rule_ids(config: Config, raw: dict) -> None:
+    """[severity] and [rules] must name rules that exist (bundled, or in the configured plugin packs)."""
+    named = {(section, str(rid)) for key, section in (("severity", "severity"), ("rules", "rules"))
+             for raw_key, table in raw.items() if _snake(raw_key) == key and isinstance(table, dict)
+             for rid in table}
+    if not named:
+        return
+    from auditor.registry import known_rule_ids
+
+    known = known_rule_ids(tuple(config.plugins))
+    for section, rule_id in sorted(named):
+        if rule_id.upper() not in known:
+            raise InputError("unknown rule id; `audit rules` lists them", path=config.source,
+                             field=f"{section}.{rule_id}")
 
 
 def _mapping_of_lists(value: Any, where: str, key: str) -> dict[str, list[str]]:

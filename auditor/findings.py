@@ -19,10 +19,6 @@ def run_location(run_id: str) -> dict:
     return {"run": run_id}
 
 
-def pair_location(run_a: str, run_b: str) -> dict:
-    return {"runs": [run_a, run_b]}
-
-
 def groups_location(baseline: str, treatment: str) -> dict:
     return {"groups": [baseline, treatment]}
 

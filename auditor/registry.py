@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from functools import lru_cache
+from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.rule import Rule
@@ -34,6 +36,30 @@ def all_rule_classes(plugins: tuple[str, ...] = ()) -> dict[str, type[Rule]]:
                 raise InputError(f"rule id {cls.id} is defined twice ({rules[cls.id].__module__}, {cls.__module__})")
             rules[cls.id] = cls
     return dict(sorted(rules.items()))
+
+
+def bundled_rule_files(scopes: tuple[str, ...] | None = None) -> list[tuple[str, str | None, Path]]:
+    """(scope, rule id, path) of every module of the bundled pack's scope folders, without importing them:
+    `rules/<scope>/raNNN_*.py` is rule RANNN; the id is None for any other module (a helper)."""
+    import auditor.rules
+
+    found = []
+    for root in auditor.rules.__path__:
+        for folder in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("_")):
+            if scopes is not None and folder.name not in scopes:
+                continue
+            for path in sorted(folder.rglob("*.py")):
+                match = re.fullmatch(r"ra(\d+)_\w+\.py", path.name)
+                found.append((folder.name, f"RA{match.group(1)}" if match else None, path))
+    return found
+
+
+def known_rule_ids(plugins: tuple[str, ...] = ()) -> set[str]:
+    """Every rule id: the bundled ones from their file names (no import), the plugin packs' by importing them."""
+    known = {rule_id for _, rule_id, _ in bundled_rule_files() if rule_id}
+    if plugins:
+        known |= set(all_rule_classes(plugins))
+    return known
 
 
 def rule_class(rule_id: str, plugins: tuple[str, ...] = ()) -> type[Rule]:

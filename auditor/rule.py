@@ -1,16 +1,25 @@
 """What every rule is: metadata, parameters with defaults, its own bad/good examples, one check.
 
-Each scope (code, run, compare, replay, docs) has its own subject type and its own driver,
-which calls `check(subject, context)` on every selected rule of that scope.
+Each scope (meta, code, run, compare, replay, docs) has a typed rule base, its own subject type, an example
+adapter and a driver, all listed in auditor/scopes.py. Code rules derive from auditor.code.rule_base's
+ModuleRule or ProjectRule; the other scopes' bases are below.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from auditor.findings import SEVERITIES, Finding, fingerprint
+from auditor.scopes import SCOPES as _SCOPES
 
-SCOPES = ("meta", "code", "run", "compare", "replay", "docs")
+if TYPE_CHECKING:  # pragma: no cover
+    from auditor.claims import Claim, Reference
+    from auditor.compare.comparison import Comparison
+    from auditor.replay.result import ReplayResult
+    from auditor.runs.audit import RunContext
+    from auditor.runs.record import Run
+
+SCOPES = tuple(_SCOPES)
 
 
 class Rule:
@@ -26,6 +35,13 @@ class Rule:
     # rules a source string or a {path: source} dict of a small project.
     bad: ClassVar[list] = []
     good: ClassVar[list] = []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.scope and cls.scope not in _SCOPES:
+            raise TypeError(f"rule {cls.__qualname__}: unknown scope {cls.scope!r}; one of {', '.join(_SCOPES)}")
+        if cls.id and not cls.scope:
+            raise TypeError(f"rule {cls.id} ({cls.__qualname__}) has no scope; one of {', '.join(_SCOPES)}")
 
     def __init__(self, params: dict[str, Any] | None = None, severity: str | None = None):
         unknown = set(params or {}) - set(self.params)
@@ -48,6 +64,51 @@ class Rule:
             fingerprint=fingerprint(self.id, location, anchor) if anchor else "",
         )
 
-    def check(self, subject: Any, context: Any) -> Iterable[Finding]:
-        """Yield the findings of this rule on one subject; every concrete rule overrides it."""
-        return ()
+    def check(self, *subject: Any) -> Iterable[Finding]:
+        """Yield the findings of this rule on its subject; each scope's base says what the subject is."""
+
+
+class MetaRule(Rule):
+    """Findings the engine reports itself (unreadable input, suppressions, crashed rules): `check` finds nothing."""
+
+    scope = "meta"
+
+    def check(self, *subject: Any) -> Iterable[Finding]:
+        """Nothing: the engine emits these findings itself."""
+
+
+class RunRule(Rule):
+    """Looks at one normalized run record."""
+
+    scope = "run"
+
+    def check(self, run: "Run", context: "RunContext") -> Iterable[Finding]:
+        """Yield findings on one run; `context` has the key map and the repository."""
+
+
+class CompareRule(Rule):
+    """Looks at one comparison of two sides (run groups or runs)."""
+
+    scope = "compare"
+
+    def check(self, comparison: "Comparison") -> Iterable[Finding]:
+        """Yield findings on one comparison."""
+
+
+class ReplayRule(Rule):
+    """Looks at what replaying one run's checkpoint measured."""
+
+    scope = "replay"
+
+    def check(self, result: "ReplayResult") -> Iterable[Finding]:
+        """Yield findings on one replay's measurements."""
+
+
+class DocsRule(Rule):
+    """Looks at one claim (a number the docs state) or one reference (a file the docs name)."""
+
+    scope = "docs"
+    subject: ClassVar[str] = "claim"  # "claim" | "reference"
+
+    def check(self, subject: "Claim | Reference") -> Iterable[Finding]:
+        """Yield findings on one claim or one reference (as `subject` says)."""

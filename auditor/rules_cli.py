@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -12,17 +14,35 @@ import yaml
 from auditor.registry import all_rule_classes, rule_class
 from auditor.rule import SCOPES, Rule
 
-_FENCE = {"code": "python"}
+SOURCE_SCOPES = ("code", "meta")  # their examples are Python source
+SHOWN = 2  # examples shown of each kind; the rest are folded away
+_EXPECT_MARK = re.compile(r"[ \t]*#\s*expect:\s*[A-Z0-9, ]+$")
+
+
+def _source_text(source: str) -> str:
+    """Dedented, without the `# expect:` marks the tests read."""
+    lines = textwrap.dedent(source).strip("\n").splitlines()
+    return "\n".join(_EXPECT_MARK.sub("", line).rstrip() for line in lines)
 
 
 def _example_text(example, scope: str) -> tuple[str, str]:
     """(language, text) of one example: code as Python (a project as one block per file), the rest as YAML."""
-    if isinstance(example, str):
-        return _FENCE.get(scope, "yaml"), example.strip("\n")
-    if scope == "code" and isinstance(example, dict):
-        parts = [f"# --- {path} ---\n{source.strip(chr(10))}" for path, source in sorted(example.items())]
+    if scope in SOURCE_SCOPES and isinstance(example, str):
+        return "python", _source_text(example)
+    if scope in SOURCE_SCOPES and isinstance(example, dict):
+        parts = [f"# --- {path} ---\n{_source_text(source)}" for path, source in sorted(example.items())]
         return "python", "\n\n".join(parts)
+    if isinstance(example, str):
+        return "yaml", example.strip("\n")
     return "yaml", yaml.safe_dump(example, sort_keys=False, default_flow_style=None, width=100).strip("\n")
+
+
+def _example_blocks(examples: list, scope: str) -> list[str]:
+    lines = []
+    for example in examples:
+        language, text = _example_text(example, scope)
+        lines += [f"```{language}", text, "```", ""]
+    return lines
 
 
 def _params_lines(cls: type[Rule]) -> list[str]:
@@ -33,7 +53,10 @@ def _params_lines(cls: type[Rule]) -> list[str]:
     return lines + [""]
 
 
-def rule_markdown(cls: type[Rule]) -> str:
+def rule_markdown(cls: type[Rule], *, every_example: bool = False, folded: str = "details") -> str:
+    """The rule's page. At most SHOWN examples of each kind are shown; the rest are in a collapsed
+    <details> block (folded="details", the docs pages) or only counted (folded="count", `audit explain`),
+    unless `every_example`."""
     lines = [f"# {cls.id} {cls.name}", "",
              f"Scope: **{cls.scope}** · default severity: **{cls.severity}**", "",
              "## What it does", "", cls.summary.strip(), "",
@@ -46,9 +69,13 @@ def rule_markdown(cls: type[Rule]) -> str:
         if not examples:
             continue
         lines += [f"## {title}", ""]
-        for example in examples:
-            language, text = _example_text(example, cls.scope)
-            lines += [f"```{language}", text, "```", ""]
+        shown, rest = (examples, []) if every_example else (examples[:SHOWN], examples[SHOWN:])
+        lines += _example_blocks(shown, cls.scope)
+        if rest and folded == "details":
+            lines += ["<details>", f"<summary>{len(rest)} more</summary>", "", *_example_blocks(rest, cls.scope),
+                      "</details>", ""]
+        elif rest:
+            lines += [f"({len(rest)} more: `audit explain {cls.id} --all`)", ""]
     lines += [f"Configure: `[tool.auditor] ignore = [\"{cls.id}\"]` to turn it off, "
               f"`[tool.auditor.severity] {cls.id} = \"error\"` to change its severity, or suppress one line with "
               f"`# audit: ignore[{cls.id}] reason`.", ""]
@@ -100,9 +127,10 @@ def rules(fmt: str, scope: str | None) -> None:
 
 @click.command()
 @click.argument("rule")
-def explain(rule: str) -> None:
-    """Show one rule's documentation with a bad and a good example."""
-    click.echo(rule_markdown(rule_class(rule)), nl=False)
+@click.option("--all", "every_example", is_flag=True, help=f"Every example (default: the first {SHOWN} of each kind).")
+def explain(rule: str, every_example: bool) -> None:
+    """Show one rule's documentation with its bad and good examples."""
+    click.echo(rule_markdown(rule_class(rule), every_example=every_example, folded="count"), nl=False)
 
 
 def _main(argv: list[str]) -> None:

@@ -46,9 +46,6 @@ class Commit:
     author: str
     date: str  # author date, ISO 8601 as recorded in the commit
 
-    def oneline(self) -> str:
-        return f"{self.short} {self.summary}"
-
 
 @dataclass(frozen=True)
 class FileChange:

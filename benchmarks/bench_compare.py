@@ -43,12 +43,12 @@ def main() -> None:
     config = Config()
     for n in (5, 50, 500):
         x = np.random.default_rng(1).normal(size=n)
-        timed(f"bootstrap CI, percentile, 10k reps, n={n} paired", lambda: stats.bootstrap_ci(x * 0, x, paired=True))
+        timed(f"bootstrap CI, percentile, 10k reps, n={n} paired", lambda x=x: stats.bootstrap_ci(x * 0, x, paired=True))
         timed(f"bootstrap CI, BCa, 10k reps, n={n} unpaired",
-              lambda: stats.bootstrap_ci(x, x + 1, paired=False, method="bca"))
+              lambda x=x: stats.bootstrap_ci(x, x + 1, paired=False, method="bca"))
         runs = _runs(n)
         spec = ComparisonSpec("bench", "base", "treat", "val/acc", treatment_keys=["fs"])
-        timed(f"check_comparison (all compare rules), {n} seeds per side", lambda: check_comparison(spec, runs, config))
+        timed(f"check_comparison (all compare rules), {n} seeds per side", lambda spec=spec, runs=runs: check_comparison(spec, runs, config))
     runs = _runs(50)
     lines = ["# Results", ""]
     for i in range(2000):

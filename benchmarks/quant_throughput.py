@@ -83,7 +83,7 @@ def measure(sides: list, x) -> list[list[tuple[float, int]]]:
     untimed calls (its own allocator steady state), then PER_ROUND timed calls."""
     times = [[] for _ in sides]
     for _ in range(ROUNDS):
-        for fn, side_times in zip(sides, times):
+        for fn, side_times in zip(sides, times, strict=False):
             for _ in range(WARMUP):
                 fn(x)
             gc.collect()

@@ -54,7 +54,7 @@ confidence = 0.9
     assert config.key_map["seed"] == ["experiment.rng_seed"]
     assert config.key_map["max_steps"] == DEFAULT_KEY_MAP["max_steps"]
     assert config.rule_params == {"RA315": {"cv_threshold": 0.1}}
-    assert config.section("compare") == {"confidence": 0.9}
+    assert config.compare.confidence == 0.9 and config.compare.ci_method == "percentile"
 
 
 def test_auditor_yaml_wins_over_pyproject(tmp_path):
@@ -130,3 +130,47 @@ def test_configuration_only_from_the_repository_or_config(tmp_path):
     config = load_config(repo / "results", untrusted=[repo / "results"])
     assert config.source == str(repo / "auditor.yaml")  # the repository's, not the one in its results folder
     assert load_config(results, explicit=repo / "auditor.yaml").source == str(repo / "auditor.yaml")
+# -- typed sections: unknown keys, wrong types and unknown rule ids name the file and the key --------------
+
+@pytest.mark.parametrize("text,field,message", [
+    ("[tool.auditor.scan]\nmax-file-byte = 10\n", "scan.max-file-byte", "unknown setting"),
+    ("[tool.auditor.scan]\nmax-file-bytes = 'big'\n", "scan.max-file-bytes", "must be an integer"),
+    ("[tool.auditor.scan]\nmax-file-bytes = 0\n", "scan.max-file-bytes", "must be a positive number of bytes"),
+    ("[tool.auditor.runs]\nworkers = 'many'\n", "runs.workers", "must be an integer"),
+    ("[tool.auditor.runs]\ncache = 'no'\n", "runs.cache", "must be true or false"),
+    ("[tool.auditor.replay]\nrounding = 'up'\n", "replay.rounding", "must be even or nearest-away"),
+    ("[tool.auditor.replay]\nmodule-types = 'Linear'\n", "replay.module-types", "must be a list of strings"),
+    ("[tool.auditor.docs]\npaths = ['README.md']\n", "docs.paths", "unknown setting"),
+    ("[tool.auditor.compare]\nbootstrap-reps = 1.5\n", "compare.bootstrap-reps", "must be an integer"),
+    ("[tool.auditor.severity]\nRA999 = 'error'\n", "severity.RA999", "unknown rule id"),
+    ("[tool.auditor.rules.RA998]\nx = 1\n", "rules.RA998", "unknown rule id"),
+    ("[tool.auditor]\nentry-points = 'train.py'\n", "entry-points", "must be a list of strings"),
+])
+def test_typed_sections_reject_bad_settings(tmp_path, text, field, message):
+    write(tmp_path / "pyproject.toml", text)
+    with pytest.raises(InputError) as err:
+        load_config(tmp_path)
+    assert err.value.field == field and message in err.value.message
+    assert str(tmp_path / "pyproject.toml") in str(err.value)
+
+
+def test_typed_sections_hold_their_values_and_defaults(tmp_path):
+    write(tmp_path / "auditor.yaml", "scan: {max-file-bytes: 1000}\nruns: {stale-after: 30m, workers: 2}\n"
+                                     "replay: {tolerance: 0.02, include: [lm_head]}\nseverity: {ra101: warning}\n")
+    config = load_config(tmp_path)
+    assert config.scan.max_file_bytes == 1000 and config.scan.check_syntax is True
+    assert config.runs.stale_after == "30m" and config.runs.workers == 2 and config.runs.cache is True
+    assert config.replay.tolerance == 0.02 and config.replay.include == ["lm_head"]
+    assert config.replay.module_types == ["Linear"] and config.compare.confidence == 0.95
+    assert config.severity == {"RA101": "warning"}
+
+
+def test_a_plugin_rule_id_is_known_when_its_pack_is_configured(tmp_path, monkeypatch):
+    package = tmp_path / "site" / "labrules"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "seeds.py").write_text(
+        "from auditor.rule import RunRule\n\n\nclass LabRule(RunRule):\n    id = 'RA901'\n    name = 'lab-rule'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    write(tmp_path / "pyproject.toml", "[tool.auditor]\nplugins = ['labrules']\n[tool.auditor.severity]\nRA901 = 'error'\n")
+    assert load_config(tmp_path).severity == {"RA901": "error"}

@@ -4,14 +4,14 @@ at start."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from auditor.config import Config
+from auditor.config import Config, load_config
 from auditor.errors import InputError
 from auditor.findings import Finding
-from auditor.nightly.command import check_settings
 from auditor.report import render
 from auditor.report.html import Links
 
@@ -48,9 +48,10 @@ def test_relative_links_never_become_a_scheme(tmp_path):
 
 @pytest.mark.parametrize("template", ["https://forge/{sha}/{path}#L{lines}", "https://forge/{sha.__class__}",
                                       "javascript:alert('{sha}')", "https://forge/{0}", "https://forge/{sha"])
-def test_a_bad_link_template_is_refused_at_start(template):
-    config = Config(sections={"nightly": {"link_template": template}}, source="auditor.yaml")
-    with pytest.raises(InputError, match="link_template"):
-        check_settings(config)
-    good = Config(sections={"nightly": {"link_template": "https://forge/{sha}/{path}#L{line}"}})
-    assert check_settings(good)["link_template"]
+def test_a_bad_link_template_is_refused_at_start(template, tmp_path):
+    (tmp_path / "auditor.yaml").write_text(f"nightly:\n  link_template: {json.dumps(template)}\n")
+    with pytest.raises(InputError, match="link_template") as err:
+        load_config(tmp_path)
+    assert err.value.path == str(tmp_path / "auditor.yaml")
+    (tmp_path / "auditor.yaml").write_text('nightly:\n  link_template: "https://forge/{sha}/{path}#L{line}"\n')
+    assert load_config(tmp_path).nightly.link_template

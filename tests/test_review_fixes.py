@@ -112,7 +112,7 @@ def test_nightly_rejects_out_of_range_numbers(lab, option):
     assert not (root / "out").exists()
 
 
-def test_slurm_executor_refuses_to_fall_back_to_local_processes(tmp_path, monkeypatch):
+def test_slurm_executor_refuses_to_fall_back_to_local_processes(tmp_path):
     import submitit
 
     from auditor.errors import UsageError

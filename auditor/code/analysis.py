@@ -12,12 +12,13 @@ from auditor.code.discover import UNLISTABLE
 from auditor.code.facts import ProjectFacts
 from auditor.code.index import summary_head
 from auditor.code.resolve import Resolver, module_name_for
-from auditor.code.sources import DEFAULT_MAX_FILE_BYTES, decode_source
+from auditor.code.sources import decode_source
 from auditor.code.summarize import needs_summary, summarize_source
 from auditor.code.suppress import has_suppressions, parse_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
+from auditor.meta import input_unreadable, run_rule
 
 
 def code_rules(config: Config) -> list:
@@ -52,16 +53,15 @@ class FileAnalyzer:
         self.facts = facts or ProjectFacts()
         selected = code_rules(config)
         self.module_rules = [r for r in selected if isinstance(r, ModuleRule)]
-        self.unreadable_rule = meta_rule(config, "RA001")
         from auditor.code.rule_base import ProjectRule
 
         # Summaries feed only the project rules: none selected, no index (and far fewer parses).
         self.indexing = any(isinstance(r, ProjectRule) for r in selected)
-        self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
-        self.check_syntax = bool(config.section("scan").get("check_syntax", True))
+        self.max_bytes = config.scan.max_file_bytes
+        self.check_syntax = config.scan.check_syntax
 
     def unreadable(self, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-        return unreadable_result(self.unreadable_rule, path, why, line, col)
+        return unreadable_result(self.config, path, why, line, col)
 
     def analyze(self, path: str, data: bytes) -> dict:
         source, problem = decode_source(data, self.max_bytes)
@@ -97,12 +97,12 @@ class FileAnalyzer:
             for rule in rules:
                 try:
                     subject = _cst_context(ctx) if getattr(rule, "legacy_cst", False) else ctx
-                    result["findings"].extend(f.to_json() for f in rule.check(subject))
-                except Exception as exc:  # one rule's bug must not hide the rest of the scan
-                    if os.environ.get("AUDITOR_DEBUG"):
-                        raise
-                    result["findings"].extend(self.unreadable(path, f"internal error in {rule.id}: "
-                                                                    f"{type(exc).__name__}: {exc}")["findings"])
+                except Exception as exc:  # libcst cannot parse what Python's parser did
+                    result["findings"].extend(self.unreadable(path, f"does not parse (libcst): "
+                                                                    f"{type(exc).__name__}")["findings"])
+                    continue
+                found = run_rule(rule, code_location(path, 1), subject, config=self.config)
+                result["findings"].extend(f.to_json() for f in found)
         if want_summary:
             try:
                 _add_summary(result, path, source, module, resolver)
@@ -131,12 +131,13 @@ def _cst_context(ctx: ModuleContext):
     return cached
 
 
-def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
-    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance). A
-    folder that could not be listed is an error: none of its files were audited, which must never pass."""
+def unreadable_result(config: Config, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+    """The per-file result of a file that was not analyzed: one RA001 finding. A folder that could not be
+    listed is an error whatever RA001's configured severity: none of its files were audited, which must never
+    pass."""
     severity = "error" if why.startswith(UNLISTABLE) else None
-    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why,
-                           severity=severity)
+    finding = input_unreadable(f"skipped: {why}", code_location(path, line, col), {"reason": why}, config=config,
+                               anchor=why, severity=severity)
     return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
             "parsed": False, "unreadable": True}
 
@@ -198,7 +199,7 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
     if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
         return None
-    source, _ = decode_source(data, int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)))
+    source, _ = decode_source(data, config.scan.max_file_bytes)
     if source is None or code_skeleton(source) != prev["skeleton"]:  # the cheap test first: no parse
         return None
     module, problem = _ast_parse(source, path)

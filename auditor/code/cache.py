@@ -1,6 +1,7 @@
 """The per-file result cache: one SQLite file under `<cache_dir>/code/`.
 
-Per file: (reported path, git blob hash of the content, rules version, config fingerprint). The blob hash is
+Per file: (reported path, git blob hash of the content, and the fingerprint of the selected rules, the engine
+and the settings: auditor.fingerprint). The blob hash is
 what git itself stores, so a file scanned in the working tree and the same file read from a commit
 share one entry. SQLite in WAL mode with a busy timeout is safe with concurrent `audit` processes; a
 cache that cannot be opened or written is skipped, never fatal.
@@ -18,10 +19,9 @@ from __future__ import annotations
 import hashlib
 import marshal
 import sqlite3
-from functools import lru_cache
 from pathlib import Path
 
-from auditor.sqlite_cache import RACY_NS, connect, select_in, source_fingerprint, write_in_one_transaction
+from auditor.sqlite_cache import RACY_NS, connect, select_in, write_in_one_transaction
 
 SCHEMA = 4  # values are marshal blobs of plain JSON-able data (fast to load, runs no code); 4: summary heads
 
@@ -31,23 +31,6 @@ def blob_hash(data: bytes) -> str:
     digest = hashlib.sha1(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
-
-
-@lru_cache(maxsize=1)
-def rules_version() -> str:
-    """A hash of the scanner's and the code rules' own source: a changed rule invalidates the cache."""
-    import auditor
-    import auditor.rules
-
-    # Only what a scan runs: the scanner, the code and meta rules, and the finding/rule base classes (the
-    # other scopes' rules change often and do not touch a scan's results).
-    package = Path(auditor.__file__).parent
-    folders = [package / "code", *[Path(p) / scope for p in auditor.rules.__path__ for scope in ("code", "meta")]]
-    files = [(path.name, path) for path in (package / "findings.py", package / "rule.py")]
-    for folder in folders:
-        files += [(str(path.relative_to(folder)), path) for path in sorted(folder.rglob("*.py"))
-                  if "__pycache__" not in path.parts]
-    return source_fingerprint(SCHEMA, files)
 
 
 class ResultCache:

@@ -11,7 +11,8 @@ from auditor.code.project_index import ProjectIndex
 from auditor.code.cache import ResultCache
 from auditor.config import Config
 from auditor.errors import InputError
-from auditor.findings import Finding
+from auditor.findings import Finding, code_location
+from auditor.meta import PROJECT_PATH, EngineSignal, run_rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.code.scan import ScanResult
@@ -73,7 +74,7 @@ def _variants(record) -> list[dict]:
         return []
 
 
-class _CacheMiss(Exception):
+class _CacheMiss(EngineSignal):
     """A summary the cache listed could not be read back."""
 
 
@@ -159,5 +160,5 @@ def _run_project_rules(summaries: list, config: Config, result: ScanResult, keep
         result.index = index
     out = []
     for rule in project_rules(config) if rules is None else rules:
-        out.extend(rule.check(index, config))
+        out.extend(run_rule(rule, code_location(PROJECT_PATH, 1), index, config, config=config))
     return out

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.code.analysis import FileAnalyzer, meta_rule, reuse_previous, unreadable_result
-from auditor.code.cache import FileStats, ResultCache, blob_hash, rules_version
+from auditor.code.analysis import FileAnalyzer, reuse_previous, unreadable_result
+from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, discover
 from auditor.code.facts import ProjectFacts, read_facts
 from auditor.code.pool import run_analysis
@@ -25,6 +25,8 @@ from auditor.code.sources import SourceFile, read_candidates
 from auditor.code.suppress import Suppression, apply_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
+from auditor.fingerprint import code_fingerprint
+from auditor.meta import PROJECT_PATH
 from auditor.findings import Finding, sort_findings
 
 
@@ -55,7 +57,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
     """
     if facts is None:
         facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
-    version = f"{rules_version()}:{config.fingerprint()}:{facts.key()}"
+    version = f"{code_fingerprint(config)}:{facts.key()}"
     cache = ResultCache(config.cache_dir / "code", version) if use_cache else None
     keys: dict[str, str] = {}
     project_key = None
@@ -92,11 +94,10 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
             analyzers.append(FileAnalyzer(config, facts))
         return analyzers[0]
 
-    unreadable_rule = meta_rule(config, "RA001")
     per_file: dict[str, dict] = {}
     for f in files:
         if f.unreadable:
-            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(config, f.path, f.error or "cannot be read")
     wanted = sorted({keys[f.path] for f in files if not f.unreadable and f.path in keys})
     hits = cache.get_many(wanted) if cache is not None else {}
     misses = []
@@ -107,7 +108,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
         if key is not None and key in hits:
             per_file[f.path] = hits[key]
         elif f.content() is None:  # vanished or unreadable since it was stat'ed
-            per_file[f.path] = unreadable_result(unreadable_rule, f.path, f.error or "cannot be read")
+            per_file[f.path] = unreadable_result(config, f.path, f.error or "cannot be read")
         else:
             misses.append(f)
     # A changed file whose previous version is cached: an edit of comments only is not analyzed again.
@@ -188,7 +189,8 @@ def _covers(paths: list[Path], root: Path) -> bool:
 
 def _only(result: ScanResult, files: list[SourceFile], wanted: set[str]) -> ScanResult:
     """The result restricted to the files asked for (the index saw them all)."""
-    result.findings = [f for f in result.findings if f.location.get("path") in wanted]
+    result.findings = [f for f in result.findings if f.location.get("path") in wanted or
+                       f.location.get("path") == PROJECT_PATH]
     asked = [f for f in files if f.path in wanted]
     result.files = len(asked)
     result.lines = sum(_line_count(f.content()) for f in asked)

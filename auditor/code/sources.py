@@ -13,7 +13,6 @@ from auditor.code.cache import FileStats, blob_hash
 from auditor.code.discover import Candidate
 from auditor.config import Config
 
-DEFAULT_MAX_FILE_BYTES = 2_000_000
 
 
 @dataclass
@@ -60,7 +59,7 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, i
 def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:
     """The candidates as SourceFiles. With `stats`, a file whose stat signature is on record is not read:
     its blob id comes from the record and its bytes are read only if it must be analyzed."""
-    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+    max_bytes = config.scan.max_file_bytes
     known = stats.known([str(c.full) for c in candidates]) if stats is not None else {}
     out, rows = [], []
     for cand in candidates:

@@ -20,6 +20,7 @@ from auditor.compare.groups import resolve_side
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding, sort_findings
+from auditor.meta import run_rule
 from auditor.runs.record import Run
 
 COMPARISONS_FILE = "comparisons.yaml"
@@ -154,7 +155,7 @@ def check_comparison(spec: ComparisonSpec, runs: list[Run], config: Config, repo
 def run_rules(comparison: Comparison, rules) -> list[Finding]:
     findings = []
     for rule in rules:
-        findings.extend(rule.check(comparison, None))
+        findings.extend(run_rule(rule, comparison.location, comparison, config=comparison.config))
     return sort_findings(findings)
 
 

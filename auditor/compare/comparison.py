@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from auditor.compare import stats
 from auditor.compare.groups import Side
 from auditor.compare.selection import DEDUPE_MODES, Excluded, Selection, Unit, select
-from auditor.config import Config
+from auditor.config import CompareSettings, Config
 from auditor.errors import UsageError
 from auditor.findings import groups_location
 from auditor.runs.record import Run
@@ -18,8 +19,7 @@ _LOWER_IS_BETTER = re.compile(r"(loss|mse|rmse|mae|err|perplexity|ppl|wer|cer|fi
                               re.IGNORECASE)
 
 # [tool.auditor.compare] settings and their defaults.
-DEFAULTS = {"confidence": 0.95, "ci_method": "auto", "bootstrap_reps": stats.DEFAULT_REPS,
-            "bootstrap_seed": stats.DEFAULT_SEED, "dedupe": "latest"}
+DEFAULTS = dataclasses.asdict(CompareSettings())
 
 
 def infer_higher_is_better(metric: str) -> bool:
@@ -28,11 +28,9 @@ def infer_higher_is_better(metric: str) -> bool:
 
 
 def settings(config: Config, **overrides) -> dict[str, Any]:
-    out = {**DEFAULTS, **config.section("compare")}
+    """[tool.auditor.compare] (checked when the configuration was loaded), with command-line overrides."""
+    out = dataclasses.asdict(config.compare)
     out.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = set(out) - set(DEFAULTS)
-    if unknown:
-        raise UsageError(f"unknown [tool.auditor.compare] setting(s): {', '.join(sorted(unknown))}", path=config.source)
     level = out["confidence"]
     if not isinstance(level, (int, float)) or not 0 < level < 1:
         raise _setting_error("confidence", f"must be between 0 and 1 (e.g. 0.95), got {level!r}", config, overrides)

@@ -36,7 +36,7 @@ def group(name, values, *, metric="val/acc", seeds=None, states=None, config=Non
     """Native run records of one condition: one run per value (None = a run without that metric)."""
     runs = []
     seeds = list(seeds) if seeds is not None else list(range(len(values)))
-    for i, (seed, value) in enumerate(zip(seeds, values)):
+    for i, (seed, value) in enumerate(zip(seeds, values, strict=False)):
         record = {"id": f"{name}-s{seed}" if seeded else f"{name}-{i}", "group": name,
                   "config": {**(config or {"lr": 3e-4}), **({"seed": seed} if seeded else {})},
                   "metrics": {metric: [[100, value]]} if value is not None else {"train/loss": [[40, 2.5]]}}
@@ -47,3 +47,11 @@ def group(name, values, *, metric="val/acc", seeds=None, states=None, config=Non
             record["status"] = {"state": state, "exit_code": code}
         runs.append(record)
     return runs
+
+
+def findings_for_example(cls, example: dict, folder: Path, _plugins: tuple[str, ...] = ()):
+    """The example adapter of the compare scope (auditor/scopes.py): the rule's findings on it."""
+    from auditor.meta import run_rule
+
+    comparison = comparison_from_example(example, root=folder)
+    return run_rule(cls(), comparison.location, comparison)

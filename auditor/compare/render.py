@@ -94,7 +94,7 @@ def render_text(comparison: Comparison, summary: dict) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         lines.append("  " + "  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w)
-                                      for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
+                                      for i, (cell, w) in enumerate(zip(r, widths, strict=False))).rstrip())
     lines += ["", "Findings"]
     return "\n".join(lines) + "\n"
 

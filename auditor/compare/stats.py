@@ -73,7 +73,7 @@ def sign_counts(deltas: Sequence[float], abs_tol: float = 0.0, rel_tol: float = 
     """(positive, zero, negative) counts; a delta within tolerance of zero counts as zero."""
     scales = scales if scales is not None else [0.0] * len(deltas)
     pos = zero = neg = 0
-    for d, s in zip(deltas, scales):
+    for d, s in zip(deltas, scales, strict=False):
         if is_zero(d, s, abs_tol, rel_tol):
             zero += 1
         elif d > 0:
@@ -89,7 +89,7 @@ def noop(baseline: Sequence[float], treatment: Sequence[float], *, paired: bool,
     if not baseline or len(baseline) != len(treatment):
         return False
     a, b = (list(baseline), list(treatment)) if paired else (sorted(baseline), sorted(treatment))
-    return all(is_zero(y - x, x, abs_tol, rel_tol) for x, y in zip(a, b))
+    return all(is_zero(y - x, x, abs_tol, rel_tol) for x, y in zip(a, b, strict=False))
 
 
 # -- bootstrap ------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def effect(baseline: Sequence[float], treatment: Sequence[float], *, paired: boo
     """All the numbers of one comparison. When paired, baseline[i] and treatment[i] share a seed."""
     b = [float(v) for v in baseline]
     t = [float(v) for v in treatment]
-    deltas = [y - x for x, y in zip(b, t)] if paired else []
+    deltas = [y - x for x, y in zip(b, t, strict=False)] if paired else []
     if b and t:
         delta = mean(deltas) if paired else mean(t) - mean(b)
     else:

@@ -136,8 +136,8 @@ def config_differences(comparison: Comparison, ignore: list[str]) -> dict[str, t
     for key in keys:
         if key in skip or any(fnmatch.fnmatch(key, p) for p in ignore):
             continue
-        b = side_values(baseline, lambda r: flat[r.id].get(key))
-        t = side_values(treatment, lambda r: flat[r.id].get(key))
+        b = side_values(baseline, lambda r, key=key: flat[r.id].get(key))
+        t = side_values(treatment, lambda r, key=key: flat[r.id].get(key))
         if set(b) != set(t):
             out[key] = (b, t)
     return out

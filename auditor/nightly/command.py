@@ -14,53 +14,6 @@ from auditor.findings import SEVERITIES, at_or_above
 
 log = logging.getLogger("auditor")
 
-# [tool.auditor.nightly] keys and what each must be (see docs/usage-nightly.md).
-_SETTING_CHECKS = {
-    "docs": (lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
-             "must be a path/glob or a list of them"),
-    "executor": (lambda v: v in EXECUTORS, f"must be one of {', '.join(EXECUTORS)}"),
-    "address": (lambda v: isinstance(v, str), "must be a string"),
-    "partition": (lambda v: isinstance(v, str), "must be a string"),
-    "time": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "must be minutes or HH:MM:SS"),
-    "gpus": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
-    "jobs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
-    "chunk_size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
-    "max_run_plots": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
-    "replay": (lambda v: isinstance(v, bool), "must be true or false"),
-    "discovery_cache": (lambda v: isinstance(v, bool), "must be true or false"),
-    "link_template": (lambda v: _valid_link_template(v),
-                      "must be an http(s) URL using only {sha}, {path} and {line}"),
-    "repo": (lambda v: isinstance(v, str), "must be a path"),
-}
-
-
-def _valid_link_template(value) -> bool:
-    """Checked at start, not when the report is written: an unknown placeholder would fail after the night's work."""
-    import string
-
-    if not isinstance(value, str) or not value.lower().startswith(("https://", "http://")):
-        return False
-    try:
-        fields = [name for _, name, spec, _ in string.Formatter().parse(value) if name is not None]
-        value.format(sha="0" * 40, path="a/b.py", line=1)
-    except (ValueError, KeyError, IndexError, AttributeError):
-        return False
-    return all(name in ("sha", "path", "line") for name in fields)
-
-
-def check_settings(config) -> dict:
-    """The [tool.auditor.nightly] table, or an input error naming the config file and the key."""
-    settings = config.section("nightly")
-    for key, value in sorted(settings.items()):
-        if key not in _SETTING_CHECKS:
-            raise InputError(f"unknown setting; known: {', '.join(sorted(_SETTING_CHECKS))}",
-                             path=config.source, field=f"nightly.{key}")
-        valid, expected = _SETTING_CHECKS[key]
-        if not valid(value):
-            raise InputError(f"{expected}, got {value!r}", path=config.source, field=f"nightly.{key}")
-    return settings
-
-
 def default_report_dir(config, results_dir: Path) -> Path:
     """<cache dir>/reports/<DIR's name>-<hash of its absolute path>: one folder per results directory,
     outside the repository and the audited results (the auditor writes into neither)."""
@@ -108,11 +61,10 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
 
     setup_logging(verbose)
     config = get_config(Path(repo) if repo else Path.cwd(), config_path, results_dir)
-    settings = check_settings(config)
     results_dir = configured_results(results_dir, config)
     out = out or default_report_dir(config, Path(results_dir))
     options = NightlyOptions(
-        results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),
+        results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or config.nightly.executor or "local",
         address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,
         wait_s=wait_s, docs=list(docs) or None)
     outcome = run_nightly(options, config)

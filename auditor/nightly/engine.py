@@ -18,10 +18,12 @@ from typing import Any, Callable
 
 from auditor.config import Config
 from auditor.errors import InputError
+from auditor.extras import missing_extra, needs_extra
 from auditor.findings import Finding, sort_findings
 from auditor.nightly import sources, tasks
 from auditor.nightly.lock import NightlyLock
-from auditor.nightly.state import NightlyState, digest, rules_version, state_path
+from auditor.fingerprint import nightly_fingerprint
+from auditor.nightly.state import NightlyState, digest, state_path
 from auditor.progress import PhaseTimer, Progress
 
 log = logging.getLogger("auditor")
@@ -113,12 +115,12 @@ class Nightly:
     def __init__(self, options: NightlyOptions, config: Config):
         self.options = options
         self.config = config
-        self.settings = config.section("nightly")
+        self.settings = config.nightly
         self.results_dir = Path(options.results_dir).resolve()
         self.timer = PhaseTimer()
         self.stats: dict[str, int] = {}
         self._executor = None
-        self.version = rules_version()
+        self.version = nightly_fingerprint(config)
         self.config_fp = config.fingerprint()
         self.repo_path: str | None = None
         self.repo = None
@@ -131,20 +133,20 @@ class Nightly:
 
             o = self.options
             self._executor = make_executor(
-                o.executor, jobs=self._jobs(), address=o.address or self.settings.get("address"),
-                partition=o.partition or self.settings.get("partition"), time=o.time or self.settings.get("time"),
-                gpus=o.gpus if o.gpus is not None else self.settings.get("gpus"), cluster=o.cluster,  # --gpus 0 wins
+                o.executor, jobs=self._jobs(), address=o.address or self.settings.address,
+                partition=o.partition or self.settings.partition, time=o.time or self.settings.time,
+                gpus=o.gpus if o.gpus is not None else self.settings.gpus, cluster=o.cluster,  # --gpus 0 wins
                 folder=self.config.cache_dir / "nightly" / "submitit")
         return self._executor
 
     def _jobs(self) -> int:
-        return int(self.options.jobs or self.settings.get("jobs") or os.cpu_count() or 1)
+        return int(self.options.jobs or self.settings.jobs or os.cpu_count() or 1)
 
     def _in_pool(self) -> bool:
         return self.options.executor != "local" or self._jobs() > 1
 
     def _chunk_size(self, count: int) -> int:
-        configured = self.settings.get("chunk_size")
+        configured = self.settings.chunk_size
         if configured:
             return max(1, int(configured))
         return max(1, min(200, math.ceil(count / (self._jobs() * 4))))
@@ -193,10 +195,16 @@ class Nightly:
 
     def replay_runs(self, runs: list, state: NightlyState) -> list[Finding]:
         candidates = [run for run in runs if run.replay and run.checkpoint]
-        if not candidates or not self.options.replay or self.settings.get("replay") is False:
+        if not candidates or not self.options.replay or not self.settings.replay:
             self.stats.update(replays=0)
             return []
-        if _optional("replays", lambda: importlib.import_module("auditor.replay.driver")) is None:
+        try:
+            importlib.import_module("auditor.replay.driver")
+        except ImportError as exc:
+            if missing_extra(exc) is None:
+                raise
+            log.warning("replays skipped: %s", needs_extra("replaying checkpoints", missing_extra(exc)))
+            self.stats.update(replays=0)
             return []
         keys = {run.id: digest("replay", run_blob(run), _checkpoint_stamp(run), _code_stamp(run, self.repo_path),
                                self.version, self.config_fp, self.repo_path or "") for run in candidates}
@@ -205,7 +213,7 @@ class Nightly:
         self.stats.update(replays=len(candidates), replays_run=len(todo))
         # Replays are heavy (a model per run): one per task spreads them best.
         work = [tasks.RunBatch([item], self.config, self.repo_path, "replay") for item in todo]
-        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda b: 1)
+        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda _batch: 1)
         self._keep["replay"] = set(keys.values())
         return [f for key in sorted(set(keys.values())) for f in found.get(key, [])]
 
@@ -223,7 +231,7 @@ class Nightly:
         self.stats.update(shas=len(runs_by_sha), shas_scanned=len(todo))
         jobs = 1 if self._in_pool() and len(todo) > 1 else None
         work = [tasks.ShaTask(self.repo_path, sha, self.config, keys[sha], jobs) for sha in todo]
-        self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda t: 1)
+        self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda _task: 1)
         self._keep["code"] = set(keys.values())
         reach = self._training_paths(runs)
         return merge_code_findings({sha: found.get(keys[sha], []) for sha in runs_by_sha}, runs_by_sha, reach)
@@ -250,7 +258,7 @@ class Nightly:
         return reach
 
     def check_comparisons(self, runs: list) -> tuple[list[Finding], list[ComparisonReport]]:
-        specs = _optional("comparisons", lambda: sources.comparisons(self.results_dir)) or []
+        specs = sources.comparisons(self.results_dir) or []
         findings, reports = [], []
         for spec in specs:
             try:
@@ -270,17 +278,16 @@ class Nightly:
 
     def _comparison_unusable(self, spec, exc: InputError) -> Finding:
         from auditor.findings import groups_location
-        from auditor.registry import rule_class
+        from auditor.meta import input_unreadable
 
         where = f"comparisons.yaml:{spec.line}" if getattr(spec, "line", None) else "comparisons.yaml"
-        return rule_class("RA001")().finding(
-            f"comparison {spec.name!r} ({where}) was not checked: {exc.message}",
-            groups_location(str(spec.baseline), str(spec.treatment)),
-            {"comparison": spec.name, "path": where}, anchor=str(spec.name))
+        return input_unreadable(f"comparison {spec.name!r} ({where}) was not checked: {exc.message}",
+                                groups_location(str(spec.baseline), str(spec.treatment)),
+                                {"comparison": spec.name, "path": where}, config=self.config, anchor=str(spec.name))
 
     def docs_paths(self) -> list[Path]:
         """--docs, else [tool.auditor.nightly] docs, else every Markdown file at the repo's top and under docs/."""
-        configured = self.options.docs or self.settings.get("docs")
+        configured = self.options.docs or self.settings.docs
         base = Path(self.repo_path) if self.repo_path else self.config.root
         patterns = configured if configured is not None else DEFAULT_DOCS
         if isinstance(patterns, str):
@@ -302,7 +309,7 @@ class Nightly:
         self.stats.update(docs=len(paths))
         if not paths:
             return []
-        return _optional("docs claims", lambda: sources.check_docs(paths, runs, self.results_dir, self.config)) or []
+        return sources.check_docs(paths, runs, self.results_dir, self.config) or []
 
     # -- all of it -----------------------------------------------------------------------------
     def run(self) -> NightlyOutcome:
@@ -322,7 +329,7 @@ class Nightly:
                     self._executor.close()
 
     def _resolve_repo(self) -> None:
-        path = self.options.repo or self.settings.get("repo")
+        path = self.options.repo or self.settings.repo
         if path:
             self.repo = sources.open_repo(path)
         else:  # the current directory, when it is a git repository
@@ -337,7 +344,7 @@ class Nightly:
         state.begin()
         with self.timer.phase("discover"):
             runs, problems = sources.discover(self.results_dir, self.config, stats=self.stats,
-                                              cache=self.settings.get("discovery_cache", True) is not False)
+                                              cache=self.settings.discovery_cache)
         with self.timer.phase("runs"):
             findings = problems + self.audit_runs(runs, state)
         with self.timer.phase("replays"):
@@ -384,17 +391,6 @@ def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str
             evidence["runs_total"] = len(run_ids)
         merged.append(dataclasses.replace(first, evidence=evidence))
     return merged
-
-
-def _optional(what: str, call: Callable[[], Any]) -> Any:
-    """Comparisons and docs claims come from other areas; a checkout without them still runs the rest."""
-    try:
-        return call()
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("auditor."):
-            log.warning("%s skipped: %s is not available in this installation", what, exc.name)
-            return None
-        raise
 
 
 def run_nightly(options: NightlyOptions, config: Config) -> NightlyOutcome:

@@ -18,26 +18,19 @@ def discover(results_dir: Path, config: Config, cache: bool = True,
     """(runs sorted by id, RA001 findings for records that could not be read); cache: unchanged run
     folders come from the discovery cache (auditor.runs.discovery_cache) without being read again.
     `stats` receives how many run folders the cache answered (run_folders_cached)."""
-    try:
-        from auditor.runs.discover import discover_runs
-    except ModuleNotFoundError as exc:
-        if exc.name != "auditor.runs.discover":
-            raise
-        from auditor.compare.runsource import load_runs  # native records only, until discovery lands
+    from auditor.runs.discover import discover_runs
 
-        runs, problems = load_runs(results_dir, config)
-    else:
-        found = discover_runs(results_dir, config, cache=cache)
-        runs, problems = list(found.runs), list(found.problems)
-        if stats is not None:
-            stats.update(run_folders_cached=getattr(found, "from_cache", 0))
+    found = discover_runs(results_dir, config, cache=cache)
+    runs, problems = list(found.runs), list(found.problems)
+    if stats is not None:
+        stats.update(run_folders_cached=found.from_cache)
     return sorted(runs, key=lambda r: r.id), [_as_finding(p, results_dir) for p in problems]
 
 
 def _as_finding(problem: Any, results_dir: Path) -> Finding:
     if isinstance(problem, Finding):
         return problem
-    from auditor.registry import rule_class
+    from auditor.meta import input_unreadable
 
     path = getattr(problem, "path", None) or (problem.get("path") if isinstance(problem, dict) else None)
     message = problem.get("message") if isinstance(problem, dict) else str(problem)
@@ -46,7 +39,7 @@ def _as_finding(problem: Any, results_dir: Path) -> Finding:
         where = str(Path(where).resolve().relative_to(Path(results_dir).resolve()))
     except ValueError:
         pass
-    return rule_class("RA001")().finding(f"{where}: {message}", run_location(where), {"path": where})
+    return input_unreadable(f"{where}: {message}", run_location(where), {"path": where})
 
 
 def audit_run(run, config: Config, repo) -> list[Finding]:

@@ -15,11 +15,9 @@ import hashlib
 import json
 import sqlite3
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from auditor import __version__
 from auditor.findings import Finding
 
 SCHEMA = """
@@ -39,22 +37,6 @@ def digest(*parts: str) -> str:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:40]
-
-
-@lru_cache(maxsize=1)
-def rules_version() -> str:
-    """Changes whenever a rule (or the auditor's version) changes: cached findings are then stale."""
-    from auditor.registry import all_rule_classes
-    import inspect
-
-    parts = [__version__]
-    for rule_id, cls in all_rule_classes().items():
-        try:
-            source = Path(inspect.getfile(cls)).read_bytes()
-        except (OSError, TypeError):
-            source = b""
-        parts.append(f"{rule_id}:{hashlib.sha256(source).hexdigest()}")
-    return digest(*parts)
 
 
 def state_path(cache_dir: Path, results_dir: Path) -> Path:
@@ -134,9 +116,6 @@ class NightlyState:
                                 ((fp, self.nightly_id or 0) for fp in fingerprints))
             self.db.execute("UPDATE nightlies SET finished=?, findings=? WHERE id=?",
                             (time.time(), findings, self.nightly_id))
-
-    def completed_nightlies(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM nightlies WHERE finished IS NOT NULL").fetchone()[0]
 
     # -- plots ---------------------------------------------------------------------------------
     def plot(self, key: str) -> str | None:

@@ -117,7 +117,7 @@ def _selected(name: str, options: QuantOptions) -> bool:
 
 
 def _activation_hook(fmt: str, options: QuantOptions):
-    def hook(module, args):
+    def hook(_module, args):
         if not args or not isinstance(args[0], torch.Tensor) or not args[0].is_floating_point():
             return None
         x = quantize_dequantize(args[0], fmt, block_size=options.block_size, scale_mode=options.scale_mode,
@@ -184,7 +184,7 @@ def _apply_hook(model: nn.Module, target: str, repo: str | Path, report: QuantRe
     for name, (cls, params, hooks, forward) in after.items():
         old = before.get(name)
         if old is None or old[0] is not cls or old[2] != hooks or old[3] is not forward or len(old[1]) != len(params) \
-                or any(not torch.equal(a, b) for a, b in zip(old[1], params)):
+                or any(not torch.equal(a, b) for a, b in zip(old[1], params, strict=False)):
             report.changed_by_hook.append(name)
     # Global torch hooks (e.g. registered on nn.Linear's class) are invisible here; the driver's
     # output comparison (quantized vs plain) is what finally decides whether anything changed.

@@ -11,6 +11,7 @@ imported with the repo first on sys.path) and the quantization (a spec string or
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -21,7 +22,8 @@ from torch import nn
 
 from auditor.errors import InputError
 from auditor.findings import Finding, run_location
-from auditor.registry import rule_class, selected_rules
+from auditor.meta import input_unreadable, run_rule
+from auditor.registry import selected_rules
 from auditor.replay.apply import QuantOptions, apply_quant, parse_spec
 from auditor.replay.imports import ImportFailure, load_callable
 from auditor.replay.load import CheckpointError, load_checkpoint
@@ -56,7 +58,7 @@ def reported_metric(run: Run) -> tuple[str | None, float | None]:
 
 def quant_options(run: Run, config) -> QuantOptions:
     """[tool.auditor.replay] settings, overridden by the same keys in the run's replay section."""
-    settings = {**config.section("replay"), **{k: v for k, v in (run.replay or {}).items()
+    settings = {**dataclasses.asdict(config.replay), **{k: v for k, v in (run.replay or {}).items()
                                                  if k in ("include", "exclude", "module_types", "block_size",
                                                           "scale_mode", "rounding")}}
     types = []
@@ -79,7 +81,7 @@ def quant_options(run: Run, config) -> QuantOptions:
 def tolerance_for(reported: float | None, config, explicit: float | None) -> float:
     if explicit is not None:
         return float(explicit)
-    configured = config.section("replay").get("tolerance")
+    configured = config.replay.tolerance
     if configured is not None:
         return float(configured)
     return default_tolerance(reported) if reported is not None else 0.0
@@ -134,7 +136,7 @@ def evaluate_model(model: nn.Module, evaluate: Callable, metric: str | None, run
     """The metric, and the outputs of the model's first forward calls."""
     outputs: list[torch.Tensor] = []
 
-    def capture(module, args, output):
+    def capture(_module, _args, output):
         if len(outputs) < MAX_CAPTURED_OUTPUTS:
             outputs.extend(_tensors(output))
 
@@ -155,7 +157,7 @@ def evaluate_model(model: nn.Module, evaluate: Callable, metric: str | None, run
 def _same_outputs(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool | None:
     if not a or not b:
         return None
-    return len(a) == len(b) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=False))
 
 
 # -- model and checkpoint -----------------------------------------------------------------------
@@ -260,7 +262,7 @@ def replay_run(run: Run, config, repo_path: str | Path = ".", device: str = "cpu
 def findings_for(result: ReplayResult, config) -> list[Finding]:
     findings: list[Finding] = []
     for rule in selected_rules(config, "replay"):
-        findings.extend(rule.check(result, None))
+        findings.extend(run_rule(rule, run_location(result.run_id), result, config=config))
     return findings
 
 
@@ -273,8 +275,8 @@ def replay(run: Run, config, repo_path: str | Path = ".", device: str = "cpu",
     try:
         result = replay_in_child(run, config, repo_path, device, tolerance)
     except InputError as exc:
-        rule = rule_class("RA001")()
-        return None, [rule.finding(f"replay not run: {exc}", run_location(run.id), {"stage": "replay"})]
+        return None, [input_unreadable(f"replay not run: {exc}", run_location(run.id), {"stage": "replay"},
+                                       config=config)]
     return result, findings_for(result, config)
 
 

@@ -131,3 +131,12 @@ class ReplayResult:
         lines.append(f"  tolerance ±{show(self.tolerance)}; conclusion: {self.conclusion}")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
+
+
+def findings_for_example(cls, example: dict, _folder, _plugins: tuple[str, ...] = ()) -> list:
+    """The example adapter of the replay scope (auditor/scopes.py): an example is a ReplayResult's fields."""
+    from auditor.findings import run_location
+    from auditor.meta import run_rule
+
+    result = ReplayResult(**example)
+    return run_rule(cls(), run_location(result.run_id), result)

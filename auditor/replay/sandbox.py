@@ -43,16 +43,11 @@ class Limits:
 
     @classmethod
     def from_config(cls, config, device: str = "cpu") -> Limits:
-        section = config.section("replay")
+        section = config.replay  # types checked when the configuration was loaded
 
         def number(key, default):
-            value = section.get(key, default)
-            if value is None:
-                return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise InputError(f"must be a positive number, not {value!r}", path=config.source,
-                                 field=f"tool.auditor.replay.{key}")
-            return value
+            value = getattr(section, key)
+            return default if value is None else value
 
         timeout = float(number("timeout_s", DEFAULT_TIMEOUT_S))
         memory = number("memory_mb", DEFAULT_MEMORY_MB)
@@ -62,12 +57,8 @@ class Limits:
 
 
 def allowed_packages(config) -> list[str]:
-    value = config.section("replay").get("allow") or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError("must be a list of package names", path=config.source, field="tool.auditor.replay.allow")
-    return sorted(value)
+    value = config.replay.allow or []
+    return sorted([value] if isinstance(value, str) else value)
 
 
 def check_targets(run, config, repo: str | Path) -> None:

@@ -270,8 +270,8 @@ def _run_panel(run, findings: list[Finding], new: set[str], links: Links, plot: 
 
 
 def render_html(outcome, summary: dict, *, out_dir: Path, config, plot_cache=None) -> str:
-    settings = config.section("nightly")
-    links = Links(out_dir, outcome.repo_root, settings.get("link_template"), outcome.runs)
+    settings = config.nightly
+    links = Links(out_dir, outcome.repo_root, settings.link_template, outcome.runs)
     plot = PlotMaker(plot_cache)
     findings, new = outcome.findings, outcome.new
     fresh = _by_severity([f for f in findings if f.fingerprint in new])
@@ -302,7 +302,7 @@ def render_html(outcome, summary: dict, *, out_dir: Path, config, plot_cache=Non
     flagged = sorted((rid for rid in by_run if rid in runs), key=lambda rid: (
         not any(f.fingerprint in new for f in by_run[rid]),
         -max(SEVERITY_RANK.get(f.severity, 0) for f in by_run[rid]), rid))
-    limit = int(settings.get("max_run_plots", MAX_RUN_PLOTS))
+    limit = MAX_RUN_PLOTS if settings.max_run_plots is None else settings.max_run_plots
     if flagged:
         parts.append(f"<h2>Runs with findings ({len(flagged)})</h2>")
         parts += [_run_panel(runs[rid], by_run[rid], new, links, plot) for rid in flagged[:limit]]

@@ -115,7 +115,7 @@ def run_curve_svg(data: dict[str, Any]) -> str:
     for number, (name, points) in enumerate(sorted(data["metrics"].items())):
         if not points:
             continue
-        steps, values = zip(*points)
+        steps, values = zip(*points, strict=False)
         ax.plot(steps, values, marker="o", markersize=3.5, linewidth=1.6, color=COLORS[number % len(COLORS)], label=name)
         last_eval = max(last_eval, steps[-1]) if last_eval is not None else steps[-1]
     max_steps = data.get("max_steps")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.findings import Finding, sort_findings
+from auditor.findings import Finding, run_location, sort_findings
+from auditor.meta import input_unreadable, run_rule
 from auditor.registry import selected_rules
-from auditor.rules.meta.ra001_input_unreadable import InputUnreadable
 from auditor.runs.record import Run
 
 
@@ -43,11 +43,10 @@ def audit_run_record(run: Run, config, repo=None) -> list[Finding]:
     context = RunContext(config=config, key_map=config.key_map, repo=repo)
     findings: list[Finding] = []
     for rule in selected_rules(config, "run"):
-        findings.extend(rule.check(run, context) or ())
+        findings.extend(run_rule(rule, run_location(run.id), run, context, config=config))
     if run.problems and config.is_selected("RA001"):
-        unreadable = InputUnreadable(severity=config.severity.get("RA001"))
         for problem in run.problems:
             location = {"path": problem["path"], **({"line": problem["line"]} if problem.get("line") else {})}
-            findings.append(unreadable.finding(f"run {run.id}: {problem['message']}", location,
-                                               {"run": run.id}))
+            findings.append(input_unreadable(f"run {run.id}: {problem['message']}", location, {"run": run.id},
+                                             config=config))
     return sort_findings(findings)

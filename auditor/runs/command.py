@@ -12,7 +12,9 @@ import click
 
 from auditor.cli_common import config_option, configured_results, finish, get_config, report_options
 from auditor.errors import InputError
+from auditor.extras import missing_extra, needs_extra
 from auditor.findings import Finding, run_location
+from auditor.runs.audit import audit_run_record
 from auditor.runs.cli_support import emit_json, find_run
 from auditor.runs.record import Run
 from auditor.trainpath import training_path
@@ -21,12 +23,6 @@ from auditor.vcs import Repo, scan_at_sha
 # -- shared ---------------------------------------------------------------------------------------
 
 def _record_findings(run: Run, config, repo: Repo | None) -> tuple[list[Finding], str | None]:
-    try:
-        from auditor.runs.audit import audit_run_record
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("auditor.runs.audit"):
-            return [], "run rules not available in this installation"
-        raise
     return list(audit_run_record(run, config, repo)), None
 
 
@@ -88,11 +84,12 @@ def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], 
 def _replay(run: Run, config, repo_path: str, device: str) -> tuple[list[Finding], str]:
     """The replay's findings and its outcome in one line for the header."""
     try:
-        from auditor.replay.driver import replay
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("auditor.replay"):
-            return [], "not run: replay not available in this installation"
-        raise
+        from auditor.replay.driver import replay  # torch: only when a run has a replay to do
+    except ImportError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        return [], f"not run: {needs_extra('replaying a checkpoint', extra)}"
     result, findings = replay(run, config, repo_path, device)
     if result is None:
         reason = findings[0].message.removeprefix("replay not run: ") if findings else "it could not run"
@@ -164,12 +161,13 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
         except InputError as exc:
             notes.append(f"code not scanned: {exc.message}")
             if repo.has_commit(record.git_sha) and config.is_selected("RA001"):  # else RA202 says why
-                from auditor.registry import rule_class
+                from auditor.meta import input_unreadable
 
                 # The commit is there but its code cannot be read (a missing blob): never a silent pass.
-                findings.append(rule_class("RA001")().finding(
+                findings.append(input_unreadable(
                     f"run {record.id}: the code at {record.git_sha} could not be read ({exc.message[:200]}); "
-                    "it was not audited", run_location(record.id), {"sha": record.git_sha}, severity="error"))
+                    "it was not audited", run_location(record.id), {"sha": record.git_sha}, config=config,
+                    severity="error"))
     elif repo is not None:
         notes.append("code not scanned: the record has no git SHA")
     replay_outcome = None

@@ -226,10 +226,6 @@ def _protocol_value(run: Run, label: str, config) -> Any:
     return None
 
 
-def is_absent(value: Any) -> bool:
-    return value is _ABSENT
-
-
 # -- rendering -----------------------------------------------------------------------------------
 
 def _show(value: Any) -> str:

@@ -19,6 +19,7 @@ from auditor import safe_read
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.report.escape import printable
+from auditor.meta import input_unreadable
 from auditor.runs.normalize import normalize
 from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
 from auditor.runs.readers.common import ReadError, load_json, read_text
@@ -44,7 +45,7 @@ class Discovery:
     def error_for(self, run_id: str) -> InputError | None:
         """Why `run_id` is not among the runs, when a broken record is the one it names (for exit 2)."""
         for folder, error in self.errors:
-            if _error_concerns(folder, error, run_id, Path(self.results_dir)):
+            if _error_concerns(folder, run_id, Path(self.results_dir)):
                 return InputError(error.message, path=error.path, line=error.line, field=error.field)
         return None
 
@@ -173,15 +174,12 @@ def _error_from(exc: BaseException, folder: _Folder) -> ReadError:
 
 
 def _problem(error: ReadError, config, extra: str = "") -> Finding:
-    from auditor.rules.meta.ra001_input_unreadable import InputUnreadable  # not the whole rule pack
-
-    rule = InputUnreadable(severity=config.severity.get("RA001"))
     location = {"path": error.path}
     if error.line:
         location["line"] = error.line
     evidence = {"field": error.field} if error.field else {}
     prefix = f"{error.field}: " if error.field else ""
-    return rule.finding(f"{prefix}{error.message}{extra}", location, evidence)
+    return input_unreadable(f"{prefix}{error.message}{extra}", location, evidence, config=config)
 
 
 def _walk(results_dir: Path) -> tuple[list[tuple[_Folder, str]], list[tuple[_Folder, ReadError]]]:
@@ -250,9 +248,8 @@ def _read_all(tasks: list[tuple], workers: int, bar=None) -> list[tuple[list[Run
 
 
 def _workers(config) -> int:
-    setting = config.section("runs").get("workers")
-    if isinstance(setting, int) and setting > 0:
-        return setting
+    if config.runs.workers:
+        return config.runs.workers
     return max(1, min(os.cpu_count() or 1, 8))
 
 
@@ -276,7 +273,8 @@ def _read_cached(results_dir: Path, folders: list[tuple[_Folder, str]], tasks: l
             if bar is not None:
                 bar.advance()
     fresh = {}
-    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers, bar)):
+    for (index, sig, started), outcome in zip(todo, _read_all([tasks[i] for i, _, _ in todo], workers, bar),
+                                              strict=False):
         outcomes[index] = outcome
         runs, error, cacheable = outcome
         blob = encode(runs, error) if cacheable and sig is not None else None
@@ -291,7 +289,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
     or cache=False turns it off), unchanged run folders come from the discovery cache under
     config.cache_dir (see auditor.runs.discovery_cache) instead of being read and parsed again."""
     if cache is None:
-        cache = config.section("runs").get("cache", True) is not False
+        cache = config.runs.cache
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError("results directory not found", path=str(results_dir))
@@ -312,7 +310,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
             outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config), bar)
         else:
             outcomes = _read_all(tasks, _workers(config), bar)
-    for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes):
+    for (folder, _), (runs, error, _cacheable) in zip(folders, outcomes, strict=False):
         if error:
             discovery.errors.append((folder.path, error))
             discovery.problems.append(_problem(error, config, "; this run was not audited"))
@@ -369,7 +367,7 @@ def _matches(run: Run, run_id: str, results_dir: Path) -> bool:
     return rel == run_id.strip("/")
 
 
-def _error_concerns(folder: str, error: ReadError, run_id: str, results_dir: Path) -> bool:
+def _error_concerns(folder: str, run_id: str, results_dir: Path) -> bool:
     parts = os.path.relpath(folder, os.path.abspath(results_dir)).replace(os.sep, "/").split("/")
     if run_id in parts or "/".join(parts) == run_id.strip("/"):
         return True
@@ -397,8 +395,7 @@ def nothing_found(results_dir: Path | str, unreadable: int = 0) -> InputError:
 
 def allow_empty(config) -> bool:
     """[tool.auditor.runs] allow-empty = true: an empty results folder is fine (exit 0, nothing audited)."""
-    runs = config.section("runs")
-    return runs.get("allow_empty", runs.get("allow-empty", False)) is True
+    return config.runs.allow_empty
 
 
 def find_run(results_dir: Path | str, run_id: str, config) -> Run:

@@ -21,6 +21,8 @@ be opened, read or written is skipped, and a corrupt file is replaced.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import marshal
@@ -237,5 +239,5 @@ def now_ns() -> int:
 
 def settings_salt(config: Any) -> str:
     """What else shapes a read run: the key map (seed, max steps, eval fields) and the runs settings."""
-    runs = {k: v for k, v in (config.section("runs") or {}).items() if k != "workers"}
+    runs = {k: v for k, v in dataclasses.asdict(config.runs).items() if k != "workers"}
     return json.dumps([config.key_map, runs], sort_keys=True, default=str)

@@ -94,7 +94,7 @@ class Run:
 
 def stale_after_seconds(config) -> float:
     """[tool.auditor.runs] stale-after: seconds, or a number with a unit (90s, 30m, 2h, 1d)."""
-    setting = config.section("runs").get("stale_after", DEFAULT_STALE_AFTER_S) if config is not None else None
+    setting = config.runs.stale_after if config is not None else None
     if setting is None:
         return DEFAULT_STALE_AFTER_S
     if isinstance(setting, (int, float)) and not isinstance(setting, bool):

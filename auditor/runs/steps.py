@@ -29,11 +29,6 @@ def is_eval_metric(name: str, prefixes=EVAL_PREFIXES) -> bool:
     return False
 
 
-def is_bookkeeping(name: str) -> bool:
-    return name.startswith("_") or name.lower() in ("epoch", "step", "global_step", "lr", "learning_rate",
-                                                     "trainer/global_step", "timestamp", "runtime")
-
-
 def eval_metrics(run: Run, prefixes=EVAL_PREFIXES) -> list[str]:
     return [name for name in run.metrics if is_eval_metric(name, prefixes)]
 

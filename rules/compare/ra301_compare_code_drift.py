@@ -1,7 +1,7 @@
 from auditor.compare.drift import drift_between, entry_point_of
 from auditor.compare.validity import describe, side_values
 from auditor.errors import InputError
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 SHA_Q101 = "fef8849a1c0e6d2b3f4a5b6c7d8e9f0a1b2c3d4e"
 SHA_Q201 = "e2dfbd8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e"
@@ -13,10 +13,9 @@ def _runs(group, sha, values):
             for i, v in enumerate(values)]
 
 
-class CompareCodeDrift(Rule):
+class CompareCodeDrift(CompareRule):
     id = "RA301"
     name = "compare-code-drift"
-    scope = "compare"
     severity = "warning"
     summary = "The sides ran at different git SHAs with training-path code changes between them."
     rationale = (
@@ -36,7 +35,7 @@ class CompareCodeDrift(Rule):
          "metric": "val_mse"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         b_shas = side_values(subject.baseline, lambda r: r.git_sha)
         t_shas = side_values(subject.treatment, lambda r: r.git_sha)
         shas = (set(b_shas) | set(t_shas)) - {"(unset)"}

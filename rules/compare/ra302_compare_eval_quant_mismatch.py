@@ -1,5 +1,5 @@
 from auditor.compare.validity import describe, eval_quant, quant_is_treatment, raw_eval_quant, side_values, train_quant
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 
 def _run(id, quant, train="mxfp4-w4a4", step=29, acc=0.7142, group=None):
@@ -10,10 +10,9 @@ def _run(id, quant, train="mxfp4-w4a4", step=29, acc=0.7142, group=None):
     return record
 
 
-class CompareEvalQuantMismatch(Rule):
+class CompareEvalQuantMismatch(CompareRule):
     id = "RA302"
     name = "compare-eval-quant-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The two sides were evaluated under different quantization modes (e.g. a W4A4 model scored in BF16)."
     rationale = (
@@ -42,7 +41,7 @@ class CompareEvalQuantMismatch(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         key_map = subject.config.key_map
         b_mode = side_values(subject.baseline, lambda r: eval_quant(r, key_map))
         t_mode = side_values(subject.treatment, lambda r: eval_quant(r, key_map))

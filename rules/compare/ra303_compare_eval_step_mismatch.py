@@ -1,6 +1,6 @@
 from auditor.compare.groups import final_step, score
 from auditor.compare.validity import describe, side_values
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.runs.steps import format_step
 
 
@@ -11,10 +11,9 @@ def _run(id, scored_at, max_steps=29, acc=0.70):
             "reported": {"val/acc": acc if scored_at == 29 else acc - 0.1, "step": scored_at}}
 
 
-class CompareEvalStepMismatch(Rule):
+class CompareEvalStepMismatch(CompareRule):
     id = "RA303"
     name = "compare-eval-step-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The scores were taken at different steps, or a score is not from the run's final step."
     rationale = (
@@ -36,7 +35,7 @@ class CompareEvalStepMismatch(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         metric = subject.metric
         steps = {r.id: score(r, metric)[1] for r in subject.runs if score(r, metric)[0] is not None}
         b = side_values([r for r in subject.baseline if r.id in steps], lambda r: format_step(steps[r.id]))

@@ -1,6 +1,6 @@
 from auditor.compare.validity import (DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key,
                                       set_on_one_side_only)
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 
 def _runs(group, fs, bsz=16, steps=1000, seeds=(0, 1, 2), base=0.40, output_dir=None):
@@ -14,10 +14,9 @@ def _runs(group, fs, bsz=16, steps=1000, seeds=(0, 1, 2), base=0.40, output_dir=
     return runs
 
 
-class CompareProtocolMismatch(Rule):
+class CompareProtocolMismatch(CompareRule):
     id = "RA304"
     name = "compare-protocol-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The config differs outside the keys the comparison means to vary (batch size, steps, length...)."
     rationale = (
@@ -51,7 +50,7 @@ class CompareProtocolMismatch(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         diffs = config_differences(subject, list(self.options["ignore_keys"]))
         unset = {k: v for k, v in diffs.items() if set_on_one_side_only(*v)}
         real = {k: v for k, v in diffs.items() if k not in unset}

@@ -1,5 +1,5 @@
 from auditor.compare.validity import declared, describe, eval_attributes, side_values
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 
 
 def _run(id, framework, dataset, metric_def=None, value=0.9543):
@@ -10,10 +10,9 @@ def _run(id, framework, dataset, metric_def=None, value=0.9543):
             "metrics": {"eval/pass_pct": [[100000, value]]}}
 
 
-class CompareEvalSetMismatch(Rule):
+class CompareEvalSetMismatch(CompareRule):
     id = "RA305"
     name = "compare-eval-set-mismatch"
-    scope = "compare"
     severity = "error"
     summary = "The sides were scored on different eval data, with a different eval framework or metric definition."
     rationale = (
@@ -41,7 +40,7 @@ class CompareEvalSetMismatch(Rule):
          "treatment": [_run("y", "v2", "collatz_eval_50k.csv")], "metric": "eval/pass_pct"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         key_map = subject.config.key_map
         attrs = {r.id: eval_attributes(r, key_map) for r in subject.runs}
         keys = sorted({k for a in attrs.values() for k in a})
@@ -50,8 +49,8 @@ class CompareEvalSetMismatch(Rule):
             meaning = {"eval.dataset": ("eval_dataset",), "eval.framework": ("eval_framework",)}.get(key, ())
             if declared(subject, meaning, (key,)):
                 continue  # the comparison means to vary it (e.g. --treatment-keys eval.framework)
-            b = side_values(subject.baseline, lambda r: attrs[r.id].get(key))
-            t = side_values(subject.treatment, lambda r: attrs[r.id].get(key))
+            b = side_values(subject.baseline, lambda r, key=key: attrs[r.id].get(key))
+            t = side_values(subject.treatment, lambda r, key=key: attrs[r.id].get(key))
             if "(unset)" in b or "(unset)" in t or set(b) == set(t):
                 continue
             parts.append(f"{key} = {describe(b, subject.baseline_label)} vs {describe(t, subject.treatment_label)}")

@@ -1,11 +1,10 @@
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareSingleSeed(Rule):
+class CompareSingleSeed(CompareRule):
     id = "RA310"
     name = "compare-single-seed"
-    scope = "compare"
     severity = "warning"
     summary = "A side of the comparison rests on too few seeds (fewer than `min_seeds` usable results, default 3)."
     rationale = (
@@ -35,7 +34,7 @@ class CompareSingleSeed(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         need = int(self.options["min_seeds"])
         thin = {label: len(subject.units(label)) for label in (subject.baseline_label, subject.treatment_label)}
         thin = {label: n for label, n in thin.items() if n < need}

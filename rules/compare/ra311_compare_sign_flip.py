@@ -1,4 +1,4 @@
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
@@ -6,10 +6,9 @@ def _fmt(x):
     return f"{x:+.4g}"
 
 
-class CompareSignFlip(Rule):
+class CompareSignFlip(CompareRule):
     id = "RA311"
     name = "compare-sign-flip"
-    scope = "compare"
     severity = "warning"
     summary = "The per-seed deltas disagree in sign: the treatment helps on some seeds and hurts on others."
     rationale = (
@@ -31,7 +30,7 @@ class CompareSignFlip(Rule):
          "treatment": group("r12-fs", [0.33, 0.31, 0.29, 0.31, 0.32]), "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         effect = subject.effect
         if not effect or not effect.paired:
             return  # without paired seeds there are no per-seed deltas

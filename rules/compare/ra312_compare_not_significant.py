@@ -1,11 +1,10 @@
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareNotSignificant(Rule):
+class CompareNotSignificant(CompareRule):
     id = "RA312"
     name = "compare-not-significant"
-    scope = "compare"
     severity = "warning"
     summary = "The confidence interval of the effect includes zero."
     rationale = (
@@ -34,7 +33,7 @@ class CompareNotSignificant(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         effect = subject.effect
         if not effect or effect.ci is None or effect.delta is None:
             return  # too few runs for an interval: RA310's finding

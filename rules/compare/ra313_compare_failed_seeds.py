@@ -1,12 +1,11 @@
 from auditor.compare.groups import run_seed
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareFailedSeeds(Rule):
+class CompareFailedSeeds(CompareRule):
     id = "RA313"
     name = "compare-failed-seeds"
-    scope = "compare"
     severity = "warning"
     summary = ("Runs left out of the comparison: failed, killed or still running, without a score, repeats of a "
                "seed (deduplicated), or seeds the other side does not have.")
@@ -41,7 +40,7 @@ class CompareFailedSeeds(Rule):
          "treatment": group("t", [0.1, 0.09, 0.11, 0.1], metric="nrmse", seeded=False), "metric": "nrmse"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         if not subject.excluded:
             return
         parts, evidence = [], {}

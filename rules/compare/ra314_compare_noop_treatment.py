@@ -1,12 +1,11 @@
 from auditor.compare import stats
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareNoopTreatment(Rule):
+class CompareNoopTreatment(CompareRule):
     id = "RA314"
     name = "compare-noop-treatment"
-    scope = "compare"
     severity = "warning"
     summary = "The treatment's results are identical to the baseline's: the change was probably never applied."
     rationale = (
@@ -41,7 +40,7 @@ class CompareNoopTreatment(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         if not subject.rows:
             return
         paired = subject.paired
@@ -55,7 +54,7 @@ class CompareNoopTreatment(Rule):
                           rel_tol=float(self.options["rel_tolerance"])):
             return
         how = "on every paired seed" if paired else "as sorted lists (unseeded runs)"
-        exact = all(a == b for a, b in zip(sorted(base), sorted(treat)))
+        exact = all(a == b for a, b in zip(sorted(base), sorted(treat), strict=False))
         yield self.finding(
             f"{subject.treatment_label} gives {'the same' if exact else 'the same (within tolerance)'} {subject.metric} "
             f"as {subject.baseline_label} {how} over {len(base)} run(s): the treatment was probably never applied",

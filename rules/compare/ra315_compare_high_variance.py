@@ -1,11 +1,10 @@
-from auditor.rule import Rule
+from auditor.rule import CompareRule
 from auditor.compare.examples import group
 
 
-class CompareHighVariance(Rule):
+class CompareHighVariance(CompareRule):
     id = "RA315"
     name = "compare-high-variance"
-    scope = "compare"
     severity = "warning"
     summary = "Seed-to-seed spread is larger than the claimed effect, or a side's CV is above `cv_threshold`."
     rationale = (
@@ -28,7 +27,7 @@ class CompareHighVariance(Rule):
          "metric": "val/acc"},
     ]
 
-    def check(self, subject, context=None):
+    def check(self, subject):
         effect = subject.effect
         if not effect or effect.delta is None:
             return

@@ -1,7 +1,7 @@
 from statistics import mean
 
 from auditor.findings import docs_location
-from auditor.rule import Rule
+from auditor.rule import DocsRule
 
 
 def _runs(group, values, metric="nrmse"):
@@ -14,10 +14,9 @@ VERL = [{"id": "E13h", "seed": 0, "config": {"trainer": {"total_training_steps":
          "metrics": {"val/acc": [[0, 0.0796], [20, 0.6073], [29, 0.7142]]}, "reported": {"val/acc": 0.7142, "step": 29}}]
 
 
-class DocsClaimMismatch(Rule):
+class DocsClaimMismatch(DocsRule):
     id = "RA501"
     name = "docs-claim-mismatch"
-    scope = "docs"
     subject = "claim"
     severity = "error"
     summary = "A number the docs claim for a run or group is not what its runs say."
@@ -41,7 +40,7 @@ class DocsClaimMismatch(Rule):
         {"doc": "The paper reports NRMSE 0.05 on a different benchmark.\n", "runs": BURGERS},
     ]
 
-    def check(self, claim, context=None):
+    def check(self, claim):
         values = [v for _, v in claim.observed]
         candidates = values + [mean(values)] + list(claim.history)
         fractions = all(abs(v) <= 1.5 for v in candidates)

@@ -1,11 +1,10 @@
 from auditor.findings import docs_location
-from auditor.rule import Rule
+from auditor.rule import DocsRule
 
 
-class DocsDanglingReference(Rule):
+class DocsDanglingReference(DocsRule):
     id = "RA502"
     name = "docs-dangling-reference"
-    scope = "docs"
     subject = "reference"
     severity = "warning"
     summary = "The docs reference a results file or script that does not exist."
@@ -29,7 +28,7 @@ class DocsDanglingReference(Rule):
                 "see [docs](https://example.org/guide.md).\n", "runs": [], "files": []},
     ]
 
-    def check(self, reference, context=None):
+    def check(self, reference):
         if reference.exists:
             return
         yield self.finding(

@@ -1,10 +1,9 @@
-from auditor.rule import Rule
+from auditor.rule import MetaRule
 
 
-class InputUnreadable(Rule):
+class InputUnreadable(MetaRule):
     id = "RA001"
     name = "input-unreadable"
-    scope = "meta"
     severity = "warning"
     summary = "A file among those scanned or discovered could not be read or parsed; it was skipped."
     rationale = (
@@ -13,6 +12,3 @@ class InputUnreadable(Rule):
     )
     incident = ("A file the auditor could not read is a file it did not check. It is reported, so that a hole in the evidence"
                 " is visible instead of looking like a clean result.")
-
-    def check(self, subject, context):  # emitted by the scanners and readers, not by a subject check
-        return ()

@@ -1,10 +1,9 @@
-from auditor.rule import Rule
+from auditor.rule import MetaRule
 
 
-class SuppressionUnused(Rule):
+class SuppressionUnused(MetaRule):
     id = "RA002"
     name = "suppression-unused"
-    scope = "meta"
     severity = "warning"
     summary = "An inline `# audit: ignore[RULE]` comment suppresses nothing on its line."
     rationale = (
@@ -15,9 +14,6 @@ class SuppressionUnused(Rule):
                 "place, it would silently hide the next real finding on that line.")
     bad = ["import torch\nstate = torch.load('ckpt.pt', weights_only=True)  # audit: ignore[RA170] trusted file  # expect: RA002\n"]
     good = ["import torch\nstate = torch.load('ckpt.pt')  # audit: ignore[RA170] our own checkpoint\n"]
-
-    def check(self, subject, context):  # emitted by the scanner's suppression pass
-        return ()
 
     # -- fix: remove the unused suppression (safe: it suppresses nothing) ---------------------------------
     fix_safety = "safe"

@@ -1,10 +1,9 @@
-from auditor.rule import Rule
+from auditor.rule import MetaRule
 
 
-class SuppressionUnknownRule(Rule):
+class SuppressionUnknownRule(MetaRule):
     id = "RA003"
     name = "suppression-unknown-rule"
-    scope = "meta"
     severity = "warning"
     summary = "An inline `# audit: ignore[...]` comment names a rule id or name that does not exist."
     rationale = (
@@ -15,6 +14,3 @@ class SuppressionUnknownRule(Rule):
                 " it was meant to accept is still reported, and the comment misleads the next reader.")
     bad = ["x = 1  # audit: ignore[RA9999] typo  # expect: RA003\n"]
     good = ["import torch\nstate = torch.load('ckpt.pt')  # audit: ignore[unsafe-checkpoint-load] our own file\n"]
-
-    def check(self, subject, context):  # emitted by the scanner's suppression pass
-        return ()

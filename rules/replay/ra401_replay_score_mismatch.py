@@ -1,16 +1,15 @@
 from auditor.findings import run_location
 from auditor.replay.result import ReplayResult
-from auditor.rule import Rule
+from auditor.rule import ReplayRule
 
 
 def _show(value) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-class ReplayScoreMismatch(Rule):
+class ReplayScoreMismatch(ReplayRule):
     id = "RA401"
     name = "replay-score-mismatch"
-    scope = "replay"
     severity = "error"
     summary = ("Replaying the checkpoint under the run's declared quantization does not reproduce the reported "
                "score; says whether the replay without quantization does (the score was measured without it).")
@@ -48,7 +47,7 @@ class ReplayScoreMismatch(Rule):
         {"run_id": "unsafe", "metric": "val/acc", "reported": 0.7, "checkpoint_problem": "unsafe"},
     ]
 
-    def check(self, result: ReplayResult, context=None):
+    def check(self, result: ReplayResult):
         if result.checkpoint_problem or result.reported is None or result.quantized is None:
             return
         if result.quantized_matches and not result.unquantized_closer:

@@ -1,12 +1,11 @@
 from auditor.findings import run_location
 from auditor.replay.result import ReplayResult
-from auditor.rule import Rule
+from auditor.rule import ReplayRule
 
 
-class ReplayQuantNoop(Rule):
+class ReplayQuantNoop(ReplayRule):
     id = "RA402"
     name = "replay-quant-noop"
-    scope = "replay"
     severity = "error"
     summary = ("The run's declared quantization changes nothing in the replay: the model's outputs (or the metric) "
                "are identical with and without it, so the hooks are not applied or hit the wrong modules.")
@@ -35,7 +34,7 @@ class ReplayQuantNoop(Rule):
          "quantized": 0.9, "unquantized": 0.9, "tolerance": 0.01},
     ]
 
-    def check(self, result: ReplayResult, context=None):
+    def check(self, result: ReplayResult):
         if result.checkpoint_problem or not result.quant_noop:
             return
         report = result.quant_report or {}

@@ -1,12 +1,11 @@
 from auditor.findings import run_location
 from auditor.replay.result import ReplayResult
-from auditor.rule import Rule
+from auditor.rule import ReplayRule
 
 
-class CheckpointUnsafe(Rule):
+class CheckpointUnsafe(ReplayRule):
     id = "RA403"
     name = "checkpoint-unsafe"
-    scope = "replay"
     severity = "error"
     summary = ("The run's checkpoint is a pickle that would import and call code outside torch's safe set "
                "(named in the finding; it was never executed), or it cannot be read at all.")
@@ -30,7 +29,7 @@ class CheckpointUnsafe(Rule):
          "quantized": 0.7, "unquantized": 0.72, "tolerance": 0.01},
     ]
 
-    def check(self, result: ReplayResult, context=None):
+    def check(self, result: ReplayResult):
         if not result.checkpoint_problem:
             return
         if result.checkpoint_problem == "unsafe":

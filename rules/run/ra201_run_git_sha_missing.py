@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunGitShaMissing(Rule):
+class RunGitShaMissing(RunRule):
     id = "RA201"
     name = "run-git-sha-missing"
-    scope = "run"
     severity = "warning"
     summary = "The run recorded no git SHA: nobody can tell which code produced its numbers."
     rationale = (
@@ -23,7 +22,7 @@ class RunGitShaMissing(Rule):
         {"id": "with-sha", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": False}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if run.nothing_recorded:
             return  # an empty record: RA001 says "nothing was recorded"
         if not run.git_sha:

@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunGitShaUnknown(Rule):
+class RunGitShaUnknown(RunRule):
     id = "RA202"
     name = "run-git-sha-unknown"
-    scope = "run"
     severity = "error"
     summary = "The run's recorded git SHA is not a commit of the repository (unpushed, rebased away, or wrong repo)."
     rationale = (

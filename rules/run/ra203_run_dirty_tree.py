@@ -1,5 +1,5 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
 HOW_TO_RECORD = {
@@ -10,10 +10,9 @@ HOW_TO_RECORD = {
 }  # trackers whose records cannot say whether the tree was dirty unless told to
 
 
-class RunDirtyTree(Rule):
+class RunDirtyTree(RunRule):
     id = "RA203"
     name = "run-dirty-tree"
-    scope = "run"
     severity = "warning"
     summary = "The run started from a working tree with uncommitted changes: its SHA does not describe its code."
     rationale = (
@@ -34,7 +33,7 @@ class RunDirtyTree(Rule):
         {"id": "unknown-dirtiness", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if run.nothing_recorded:
             return  # an empty record: RA001 says "nothing was recorded"
         if run.git_dirty is None and run.git_sha and run.source in HOW_TO_RECORD:

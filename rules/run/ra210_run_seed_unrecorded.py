@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunSeedUnrecorded(Rule):
+class RunSeedUnrecorded(RunRule):
     id = "RA210"
     name = "run-seed-unrecorded"
-    scope = "run"
     severity = "warning"
     summary = "The run recorded no seed, neither as a field nor under any config key the key map names."
     rationale = (

@@ -1,11 +1,10 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 
 
-class RunConfigEmpty(Rule):
+class RunConfigEmpty(RunRule):
     id = "RA211"
     name = "run-config-empty"
-    scope = "run"
     severity = "warning"
     summary = "The run's config is missing or empty: its hyper-parameters are not on record."
     rationale = (
@@ -22,7 +21,7 @@ class RunConfigEmpty(Rule):
         {"id": "has-config", "seed": 0, "config": {"lr": 0.1}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         if run.nothing_recorded:
             return  # an empty record: RA001 says "nothing was recorded"
         if not run.config:

@@ -1,13 +1,12 @@
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 from auditor.runs.readers.common import to_float, to_step
 from auditor.runs.steps import EVAL_PREFIXES, eval_metrics, format_step, last_eval_step, last_train_step
 
 
-class RunFinalValidationMissing(Rule):
+class RunFinalValidationMissing(RunRule):
     id = "RA220"
     name = "run-final-validation-missing"
-    scope = "run"
     severity = "error"
     summary = "The run's last evaluation (or its reported number) comes from before its last training step."
     rationale = (

@@ -1,7 +1,7 @@
 import signal
 
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 from auditor.runs.steps import format_step
 
 
@@ -14,10 +14,9 @@ def _signal_note(code: int) -> str:
         return ""
 
 
-class RunFailed(Rule):
+class RunFailed(RunRule):
     id = "RA230"
     name = "run-failed"
-    scope = "run"
     severity = "error"
     summary = ("A failed, killed or non-zero-exit run still carries metrics, or a completed run's metrics stop well "
                "before its last step: its partial numbers are not results.")
@@ -60,7 +59,7 @@ class RunFailed(Rule):
          "metrics": {"train/loss": [[0, 1.0]]}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         nonzero = run.exit_code not in (None, 0)
         if run.state == "completed" and not nonzero:
             yield from self._truncated(run)

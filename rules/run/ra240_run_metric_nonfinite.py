@@ -3,14 +3,13 @@ import re
 import statistics
 
 from auditor.findings import run_location
-from auditor.rule import Rule
+from auditor.rule import RunRule
 from auditor.runs.steps import format_step
 
 
-class RunMetricNonfinite(Rule):
+class RunMetricNonfinite(RunRule):
     id = "RA240"
     name = "run-metric-nonfinite"
-    scope = "run"
     severity = "warning"
     summary = "A metric went NaN/inf, or a loss-like metric exploded (its last value orders of magnitude above its start)."
     rationale = (
@@ -38,7 +37,7 @@ class RunMetricNonfinite(Rule):
          "metrics": {"train/loss": [[0, 1.0], [1, 1.2], [2, 0.9], [3, 5.0], [4, 0.8]]}},
     ]
 
-    def check(self, run, context):
+    def check(self, run, _context):
         patterns = [re.compile(p, re.IGNORECASE) for p in self.options["loss_patterns"]]
         for name, points in sorted(run.metrics.items()):
             bad = [(s, v) for s, v in points if not math.isfinite(v)]

@@ -13,7 +13,7 @@ import pytest
 from auditor.code import patterns, tree_prefilter
 from auditor.code.summarize import summarize_source
 from auditor.config import Config
-from rules.code.ra101_final_validation_skipped import FinalValidationSkipped
+from auditor.rules.code.ra101_final_validation_skipped import FinalValidationSkipped
 
 CONDITIONS = [
     "is_last_step", "self.is_last_batch", "is_last_step(step)", "step == total_steps", "step >= max_steps",

@@ -239,11 +239,11 @@ def _module_rule_cases():
         if cls.scope == "code" and issubclass(cls, ModuleRule):
             for kind in ("bad", "good"):
                 for number, example in enumerate(getattr(cls, kind)):
-                    yield pytest.param(rule_id, example, id=f"{rule_id}-{kind}{number}")
+                    yield pytest.param(example, id=f"{rule_id}-{kind}{number}")
 
 
-@pytest.mark.parametrize("rule_id, example", list(_module_rule_cases()))
-def test_module_rules_decide_on_code_not_on_comments(rule_id, example, tmp_path):
+@pytest.mark.parametrize("example", list(_module_rule_cases()))
+def test_module_rules_decide_on_code_not_on_comments(example, tmp_path):
     files = example if isinstance(example, dict) else {"example.py": example}
     plain = {rel: textwrap.dedent(src).lstrip("\n") for rel, src in files.items()}
     _, original = scan_example(plain, tmp_path / "a")
@@ -280,7 +280,8 @@ def test_a_comment_edit_loads_neither_libcst_nor_the_rule_modules(project):
     assert out == ["1", str(len(scan_paths([root], config, use_cache=False, jobs=1).findings)), "False", "False"]
 
 
-def test_rebuilding_the_index_imports_the_project_rules_but_not_libcst(project, spies):
+@pytest.mark.usefixtures("spies")
+def test_rebuilding_the_index_imports_the_project_rules_but_not_libcst(project):
     import subprocess
     import sys
 

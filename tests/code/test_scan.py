@@ -8,7 +8,7 @@ from pathlib import Path
 
 from auditor.code.scan import scan_files, scan_paths
 from auditor.code.sources import SourceFile
-from auditor.config import Config, load_config
+from auditor.config import Config, ScanSettings, load_config
 
 INCIDENT = '''
 import torch
@@ -71,7 +71,7 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     })
     os.symlink("loop.py", tmp_path / "loop.py")
     (tmp_path / "notes.txt").write_text("just text\n")
-    config = Config(root=tmp_path, sections={"scan": {"max_file_bytes": 1_000_000}})
+    config = Config(root=tmp_path, scan=ScanSettings(max_file_bytes=1_000_000))
     result = scan_paths([tmp_path, tmp_path / "notes.txt"], config, use_cache=False)
     unreadable = {f.location["path"]: f.message for f in result.findings if f.rule == "RA001"}
     assert set(unreadable) == {"latin1.py", "broken.py", "binary.py", "huge.py", "loop.py", "notes.txt"}

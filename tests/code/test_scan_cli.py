@@ -35,7 +35,7 @@ def write(folder: Path, rel: str, text: str) -> None:
     target.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
 
 
-def invoke(*args: str, cwd: Path, monkeypatch=None):
+def invoke(*args: str, cwd: Path):
     """`audit scan ARGS` in-process (click's runner) with `cwd` as the working directory."""
     old = os.getcwd()
     os.chdir(cwd)

@@ -1,14 +1,14 @@
-"""RA501/RA502 flag their bad examples and none of their good ones, through `audit docs` on real files."""
+"""Every docs rule flags its bad examples and none of its good ones through `audit docs` on real files."""
 
 import json
 
 import pytest
 
-from auditor.registry import rule_class
+from auditor.registry import all_rule_classes, rule_class
 from cli_helpers import run_cli
 from docs_helpers import write_docs_example
 
-CASES = [(rid, kind, i) for rid in ("RA501", "RA502") for kind in ("bad", "good")
+CASES = [(rid, kind, i) for rid, cls in all_rule_classes().items() if cls.scope == "docs" for kind in ("bad", "good")
          for i in range(len(getattr(rule_class(rid), kind)))]
 
 

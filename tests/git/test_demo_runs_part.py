@@ -36,7 +36,7 @@ def lab(tmp_path_factory):
     lab = demo.Lab(root=root, repo=root / "lab-repo", results=root / "results", out=root / "report")
     lab.results.mkdir()
     _, shas = make_repo(lab.repo, STAND_IN)
-    lab.shas.update(dict(zip(["baseline", "diagnostics", "skip-final-val", "head"], shas)))
+    lab.shas.update(dict(zip(["baseline", "diagnostics", "skip-final-val", "head"], shas, strict=False)))
     part = demo.load_part("runs")
     part.build(lab)
     return lab, part

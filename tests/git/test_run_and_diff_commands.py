@@ -22,7 +22,7 @@ def _tree_digest(*folders):
     return digest.hexdigest()
 
 
-def test_run_scans_the_code_at_the_runs_sha_not_head(lab, tmp_path):
+def test_run_scans_the_code_at_the_runs_sha_not_head(lab):
     repo, results, shas = lab
     # a hazard in the working tree (uncommitted) must not show up either
     (repo / "lab" / "wip.py").write_text("import pickle\nx = pickle.loads(b'')\n")
@@ -167,7 +167,7 @@ def test_run_hands_a_declared_replay_to_the_replay_driver(lab, tmp_path, monkeyp
         "replay: {model: 'lab.models:build', evaluate: 'lab.eval:run', quant: mxfp4-w4a4}\n")))
     calls = []
 
-    def replay_findings(run, config, repo_path, device):
+    def replay_findings(run, _config, repo_path, device):
         calls.append((run.id, run.replay["quant"], repo_path, device))
         return [Finding(rule="RA401", name="replay-score-mismatch", severity="error", message="replayed 0.9",
                         location=run_location(run.id))]

@@ -71,7 +71,7 @@ def run_record(run_id: str, group: str, seed: int, sha: str, *, final: bool = Tr
         "status": {"state": "completed", "exit_code": 0, "elapsed_s": 100},
         "train": {"max_steps": max_steps},
         "eval": {"quant": "none", "dataset": "gsm8k-test", "framework": "v2"},
-        "metrics": {"val/acc": [[s, v] for s, v in zip(val_steps, values)],
+        "metrics": {"val/acc": [[s, v] for s, v in zip(val_steps, values, strict=False)],
                     "train/loss": [[s, 1.0 / (s + 1)] for s in range(0, max_steps + 1, 4)]},
         "reported": {"val/acc": values[len(val_steps) - 1], "step": reported_step},
     }

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nightly_lab import make_repo, make_results  # noqa: E402
 
-from auditor.config import Config  # noqa: E402
+from auditor.config import Config, NightlySettings  # noqa: E402
 from auditor.errors import UsageError  # noqa: E402
 from auditor.executors import LocalExecutor, make_executor, parse_minutes  # noqa: E402
 from auditor.nightly.engine import NightlyOptions, run_nightly  # noqa: E402
@@ -41,7 +41,7 @@ def ray_cluster():
 def _findings(lab, tmp_path, executor: str, **options) -> tuple[list[dict], dict]:
     root, repo, results = lab
     config = Config(root=root, cache_dir_setting=str(tmp_path / f"cache-{executor}"),
-                    sections={"nightly": {"chunk_size": 7}})
+                    nightly=NightlySettings(chunk_size=7))
     out = tmp_path / f"out-{executor}"
     outcome = run_nightly(NightlyOptions(results_dir=results, out=out, repo=str(repo), executor=executor,
                                          progress=False, **options), config)
@@ -56,7 +56,8 @@ def test_local_pool_keeps_input_order_and_reports_each_result():
     assert sorted(seen) == [(i, i * i) for i in range(20)]
 
 
-def test_ray_and_submitit_give_the_same_findings_as_the_local_pool(lab, tmp_path, ray_cluster):
+@pytest.mark.usefixtures("ray_cluster")
+def test_ray_and_submitit_give_the_same_findings_as_the_local_pool(lab, tmp_path):
     local, _ = _findings(lab, tmp_path, "local", jobs=2)
     assert any(f["rule"] == "RA220" for f in local) and any(f["rule"] == "RA101" for f in local)
     on_ray, _ = _findings(lab, tmp_path, "ray")

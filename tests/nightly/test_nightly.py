@@ -4,7 +4,6 @@ incremental re-runs, input errors, nothing written into what is audited."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path

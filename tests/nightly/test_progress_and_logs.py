@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_helpers import run_cli  # noqa: E402
-from nightly_lab import make_repo, make_results, run_record, write_run  # noqa: E402
+from nightly_lab import make_repo, run_record, write_run  # noqa: E402
 
 from auditor.progress import Progress, interactive  # noqa: E402
 

@@ -57,7 +57,7 @@ def grid(elem: str) -> list[float]:
 
 
 def with_general_path(monkeypatch):
-    monkeypatch.setattr(mx, "_round_direct", lambda *args: False)
+    monkeypatch.setattr(mx, "_round_direct", lambda *_args: False)
 
 
 @pytest.mark.parametrize("fmt", MX_FORMATS)

@@ -117,7 +117,9 @@ def _run(results: Path, run_id: str, **replay_section):
 
 
 def _config(root: Path, **settings) -> Config:
-    return Config(root=root, sections={"replay": settings}, cache_dir_setting=str(root / "cache"))
+    from auditor.config import ReplaySettings
+
+    return Config(root=root, replay=ReplaySettings(**settings), cache_dir_setting=str(root / "cache"))
 
 
 def _problem(lab, run_id, config=None, **section) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.config import RunsSettings
 from auditor.runs import discover as discover_module
 from auditor.runs import discovery_cache
 from auditor.runs.discover import discover_runs
@@ -363,5 +364,5 @@ def test_audit_run_uses_the_cache_unless_the_runs_section_turns_it_off(tmp_path,
     assert discover_runs(results, config()).from_cache == 0
     assert discover_runs(results, config()).from_cache == 5  # the default: cached
     opened.clear()
-    off = config(sections={"runs": {"cache": False}})
+    off = config(runs=RunsSettings(cache=False))
     assert discover_runs(results, off).from_cache == 0 and opened  # read again, every folder

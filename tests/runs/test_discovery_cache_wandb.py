@@ -30,7 +30,7 @@ def opened(monkeypatch):
     return calls
 
 
-def test_a_real_wandb_run_is_cached_and_a_cut_log_is_seen(wandb_results, tmp_path, opened):
+def test_a_real_wandb_run_is_cached_and_a_cut_log_is_seen(wandb_results, tmp_path, opened):  # noqa: F811
     """Runs logged by the real wandb client: unchanged they come from the cache (W&B's debug-log symlink
     to a file every wandb process appends to does not count); a log cut short is read again."""
     results, _ = wandb_results

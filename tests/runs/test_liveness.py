@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from auditor.config import RunsSettings
 from auditor.errors import InputError
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs
@@ -55,13 +56,12 @@ def test_completed_and_failed_records_are_never_touched(tmp_path):
 @pytest.mark.parametrize("setting, seconds", [(90, 90.0), (1.5, 1.5), ("45s", 45.0), ("30m", 1800.0),
                                               ("2h", 7200.0), ("1d", 86400.0), ("600", 600.0), (None, 7200.0)])
 def test_stale_after_accepts_seconds_and_units(setting, seconds):
-    sections = {} if setting is None else {"runs": {"stale_after": setting}}
-    assert stale_after_seconds(config(sections=sections)) == seconds
+    assert stale_after_seconds(config(runs=RunsSettings(stale_after=setting))) == seconds
 
 
 def test_a_bad_stale_after_is_an_input_error():
     with pytest.raises(InputError, match="stale-after"):
-        stale_after_seconds(config(sections={"runs": {"stale_after": "soon"}}))
+        stale_after_seconds(config(runs=RunsSettings(stale_after="soon")))
 
 
 def test_settle_uses_a_strict_threshold():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.config import RunsSettings
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs
 
@@ -179,5 +180,5 @@ def test_unfinished_run_that_still_writes_is_running_not_killed(mlflow_results, 
     assert run.state == "killed"
     assert "RA230" in {f.rule for f in audit_run_record(run, config())}
     # a longer stale-after keeps it alive
-    (run,) = discover_runs(tmp_path, config(sections={"runs": {"stale_after": "1d"}})).runs
+    (run,) = discover_runs(tmp_path, config(runs=RunsSettings(stale_after="1d"))).runs
     assert run.state == "running"

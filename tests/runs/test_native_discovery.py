@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from auditor.config import load_config
+from auditor.config import RunsSettings, load_config
 from auditor.errors import InputError
 from auditor.runs.discover import discover_runs, find_run
 
@@ -209,8 +209,8 @@ def test_process_pool_reads_the_same_as_one_process(tmp_path, monkeypatch):
         write_record(tmp_path / f"r{index:02d}", {**Q201, "id": f"run-{index:02d}"})
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.yaml").write_text("id: x\nstatus: {state: done}\n")
-    serial = discover_runs(tmp_path, config(sections={"runs": {"workers": 1}}))
+    serial = discover_runs(tmp_path, config(runs=RunsSettings(workers=1)))
     monkeypatch.setattr(discover_module, "PARALLEL_THRESHOLD", 2)
-    pooled = discover_runs(tmp_path, config(sections={"runs": {"workers": 2}}))
+    pooled = discover_runs(tmp_path, config(runs=RunsSettings(workers=2)))
     assert [vars(r) for r in pooled.runs] == [vars(r) for r in serial.runs] and len(serial.runs) == 12
     assert [p.to_json() for p in pooled.problems] == [p.to_json() for p in serial.problems]

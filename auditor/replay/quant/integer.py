@@ -21,7 +21,7 @@ def quantize_int(x: torch.Tensor, fmt: str, *, block_size: int | None = None, ax
     qmax = QMAX[fmt]
     blocked = to_blocks(x, axis, block_size)
 
-    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, _rows: slice) -> None:
         # cache-sized chunks of rows written straight into the output: no full-size temporaries
         amax = abs_amax(v, scratch)
         bad = amax.view(torch.int32) >= INF_BITS  # Inf or NaN in the group

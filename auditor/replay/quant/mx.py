@@ -75,7 +75,7 @@ def quantize_mx(x: torch.Tensor, fmt: str, *, block_size: int | None = None, axi
     elem = FORMATS[fmt]
     blocked = to_blocks(x, axis, block_size or BLOCK_SIZE)
 
-    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, rows: slice) -> None:
+    def chunk(v: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor, _rows: slice) -> None:
         # amax, scale and rounding of one cache-sized chunk in turn: v is read from memory once
         amax = abs_amax(v, out)  # leaves |v| in out, where the fast path rounds it
         se = shared_exponent(amax, elem, scale_mode)

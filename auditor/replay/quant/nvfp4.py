@@ -80,7 +80,7 @@ def block_and_tensor_amax(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     amax = torch.empty((v.shape[0], 1), dtype=torch.float32, device=v.device)
     partial = [torch.zeros((), dtype=torch.int32, device=v.device)]
 
-    def chunk(v: torch.Tensor, out: None, scratch: torch.Tensor, rows: slice) -> None:
+    def chunk(v: torch.Tensor, _out: None, scratch: torch.Tensor, rows: slice) -> None:
         amax[rows] = abs_amax(v, scratch)
         bits = amax[rows].view(torch.int32)  # non-negative floats order like their bits
         partial.append(torch.where(bits < INF_BITS, bits, 0).max() if bits.numel() else partial[0])

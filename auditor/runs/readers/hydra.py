@@ -74,7 +74,7 @@ def group_name(job: dict, overrides: list, seed_keys: list[str]) -> str | None:
     return name
 
 
-def read(folder: str, display_folder: str, names: set[str], run_id: str, seed_keys: list[str]) -> list[Run]:
+def read(folder: str, display_folder: str, _names: set[str], run_id: str, seed_keys: list[str]) -> list[Run]:
     config, overrides, job = hydra_config(folder, display_folder)
     problems: list[dict] = []
     metrics = _metric_sources(folder, display_folder, problems)

@@ -56,7 +56,7 @@ def read_metrics_file(path: str, display: str) -> dict[str, list]:
             for key, series in data.items():
                 if isinstance(series, dict) and "values" in series:  # {steps: [], values: []} (Sacred style)
                     steps = series.get("steps") or list(range(len(series["values"])))
-                    metrics[key] = list(zip(steps, series["values"]))
+                    metrics[key] = list(zip(steps, series["values"], strict=False))
                 elif isinstance(series, list):
                     metrics[key] = [tuple(p[:2]) for p in series if isinstance(p, (list, tuple)) and len(p) >= 2]
     return metrics

@@ -128,7 +128,7 @@ def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experim
     )
 
 
-def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
+def read(folder: str, display_folder: str, _names: set[str]) -> list[Run]:
     meta_display = os.path.join(display_folder, "meta.yaml")
     meta = load_yaml(os.path.join(folder, "meta.yaml"))
     if not isinstance(meta, dict):

@@ -149,7 +149,7 @@ def from_record(data: dict[str, Any], folder: str, display: str, source: str = "
     )
 
 
-def record_file(folder: str, names: set[str]) -> str | None:
+def record_file(_folder: str, names: set[str]) -> str | None:
     for name in RECORD_NAMES:
         if name in names:
             return name

@@ -53,7 +53,7 @@ def from_files(folder: str, display_folder: str, run_json: dict, run_id: str) ->
     metrics = {}
     for name, series in raw_metrics.items() if isinstance(raw_metrics, dict) else ():
         if isinstance(series, dict):
-            metrics[name] = list(zip(series.get("steps") or [], series.get("values") or []))
+            metrics[name] = list(zip(series.get("steps") or [], series.get("values") or [], strict=False))
     status = str(run_json.get("status") or "").upper()
     result = run_json.get("result")
     return Run(
