@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test bench clean docs
+.PHONY: demo test test-clusters bench clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,14 @@ $(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
 demo: $(VENV)/.demo-installed
 	$(PY) fixtures/demo/demo.py
 
+# The tests, then the nightly on a real local Slurm and Ray (tests/clusters.py starts them, serially, and
+# the trap stops whatever it recorded, also when a test fails; without root or the packages they skip).
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not clusters"
+	$(MAKE) test-clusters
+
+test-clusters: $(VENV)/.dev-installed
+	trap '$(PY) tests/clusters.py stop' EXIT; $(PY) -m pytest -p no:xdist -rs -m clusters tests/on_clusters
 
 docs: $(VENV)/.demo-installed
 	$(PY) -m auditor.rules_cli --write-docs docs/rules

@@ -118,8 +118,11 @@ def test_slurm_executor_refuses_to_fall_back_to_local_processes(tmp_path, monkey
     from auditor.errors import UsageError
     from auditor.executors import SlurmExecutor
 
-    if submitit.AutoExecutor(folder=str(tmp_path / "probe")).cluster == "slurm":
-        pytest.skip("this machine has Slurm")
+    # A machine without Slurm's commands, also where Slurm is installed: a PATH with only this Python on it.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert submitit.AutoExecutor(folder=str(tmp_path / "probe")).cluster != "slurm"
     with pytest.raises(UsageError, match="Slurm is not available"):
         SlurmExecutor(tmp_path / "jobs")
     SlurmExecutor(tmp_path / "jobs", cluster="local")  # the explicit local cluster (tests) still works
@@ -275,7 +278,7 @@ def test_comparison_plot_of_unseeded_runs(lab):
     (results / "comparisons.yaml").write_text(yaml.safe_dump(
         [{"name": "ttc", "baseline": "plain", "treatment": "ttc", "metric": "val/acc", "treatment_keys": ["strategy"]}]))
     out = root / "out"
-    proc = run_cli("nightly", results, "--out", out, "--jobs", "1", "--no-replay", cwd=root)
+    proc = run_cli("nightly", results, "--out", out, "--jobs", "1", "--no-replay", "--no-repo", cwd=root)
     assert proc.returncode in (0, 1), proc.stderr
     html = (out / "report.html").read_text()
     panel = html[html.index('id="cmp-ttc"'):]
