@@ -254,13 +254,15 @@ class RayHead:
         ray = Path(sys.executable).with_name("ray")
         if not ray.exists():
             raise Unavailable(f"no `ray` command beside {sys.executable} (pip install ray)")
-        log = open(STATE / "ray-head.log", "w") if STATE.mkdir(parents=True, exist_ok=True) is None else None
+        STATE.mkdir(parents=True, exist_ok=True)
+        log = open(STATE / "ray-head.log", "w")
         proc = subprocess.Popen([str(ray), "start", "--head", "--block", f"--num-cpus={self.cpus}",
                                  "--include-dashboard=false", "--disable-usage-stats"],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()  # the head has its own copy
         _record("group-ray", proc.pid)
         deadline = time.monotonic() + 90
-        while not _port_open(6379):
+        while "Ray runtime started" not in (STATE / "ray-head.log").read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise Unavailable(f"ray start --head failed: {(STATE / 'ray-head.log').read_text()[-600:]}")
