@@ -212,6 +212,7 @@ def _wait_for_running_job(slurm, timeout: float = 120) -> str:
 @pytest.mark.parametrize("accounting", [False, True], ids=["without-slurmdbd", "with-slurmdbd"])
 def test_a_cancelled_job_is_a_failure_naming_it_never_a_hang(slow_lab, slurm, accounting):
     root, repo, results = slow_lab
+    proc = None
     if accounting:
         slurm.stop()
         with_dbd = _start(clusters.Slurm(accounting=True))
@@ -229,7 +230,7 @@ def test_a_cancelled_job_is_a_failure_naming_it_never_a_hang(slow_lab, slurm, ac
             assert "CANCELLED" in err  # sacct names the state
         assert _replay_rows(root, results) == 0
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
         if accounting:
             with_dbd.stop()
