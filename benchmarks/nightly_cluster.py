@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import clusters  # noqa: E402
-from nightly_throughput import make_repo, make_results  # noqa: E402
+import clusters
+from nightly_throughput import make_repo, make_results
 
 
 def nightly(executor: str, repo: Path, results: Path, tmp: Path, env: dict) -> tuple[float, str]:
@@ -30,7 +29,7 @@ def nightly(executor: str, repo: Path, results: Path, tmp: Path, env: dict) -> t
     argv = [sys.executable, "-m", "auditor", "nightly", str(results), "--repo", str(repo), "--out", str(out),
             "--no-replay", "--verbose", "--executor", executor]
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=repo, env={**env, "XDG_CACHE_HOME": str(cache)}, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=repo, env={**env, "XDG_CACHE_HOME": str(cache)}, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"nightly on {executor} failed (exit {proc.returncode}):\n{proc.stderr}")
@@ -50,7 +49,7 @@ ex.map(parse_minutes, [1] * {tasks})
 print(time.perf_counter() - start)
 ex.close()
 """
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.exit(f"overhead run on {executor} failed:\n{proc.stderr}")
     return float(proc.stdout.strip().splitlines()[-1]) * (os.cpu_count() or 1) / tasks

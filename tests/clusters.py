@@ -87,16 +87,16 @@ def stop_all() -> None:
 def install(accounting: bool = True) -> None:
     """The Debian packages, when missing (root and apt only)."""
     packages = SLURM_PACKAGES + (SLURMDBD_PACKAGES if accounting else [])
-    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True, check=False).returncode != 0]
     if not missing:
         return
     if os.getuid() != 0 or not shutil.which("apt-get"):
         raise Unavailable(f"Slurm packages missing ({', '.join(missing)}) and no root/apt-get to install them")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
-    if subprocess.run(argv, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-        done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if subprocess.run(argv, env=env, capture_output=True, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise Unavailable(f"apt-get install {' '.join(missing)} failed: {done.stderr.strip()[-400:]}")
 
@@ -112,7 +112,7 @@ class Slurm:
         self.conf = self.root / "slurm.conf"
         self.env = {"SLURM_CONF": str(self.conf)}
 
-    def start(self, fresh: bool = True) -> "Slurm":
+    def start(self, fresh: bool = True) -> Slurm:
         """Start (fresh=True: with new controller state, so job ids start again at 1)."""
         if os.getuid() != 0:
             raise Unavailable("a local Slurm needs root (its daemons run as root here)")
@@ -137,7 +137,7 @@ class Slurm:
         env = {**os.environ, **self.env}
         for daemon in ("slurmctld", "slurmd"):
             args = [f"/usr/sbin/{daemon}", "-f", str(self.conf)] + (["-c"] if daemon == "slurmctld" else [])
-            done = subprocess.run(args, env=env, capture_output=True, text=True)
+            done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise Unavailable(f"{daemon} did not start: {done.stderr.strip() or self._log(daemon)}")
             pid_file = self.root / "run" / f"{daemon}.pid"
@@ -150,7 +150,7 @@ class Slurm:
             stop(daemon)
 
     def run(self, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60)
+        return subprocess.run(list(argv), env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60, check=False)
 
     def _node_idle(self) -> bool:
         done = self.run("sinfo", "-h", "-o", "%T")
@@ -178,7 +178,7 @@ class Slurm:
             "ClusterName=auditor", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root", "SlurmdUser=root",
             "AuthType=auth/none", "CredType=cred/none", "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
             "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core", *accounting,
-            f"JobCompType=jobcomp/filetxt", f"JobCompLoc={r}/log/jobcomp.txt", "MpiDefault=none",
+            "JobCompType=jobcomp/filetxt", f"JobCompLoc={r}/log/jobcomp.txt", "MpiDefault=none",
             "MailProg=/bin/true", "ReturnToService=2", "SlurmctldPort=6817", "SlurmdPort=6818",
             f"StateSaveLocation={r}/state", f"SlurmdSpoolDir={r}/spool", f"SlurmctldPidFile={r}/run/slurmctld.pid",
             f"SlurmdPidFile={r}/run/slurmd.pid", f"SlurmctldLogFile={r}/log/slurmctld.log",
@@ -198,7 +198,7 @@ class Slurm:
         shutil.chown(db, "mysql", "mysql")
         if fresh:
             done = subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={db}", "--auth-root-authentication-method=socket"],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise Unavailable(f"mariadb-install-db failed: {done.stderr.strip()[-400:]}")
         sock = self.root / "run" / "mysqld.sock"
@@ -213,19 +213,19 @@ class Slurm:
                "IDENTIFIED BY 'slurm'; CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm'; "
                "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1'; "
                "FLUSH PRIVILEGES;")
-        done = subprocess.run(["mariadb", f"--socket={sock}", "-u", "root", "-e", sql], capture_output=True, text=True)
+        done = subprocess.run(["mariadb", f"--socket={sock}", "-u", "root", "-e", sql], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise Unavailable(f"MariaDB setup failed: {done.stderr.strip()}")
         conf = self.root / "slurmdbd.conf"
         conf.write_text("\n".join([
             "AuthType=auth/none", "DbdHost=localhost", "DbdAddr=127.0.0.1", "DbdPort=6819", "SlurmUser=root",
             f"PidFile={self.root}/run/slurmdbd.pid", f"LogFile={self.root}/log/slurmdbd.log", "DebugLevel=info",
-            "StorageType=accounting_storage/mysql", "StorageHost=127.0.0.1", f"StorageLoc=slurm_acct_db",
+            "StorageType=accounting_storage/mysql", "StorageHost=127.0.0.1", "StorageLoc=slurm_acct_db",
             "StorageUser=slurm", "StoragePass=slurm", "StoragePort=3307",
         ]) + "\n")
         os.chmod(conf, 0o600)
         # slurmdbd reads slurmdbd.conf from beside slurm.conf (SLURM_CONF's folder).
-        done = subprocess.run(["/usr/sbin/slurmdbd"], env={**os.environ, **self.env}, capture_output=True, text=True)
+        done = subprocess.run(["/usr/sbin/slurmdbd"], env={**os.environ, **self.env}, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise Unavailable(f"slurmdbd did not start: {done.stderr.strip() or self._log('slurmdbd')}")
         pid_file = self.root / "run" / "slurmdbd.pid"
@@ -250,7 +250,7 @@ class RayHead:
         self.cpus = cpus
         self.address = ""
 
-    def start(self) -> "RayHead":
+    def start(self) -> RayHead:
         ray = Path(sys.executable).with_name("ray")
         if not ray.exists():
             raise Unavailable(f"no `ray` command beside {sys.executable} (pip install ray)")

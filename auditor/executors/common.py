@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from auditor.errors import InputError
 
@@ -70,8 +71,9 @@ def run_envelope(envelope: Envelope) -> Answer:
 def check_answer(answer: Any, token: str, index: int, where: str) -> Any:
     if not isinstance(answer, Answer) or answer.token != token or answer.index != index:
         got = f"task {answer.index} of nightly {answer.token}" if isinstance(answer, Answer) else type(answer).__name__
-        raise JobFailed([f"{where}: returned the result of another task ({got}, expected task {index} of nightly "
-                         f"{token}): a job folder shared with another nightly or an earlier cluster?"], "this executor")
+        why = (f"{where}: returned the result of another task ({got}, expected task {index} of nightly {token}): "
+               "a job folder shared with another nightly or an earlier cluster?")
+        raise JobFailed([why], "this executor")
     return answer.result
 
 

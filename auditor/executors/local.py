@@ -5,9 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Sequence
 
 from auditor.executors.common import JobFailed, OnResult
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from auditor.errors import UsageError
-from auditor.executors.common import Envelope, JobFailed, OnResult, check_answer, run_envelope
+from auditor.executors.common import (
+    Envelope,
+    JobFailed,
+    OnResult,
+    check_answer,
+    run_envelope,
+)
 
 log = logging.getLogger("auditor")
 

@@ -16,12 +16,19 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from auditor.errors import UsageError
-from auditor.executors.common import Envelope, JobFailed, OnResult, check_answer, run_envelope
+from auditor.executors.common import (
+    Envelope,
+    JobFailed,
+    OnResult,
+    check_answer,
+    run_envelope,
+)
 
 log = logging.getLogger("auditor")
 
@@ -70,7 +77,7 @@ class _Watch:
         arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
         try:
             done = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(arrays)],
-                                  capture_output=True, text=True, timeout=60)
+                                  capture_output=True, text=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             done, self.error = None, str(exc)
         if done is not None and done.returncode != 0 and "Invalid job id" not in done.stderr:
@@ -239,7 +246,7 @@ def _last_line(exc: Exception) -> str:
 
 def _scancel(job_ids: list[str]) -> None:
     try:
-        subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60)
+        subprocess.run(["scancel", *job_ids], capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         pass
 
@@ -248,7 +255,7 @@ def _accounting_state(job_id: str) -> str:
     """" (Slurm: TIMEOUT)" when accounting knows the job's end; "" without sacct (asked once, no warning)."""
     try:
         done = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     states = [line.strip() for line in done.stdout.splitlines() if line.strip()]

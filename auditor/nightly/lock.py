@@ -80,7 +80,7 @@ class NightlyLock:
             self._fd = None
             _HELD.discard(str(self.path))
 
-    def __enter__(self) -> "NightlyLock":
+    def __enter__(self) -> NightlyLock:
         self.acquire()
         return self
 

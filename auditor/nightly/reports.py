@@ -49,7 +49,7 @@ def build_summary(outcome) -> dict:
         for group in groups_of(f, group_of_run):
             by_group.setdefault(group, Counter())[f.severity] += 1
     new = [f for f in findings if f.fingerprint in outcome.new]
-    return {
+    summary = {
         "version": 1,
         "findings": len(findings),
         "by_severity": summarize(findings),
@@ -63,8 +63,11 @@ def build_summary(outcome) -> dict:
         "comparisons": [{"name": c.name, "baseline": c.baseline, "treatment": c.treatment, "metric": c.metric,
                          "findings": len(c.findings)} for c in outcome.comparisons],
         "new_fingerprints": sorted({f.fingerprint for f in new}),
-    } | ({} if outcome.repo_root else {"no_repository": "no git repository: the code at the runs' SHAs was not "
-                                                         "scanned and their commits were not checked"})
+    }
+    if outcome.repo_root is None:
+        summary["no_repository"] = ("no git repository: the code at the runs' SHAs was not scanned and their "
+                                    "commits were not checked")
+    return summary
 
 
 def markdown_preamble(summary: dict) -> str:

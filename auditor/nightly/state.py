@@ -16,9 +16,9 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from auditor import __version__
 from auditor.findings import Finding
@@ -50,8 +50,9 @@ def digest(*parts: str) -> str:
 @lru_cache(maxsize=1)
 def rules_version() -> str:
     """Changes whenever a rule (or the auditor's version) changes: cached findings are then stale."""
-    from auditor.registry import all_rule_classes
     import inspect
+
+    from auditor.registry import all_rule_classes
 
     parts = [__version__]
     for rule_id, cls in all_rule_classes().items():

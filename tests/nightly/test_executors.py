@@ -13,13 +13,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nightly_lab import make_repo, make_results  # noqa: E402
+from nightly_lab import make_repo, make_results
 
-from auditor.config import Config  # noqa: E402
-from auditor.errors import UsageError  # noqa: E402
-from auditor.executors import JobFailed, LocalExecutor, TaskInterrupted, make_executor, parse_minutes  # noqa: E402
-from auditor.executors.common import Answer, Envelope, check_answer, run_envelope  # noqa: E402
-from auditor.nightly.engine import NightlyOptions, run_nightly  # noqa: E402
+from auditor.config import Config
+from auditor.errors import UsageError
+from auditor.executors import (
+    JobFailed,
+    LocalExecutor,
+    TaskInterrupted,
+    make_executor,
+    parse_minutes,
+)
+from auditor.executors.common import Answer, Envelope, check_answer, run_envelope
+from auditor.nightly.engine import NightlyOptions, run_nightly
 
 
 def square(x: int) -> int:  # the local pool forks: a test-module function is fine there

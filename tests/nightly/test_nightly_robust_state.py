@@ -18,11 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_helpers import run_cli  # noqa: E402
-from nightly_lab import make_repo, make_results  # noqa: E402
+from cli_helpers import run_cli
+from nightly_lab import make_repo, make_results
 
-from auditor.nightly.lock import Busy, NightlyLock  # noqa: E402
-from auditor.nightly.state import NightlyState, state_path  # noqa: E402
+from auditor.nightly.lock import Busy, NightlyLock
+from auditor.nightly.state import NightlyState, state_path
 
 REPORTS = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
 

@@ -20,10 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "nightly"))
-import clusters  # noqa: E402
-from nightly_lab import make_repo, make_results  # noqa: E402
+import clusters
+from nightly_lab import make_repo, make_results
 
-from auditor.nightly.state import state_path  # noqa: E402
+from auditor.nightly.state import state_path
 
 pytestmark = pytest.mark.clusters
 REPORTS = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
@@ -81,7 +81,7 @@ def _nightly(root: Path, repo: Path, results: Path, out: Path, *extra: str, cach
     full_env = {**os.environ, "XDG_CACHE_HOME": str(root / cache), **(env or {})}
     if not wait:
         return subprocess.Popen(argv, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(argv, cwd=root, env=full_env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(argv, cwd=root, env=full_env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def _reports(out: Path) -> dict[str, bytes]:
