@@ -63,8 +63,12 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    # address="local": a private cluster, also on a machine where one already runs (never num_cpus on a join).
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from auditor.executors.ray import running_cluster
+
+    if running_cluster():  # a head runs here (or RAY_ADDRESS is set): join it; Ray refuses num_cpus then
+        ray.init(include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
