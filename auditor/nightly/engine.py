@@ -110,8 +110,9 @@ def _file_stamp(path: str | None) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}" if stat else "-"
 
 
-# The fewest runs a task gets per executor: Slurm pays 1-3 s per array task before any work, Ray a few ms.
-MIN_RUNS_PER_TASK = {"ray": 50, "slurm": 2000}
+# The fewest runs a task gets per executor. A run's audit costs about 3-7 ms; a Slurm array task about 1-3 s
+# before any work (benchmarks/nightly_cluster.py): 5,000 runs keep that near 10% or below. Ray's is milliseconds.
+MIN_RUNS_PER_TASK = {"ray": 50, "slurm": 5000}
 MAX_TASKS_PER_ARRAY = 1000  # Slurm's default MaxArraySize is 1001
 JOB_FOLDERS_KEPT_DAYS = 7  # a failed nightly's job logs stay this long for its rerun's owner to read
 
