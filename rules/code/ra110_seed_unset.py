@@ -12,7 +12,11 @@ class SeedUnset(ProjectRule):
         "code differ by chance alone and a difference between conditions cannot be told apart from noise. "
         "Seeding is followed across files: a `set_seed()` helper in another module counts where it is called."
     )
-    incident = "burgers-unseeded-variance.md: nothing seeded anything and results spread by 20% across identical runs"
+    params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
+    incident = (
+        'A physics-ML project seeded nothing at all, and identical configurations gave results 20% apart. No '
+        'claimed improvement could be told apart from the noise, and none of the runs could be repeated.'
+    )
     bad = [
         """
         import torch
@@ -124,3 +128,65 @@ class SeedUnset(ProjectRule):
                 {"entry": entry.qualname, "used": sorted(prof.used), "first_use": first.where()},
                 anchor=entry.text,
             )
+
+    # -- fix: seed every RNG the entry point uses, at its top (unsafe: the program's draws change) ----------
+    fixes = [
+        ("""
+         import numpy as np
+         import torch
+
+         def main(seed: int = 1, steps: int = 10):
+             \"\"\"Train.\"\"\"
+             idx = np.random.permutation(100)
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """, """
+         import numpy as np
+         import torch
+
+         def main(seed: int = 1, steps: int = 10):
+             \"\"\"Train.\"\"\"
+             np.random.seed(seed)
+             torch.manual_seed(seed)
+             idx = np.random.permutation(100)
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """),
+        ("""
+         import hydra
+         from torch.utils.data import DataLoader
+
+         @hydra.main(config_path="conf", config_name="train")
+         def train(cfg):
+             # the data
+             loader = DataLoader(range(cfg.n), batch_size=2, shuffle=True)
+             print(cfg.run.seed)
+         """, """
+         import hydra
+         from torch.utils.data import DataLoader
+         import torch
+
+         @hydra.main(config_path="conf", config_name="train")
+         def train(cfg):
+             torch.manual_seed(cfg.run.seed)
+             # the data
+             loader = DataLoader(range(cfg.n), batch_size=2, shuffle=True)
+             print(cfg.run.seed)
+         """),
+    ]
+
+    def fix(self, finding, source):
+        from auditor.code.fix_edits import seed_entry_point
+
+        return seed_entry_point(source, finding.location["line"], finding.evidence.get("used", ()),
+                                self.options["fix_seed"])

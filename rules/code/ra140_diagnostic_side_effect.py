@@ -76,7 +76,11 @@ class DiagnosticSideEffect(ModuleRule):
         "`log_diagnostics`). Reading under `torch.no_grad()`, drawing inside `torch.random.fork_rng()` or "
         "between get/set of the RNG state, and restoring train mode are fine."
     )
-    incident = "q201-sha-regression.md: a 100x worse baseline after CD-DIAG diagnostic code entered the training path"
+    incident = (
+        'Diagnostic code behind a debug switch entered a solver\'s training path, and the "same" baseline came'
+        ' out 110-175x worse. The team spent weeks comparing runs before finding the change in the code '
+        'between the two commits.'
+    )
     bad = [
         """
         import torch
@@ -191,7 +195,7 @@ class DiagnosticSideEffect(ModuleRule):
 
     def check(self, ctx, context=None):
         flags = {f.lower() for f in getattr(ctx.config, "diagnostic_flags", None) or ()}
-        regions = list(_regions(ctx.tree, flags))
+        regions = list(_regions(ctx, flags))
         if not regions:
             return
         forked = _inside_fork_rng(ctx)
@@ -207,10 +211,10 @@ class DiagnosticSideEffect(ModuleRule):
                     ctx.location(node), {"region_line": region.node.lineno}, anchor=ctx.anchor(node))
 
 
-def _regions(tree: ast.Module, flags: set[str]):
+def _regions(ctx, flags: set[str]):
     """Diagnostic code: the test and body of an `if` whose condition names a diagnostic flag (not its else
     branch: that is the normal path), and the whole of a function whose name says it is diagnostic."""
-    for node in ast.walk(tree):
+    for node in ctx.nodes(ast.If, ast.FunctionDef, ast.AsyncFunctionDef):
         if isinstance(node, ast.If):
             flag = next((n for n in _flag_names(node.test) if _is_diag_name(n, flags)), None)
             if flag:
@@ -227,8 +231,8 @@ def _calls_plain_name(region: _Region) -> bool:
 def _inside_fork_rng(ctx) -> set[int]:
     """ids of the nodes inside `with torch.random.fork_rng():` blocks (draws there do not shift training's)."""
     inside: set[int] = set()
-    for node in ast.walk(ctx.tree):
-        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+    for node in ctx.nodes(ast.With, ast.AsyncWith):
+        if any(
                 isinstance(item.context_expr, ast.Call) and ctx.qualified_name(item.context_expr.func) in _FORK_RNG
                 for item in node.items):
             inside.update(id(n) for stmt in node.body for n in ast.walk(stmt))
