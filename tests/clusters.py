@@ -141,7 +141,7 @@ class Slurm:
             if done.returncode != 0:
                 raise Unavailable(f"{daemon} did not start: {done.stderr.strip() or self._log(daemon)}")
             pid_file = self.root / "run" / f"{daemon}.pid"
-            self._wait(lambda: pid_file.exists(), f"{daemon} to write its PID file", daemon)
+            self._wait(pid_file.exists, f"{daemon} to write its PID file", daemon)
             _record(daemon, int(pid_file.read_text().split()[0]))
         self._wait(self._node_idle, "the node to be idle", "slurmd", timeout=60)
 
@@ -255,7 +255,7 @@ class RayHead:
         if not ray.exists():
             raise Unavailable(f"no `ray` command beside {sys.executable} (pip install ray)")
         STATE.mkdir(parents=True, exist_ok=True)
-        log = open(STATE / "ray-head.log", "w")
+        log = open(STATE / "ray-head.log", "w")  # noqa: SIM115 - handed to the head, closed below
         proc = subprocess.Popen([str(ray), "start", "--head", "--block", f"--num-cpus={self.cpus}",
                                  "--include-dashboard=false", "--disable-usage-stats"],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

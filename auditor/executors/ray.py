@@ -91,7 +91,7 @@ class RayExecutor:
         for ref in pending:
             try:
                 self.ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - already finished or the cluster is gone: nothing to cancel
+            except Exception:  # noqa: BLE001, S110 - already finished or the cluster is gone: nothing to cancel
                 pass
         if self.started_here:
             self.ray.shutdown()

@@ -223,7 +223,7 @@ class SlurmExecutor:
             for job_id in outstanding:
                 try:
                     self._job(job_id).cancel(check=False)
-                except Exception:  # noqa: BLE001 - already gone
+                except Exception:  # noqa: BLE001, S110 - already gone
                     pass
         if not outstanding and not self._failed:
             shutil.rmtree(self.folder, ignore_errors=True)
