@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test lint bench clean docs
+.PHONY: demo test test-clusters lint bench clean docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ $(VENV)/.dev-installed: pyproject.toml setup.py constraints.txt | $(PY)
 demo: $(VENV)/.demo-installed
 	$(PY) fixtures/demo/demo.py
 
+# Lint, the tests, then the nightly on a real local Slurm and Ray (tests/clusters.py starts them, serially,
+# and the trap stops whatever it recorded, also when a test fails; without root or the packages they skip).
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not clusters"
+	$(MAKE) test-clusters
+
+test-clusters: $(VENV)/.dev-installed
+	trap '$(PY) tests/clusters.py stop' EXIT; $(PY) -m pytest -p no:xdist -rs -m clusters tests/on_clusters
 
 # ruff (configured in pyproject.toml) and the dead-code check; both fail on any finding.
 lint: $(VENV)/.dev-installed

@@ -162,6 +162,8 @@ class NightlySettings:
     link_template: str | None = setting(None, lambda v: _valid_link_template(v),
                                         "an http(s) URL using only {sha}, {path} and {line}")
     repo: str | None = None
+    grace: float = setting(60.0, lambda v: v >= 0, "seconds >= 0 (how long a Slurm job may be gone from the queue "
+                                                     "before its result shows)")
 
 
 # [tool.auditor.<name>] -> its settings class and the Config field that holds it

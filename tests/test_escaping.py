@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from auditor.config import Config, load_config
+from auditor.config import load_config
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.report import render

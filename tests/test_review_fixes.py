@@ -112,14 +112,17 @@ def test_nightly_rejects_out_of_range_numbers(lab, option):
     assert not (root / "out").exists()
 
 
-def test_slurm_executor_refuses_to_fall_back_to_local_processes(tmp_path):
+def test_slurm_executor_refuses_to_fall_back_to_local_processes(tmp_path, monkeypatch):
     import submitit
 
     from auditor.errors import UsageError
     from auditor.executors import SlurmExecutor
 
-    if submitit.AutoExecutor(folder=str(tmp_path / "probe")).cluster == "slurm":
-        pytest.skip("this machine has Slurm")
+    # A machine without Slurm's commands, also where Slurm is installed: a PATH with only this Python on it.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert submitit.AutoExecutor(folder=str(tmp_path / "probe")).cluster != "slurm"
     with pytest.raises(UsageError, match="Slurm is not available"):
         SlurmExecutor(tmp_path / "jobs")
     SlurmExecutor(tmp_path / "jobs", cluster="local")  # the explicit local cluster (tests) still works
@@ -210,8 +213,11 @@ def test_run_refuses_a_run_id_recorded_twice(lab):
 def test_pre_commit_manifest_offers_no_pre_push_stage_that_checks_nothing(tmp_path):
     import git
 
-    hook = next(h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text()) if h["id"] == "repro-auditor")
-    assert hook["entry"] == "audit scan --diff HEAD"
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    hook = hooks["repro-auditor"]
+    assert hook["entry"] == "audit scan --staged"
+    assert hooks["repro-auditor-push"]["entry"] == "audit hook pre-push"  # push time checks the pushed commits
+    assert hooks["repro-auditor-push"]["stages"] == ["pre-push"]
     # Why: at push time the commits are made and the tree is clean, so the entry finds nothing even when
     # the pushed commit carries the verl skip.
     from nightly_lab import TRAINER_SKIP
@@ -275,7 +281,7 @@ def test_comparison_plot_of_unseeded_runs(lab):
     (results / "comparisons.yaml").write_text(yaml.safe_dump(
         [{"name": "ttc", "baseline": "plain", "treatment": "ttc", "metric": "val/acc", "treatment_keys": ["strategy"]}]))
     out = root / "out"
-    proc = run_cli("nightly", results, "--out", out, "--jobs", "1", "--no-replay", cwd=root)
+    proc = run_cli("nightly", results, "--out", out, "--jobs", "1", "--no-replay", "--no-repo", cwd=root)
     assert proc.returncode in (0, 1), proc.stderr
     html = (out / "report.html").read_text()
     panel = html[html.index('id="cmp-ttc"'):]

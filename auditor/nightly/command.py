@@ -33,6 +33,8 @@ def default_report_dir(config, results_dir: Path) -> Path:
 @click.argument("results_dir", metavar="[DIR]", type=click.Path(), required=False)
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="The git repository the runs came from (default: the current directory, if it is one).")
+@click.option("--no-repo", is_flag=True,
+              help="Audit the run records only, without a repository (no code scan, no commit checks).")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder for report.md, report.html, findings.json, findings.sarif, summary.json (default: a "
                    "folder per results directory in the auditor's cache, never inside the repository or DIR).")
@@ -53,20 +55,22 @@ def default_report_dir(config, results_dir: Path) -> Path:
               help="Exit 1 when a finding is at or above this severity (default: config, else error).")
 @click.option("--verbose", "-v", is_flag=True, help="Log the time each phase took.")
 @config_option
-def nightly(results_dir, repo, out, executor, address, partition, time_limit, gpus, jobs, no_replay, docs, wait_s,
+def nightly(results_dir, repo, no_repo, out, executor, address, partition, time_limit, gpus, jobs, no_replay, docs, wait_s,
             fail_on, verbose, config_path):
     """Audit a whole results directory incrementally and write the reports into --out."""
     from auditor.nightly.engine import NightlyOptions, run_nightly
     from auditor.progress import setup_logging
 
     setup_logging(verbose)
+    if repo and no_repo:
+        raise click.UsageError("--repo and --no-repo exclude each other")
     config = get_config(Path(repo) if repo else Path.cwd(), config_path, results_dir)
     results_dir = configured_results(results_dir, config)
     out = out or default_report_dir(config, Path(results_dir))
     options = NightlyOptions(
         results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or config.nightly.executor or "local",
         address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,
-        wait_s=wait_s, docs=list(docs) or None)
+        wait_s=wait_s, docs=list(docs) or None, no_repo=no_repo)
     outcome = run_nightly(options, config)
     stats = outcome.stats
     log.info("runs: %d (%d audited, %d from the last nightly; %d run folder(s) unchanged on disk, not re-read); "
@@ -80,6 +84,10 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
                f"{counts['info']} info; {new} new) in {stats.get('runs', 0)} run(s)")
     click.echo(f"report: {Path(out) / 'report.html'}")
     _refuse_empty(results_dir, stats, config)
+    if outcome.repo_root is None and not no_repo:
+        click.echo("audit: error: no git repository, so no code was checked (the reports say so); pass --repo REPO, "
+                   "or --no-repo to audit the run records only", err=True)
+        raise SystemExit(2)
     failing = fail_on or config.fail_on
     raise SystemExit(1 if at_or_above(outcome.findings, failing) else 0)
 

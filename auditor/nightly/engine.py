@@ -12,9 +12,16 @@ import json
 import logging
 import math
 import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from auditor.config import Config
 from auditor.errors import InputError
@@ -48,6 +55,7 @@ class NightlyOptions:
     progress: bool | None = None  # None: only on a terminal
     cluster: str | None = None  # submitit's cluster ("local" in tests); None: Slurm when available
     docs: list[str] | None = None  # Markdown files or folders whose claims are checked (--docs)
+    no_repo: bool = False  # --no-repo: auditing without a repository was asked for
 
 
 @dataclass
@@ -107,6 +115,13 @@ def _file_stamp(path: str | None) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}" if stat else "-"
 
 
+# The fewest runs a task gets per executor. A run's audit costs about 3-7 ms; a Slurm array task about 1-3 s
+# before any work (benchmarks/nightly_cluster.py): 5,000 runs keep that near 10% or below. Ray's is milliseconds.
+MIN_RUNS_PER_TASK = {"ray": 50, "slurm": 5000}
+MAX_TASKS_PER_ARRAY = 1000  # Slurm's default MaxArraySize is 1001
+JOB_FOLDERS_KEPT_DAYS = 7  # a failed nightly's job logs stay this long for its rerun's owner to read
+
+
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
@@ -114,8 +129,9 @@ def _chunks(items: list, size: int) -> list[list]:
 class Nightly:
     def __init__(self, options: NightlyOptions, config: Config):
         self.options = options
-        self.config = config
-        self.settings = config.nightly
+        # Workers (Ray, Slurm) resolve nothing themselves: the cache dir is fixed here, in the driver.
+        self.config = config.extended({"cache_dir_setting": str(config.cache_dir)})
+        self.settings = self.config.nightly
         self.results_dir = Path(options.results_dir).resolve()
         self.timer = PhaseTimer()
         self.stats: dict[str, int] = {}
@@ -133,11 +149,18 @@ class Nightly:
 
             o = self.options
             self._executor = make_executor(
-                o.executor, jobs=self._jobs(), address=o.address or self.settings.address,
+                o.executor, jobs=self._explicit_jobs(), address=o.address or self.settings.address,
                 partition=o.partition or self.settings.partition, time=o.time or self.settings.time,
                 gpus=o.gpus if o.gpus is not None else self.settings.gpus, cluster=o.cluster,  # --gpus 0 wins
-                folder=self.config.cache_dir / "nightly" / "submitit")
+                folder=self.job_folder, grace_s=self.settings.grace)
         return self._executor
+
+    def _explicit_jobs(self) -> int | None:
+        """--jobs or the setting; None on a cluster, whose size is its own (not this login node's cores)."""
+        jobs = self.options.jobs or self.settings.jobs
+        if jobs or self.options.executor != "local":
+            return int(jobs) if jobs else None
+        return os.cpu_count() or 1
 
     def _jobs(self) -> int:
         return int(self.options.jobs or self.settings.jobs or os.cpu_count() or 1)
@@ -146,16 +169,25 @@ class Nightly:
         return self.options.executor != "local" or self._jobs() > 1
 
     def _chunk_size(self, count: int) -> int:
+        """Runs per task. On a cluster a task costs about a second or more before it does any work (scheduling,
+        interpreter start, imports), so it gets enough runs to make that small; locally, enough tasks to spread."""
         configured = self.settings.chunk_size
         if configured:
             return max(1, int(configured))
-        return max(1, min(200, math.ceil(count / (self._jobs() * 4))))
+        if self.options.executor == "local":
+            return max(1, min(200, math.ceil(count / (self._jobs() * 4))))
+        size = max(MIN_RUNS_PER_TASK[self.options.executor], math.ceil(count / MAX_TASKS_PER_ARRAY))
+        jobs = self._explicit_jobs()
+        return max(size, math.ceil(count / (jobs * 4))) if jobs else size
 
     def _run_tasks(self, label: str, kind: str, fn: Callable, work: list, state: NightlyState,
-                   found: dict[str, list[Finding]], count: Callable[[Any], int]) -> None:
-        """Run tasks on the executor; commit each finished task's rows to the state at once."""
+                   found: dict[str, list[Finding]], count: Callable[[Any], int], gpu: bool = False) -> None:
+        """Run tasks on the executor; commit each finished task's rows to the state at once. A task that did not
+        finish is remembered (nothing of it is stored) and the nightly goes on with the other phases."""
         if not work:
             return
+        from auditor.executors import JobFailed
+
         total = sum(count(w) for w in work)
         with Progress(label, total, enabled=self.options.progress) as bar:
             def on_result(_index: int, result: tasks.TaskResult) -> None:
@@ -166,8 +198,11 @@ class Nightly:
 
             if len(work) == 1 and self.options.executor == "local":
                 on_result(0, fn(work[0]))  # one task: no pool to start
-            else:
-                self.executor().map(fn, work, on_result=on_result)
+                return
+            try:
+                self.executor().map(fn, work, on_result=on_result, gpu=gpu, label=label)
+            except JobFailed as exc:
+                self._failures.extend(f"{label}: {failure}" for failure in exc.failures)
 
     # -- the phases ------------------------------------------------------------------------------
     def known_shas(self, runs: list) -> dict[str, bool]:
@@ -213,7 +248,7 @@ class Nightly:
         self.stats.update(replays=len(candidates), replays_run=len(todo))
         # Replays are heavy (a model per run): one per task spreads them best.
         work = [tasks.RunBatch([item], self.config, self.repo_path, "replay") for item in todo]
-        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda _batch: 1)
+        self._run_tasks("replays", "replay", tasks.audit_runs, work, state, found, lambda _batch: 1, gpu=True)
         self._keep["replay"] = set(keys.values())
         return [f for key in sorted(set(keys.values())) for f in found.get(key, [])]
 
@@ -285,6 +320,18 @@ class Nightly:
                                 groups_location(str(spec.baseline), str(spec.treatment)),
                                 {"comparison": spec.name, "path": where}, config=self.config, anchor=str(spec.name))
 
+    def _no_repo_finding(self) -> Finding:
+        """Every report says when no code was checked: an error unless --no-repo asked for exactly that."""
+        from auditor.registry import rule_class
+
+        asked = self.options.no_repo
+        message = ("no git repository (--no-repo): the code at the runs' SHAs was not scanned and their commits "
+                   "were not checked" if asked else
+                   "no git repository: the code at the runs' SHAs was not scanned and their commits were not "
+                   "checked; pass --repo REPO (or --no-repo to audit the run records only)")
+        return rule_class("RA001")().finding(message, {"path": "."}, {"repository": None},
+                                             severity="info" if asked else "error", anchor="no-repository")
+
     def docs_paths(self) -> list[Path]:
         """--docs, else [tool.auditor.nightly] docs, else every Markdown file at the repo's top and under docs/."""
         configured = self.options.docs or self.settings.docs
@@ -319,18 +366,21 @@ class Nightly:
         cache = self.config.cache_dir
         lock = NightlyLock(state_path(cache, self.results_dir).with_suffix(".lock"), self.options.wait_s,
                            what=str(self.options.results_dir))
-        with lock:
+        with lock, _term_stops_the_nightly():
+            self.job_folder = _new_job_folder(state_path(cache, self.results_dir).with_suffix(".jobs"))
             state = NightlyState(state_path(cache, self.results_dir))
             try:
                 return self._run(state)
             finally:
                 state.close()
                 if self._executor is not None:
-                    self._executor.close()
+                    self._executor.close()  # cancels what is still out when the nightly was stopped
 
     def _resolve_repo(self) -> None:
         path = self.options.repo or self.settings.repo
-        if path:
+        if self.options.no_repo:
+            self.repo = None
+        elif path:
             self.repo = sources.open_repo(path)
         else:  # the current directory, when it is a git repository
             try:
@@ -341,16 +391,23 @@ class Nightly:
 
     def _run(self, state: NightlyState) -> NightlyOutcome:
         self._keep: dict[str, set[str]] = {}
+        self._failures: list[str] = []
         state.begin()
         with self.timer.phase("discover"):
             runs, problems = sources.discover(self.results_dir, self.config, stats=self.stats,
                                               cache=self.settings.discovery_cache)
+        if self.repo is None:
+            problems.append(self._no_repo_finding())
         with self.timer.phase("runs"):
             findings = problems + self.audit_runs(runs, state)
         with self.timer.phase("replays"):
             findings += self.replay_runs(runs, state)
         with self.timer.phase("code"):
             findings += self.scan_code(runs, state)
+        if self._failures:  # no report from a partial night: the rerun finishes the work and writes them
+            from auditor.executors import JobFailed
+
+            raise JobFailed(self._failures, self._executor.name if self._executor else self.options.executor)
         with self.timer.phase("comparisons"):
             compare_findings, comparisons = self.check_comparisons(runs)
             findings += compare_findings
@@ -391,6 +448,37 @@ def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str
             evidence["runs_total"] = len(run_ids)
         merged.append(dataclasses.replace(first, evidence=evidence))
     return merged
+
+
+@contextmanager
+def _term_stops_the_nightly():
+    """SIGTERM (a scheduler or service manager stopping the nightly) acts as Ctrl-C: the executor then cancels
+    the jobs still out instead of leaving them to run for nobody."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _new_job_folder(parent: Path) -> Path:
+    """This nightly's own job folder (submitit names files by job id, and ids repeat after a cluster restart).
+    Folders of earlier nightlies are removed once old: a clean nightly removes its own at the end."""
+    cutoff = time.time() - JOB_FOLDERS_KEPT_DAYS * 86400
+    try:
+        old = [p for p in parent.iterdir() if p.is_dir() and p.stat().st_mtime < cutoff]
+    except OSError:
+        old = []
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return parent / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def run_nightly(options: NightlyOptions, config: Config) -> NightlyOutcome:

@@ -5,7 +5,12 @@ Every one is a function of the findings and the runs only, so the same input giv
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from auditor.findings import Finding, summarize
 from auditor.report import render, write_atomic
 from auditor.report.escape import Markdown
 
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 REPORT_FILES = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
 
 
@@ -44,7 +50,7 @@ def build_summary(outcome) -> dict:
         for group in groups_of(f, group_of_run):
             by_group.setdefault(group, Counter())[f.severity] += 1
     new = [f for f in findings if f.fingerprint in outcome.new]
-    return {
+    summary = {
         "version": 1,
         "findings": len(findings),
         "by_severity": summarize(findings),
@@ -59,6 +65,10 @@ def build_summary(outcome) -> dict:
                          "findings": len(c.findings)} for c in outcome.comparisons],
         "new_fingerprints": sorted({f.fingerprint for f in new}),
     }
+    if outcome.repo_root is None:
+        summary["no_repository"] = ("no git repository: the code at the runs' SHAs was not scanned and their "
+                                    "commits were not checked")
+    return summary
 
 
 def markdown_preamble(summary: dict) -> str:
@@ -71,21 +81,74 @@ def markdown_preamble(summary: dict) -> str:
 
 
 def write_reports(out: Path | str, outcome, config: Config, state=None) -> dict[str, Path]:
+    """The five files, never a mix of two nights: they are written into a new folder beside OUT, which then
+    takes OUT's place (an atomic exchange where the system has one). An OUT that holds other files too is
+    written file by file, summary.json (which names every file's hash) removed first and written last."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = build_summary(outcome)
+    if out.is_symlink():
+        out = out.resolve()
+    texts = _render(out, outcome, config, state)
+    if _only_reports(out):
+        _swap_in(out, texts)
+    else:
+        _write_in_place(out, texts)
+    return {name: out / name for name in REPORT_FILES}
+
+
+def _render(out: Path, outcome, config: Config, state) -> dict[str, str]:
     from auditor.report.html import render_html
 
+    summary = build_summary(outcome)
     texts = {
         "findings.json": render(outcome.findings, "json"),
         "findings.sarif": render(outcome.findings, "sarif"),
-        "summary.json": json.dumps(summary, indent=2, sort_keys=False) + "\n",
         "report.md": render(outcome.findings, "markdown", title="Nightly reproducibility audit",
                             preamble=markdown_preamble(summary)),
         "report.html": render_html(outcome, summary, out_dir=out, config=config, plot_cache=state),
     }
-    written = {}
-    for name in REPORT_FILES:  # the HTML last but one, summary.json last: its presence means "all written"
+    summary["files"] = {name: hashlib.sha256(texts[name].encode("utf-8")).hexdigest() for name in sorted(texts)}
+    texts["summary.json"] = json.dumps(summary, indent=2, sort_keys=False) + "\n"
+    return texts
+
+
+def _only_reports(out: Path) -> bool:
+    try:
+        return not out.exists() or (out.is_dir() and all(
+            name in REPORT_FILES or name.startswith(".") for name in os.listdir(out)))
+    except OSError:
+        return False
+
+
+def _swap_in(out: Path, texts: dict[str, str]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        for name in REPORT_FILES:
+            write_atomic(new / name, texts[name])
+        os.chmod(new, 0o755)
+        if not out.exists():
+            os.rename(new, out)
+            return
+        if not _exchange(new, out):  # no atomic exchange: move the old folder away, then the new one in
+            old = out.parent / f".{out.name}.old-{new.name.rsplit('-', 1)[-1]}"
+            os.rename(out, old)
+            os.rename(new, out)
+            new = old
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """renameat2(RENAME_EXCHANGE): swap two paths in one step (Linux 3.15+)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _write_in_place(out: Path, texts: dict[str, str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").unlink(missing_ok=True)  # no summary.json: the set is incomplete
+    for name in REPORT_FILES:  # summary.json last: its presence (and its hashes) mean "all written"
         write_atomic(out / name, texts[name])
-        written[name] = out / name
-    return written

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from auditor.findings import Finding
+
+log = logging.getLogger("auditor")
+
+# SQLite's result codes for a disk that refuses writes: IOERR, READONLY, CANTOPEN, FULL.
+_DISK_ERRORS = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -39,20 +45,92 @@ def digest(*parts: str) -> str:
     return h.hexdigest()[:40]
 
 
+def _code(exc: sqlite3.Error) -> int:
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code of an extended one
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    return _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in str(exc) or (
+        "not a database" in str(exc))
+
+
 def state_path(cache_dir: Path, results_dir: Path) -> Path:
     return Path(cache_dir) / "nightly" / f"{digest(str(Path(results_dir).resolve()))[:16]}.sqlite"
 
 
 class NightlyState:
+    """The state file; a corrupt one is moved aside and rebuilt, and one that cannot be written (read-only or
+    full disk) gives way to an in-memory state with a warning: the nightly then still writes its reports."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        # WAL + NORMAL: a committed row survives the process being killed at any moment.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
         self.nightly_id: int | None = None
+        self.degraded = False
+        try:
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not _corrupt(exc):
+                self.db = self._without_file(exc)
+            else:
+                aside = self._move_aside()
+                log.warning("%s: the nightly state is corrupt (%s); moved aside to %s and rebuilt "
+                            "(this nightly audits everything again)", self.path, exc, aside.name)
+                try:
+                    self.db = self._open()
+                except sqlite3.DatabaseError as again:
+                    self.db = self._without_file(again)
+        except OSError as exc:
+            self.db = self._without_file(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        try:
+            # WAL + NORMAL: a committed row survives the process being killed at any moment.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {check}")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> Path:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                source.replace(Path(f"{aside}{suffix}"))
+        return aside
+
+    def _without_file(self, exc: BaseException) -> sqlite3.Connection:
+        log.warning("%s: the nightly state cannot be used (%s); running without it: everything is audited again "
+                    "and every finding counts as new", self.path, exc)
+        self.degraded = True
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        db.executescript(SCHEMA)
+        return db
+
+    def _write(self, write) -> None:
+        """Run a write; when the disk refuses it (full, read-only), go on in memory with what was read so far."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if self.degraded or _code(exc) not in _DISK_ERRORS:
+                raise
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            try:
+                self.db.backup(memory)
+            except sqlite3.Error:
+                memory.executescript(SCHEMA)
+            self.db.close()
+            log.warning("%s: the nightly state cannot be written (%s); going on without it: this nightly's "
+                        "results are not kept for the next one", self.path, exc)
+            self.db, self.degraded = memory, True
+            write()
 
     def close(self) -> None:
         self.db.close()
@@ -74,9 +152,13 @@ class NightlyState:
     def store(self, kind: str, entries: Iterable[tuple[str, str, list[dict]]]) -> None:
         """(key, subject, finding dicts) rows, committed together as one task's result."""
         rows = [(kind, key, subject, json.dumps(findings)) for key, subject, findings in entries]
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO results (kind, key, subject, findings) VALUES (?,?,?,?)", rows)
+
+        def write():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR REPLACE INTO results (kind, key, subject, findings) VALUES (?,?,?,?)",
+                                    rows)
+        self._write(write)
 
     def count(self, kind: str | None = None) -> int:
         if kind:
@@ -85,18 +167,23 @@ class NightlyState:
 
     def prune(self, kind: str, keep: Iterable[str]) -> None:
         """Forget results no longer asked for (runs deleted or changed since)."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY)")
-            self.db.execute("DELETE FROM keep")
-            self.db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((k,) for k in keep))
-            self.db.execute("DELETE FROM results WHERE kind=? AND key NOT IN (SELECT key FROM keep)", (kind,))
+        keep = list(keep)
+
+        def write():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY)")
+                self.db.execute("DELETE FROM keep")
+                self.db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((k,) for k in keep))
+                self.db.execute("DELETE FROM results WHERE kind=? AND key NOT IN (SELECT key FROM keep)", (kind,))
+        self._write(write)
 
     # -- nightlies and new findings ------------------------------------------------------------
     def begin(self) -> int:
-        with self.db:
-            cursor = self.db.execute("INSERT INTO nightlies (started) VALUES (?)", (time.time(),))
-        self.nightly_id = cursor.lastrowid
+        def write():
+            with self.db:
+                self.nightly_id = self.db.execute("INSERT INTO nightlies (started) VALUES (?)", (time.time(),)).lastrowid
+        self._write(write)
         return self.nightly_id
 
     def seen(self, fingerprints: Iterable[str]) -> set[str]:
@@ -110,12 +197,16 @@ class NightlyState:
 
     def finish(self, fingerprints: Iterable[str], findings: int) -> None:
         """The nightly ran to the end: its findings are "known" from now on."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR IGNORE INTO seen (fingerprint, first_nightly) VALUES (?, ?)",
-                                ((fp, self.nightly_id or 0) for fp in fingerprints))
-            self.db.execute("UPDATE nightlies SET finished=?, findings=? WHERE id=?",
-                            (time.time(), findings, self.nightly_id))
+        fingerprints = list(fingerprints)
+
+        def write():
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR IGNORE INTO seen (fingerprint, first_nightly) VALUES (?, ?)",
+                                    ((fp, self.nightly_id or 0) for fp in fingerprints))
+                self.db.execute("UPDATE nightlies SET finished=?, findings=? WHERE id=?",
+                                (time.time(), findings, self.nightly_id))
+        self._write(write)
 
     # -- plots ---------------------------------------------------------------------------------
     def plot(self, key: str) -> str | None:
@@ -123,5 +214,7 @@ class NightlyState:
         return row[0] if row else None
 
     def store_plot(self, key: str, svg: str) -> None:
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO plots (key, svg) VALUES (?, ?)", (key, svg))
+        def write():
+            with self.db:
+                self.db.execute("INSERT OR REPLACE INTO plots (key, svg) VALUES (?, ?)", (key, svg))
+        self._write(write)

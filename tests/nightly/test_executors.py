@@ -4,22 +4,52 @@ executor: the same findings, in input order."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nightly_lab import make_repo, make_results  # noqa: E402
+from nightly_lab import make_repo, make_results
 
-from auditor.config import Config, NightlySettings  # noqa: E402
-from auditor.errors import UsageError  # noqa: E402
-from auditor.executors import LocalExecutor, make_executor, parse_minutes  # noqa: E402
-from auditor.nightly.engine import NightlyOptions, run_nightly  # noqa: E402
+from auditor.config import Config, NightlySettings
+from auditor.errors import UsageError
+from auditor.executors import (
+    JobFailed,
+    LocalExecutor,
+    TaskInterrupted,
+    make_executor,
+    parse_minutes,
+)
+from auditor.executors.common import Answer, Envelope, check_answer, run_envelope
+from auditor.nightly.engine import NightlyOptions, run_nightly
 
 
 def square(x: int) -> int:  # the local pool forks: a test-module function is fine there
     return x * x
+
+
+def square_or_die(x: int) -> int:
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer's way
+    return x * x
+
+
+def swallowing_task(x: int) -> str:
+    """Like a replay: the scheduler's stop signal raises inside it, and its broad except turns that into a value."""
+    try:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        time.sleep(1)
+        return "finished"
+    except Exception:  # noqa: BLE001 - the broad except under test
+        return "replay not run"  # what must never be stored as this task's result
+
+
+def _submitit_like_handler(signum, frame):
+    raise RuntimeError("UncompletedJobError: the job timed out")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +63,12 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from auditor.executors.ray import running_cluster
+
+    if running_cluster():  # a head runs here (or RAY_ADDRESS is set): join it; Ray refuses num_cpus then
+        ray.init(include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -56,6 +91,29 @@ def test_local_pool_keeps_input_order_and_reports_each_result():
     assert sorted(seen) == [(i, i * i) for i in range(20)]
 
 
+def test_a_dead_worker_is_a_failure_after_the_other_results_are_reported():
+    seen = []
+    with pytest.raises(JobFailed, match="worker process died"):
+        LocalExecutor(jobs=2).map(square_or_die, [1, 2, 3], on_result=lambda i, r: seen.append(i))
+    assert 2 not in seen  # the dead task's result is never reported
+
+
+def test_a_task_told_to_stop_fails_whatever_its_code_made_of_the_signal():
+    previous = signal.signal(signal.SIGUSR2, _submitit_like_handler)  # submitit arms one in every Slurm task
+    try:
+        with pytest.raises(TaskInterrupted, match="stopped by signal"):
+            run_envelope(Envelope("night", 0, swallowing_task, 1))
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert run_envelope(Envelope("night", 0, square, 4)).result == 16
+
+
+def test_an_answer_is_checked_to_belong_to_the_task_sent():
+    assert check_answer(Answer("night-1", 2, "ok"), "night-1", 2, "job 7_2") == "ok"
+    with pytest.raises(JobFailed, match="result of another task"):
+        check_answer(Answer("night-0", 2, "stale"), "night-1", 2, "job 7_2")  # same job id, an older nightly
+
+
 @pytest.mark.usefixtures("ray_cluster")
 def test_ray_and_submitit_give_the_same_findings_as_the_local_pool(lab, tmp_path):
     local, _ = _findings(lab, tmp_path, "local", jobs=2)
@@ -65,7 +123,8 @@ def test_ray_and_submitit_give_the_same_findings_as_the_local_pool(lab, tmp_path
     pytest.importorskip("submitit")
     on_slurm, _ = _findings(lab, tmp_path, "slurm", cluster="local", time="00:10:00")
     assert on_slurm == local
-    assert list((tmp_path / "cache-slurm" / "nightly" / "submitit").iterdir())  # submitit's job files
+    # Each nightly had its own job folder, removed once it finished cleanly.
+    assert not [p for p in (tmp_path / "cache-slurm" / "nightly").rglob("*") if p.suffix == ".pkl"]
 
 
 def test_ray_executor_map_in_order(ray_cluster):
