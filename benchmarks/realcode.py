@@ -16,6 +16,8 @@ Recall: `benchmarks/realcode_plants.yaml` lists hazards planted into temporary c
 once, else the benchmark stops), and names the rule and the line (in the edited file) where it must be
 reported. A plant counts as caught only when that rule reports that file at that line.
 
+$REALCODE_AUDIT, if set, is the command that runs the auditor (default: this interpreter's `-m auditor.cli`).
+
 Options: --folders a,b (only these folders; default all)  --no-plants  --jobs N (folders at a time)
          --list unlabelled|fp|tp|debatable|all (print the findings of that verdict).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -139,7 +142,9 @@ def load_labels(paths=(REALCODE / "labels.jsonl", PROJECT_LABELS)) -> dict[tuple
 
 # -- scanning -----------------------------------------------------------------------------------------------
 def audit_command() -> list[str]:
-    return [sys.executable, "-m", "auditor.cli"]
+    """`python -m auditor.cli`, or the command in $REALCODE_AUDIT (to measure another build of the auditor)."""
+    custom = os.environ.get("REALCODE_AUDIT")
+    return shlex.split(custom) if custom else [sys.executable, "-m", "auditor.cli"]
 
 
 def scan_folder(folder: Path, repo: str, jobs: int = 1, extra: list[str] | None = None) -> list[Finding]:
@@ -285,6 +290,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folders", default="", help="comma-separated folder names (default: all)")
     ap.add_argument("--no-plants", action="store_true")
+    ap.add_argument("--plants-only", action="store_true", help="only the planted copies (no table)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--list", default="unlabelled", choices=("unlabelled", "fp", "tp", "debatable", "all", "none"))
     args = ap.parse_args(argv)
@@ -295,6 +301,8 @@ def main(argv=None) -> int:
         if unknown:
             raise SystemExit(f"unknown folders: {unknown}")
         names = [n for n in names if n in wanted]
+    if args.plants_only:
+        return report_plants(names, args.jobs)
     labels = load_labels()
     lines = sum(count_lines(REALCODE / n) for n in names)
     found = scan_all(names, REALCODE, args.jobs)
@@ -313,11 +321,16 @@ def main(argv=None) -> int:
             for j in sorted(shown, key=lambda j: j.finding.key):
                 f = j.finding
                 print(f"  {f.rule} {f.repo}/{f.path}:{f.line} [{j.verdict}] {f.message[:160]}")
-    if not args.no_plants and PLANTS.exists():
-        plants = [p for p in load_plants() if p.folder in names]
-        if plants:
-            print(f"\nplants ({len(plants)}):")
-            print(plant_table(plants, check_plants(plants, args.jobs)))
+    if not args.no_plants:
+        report_plants(names, args.jobs)
+    return 0
+
+
+def report_plants(names: list[str], jobs: int) -> int:
+    plants = [p for p in load_plants() if p.folder in names] if PLANTS.exists() else []
+    if plants:
+        print(f"\nplants ({len(plants)}):")
+        print(plant_table(plants, check_plants(plants, jobs)), flush=True)
     return 0
 
 
