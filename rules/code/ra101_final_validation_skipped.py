@@ -12,6 +12,7 @@ METRICS_NAME = re.compile(r"(metric|result|score|acc)", re.IGNORECASE)
 
 
 class FinalValidationSkipped(ModuleRule):
+    legacy_cst = True  # runs on the libcst tree until it moves to the ast
     id = "RA101"
     name = "final-validation-skipped"
     severity = "error"

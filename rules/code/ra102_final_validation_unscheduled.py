@@ -6,6 +6,7 @@ from auditor.code.walk import statements
 
 
 class FinalValidationUnscheduled(ModuleRule):
+    legacy_cst = True  # runs on the libcst tree until it moves to the ast
     id = "RA102"
     name = "final-validation-unscheduled"
     severity = "warning"

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 from auditor.code.rule_base import ProjectRule
-from auditor.code.scan import code_rules, scan_paths
+from auditor.code.analysis import code_rules
+from auditor.code.scan import scan_paths
 from auditor.config import load_config
 
 _BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "realcode.py"
 _spec = importlib.util.spec_from_file_location("realcode_benchmark", _BENCH)
 realcode = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = realcode  # dataclasses look their module up while the class is made
 _spec.loader.exec_module(realcode)
 
 pytestmark = pytest.mark.skipif(not realcode.REALCODE.is_dir(), reason="no development set at ../shared/realcode")
