@@ -151,7 +151,7 @@ def scan_folder(folder: Path, repo: str, jobs: int = 1, extra: list[str] | None 
     """`audit scan <folder> --no-cache --format json`, the judged findings (paths relative to the folder)."""
     cmd = [*audit_command(), "scan", str(folder), "--no-cache", "--format", "json", "--jobs", str(jobs),
            *(extra or [])]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=folder)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=folder, check=False)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"audit scan {folder} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     out = []

@@ -40,7 +40,6 @@ SEED_APIS: dict[str, frozenset[str]] = {
     "accelerate.utils.random.set_seed": ALL_RNGS,
     "deepspeed.runtime.utils.set_random_seed": ALL_RNGS,
     "trl.set_seed": ALL_RNGS,
-    "pytorch_lightning.utilities.seed.seed_everything": ALL_RNGS,
     "colossalai.launch_from_torch": ALL_RNGS,  # seed= defaults to 1024: it always seeds
     "colossalai.launch": ALL_RNGS,
     "colossalai.launch_from_slurm": ALL_RNGS,

@@ -278,7 +278,7 @@ class EvalWithoutQuantHooks(ProjectRule):
 
 
 _FACTORY = re.compile(r"^(create|build|make|get|load|init)_?model$|^(create|build)_\w*model$")
-_CHECKPOINT_WORDS = re.compile(r"(save|load|restore).*(checkpoint|ckpt|ensemble|state_dict|model|weights)", re.I)
+_CHECKPOINT_WORDS = re.compile(r"(save|load|restore).*(checkpoint|ckpt|ensemble|state_dict|model|weights)", re.IGNORECASE)
 
 
 class _Program:
@@ -287,7 +287,7 @@ class _Program:
     def __init__(self, entry, steps, functions, model_defs, checkpoints, evaluates):
         self.entry = entry
         self.steps = steps
-        self.quant = [s for s in steps if s.event.kind == "quant"]
+        self.quant = [s for s in steps if s.event.kind == "quant" and _quantizes_a_model(s.event)]
         self.trains = any(s.event.kind == "train" and s.event.detail.get("how") in apis.UPDATES for s in steps)
         self.loads = [s for s in steps if s.event.kind == "load" and not _not_a_checkpoint(s.event.target)]
         self.functions = functions
@@ -341,6 +341,19 @@ class _Program:
         frames = step.frames
         mine = [f for f in frames if f[0] == self.entry.path]
         return mine[-1] if mine else frames[0]
+
+
+_STRONG_QUANT = ("mxfp", "nvfp", "fake_quant", "fakequant", "qat", "quant_hook", "int8", "int4", "fp8", "float8")
+
+
+def _quantizes_a_model(ev) -> bool:
+    """A known quantization API, a configured hook, a hook that calls a fake-quant op, or a call whose name
+    says so strongly; a bare "quantize"/"Quantizer" only when it is handed the model (k-means quantizers
+    of speech features, vector quantizers, quantization configs do not quantize the network)."""
+    if ev.target in apis.QUANT_APIS or ev.detail.get("helper") or ev.detail.get("via"):
+        return True
+    low = ev.target.rsplit(".", 1)[-1].lower()
+    return any(word in low for word in _STRONG_QUANT) or "model" in ev.text.lower()
 
 
 def _not_a_checkpoint(target: str) -> bool:
