@@ -123,7 +123,6 @@ CONSUME_APIS.update({
     "sklearn.utils.shuffle": ("numpy", "draw"),
     "numpy.random.default_rng": ("numpy", "draw"),  # without a seed: fresh OS entropy
     "numpy.random.RandomState": ("numpy", "draw"),  # without a seed
-    "random.Random": ("python", "draw"),  # without a seed
     "transformers.AutoModel.from_config": ("torch", "init"),
     "transformers.AutoModelForCausalLM.from_config": ("torch", "init"),
     "transformers.AutoModelForSequenceClassification.from_config": ("torch", "init"),
