@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor.claims import check_docs, markdown_files
-from auditor.cli_common import config_option, finish, get_config, report_options
+from auditor.cli_common import config_option, configured_results, finish, get_config, report_options
 from auditor.compare.runsource import load_runs
 from auditor.errors import UsageError
 from auditor.report import file_source_lookup
@@ -16,8 +16,8 @@ from auditor.runs.cli_support import results_dir as checked_results_dir
 
 @click.command("docs")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--results", required=True, type=click.Path(),
-              help="The results directory the docs' numbers should come from.")
+@click.option("--results", default=None, type=click.Path(),
+              help="The results directory the docs' numbers should come from (default: `results` in [tool.auditor]).")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Where referenced scripts live (default: the git repository around each doc).")
 @report_options
@@ -25,6 +25,7 @@ from auditor.runs.cli_support import results_dir as checked_results_dir
 def docs(paths, results, repo, fmt, output, fail_on, config_path):
     """Check numbers and file references in Markdown docs (default: *.md under the current directory)."""
     config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    results = configured_results(results, config)
     results_dir = str(checked_results_dir(results))
     targets = list(paths) or ["."]
     missing = [p for p in targets if not Path(p).exists()]

@@ -24,6 +24,7 @@ COMMANDS = {
     "nightly": "auditor.nightly.command:nightly",
     "hook": "auditor.hooks:hook",
     "baseline": "auditor.baseline:baseline",
+    "init": "auditor.init_command:init",
 }
 
 
@@ -43,6 +44,17 @@ class LazyGroup(click.Group):
                 return None  # not built yet in this checkout
             raise
         return getattr(module, attr)
+
+    def resolve_command(self, ctx, args):
+        """An unknown command name gets the closest known one: `audit sacn` -> did you mean `scan`?"""
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(COMMANDS), n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint} (`audit --help` lists them)")
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

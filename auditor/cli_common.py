@@ -37,6 +37,21 @@ def get_config(start: Path | str | None, config_path: str | None) -> Config:
     return load_config(start, config_path)
 
 
+def configured_results(results: str | None, config: Config) -> str:
+    """--results when given, else the one folder `results = [...]` in [tool.auditor] names (relative to it)."""
+    if results:
+        return results
+    listed = config.results
+    if not listed:
+        raise click.UsageError("Missing option '--results' (or set results = [\"DIR\"] in [tool.auditor]; "
+                               "`audit init` writes it)")
+    if len(listed) > 1:
+        raise click.UsageError(f"[tool.auditor] results names {len(listed)} folders ({', '.join(listed)}): "
+                               "pass --results with the one meant")
+    path = Path(listed[0]).expanduser()
+    return str(path if path.is_absolute() else config.root / path)
+
+
 def finish(findings: Iterable[Finding], *, fmt: str, output: str | None, fail_on: str | None, config: Config,
            source_lookup: SourceLookup | None = None, title: str = "", preamble: str = "") -> None:
     code = emit(findings, fmt=fmt, output=output, fail_on=fail_on or config.fail_on,

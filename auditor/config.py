@@ -48,7 +48,7 @@ DEFAULT_QUANT_HOOKS = ["apply_quant_hooks", "apply_fake_quant", "quantize_model"
                        "prepare", "replace_linear_with_quant"]
 
 _LIST_KEYS = ("select", "ignore", "exclude", "seed_helpers", "validation_functions", "quant_hooks",
-              "entry_points", "plugins", "diagnostic_flags")
+              "entry_points", "plugins", "diagnostic_flags", "results")
 _KNOWN_KEYS = set(_LIST_KEYS) | {"per_path_ignores", "severity", "fail_on", "key_map", "rules", "cache_dir",
                                  "compare", "replay", "docs", "runs", "nightly", "scan"}
 
@@ -72,6 +72,7 @@ class Config:
     quant_hooks: list[str] = field(default_factory=lambda: list(DEFAULT_QUANT_HOOKS))
     diagnostic_flags: list[str] = field(default_factory=list)  # extra names of debug/diagnostic switches
     entry_points: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)  # results folders (relative to root): --results by default
     plugins: list[str] = field(default_factory=list)
     key_map: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_KEY_MAP.items()})
     rule_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -116,7 +117,7 @@ class Config:
         import hashlib
         import json
 
-        relevant = {k: v for k, v in vars(self).items() if k not in ("root", "source", "cache_dir_setting", "fail_on")}
+        relevant = {k: v for k, v in vars(self).items() if k not in ("root", "source", "cache_dir_setting", "fail_on", "results")}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -95,3 +95,23 @@ def summarize(findings: Iterable[Finding]) -> dict[str, int]:
 def at_or_above(findings: Iterable[Finding], severity: str) -> list[Finding]:
     floor = SEVERITY_RANK[severity]
     return [f for f in findings if SEVERITY_RANK.get(f.severity, 0) >= floor]
+
+
+def split_new(before: Iterable[Finding], after: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """(new, known): the findings of `after` whose fingerprints `before` lacks, and the others.
+
+    Counted, not as sets: a second copy of a known hazard (same rule, file and line text) is new. A hazard
+    created by deleting lines (a removed seed, a removed `or is_last_step`) is new too, wherever it lands:
+    no line of the change has to carry it. `audit diff`'s "hazards introduced" and the hooks use this.
+    """
+    from collections import Counter
+
+    budget = Counter(f.fingerprint for f in before)
+    new, known = [], []
+    for f in sort_findings(after):
+        if budget[f.fingerprint] > 0:
+            budget[f.fingerprint] -= 1
+            known.append(f)
+        else:
+            new.append(f)
+    return new, known

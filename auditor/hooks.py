@@ -1,12 +1,16 @@
-"""`audit hook install|uninstall`: the pre-merge git hook that runs `audit scan --diff BASE`.
+"""`audit hook install|uninstall|pre-push`: the pre-merge git hooks.
 
-The hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove
-our own. A foreign hook is left alone unless --force, and then it is backed up first.
+pre-commit runs `audit scan --staged` (the index against HEAD); pre-push runs `audit hook pre-push`, which
+reads the pushed refs from git and checks each one's commits against what the remote has (auditor.gate).
+A hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove our own.
+A foreign hook is left alone unless --force, and then it is backed up first (see install()).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import shlex
 import stat
 import subprocess
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from auditor.cli_common import config_option, get_config, report_options
 from auditor.errors import InputError, UsageError
 
 SIGNATURE = "# repro-auditor hook: installed by `audit hook install`; remove with `audit hook uninstall`"
@@ -36,12 +41,8 @@ fi
 """
 
 _PRE_COMMIT = """\
-# Staged changes are checked against HEAD (only findings on changed lines block the commit).
-if git rev-parse --verify -q HEAD >/dev/null; then
-    audit scan --diff HEAD "$@"
-else
-    audit scan "$@"  # the first commit: everything in it is new
-fi
+# The staged blobs (what this commit records) against HEAD: every finding the commit brings blocks it.
+audit scan --staged "$@"
 status=$?
 if [ $status -eq 1 ]; then
     echo "repro-auditor: commit blocked by the findings above (git commit --no-verify skips the check)" >&2
@@ -49,42 +50,58 @@ fi
 exit $status
 """
 
-# pre-push gets "<local ref> <local sha> <remote ref> <remote sha>" lines on stdin.
+# git passes "<local ref> <local sha> <remote ref> <remote sha>" lines on stdin: each pushed ref's commits
+# are checked against what the remote already has (not the working tree).
 _PRE_PUSH = """\
-zero=0000000000000000000000000000000000000000
-status=0
-while read -r local_ref local_sha remote_ref remote_sha; do
-    [ "$local_sha" = "$zero" ] && continue  # a deleted branch: nothing to check
-    if [ "$remote_sha" != "$zero" ] && git cat-file -e "$remote_sha" 2>/dev/null; then
-        base=$remote_sha
-    else
-        upstream=$(git rev-parse --verify -q '@{upstream}' || git rev-parse --verify -q origin/HEAD || true)
-        if [ -z "$upstream" ]; then
-            echo "repro-auditor: no base to compare $local_ref with; skipping the check" >&2
-            continue
-        fi
-        base=$(git merge-base "$upstream" "$local_sha")
-    fi
-    audit scan --diff "$base" "$@" </dev/null || status=$?
-done
+audit hook pre-push "$@"
+status=$?
 if [ $status -eq 1 ]; then
     echo "repro-auditor: push blocked by the findings above (git push --no-verify skips the check)" >&2
 fi
 exit $status
 """
 
+BACKUP_MARK = "# repro-auditor backup: "  # "<file name> sha256=<hex>": the foreign hook we moved aside
 
-def hook_script(kind: str, python: str | None = None) -> str:
+
+def hook_script(kind: str, python: str | None = None, backup: tuple[str, str] | None = None) -> str:
     body = _PRE_COMMIT if kind == "pre-commit" else _PRE_PUSH
     runner = _RUNNER.format(python=shlex.quote(python or sys.executable), baseline=shlex.quote(BASELINE_FILE))
-    return f"#!/bin/sh\n{SIGNATURE}\n{runner}{body}"
+    record = f"{BACKUP_MARK}{backup[0]} sha256={backup[1]}\n" if backup else ""
+    return f"#!/bin/sh\n{SIGNATURE}\n{record}{runner}{body}"
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """A regular file's bytes, never through a symlink (None for anything else)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            return handle.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def is_ours(path: Path) -> bool:
-    try:
-        return SIGNATURE in path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
+    data = _read_regular(path)
+    return data is not None and SIGNATURE.encode() in data
+
+
+def _recorded_backup(path: Path) -> tuple[str, str] | None:
+    """(backup file name, sha256) recorded in our hook at `path`, if it replaced a foreign hook."""
+    data = _read_regular(path) or b""
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if line.startswith(BACKUP_MARK):
+            name, _, digest = line[len(BACKUP_MARK):].rpartition(" sha256=")
+            if name and "/" not in name and digest:
+                return name, digest
+    return None
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -115,57 +132,157 @@ def hooks_dir(repo: Path | str) -> Path:
     return path if path.is_absolute() else top / path
 
 
-def _backup_path(path: Path) -> Path:
-    candidate = path.with_name(path.name + ".audit-backup")
-    number = 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.name}.audit-backup{number}")
-    return candidate
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_exclusive(folder: Path, stem: str, data: bytes, mode: int) -> Path:
+    """A new file with a name nobody else holds (O_EXCL: never through a planted file or symlink)."""
+    number = 0
+    while True:
+        name = stem if number == 0 else f"{stem}{number + 1}"
+        candidate = folder / name
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+        except FileExistsError:
+            number += 1
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(candidate, mode)  # the umask must not take away the execute bits
+        return candidate
+
+
+def _backup_foreign(path: Path) -> tuple[Path, str]:
+    """Copy a foreign hook aside (a symlink is kept as its target's path); returns (backup, its sha256)."""
+    if path.is_symlink():
+        data = f"#!/bin/sh\nexec {shlex.quote(os.readlink(path))} \"$@\"\n".encode()
+    else:
+        data = _read_regular(path)
+        if data is None:
+            raise InputError("the existing hook is not a regular file; move it away first", path=str(path))
+    mode = 0o755 if path.is_symlink() else (path.lstat().st_mode & 0o777)
+    backup = _write_exclusive(path.parent, path.name + ".audit-backup", data, mode)
+    return backup, _sha256(data)
 
 
 def install(repo: Path | str, kind: str = "pre-commit", force: bool = False, python: str | None = None) -> tuple[Path, Path | None]:
-    """Write the hook; returns (hook path, backup of a foreign hook or None)."""
+    """Write the hook; returns (hook path, backup of a foreign hook or None).
+
+    The script goes to a fresh private temp name (O_EXCL) and is renamed over the hook: nothing planted in
+    the hooks folder is written through. A foreign hook is copied aside first, and our hook records the
+    copy's name and hash, so `uninstall` restores only a backup the auditor made, unchanged."""
     folder = hooks_dir(repo)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / kind
     backup = None
-    if path.exists() and not is_ours(path):
+    record = _recorded_backup(path) if is_ours(path) else None  # a reinstall keeps the earlier record
+    if os.path.lexists(path) and not is_ours(path):
         if not force:
             raise UsageError(f"a {kind} hook that is not ours already exists; use --force to replace it "
                              "(it is backed up first)", path=str(path))
-        backup = _backup_path(path)
-        path.rename(backup)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(hook_script(kind, python), encoding="utf-8")
-    tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRUSR)
-    os.replace(tmp, path)
+        backup, digest = _backup_foreign(path)
+        record = (backup.name, digest)
+    script = hook_script(kind, python, record).encode("utf-8")
+    tmp = _write_exclusive(folder, f".{kind}.audit-{secrets.token_hex(8)}.tmp", script, 0o755)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     return path, backup
 
 
 def uninstall(repo: Path | str, kind: str | None = None) -> list[Path]:
-    """Remove our hooks (both kinds unless one is named); a foreign hook is never touched."""
+    """Remove our hooks (both kinds unless one is named); a foreign hook is never touched. A hook we
+    replaced comes back only from the backup our hook recorded, and only if its hash still matches."""
     folder = hooks_dir(repo)
     removed = []
     for name in [kind] if kind else ["pre-commit", "pre-push"]:
         path = folder / name
-        if not path.exists():
+        if not os.path.lexists(path):
             continue
         if not is_ours(path):
             if kind:
                 raise UsageError(f"the {name} hook was not installed by the auditor; left alone", path=str(path))
             continue
+        record = _recorded_backup(path)
         path.unlink()
         removed.append(path)
-        backup = path.with_name(path.name + ".audit-backup")
-        if backup.exists():  # give back the hook --force replaced
-            backup.rename(path)
+        if record is None:
+            continue
+        backup = folder / record[0]
+        data = _read_regular(backup)
+        if data is not None and _sha256(data) == record[1]:
+            os.replace(backup, path)  # give back the hook --force replaced
+        else:
+            click.echo(f"left {backup} alone: it is not the backup the auditor made (changed or missing)", err=True)
     return removed
+
+
+def _report(changes, config, *, baseline_file, fmt, output, fail_on, lookup) -> None:
+    """Print the new findings (they decide the exit code) after a note on what was checked and what was known."""
+    from auditor.cli_common import finish
+    from auditor.gate import known_summary
+
+    new = [f for change in changes for f in change.new]
+    if baseline_file:
+        from auditor.baseline import filter_new
+
+        new = filter_new(new, baseline_file)
+    preamble = known_summary(changes) or "Nothing to check: no commits that a remote does not have.\n"
+    finish(new, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,
+           title="audit hook", preamble=preamble)
+
+
+def check_staged(start: Path, targets: list[Path], config, *, baseline_file, fmt, output, fail_on,
+                 use_cache: bool = True, jobs: int | None = None) -> None:
+    """`audit scan --staged`: the index against HEAD; exits like every report (1 when a new finding blocks)."""
+    from auditor.gate import staged_change
+    from auditor.vcs import Repo
+
+    repo = Repo(start)
+    rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
+    change = staged_change(repo, config, [("" if r == "." else r) for r in rel], use_cache=use_cache, jobs=jobs)
+    _report([change], config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
+            lookup=_index_lookup(repo, config))
+
+
+def _index_lookup(repo, config):
+    """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
+    the index is listed again only when a finding is shown."""
+    from auditor.gate import git_files
+
+    files: dict = {}
+
+    def staged(path: str, line: int) -> str | None:
+        if not files:
+            files.update({f.path: f for f in git_files(repo, repo.index_blobs(), config)} or {"": None})
+        return lookup(path, line)
+
+    lookup = _git_lookup(files)
+    return staged
+
+
+def _git_lookup(files: dict):
+    split: dict[str, list[str]] = {}
+
+    def lookup(path: str, line: int) -> str | None:
+        if path not in split:
+            f = files.get(path)
+            data = f.content() if f is not None else None
+            split[path] = data.decode("utf-8", errors="replace").splitlines() if data else []
+        lines = split[path]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
 
 
 @click.group()
 def hook():
-    """Install or remove the pre-merge git hook (runs `audit scan --diff BASE`)."""
+    """Install or remove the pre-merge git hooks (block what a commit or push brings)."""
 
 
 @hook.command("install")
@@ -181,6 +298,42 @@ def install_command(pre_push: bool, force: bool, repo: str):
     if backup:
         click.echo(f"backed up the existing {kind} hook to {backup}")
     click.echo(f"installed the {kind} hook: {path}")
+
+
+@hook.command("pre-push", short_help="What git runs before a push (reads the pushed refs on stdin).")
+@click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
+              help="Leave out findings accepted in this baseline file.")
+@report_options
+@config_option
+def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
+    """Check each pushed ref's commits against what the remote already has.
+
+    Reads git's pre-push input ("<local ref> <local sha> <remote ref> <remote sha>" lines) from stdin; under
+    the pre-commit framework, its PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF instead. Every finding the pushed
+    commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as known."""
+    from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes
+    from auditor.vcs import Repo
+
+    git_repo = Repo(repo)
+    config = get_config(git_repo.root, config_path)
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    if to_ref:
+        refs = [PushedRef("HEAD", git_repo.resolve(to_ref), os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "(remote)"),
+                          git_repo.resolve(os.environ["PRE_COMMIT_FROM_REF"]) if os.environ.get("PRE_COMMIT_FROM_REF")
+                          else ZERO_SHA)]
+    else:
+        refs = parse_push_lines(click.get_text_stream("stdin").read())
+    changes = push_changes(git_repo, refs, config)
+    files = {}
+    if changes:
+        from auditor.gate import git_files
+
+        for ref in refs:
+            if ref.local_sha != ZERO_SHA:
+                files.update({f.path: f for f in git_files(git_repo, git_repo.blob_shas_at(ref.local_sha), config)})
+    _report(changes, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
+            lookup=_git_lookup(files))
 
 
 @hook.command("uninstall")

@@ -38,8 +38,9 @@ def rule_markdown(cls: type[Rule]) -> str:
              f"Scope: **{cls.scope}** · default severity: **{cls.severity}**", "",
              "## What it does", "", cls.summary.strip(), "",
              "## Why is this bad?", "", cls.rationale.strip(), ""]
-    if cls.incident:
-        lines += ["## Incident", "", cls.incident.strip(), ""]
+    story = cls.incident
+    if story:
+        lines += ["## Incident", "", story.strip(), ""]
     lines += _params_lines(cls)
     for title, examples in (("Example", cls.bad), ("Use instead", cls.good)):
         if not examples:

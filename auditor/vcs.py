@@ -244,6 +244,33 @@ class Repo:
     def _blob_data(self, blob_sha: str) -> bytes:
         return _blob(self, blob_sha)
 
+    def index_blobs(self) -> dict[str, str]:
+        """path -> blob sha of every regular file staged in the index (what the next commit holds)."""
+        out = self._run("ls-files", "--stage", "-z", what="reading the index")
+        staged = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 3 and parts[2] == "0" and parts[0] in ("100644", "100755"):
+                staged[path] = parts[1]
+        return staged
+
+    def blob(self, blob_sha: str) -> bytes:
+        """A blob's bytes, by its id."""
+        return _blob(self, blob_sha)
+
+    def unpublished_base(self, sha: str) -> str | None | bool:
+        """What a push of `sha` adds to every remote: the parent of the oldest commit no remote-tracking
+        branch has. None when that commit is a root (the whole history is new); False when every commit
+        is already on a remote (nothing new)."""
+        out = self._run("rev-list", "--topo-order", "--reverse", self.resolve(sha), "--not", "--remotes",
+                        what="listing unpushed commits")
+        first = out.split("\n", 1)[0].strip()
+        if not first:
+            return False
+        parents = self._run("rev-list", "--parents", "-n", "1", first, what="reading a commit").split()
+        return parents[1] if len(parents) > 1 else None
+
     # -- working tree -----------------------------------------------------------------------
 
     def changed_lines_since(self, base: str) -> dict[str, set[int] | None]:

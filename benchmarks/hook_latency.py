@@ -1,9 +1,10 @@
-"""Pre-commit hook latency: `audit scan --diff HEAD` on a large repo with a 10-file change.
+"""Pre-commit hook latency: `audit scan --staged` (what the hook runs) and `audit scan --diff HEAD` on a large
+repo with a 10-file change.
 
-Builds a temp git repo of 2,000 committed trainer-like Python files, then edits 10 of them in the working
-tree (one edit adds the verl-style final-validation skip). Times `python -m auditor scan --diff HEAD` as a
-subprocess with a fresh XDG_CACHE_HOME: cold (empty cache) and warm (the number a hook user feels; the
-median of three). Also prints the floor: `python -m auditor --help` (interpreter + CLI start-up).
+Builds a temp git repo of 2,000 committed trainer-like Python files, then edits 10 of them (one edit adds the
+verl-style final-validation skip) and stages them. Times each command as a subprocess with a fresh
+XDG_CACHE_HOME: cold (empty cache) and warm (the number a hook user feels; the median of three). Also prints
+the floor: `python -m auditor --help` (interpreter + CLI start-up).
 
 Usage: python benchmarks/hook_latency.py [--files 2000] [--changed 10]
 """
@@ -96,9 +97,9 @@ def make_repo(root: Path, files: int) -> list[Path]:
     return paths
 
 
-def scan(repo: Path, env: dict) -> tuple[float, int, str]:
+def scan(repo: Path, env: dict, mode: tuple[str, ...] = ("--diff", "HEAD")) -> tuple[float, int, str]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "auditor", "scan", "--diff", "HEAD"], cwd=repo, env=env,
+    proc = subprocess.run([sys.executable, "-m", "auditor", "scan", *mode], cwd=repo, env=env,
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):
@@ -127,11 +128,14 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "auditor", "--help"], env=env, capture_output=True, check=True)
         print(f"{'floor (audit --help)':<26} {time.perf_counter() - start:6.3f} s")
-        cold, code, last = scan(tmp / "repo", env)
-        print(f"{'cold (empty cache)':<26} {cold:6.3f} s  exit {code}  [{last}]")
-        warm = [scan(tmp / "repo", env)[0] for _ in range(3)]
-        print(f"{'warm (median of 3)':<26} {statistics.median(warm):6.3f} s  "
-              f"(runs: {', '.join(f'{w:.3f}' for w in warm)})")
+        subprocess.run(["git", "add", "-A"], cwd=tmp / "repo", check=True)
+        for mode in (("--staged",), ("--diff", "HEAD")):
+            name = " ".join(mode)
+            cold, code, last = scan(tmp / "repo", env, mode)
+            print(f"{name + ' cold':<26} {cold:6.3f} s  exit {code}  [{last}]")
+            warm = [scan(tmp / "repo", env, mode)[0] for _ in range(3)]
+            print(f"{name + ' warm (median)':<26} {statistics.median(warm):6.3f} s  "
+                  f"(runs: {', '.join(f'{w:.3f}' for w in warm)})")
         print(f"{args.changed} of {args.files} files changed; load average after {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,6 @@
-"""`audit scan [PATHS...] [--rev SHA] [--diff BASE]`: the static scan from the command line.
+"""`audit scan [PATHS...] [--rev SHA] [--diff BASE] [--fix ...]`: the static scan from the command line.
 
-Imports stay light: git is imported only for --rev/--diff, torch never.
+Imports stay light: git is imported only for --rev/--diff, libcst only to fix, torch never.
 """
 
 from __future__ import annotations
@@ -18,23 +18,40 @@ from auditor.errors import InputError
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--rev", default=None, metavar="SHA", help="Scan the tree at this commit (read from git, nothing checked out).")
 @click.option("--diff", "diff_base", default=None, metavar="BASE",
-              help="Report only what changed since merge-base(BASE, HEAD), working tree included.")
-@click.option("--all-lines", is_flag=True, help="With --diff: keep findings anywhere in changed files, not only on changed lines.")
+              help="Report only findings the working tree brings since merge-base(BASE, HEAD): new by "
+                   "fingerprint, so a hazard made by deleting lines counts too.")
+@click.option("--staged", is_flag=True,
+              help="Scan the index (what the next commit records) and report the findings new against HEAD.")
+@click.option("--all-lines", is_flag=True, help="With --diff: keep every finding in changed files, not only the new ones.")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
               help="Leave out findings accepted in this baseline file (`audit baseline create`).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not update the result cache.")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes (they keep the program's behaviour), then scan again.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply the fixes that change behaviour (implies --fix).")
+@click.option("--diff-fixes", is_flag=True, help="Print the fixes as a patch instead of writing them (implies --fix).")
+@click.option("--add-ignore", is_flag=True,
+              help="Add `# audit: ignore[RULE] <reason>` on the line of every finding left (after --fix, if given).")
+@click.option("--ignore-reason", default=None, metavar="TEXT",
+              help="The reason --add-ignore writes (default: a TODO placeholder to fill in).")
 @report_options
 @config_option
-def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, output, fail_on, config_path):
+def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache, fix, unsafe_fixes, diff_fixes,
+         add_ignore, ignore_reason, fmt, output, fail_on, config_path):
     """Static scan of Python code for reproducibility hazards (RA1xx)."""
     from auditor.code.scan import scan_files, scan_paths
     from auditor.report import file_source_lookup
 
-    if rev and diff_base:
-        raise click.UsageError("--rev and --diff cannot be combined: --diff compares the working tree with BASE")
+    if sum(map(bool, (rev, diff_base, staged))) > 1:
+        raise click.UsageError("--rev, --diff and --staged cannot be combined: each names what is scanned")
     if all_lines and not diff_base:
         raise click.UsageError("--all-lines only makes sense with --diff")
+    fix = fix or unsafe_fixes or diff_fixes
+    if (rev or staged) and (fix or add_ignore):
+        raise click.UsageError("--fix and --add-ignore edit the working tree: they cannot be combined with --rev "
+                               "or --staged")
+    if ignore_reason is not None and not add_ignore:
+        raise click.UsageError("--ignore-reason only makes sense with --add-ignore")
     targets = [Path(p) for p in paths] or [Path(".")]
     for target in targets:
         if not os.path.lexists(target):
@@ -43,6 +60,24 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
     config = get_config(start, config_path)
     use_cache = not no_cache
 
+    if staged:
+        from auditor.hooks import check_staged
+
+        check_staged(start, targets, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
+                     use_cache=use_cache, jobs=jobs)
+    notes = {"where": ""}
+
+    def reported(result):
+        findings = result.findings
+        if diff_base:
+            findings, notes["where"] = _new_since(findings, start, diff_base, targets, config, all_lines, use_cache,
+                                                  jobs)
+        if baseline_file:
+            from auditor.baseline import filter_new
+
+            findings = filter_new(findings, baseline_file)
+        return findings
+
     if rev:
         files, lookup, root = _files_at_rev(start, rev, targets, config)
         config = config.extended({"root": root})
@@ -50,17 +85,39 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
     else:
         result = scan_paths(targets, config, use_cache=use_cache, jobs=jobs)
         lookup = file_source_lookup(config.root)
-    findings = result.findings
-    if diff_base:
-        findings = _only_changed(findings, start, diff_base, config.root, all_lines)
-    if baseline_file:
-        from auditor.baseline import filter_new
+    findings = reported(result)
+    fixed = ""
+    if fix or add_ignore:
+        def rescan():
+            again = scan_paths(targets, config, use_cache=use_cache, jobs=jobs)
+            return again, reported(again)
 
-        findings = filter_new(findings, baseline_file)
-    where = f" at {rev}" if rev else f" (changed since {diff_base})" if diff_base else ""
-    preamble = f"Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
+        result, findings, fixed = _edit(targets, config, result, findings, rescan, fix=fix, unsafe=unsafe_fixes,
+                                        show_only=diff_fixes, add_ignore=add_ignore, ignore_reason=ignore_reason)
+    where = f" at {rev}" if rev else notes["where"]
+    preamble = f"{fixed}Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
+    if fixed and fmt not in ("text", "markdown"):
+        click.echo(fixed, err=True, nl=False)
     finish(findings, fmt=fmt, output=output, fail_on=fail_on, config=config, source_lookup=lookup,
            title="audit scan", preamble=preamble)
+
+
+def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, unsafe: bool, show_only: bool,
+          add_ignore: bool, ignore_reason: str | None):
+    """--fix / --unsafe-fixes / --add-ignore: edit the scanned files, scan again until nothing changes, and
+    return the fresh result, its findings and what was done. --diff-fixes prints the patch and exits."""
+    from auditor.code import fix as fixing
+    from auditor.code.discover import discover
+
+    files = {c.path: Path(c.full) for c in discover(targets, config.root, config)}
+    reason = ((ignore_reason or "").strip() or fixing.DEFAULT_IGNORE_REASON) if add_ignore else None
+    if show_only:
+        plans = fixing.plan(findings, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=reason)
+        click.echo(fixing.unified_diff(plans), nl=False)
+        click.echo(fixing.summary([plans], applied=False), err=True, nl=False)
+        raise SystemExit(1 if any(p.changed for p in plans) else 0)
+    outcome = fixing.fix_until_stable(findings, files, config, rescan, fix=fix, unsafe=unsafe, ignore_reason=reason)
+    return outcome.result or result, outcome.findings, fixing.summary(outcome.rounds)
 
 
 def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
@@ -99,6 +156,27 @@ def _blob_lookup(texts: dict[str, bytes]):
         return lines[line - 1] if 0 < line <= len(lines) else None
 
     return lookup
+
+
+def _new_since(findings, start: Path, base: str, targets: list[Path], config, all_lines: bool, use_cache: bool,
+               jobs: int | None):
+    """The findings whose fingerprints the tree at merge-base(BASE, HEAD) lacks (with --all-lines: also the
+    rest of the changed files' findings); and the preamble's note saying so."""
+    from auditor.findings import split_new
+    from auditor.gate import base_findings
+    from auditor.vcs import Repo
+
+    repo = Repo(start)
+    merge_base = repo.merge_base(base, repo.head_sha())
+    rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
+    before = base_findings(repo, merge_base, config, [("" if r == "." else r) for r in rel],
+                           use_cache=use_cache, jobs=jobs)
+    new, _ = split_new(before, findings)
+    if all_lines:
+        new = _only_changed(findings, start, base, config.root, True)
+        return new, f"; {len(new)} finding(s) in the files changed since {base} (merge-base {merge_base[:10]})"
+    return new, (f"; {len(new)} finding(s) new since {base} (merge-base {merge_base[:10]}), "
+                 f"{len(findings) - len(new)} already there not shown")
 
 
 def _only_changed(findings, start: Path, base: str, root: Path, all_lines: bool):

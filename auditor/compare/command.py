@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditor.cli_common import config_option, finish, get_config, report_options
+from auditor.cli_common import config_option, configured_results, finish, get_config, report_options
 from auditor.compare import render
 from auditor.compare.api import ComparisonSpec, check_comparison
 from auditor.compare.runsource import load_runs
@@ -18,8 +18,8 @@ from auditor.runs.cli_support import emit_json, results_dir
 @click.command("compare")
 @click.argument("baseline")
 @click.argument("treatment")
-@click.option("--results", required=True, type=click.Path(),
-              help="The results directory the runs are in.")
+@click.option("--results", default=None, type=click.Path(),
+              help="The results directory the runs are in (default: `results` in [tool.auditor]).")
 @click.option("--metric", required=True, help="The metric to compare (e.g. val/acc).")
 @click.option("--higher-is-better/--lower-is-better", "higher_is_better", default=None,
               help="Direction of the metric (default: inferred from its name; losses and errors go down).")
@@ -38,6 +38,7 @@ def compare(baseline, treatment, results, metric, higher_is_better, treatment_ke
             fmt, output, fail_on, config_path):
     """Is BASELINE vs TREATMENT (run groups or run ids) a valid comparison, and is the effect supported?"""
     config = get_config(Path(repo) if repo else Path.cwd(), config_path)
+    results = configured_results(results, config)
     if confidence is not None and not 0 < confidence < 1:
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
     keys = [k.strip() for k in treatment_keys.split(",") if k.strip()] if treatment_keys is not None else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditor.cli_common import config_option, get_config
+from auditor.cli_common import config_option, configured_results, get_config
 from auditor.errors import InputError
 from auditor.executors import EXECUTORS
 from auditor.findings import SEVERITIES, at_or_above
@@ -46,12 +46,28 @@ def check_settings(config) -> dict:
     return settings
 
 
+def default_report_dir(config, results_dir: Path) -> Path:
+    """<cache dir>/reports/<DIR's name>-<hash of its absolute path>: one folder per results directory,
+    outside the repository and the audited results (the auditor writes into neither)."""
+    import hashlib
+    import re
+
+    resolved = results_dir.resolve()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", resolved.name)[:40] or "results"
+    folder = config.cache_dir / "reports" / f"{name}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
+    if folder.is_symlink():
+        raise InputError("the default report folder is a symlink the auditor did not create; pass --out",
+                         path=str(folder))
+    return folder
+
+
 @click.command()
-@click.argument("results_dir", metavar="DIR", type=click.Path())
+@click.argument("results_dir", metavar="[DIR]", type=click.Path(), required=False)
 @click.option("--repo", type=click.Path(file_okay=False), default=None,
               help="The git repository the runs came from (default: the current directory, if it is one).")
-@click.option("--out", "out", type=click.Path(file_okay=False), default="audit-report", show_default=True,
-              help="Folder for report.md, report.html, findings.json, findings.sarif, summary.json.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder for report.md, report.html, findings.json, findings.sarif, summary.json (default: a "
+                   "folder per results directory in the auditor's cache, never inside the repository or DIR).")
 @click.option("--executor", type=click.Choice(EXECUTORS), default=None,
               help="Where the work runs: local process pool (default), ray, or slurm (submitit).")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
@@ -62,7 +78,7 @@ def check_settings(config) -> dict:
 @click.option("--no-replay", is_flag=True, help="Skip checkpoint replays.")
 @click.option("--docs", "docs", multiple=True, type=click.Path(),
               help="Markdown file or folder whose claims are checked (repeatable; default: [tool.auditor.nightly] "
-                   "docs, else README.md and docs/ of the repo).")
+                   "docs, else every Markdown file at the repository's top and under docs/).")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait when another nightly of DIR is running (then give up with exit 2).")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
@@ -78,6 +94,8 @@ def nightly(results_dir, repo, out, executor, address, partition, time_limit, gp
     setup_logging(verbose)
     config = get_config(Path(repo) if repo else Path.cwd(), config_path)
     settings = check_settings(config)
+    results_dir = configured_results(results_dir, config)
+    out = out or default_report_dir(config, Path(results_dir))
     options = NightlyOptions(
         results_dir=Path(results_dir), out=Path(out), repo=repo, executor=executor or settings.get("executor", "local"),
         address=address, partition=partition, time=time_limit, gpus=gpus, jobs=jobs, replay=not no_replay,

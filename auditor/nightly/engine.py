@@ -27,6 +27,9 @@ from auditor.progress import PhaseTimer, Progress
 log = logging.getLogger("auditor")
 
 
+DEFAULT_DOCS = ["*.md", "*.markdown", "docs/**/*.md", "docs/**/*.markdown"]
+
+
 @dataclass
 class NightlyOptions:
     results_dir: Path
@@ -222,7 +225,29 @@ class Nightly:
         work = [tasks.ShaTask(self.repo_path, sha, self.config, keys[sha], jobs) for sha in todo]
         self._run_tasks("code", "code", tasks.scan_sha, work, state, found, lambda t: 1)
         self._keep["code"] = set(keys.values())
-        return merge_code_findings({sha: found.get(keys[sha], []) for sha in runs_by_sha}, runs_by_sha)
+        reach = self._training_paths(runs)
+        return merge_code_findings({sha: found.get(keys[sha], []) for sha in runs_by_sha}, runs_by_sha, reach)
+
+    def _training_paths(self, runs: list) -> dict[str, set[str]]:
+        """run id -> the files its entry point reaches at its SHA, for runs whose entry point is known there
+        (a finding is "used by" a run only if its file is on that run's training path)."""
+        from auditor.trainpath import training_path
+
+        reach: dict[str, set[str]] = {}
+        by_sha_entry: dict[tuple[str, str], set[str]] = {}
+        for run in runs:
+            if not (run.git_sha and run.entry_point):
+                continue
+            try:
+                sha = self.repo.resolve(run.git_sha)
+            except InputError:
+                continue
+            if (sha, run.entry_point) not in by_sha_entry:
+                files = {path: data for path, _, data in self.repo.python_files_at(sha)}
+                by_sha_entry[(sha, run.entry_point)] = training_path(files, run.entry_point)
+            if by_sha_entry[(sha, run.entry_point)]:
+                reach[run.id] = by_sha_entry[(sha, run.entry_point)]
+        return reach
 
     def check_comparisons(self, runs: list) -> tuple[list[Finding], list[ComparisonReport]]:
         specs = _optional("comparisons", lambda: sources.comparisons(self.results_dir)) or []
@@ -254,10 +279,10 @@ class Nightly:
             {"comparison": spec.name, "path": where}, anchor=str(spec.name))
 
     def docs_paths(self) -> list[Path]:
-        """--docs, else [tool.auditor.nightly] docs, else README.md and docs/**/*.md of the repo."""
+        """--docs, else [tool.auditor.nightly] docs, else every Markdown file at the repo's top and under docs/."""
         configured = self.options.docs or self.settings.get("docs")
         base = Path(self.repo_path) if self.repo_path else self.config.root
-        patterns = configured if configured is not None else ["README.md", "docs/**/*.md"]
+        patterns = configured if configured is not None else DEFAULT_DOCS
         if isinstance(patterns, str):
             patterns = [patterns]
         paths: set[Path] = set()
@@ -339,8 +364,11 @@ class Nightly:
         return outcome
 
 
-def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str, list[str]]) -> list[Finding]:
-    """One finding per (rule, fingerprint) across SHAs, saying which SHAs have it and which runs used them."""
+def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str, list[str]],
+                        reach: dict[str, set[str]] | None = None) -> list[Finding]:
+    """One finding per (rule, fingerprint) across SHAs, saying which SHAs have it and which runs used them:
+    the runs at those SHAs whose training path (`reach`, when their entry point is known) has the file."""
+    reach = reach or {}
     groups: dict[tuple[str, str], list[tuple[str, Finding]]] = {}
     for sha in sorted(per_sha):
         for f in per_sha[sha]:
@@ -349,7 +377,8 @@ def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str
     for _, items in sorted(groups.items()):
         shas = sorted({sha for sha, _ in items})
         first = min((f for _, f in items), key=Finding.sort_key)
-        run_ids = sorted({r for sha in shas for r in runs_by_sha.get(sha, [])})
+        path = first.location.get("path")
+        run_ids = sorted({r for sha in shas for r in runs_by_sha.get(sha, []) if r not in reach or path in reach[r]})
         evidence = {**first.evidence, "shas": [s[:12] for s in shas], "runs": run_ids[:20]}
         if len(run_ids) > 20:
             evidence["runs_total"] = len(run_ids)

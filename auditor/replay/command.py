@@ -9,14 +9,14 @@ from pathlib import Path
 
 import click
 
-from auditor.cli_common import config_option, finish, get_config, report_options
+from auditor.cli_common import config_option, configured_results, finish, get_config, report_options
 from auditor.errors import InputError
 from auditor.runs.cli_support import emit_json, find_run, results_dir
 
 
 @click.command("replay")
 @click.argument("run_id")
-@click.option("--results", required=True, type=click.Path(), help="The results directory holding the run.")
+@click.option("--results", default=None, type=click.Path(), help="The results directory holding the run (default: `results` in [tool.auditor]).")
 @click.option("--repo", "repo_path", default=None, type=click.Path(),
               help="Where replay.model / replay.evaluate / a quant hook are imported from (default: the current directory).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -32,8 +32,9 @@ def replay(run_id, results, repo_path, device, tolerance, fmt, output, fail_on, 
     repo = Path(repo_path or ".")
     if not repo.is_dir():
         raise InputError("the repository directory does not exist", path=str(repo))
-    results_dir(results)
     config = get_config(repo, config_path)
+    results = configured_results(results, config)
+    results_dir(results)
     if tolerance is not None and tolerance < 0:
         raise InputError("--tolerance must be >= 0")
     run = find_run(results, run_id, config)

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from auditor.findings import Finding, at_or_above, sort_findings
 
-FORMATS = ("text", "json", "sarif", "markdown")
+FORMATS = ("text", "json", "sarif", "markdown", "github")
 
 SourceLookup = Callable[[str, int], "str | None"]
 
@@ -44,6 +44,9 @@ def render(findings: Iterable[Finding], fmt: str, *, source_lookup: SourceLookup
     if fmt == "markdown":
         from auditor.report.markdown import render_markdown
         return render_markdown(ordered, title=title, preamble=preamble)
+    if fmt == "github":
+        from auditor.report.github import render_github
+        return render_github(ordered)
     if fmt == "text":
         from auditor.report.text import render_text
         return render_text(ordered, source_lookup=source_lookup, color=color, preamble=preamble)

@@ -12,6 +12,7 @@ import functools
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,41 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+_READABLE = (".yaml", ".yml", ".json", ".txt", ".md", ".log", ".csv")  # a browser shows these as text
+
+
+def remote_template(repo_root: Path | None) -> str | None:
+    """A permalink template ({sha}, {path}, {line}) for a GitHub or GitLab `origin`, else None."""
+    if repo_root is None:
+        return None
+    import subprocess
+
+    try:
+        url = subprocess.run(["git", "-C", str(repo_root), "remote", "get-url", "origin"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.match(r"^(?:https://|ssh://git@|git@)(github\.com|gitlab\.com)[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    if not match:
+        return None
+    host, project = match.groups()
+    blob = "blob" if host == "github.com" else "-/blob"
+    return f"https://{host}/{project}/{blob}/{{sha}}/{{path}}#L{{line}}"
+
+
 class Links:
-    """Where a finding's location points to, relative to the report's folder."""
+    """Where a finding's location points to, relative to the report's folder.
+
+    Code found at a commit links to that commit's file (a permalink through the configured `link_template`
+    or the GitHub/GitLab `origin`), never to today's working tree, where the line may have moved; with no
+    known remote the report shows the lines around it, read from git at that commit."""
 
     def __init__(self, out_dir: Path, repo_root: Path | None, template: str | None, runs: list):
         self.out_dir = Path(out_dir).resolve()
         self.repo_root = repo_root
-        self.template = template
+        self.template = template or remote_template(repo_root)
         self.records = {run.id: run.record_path for run in runs if run.record_path}
+        self._repo = None
 
     def _relative(self, target: Path) -> str:
         return Path(os.path.relpath(target, self.out_dir)).as_posix()
@@ -70,14 +98,40 @@ class Links:
     def code(self, path: str, line: int | None, sha: str | None = None) -> str | None:
         if self.template and sha:
             return self.template.format(path=path, line=line or 1, sha=sha)
-        if self.repo_root is None and not Path(path).is_absolute():
-            return None
+        if sha or (self.repo_root is None and not Path(path).is_absolute()):
+            return None  # the working tree is not the code at that commit: see excerpt()
         target = Path(path) if Path(path).is_absolute() else self.repo_root / path
         return self._relative(target) + (f"#L{line}" if line else "")
 
+    def excerpt(self, path: str, line: int | None, sha: str, around: int = 3) -> str | None:
+        """The lines around `line` of `path` at `sha`, read from git (None when unknown)."""
+        if self.repo_root is None or not line:
+            return None
+        try:
+            if self._repo is None:
+                from auditor.vcs import Repo
+
+                self._repo = Repo(self.repo_root)
+            data = self._repo.read_file(sha, path)
+        except Exception:  # noqa: BLE001 - a missing commit only costs the excerpt
+            return None
+        if data is None:
+            return None
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        first = max(1, line - around)
+        shown = lines[first - 1:line + around]
+        return "\n".join(f"{'>' if first + i == line else ' '}{first + i:5d}  {text}" for i, text in enumerate(shown))
+
     def run(self, run_id: str) -> str | None:
+        """A readable view of the run's record: the file when it is text, else its folder (a W&B `.wandb` or a
+        TensorBoard event file is binary; the folder beside it holds the config and summary as text)."""
         record = self.records.get(run_id)
-        return self._relative(Path(record)) if record else None
+        if not record:
+            return None
+        path = Path(record)
+        if path.is_dir() or path.suffix.lower() in _READABLE:
+            return self._relative(path)
+        return self._relative(path.parent) + "/"
 
 
 def _where(f: Finding, links: Links) -> str:
@@ -85,8 +139,15 @@ def _where(f: Finding, links: Links) -> str:
     if "path" in loc:
         label = f"{loc['path']}:{loc['line']}" if loc.get("line") else str(loc["path"])
         shas = f.evidence.get("shas") if isinstance(f.evidence, dict) else None
-        href = links.code(str(loc["path"]), loc.get("line"), shas[-1] if shas else None)
-        return f'<a href="{_e(href)}"><code>{_e(label)}</code></a>' if href else f"<code>{_e(label)}</code>"
+        sha = shas[-1] if shas else None
+        href = links.code(str(loc["path"]), loc.get("line"), sha)
+        if href:
+            return f'<a href="{_e(href)}"><code>{_e(label)}</code></a>'
+        excerpt = links.excerpt(str(loc["path"]), loc.get("line"), sha) if sha else None
+        if excerpt:
+            return (f"<details><summary><code>{_e(label)}</code> at <code>{_e(sha[:10])}</code></summary>"
+                    f"<pre>{_e(excerpt)}</pre></details>")
+        return f"<code>{_e(label)}</code>"
     if "run" in loc:
         href = links.run(str(loc["run"]))
         anchor = f'<a href="#run-{_e(loc["run"])}">{_e(loc["run"])}</a>'
@@ -200,8 +261,10 @@ def _comparison_panel(report, new: set[str], links: Links, plot: PlotMaker) -> s
 def _run_panel(run, findings: list[Finding], new: set[str], links: Links, plot: PlotMaker) -> str:
     from auditor.report import plots
 
+    data = plots.run_curve_data(run)
+    curve = plot.get("run", data) if plots.has_curve(data) else '<p class="facts">no metric history to plot</p>'
     return (f'<section class="panel" id="run-{_e(run.id)}"><h3>run {_e(run.id)}</h3>'
-            f'<p class="facts">{_run_facts(run)}</p>' + plot.get("run", plots.run_curve_data(run))
+            f'<p class="facts">{_run_facts(run)}</p>' + curve
             + _findings_table(_by_severity(findings), new, links) + "</section>")
 
 

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-PLOT_VERSION = "1"  # with a hash of this file, part of the plot cache key
+PLOT_VERSION = "2"  # with a hash of this file, part of the plot cache key
 COLORS = ["#1f6feb", "#8250df", "#1a7f37", "#bf8700", "#0a7a8a"]
 _EVAL_WORDS = ("val", "eval", "test", "acc", "score")
 
@@ -76,8 +76,16 @@ def run_curve_data(run) -> dict[str, Any]:
     metrics = {name: _finite(run.metrics.get(name) or []) for name in curve_metrics(run)}
     reported_step = run.reported.get("step") if isinstance(run.reported, dict) else None
     reported = {k: v for k, v in (run.reported or {}).items() if k != "step" and isinstance(v, (int, float))}
+    # Where training really stopped: a run that failed or was killed stops at its last logged step, not max_steps.
+    logged = [step for points in (run.metrics or {}).values() for step, _ in _finite(points or [])]
+    stopped = max(logged) if logged and run.state in ("failed", "killed") else None
     return {"id": run.id, "metrics": metrics, "max_steps": run.max_steps, "reported_step": reported_step,
-            "reported": reported}
+            "reported": reported, "state": run.state, "stopped_at": stopped}
+
+
+def has_curve(data: dict[str, Any]) -> bool:
+    """Anything to draw: an empty run gets a line of text, not an empty chart."""
+    return any(data["metrics"].values()) or isinstance(data.get("max_steps"), (int, float))
 
 
 def run_curve_svg(data: dict[str, Any]) -> str:
@@ -91,14 +99,25 @@ def run_curve_svg(data: dict[str, Any]) -> str:
         ax.plot(steps, values, marker="o", markersize=3.5, linewidth=1.6, color=COLORS[number % len(COLORS)], label=name)
         last_eval = max(last_eval, steps[-1]) if last_eval is not None else steps[-1]
     max_steps = data.get("max_steps")
+    stopped = data.get("stopped_at")
+    end = None  # the last step training reached
     if isinstance(max_steps, (int, float)):
-        ax.axvline(max_steps, color="#cf222e", linestyle="--", linewidth=1.4, label=f"last training step ({max_steps:g})")
-        if last_eval is not None and last_eval < max_steps:
-            ax.axvspan(last_eval, max_steps, color="#cf222e", alpha=0.08, linewidth=0)
-            narrow = (max_steps - last_eval) < 0.25 * max(max_steps, 1)
-            ax.annotate(f"no evaluation\nafter step {last_eval:g}", xy=((last_eval + max_steps) / 2, 0.5),
-                        xycoords=("data", "axes fraction"), ha="center", va="center", color="#cf222e",
-                        fontsize=8, rotation=90 if narrow else 0)
+        end = max_steps
+        if isinstance(stopped, (int, float)) and stopped < max_steps:
+            ax.axvline(max_steps, color="#8c959f", linestyle="--", linewidth=1.0, label=f"planned steps ({max_steps:g})")
+            end = stopped
+        else:
+            ax.axvline(max_steps, color="#cf222e", linestyle="--", linewidth=1.4,
+                       label=f"last training step ({max_steps:g})")
+    if isinstance(stopped, (int, float)) and end == stopped:
+        ax.axvline(stopped, color="#cf222e", linestyle="-", linewidth=1.4,
+                   label=f"training stopped ({stopped:g}, {data.get('state')})")
+    if end is not None and last_eval is not None and last_eval < end:
+        ax.axvspan(last_eval, end, color="#cf222e", alpha=0.08, linewidth=0)
+        narrow = (end - last_eval) < 0.25 * max(end, 1)
+        ax.annotate(f"no evaluation\nafter step {last_eval:g}", xy=((last_eval + end) / 2, 0.5),
+                    xycoords=("data", "axes fraction"), ha="center", va="center", color="#cf222e",
+                    fontsize=8, rotation=90 if narrow else 0)
     step = data.get("reported_step")
     if isinstance(step, (int, float)):
         ax.axvline(step, color="#bf8700", linestyle=":", linewidth=1.6, label=f"reported step ({step:g})")
@@ -108,7 +127,8 @@ def run_curve_svg(data: dict[str, Any]) -> str:
     ax.set_xlabel("step")
     if last_eval is None and not isinstance(max_steps, (int, float)):
         ax.text(0.5, 0.5, "no metric history", transform=ax.transAxes, ha="center", color="#57606a")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # matplotlib warns about an empty legend
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     ax.set_title(str(data["id"]), fontsize=9, loc="left")
     return _to_svg(fig)
 

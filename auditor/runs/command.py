@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from auditor.cli_common import config_option, finish, get_config, report_options
+from auditor.cli_common import config_option, configured_results, finish, get_config, report_options
 from auditor.errors import InputError
 from auditor.findings import Finding
 from auditor.runs.cli_support import emit_json, find_run
@@ -126,7 +126,7 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
 
 @click.command("run")
 @click.argument("run_id")
-@click.option("--results", required=True, type=click.Path(), help="The results directory holding the run.")
+@click.option("--results", default=None, type=click.Path(), help="The results directory holding the run (default: `results` in [tool.auditor]).")
 @click.option("--repo", "repo_path", default=None, type=click.Path(), help="The git repository the run came from (default: the current directory).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Device for the checkpoint replay.")
@@ -136,6 +136,7 @@ def _header(run: Run, code: dict, notes: list[str]) -> list[str]:
 def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, config_path):
     """Audit one run: its record, the code at its git SHA, and its replay when the record has one."""
     config = get_config(repo_path or ".", config_path)
+    results = configured_results(results, config)
     record = find_run(results, run_id, config)
     repo, repo_note = _open_repo(repo_path)
     findings, rules_note = _record_findings(record, config, repo)
@@ -175,7 +176,7 @@ def run(run_id, results, repo_path, device, no_replay, fmt, output, fail_on, con
 @click.command("diff")
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option("--results", required=True, type=click.Path(), help="The results directory holding both runs.")
+@click.option("--results", default=None, type=click.Path(), help="The results directory holding both runs (default: `results` in [tool.auditor]).")
 @click.option("--repo", "repo_path", default=None, type=click.Path(), help="The git repository the runs came from (default: the current directory).")
 @report_options
 @config_option
@@ -184,6 +185,7 @@ def diff(run_a, run_b, results, repo_path, fmt, output, fail_on, config_path):
     from auditor.runs.diffing import diff_runs, render_markdown, render_text, to_json
 
     config = get_config(repo_path or ".", config_path)
+    results = configured_results(results, config)
     first, second = find_run(results, run_a, config), find_run(results, run_b, config)
     repo, repo_note = _open_repo(repo_path)
     result = diff_runs(first, second, repo, config, repo_error=repo_note)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.findings import Finding, sort_findings
+from auditor.findings import Finding, sort_findings, split_new
 from auditor.runs.record import Run, flatten
 from auditor.trainpath import training_path
 from auditor.vcs import Commit, FileChange, Repo, scan_at_sha
@@ -46,6 +46,8 @@ class RunDiff:
     removed: list[Hazard] = field(default_factory=list)
     config: list[tuple[str, Any, Any]] = field(default_factory=list)  # (key, a, b); _ABSENT when missing
     environment: list[tuple[str, Any, Any]] = field(default_factory=list)
+    config_recorded: bool = True  # False: neither run recorded any (then "same" would say nothing true)
+    environment_recorded: bool = True
     protocol: list[tuple[str, Any, Any]] = field(default_factory=list)  # every protocol item, equal or not
 
     def findings(self) -> list[Finding]:
@@ -75,7 +77,9 @@ class RunDiff:
 
 def diff_runs(run_a: Run, run_b: Run, repo: Repo | None, config, *, repo_error: str | None = None) -> RunDiff:
     result = RunDiff(run_a=run_a, run_b=run_b)
+    result.config_recorded = bool(run_a.config or run_b.config)
     result.config = _dict_diff(flatten(run_a.config or {}), flatten(run_b.config or {}))
+    result.environment_recorded = bool(run_a.environment or run_b.environment)
     result.environment = _dict_diff(flatten(run_a.environment or {}), flatten(run_b.environment or {}))
     result.protocol = [(label, _protocol_value(run_a, label, config), _protocol_value(run_b, label, config))
                        for label in PROTOCOL]
@@ -115,10 +119,10 @@ def _diff_code(result: RunDiff, repo: Repo | None, config, repo_error: str | Non
         flag = (change.path in on_path or (change.old_path or "") in on_path) if result.training_path_known else None
         result.files.append((change, flag))
 
-    before = {f.fingerprint: f for f in scan_at_sha(repo, result.sha_a, config)}
-    after = {f.fingerprint: f for f in scan_at_sha(repo, result.sha_b, config)}
-    new = {fp: f for fp, f in after.items() if fp not in before}
-    gone = {fp: f for fp, f in before.items() if fp not in after}
+    findings_a, findings_b = scan_at_sha(repo, result.sha_a, config), scan_at_sha(repo, result.sha_b, config)
+    before = {f.fingerprint: f for f in findings_a}
+    new = {f.fingerprint: f for f in split_new(findings_a, findings_b)[0]}  # the same test as the hooks'
+    gone = {f.fingerprint: f for f in split_new(findings_b, findings_a)[0]}
     appeared, vanished = _attribute(repo, result, config, set(new), set(gone), before)
     for fp, f in new.items():
         flag = f.location.get("path") in path_b if result.training_path_known else None
@@ -250,8 +254,8 @@ def _run_line(run: Run, sha: str | None) -> str:
 def render_text(d: RunDiff) -> str:
     out = [f"diff {d.run_a.id} -> {d.run_b.id}", f"  A {_run_line(d.run_a, d.sha_a)}", f"  B {_run_line(d.run_b, d.sha_b)}", ""]
     out += _code_sections(d, markdown=False)
-    out += _pairs_section("Config", d.config, "key", markdown=False)
-    out += _pairs_section("Environment", d.environment, "entry", markdown=False)
+    out += _pairs_section("Config", d.config, "key", markdown=False, recorded=d.config_recorded)
+    out += _pairs_section("Environment", d.environment, "entry", markdown=False, recorded=d.environment_recorded)
     out += _protocol_section(d, markdown=False)
     out.append("Findings (hazards introduced on the training path):")
     return "\n".join(out) + "\n"
@@ -260,8 +264,8 @@ def render_text(d: RunDiff) -> str:
 def render_markdown(d: RunDiff) -> str:
     out = [f"`{d.run_a.id}` → `{d.run_b.id}`", "", f"- A {_run_line(d.run_a, d.sha_a)}", f"- B {_run_line(d.run_b, d.sha_b)}", ""]
     out += _code_sections(d, markdown=True)
-    out += _pairs_section("Config", d.config, "key", markdown=True)
-    out += _pairs_section("Environment", d.environment, "entry", markdown=True)
+    out += _pairs_section("Config", d.config, "key", markdown=True, recorded=d.config_recorded)
+    out += _pairs_section("Environment", d.environment, "entry", markdown=True, recorded=d.environment_recorded)
     out += _protocol_section(d, markdown=True)
     return "\n".join(out) + "\n"
 
@@ -317,13 +321,13 @@ def _code_sections(d: RunDiff, markdown: bool) -> list[str]:
 
 
 def _count(n: int, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    plural = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"  # entries, keys
     return f"{n} {noun} differs" if n == 1 else f"{n} {plural} differ"
 
 
-def _pairs_section(title: str, pairs: list, noun: str, markdown: bool) -> list[str]:
+def _pairs_section(title: str, pairs: list, noun: str, markdown: bool, recorded: bool = True) -> list[str]:
     if not pairs:
-        return [_heading(title, markdown), _item("same", markdown), ""]
+        return [_heading(title, markdown), _item("same" if recorded else "neither run recorded any", markdown), ""]
     tick = "`" if markdown else ""
     out = [_heading(f"{title} ({_count(len(pairs), noun)})", markdown)]
     out += [_item(f"{tick}{k}{tick}: {_show(a)} -> {_show(b)}", markdown) for k, a, b in pairs]

@@ -22,8 +22,11 @@ class FinalValidationSkipped(ModuleRule):
         "metrics), the last number in the log is an intermediate one, and it gets reported as final: the "
         "run looks complete and nobody notices the missing step."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md, Bug #1: `if is_last_step: val_metrics = {}` in "
-                "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")
+    incident = (
+        "A team's RL trainer gained `if is_last_step: val_metrics = {}` in a commit meant to avoid a "
+        'deadlock, so the last step never validated. Six experiments (64 GPU-hours) then reported their '
+        'step-20 score out of 29 steps as final, and nobody noticed for weeks.'
+    )
     prefilter = ("last", "final", "total", "max_", "num_", "len(")
 
     def applies_to(self, source: str, config=None) -> bool:
@@ -194,8 +197,10 @@ def train(model, loader):
                 if id(target) in reported:
                     continue
                 reported.add(id(target))
-                yield self.finding(why, ctx.location(target), {"condition": _code(ctx, node.test)},
-                                   anchor=ctx.anchor(target))
+                evidence = {"condition": _code(ctx, node.test)}
+                if target is node and is_not_last_step_test(node.test):  # what the fix takes out of the condition
+                    evidence["exclusion"] = _code(ctx, _exclusion(node.test))
+                yield self.finding(why, ctx.location(target), evidence, anchor=ctx.anchor(target))
 
     def _problems(self, node: cst.If, place, configured):
         orelse = node.orelse.body if isinstance(node.orelse, cst.Else) else None
@@ -233,6 +238,124 @@ def train(model, loader):
             if isinstance(small, (cst.Break, cst.Return)):
                 return small
         return None
+
+    # -- fix: give the last step its validation back (unsafe: the last step then runs validation) ---------
+    fixes = [
+        ("""
+         def train(model, total_steps, eval_every):
+             for step in range(total_steps):
+                 model.step()
+                 if step % eval_every == 0 and not is_last_step(step):  # every few steps
+                     run_validation(model)
+         """, """
+         def train(model, total_steps, eval_every):
+             for step in range(total_steps):
+                 model.step()
+                 if step % eval_every == 0:  # every few steps
+                     run_validation(model)
+         """),
+        ("""
+         class RayPPOTrainer:
+             def fit(self):
+                 for batch in self.train_dataloader:
+                     is_last_step = self.global_steps >= self.total_training_steps
+                     if self.val_reward_fn is not None and (is_last_step or self.global_steps % self.test_freq == 0):
+                         if is_last_step:
+                             print("[WARN] Skipping final step validation to avoid known hang issue...")
+                             val_metrics = {}
+                         else:
+                             # time it
+                             with marked_timer("testing", timing_raw, color="green"):
+                                 val_metrics = self._validate()
+                         metrics.update(val_metrics)
+                     self.global_steps += 1
+         """, """
+         class RayPPOTrainer:
+             def fit(self):
+                 for batch in self.train_dataloader:
+                     is_last_step = self.global_steps >= self.total_training_steps
+                     if self.val_reward_fn is not None and (is_last_step or self.global_steps % self.test_freq == 0):
+                         if is_last_step:
+                             print("[WARN] Skipping final step validation to avoid known hang issue...")
+                         # time it
+                         with marked_timer("testing", timing_raw, color="green"):
+                             val_metrics = self._validate()
+                         metrics.update(val_metrics)
+                     self.global_steps += 1
+         """),
+        ("""
+         def train(model, loader, num_epochs):
+             for epoch in range(num_epochs):
+                 train_one_epoch(model, loader)
+                 if epoch == num_epochs - 1:
+                     print("skipping the last evaluation")
+                 else:
+                     evaluate(model)
+         """, """
+         def train(model, loader, num_epochs):
+             for epoch in range(num_epochs):
+                 train_one_epoch(model, loader)
+                 if epoch == num_epochs - 1:
+                     print("skipping the last evaluation")
+                 evaluate(model)
+         """),
+        ("""
+         def train(model, total_steps):
+             for step in range(total_steps):
+                 model.step()
+                 if step == total_steps - 1:
+                     break
+                 metrics = validate(model)
+                 log(metrics)
+         """, """
+         def train(model, total_steps):
+             for step in range(total_steps):
+                 model.step()
+                 metrics = validate(model)
+                 log(metrics)
+                 if step == total_steps - 1:
+                     break
+         """),
+        ("""
+         def fit(trainer, max_epochs):
+             for epoch in range(max_epochs):
+                 eval_results = trainer.evaluate()
+                 if epoch >= max_epochs - 1:
+                     # the last one is not needed
+                     eval_results = None
+                 report(eval_results)
+         """, """
+         def fit(trainer, max_epochs):
+             for epoch in range(max_epochs):
+                 eval_results = trainer.evaluate()
+                 # the last one is not needed
+                 report(eval_results)
+         """),
+    ]
+
+    def fix(self, finding, source):
+        import libcst as cst
+
+        from auditor.code import fix_edits as edits
+        from auditor.code.fix import CannotFix, Edit
+
+        line, col = finding.location["line"], finding.location.get("col")
+        condition, exclusion = finding.evidence.get("condition"), finding.evidence.get("exclusion")
+        if exclusion is not None:  # `if periodic and not last:` -> `if periodic:`
+            node = _the_if(source, source.at(line, cst.If, col), condition)
+            return Edit(edits.drop_condition(source, node, exclusion), safe=False)
+        ifs = [n for n in source.at(line, cst.If, col) if source.code(n.test) == condition]
+        if ifs:  # only the steps before the last validate: the else branch runs at every step
+            return Edit(edits.hoist_else(source, ifs[0]), safe=False)
+        leaving = source.at(line, (cst.Break, cst.Return), col)
+        if leaving:  # leave the loop after the validation that follows, at the end of the block
+            node = _the_if(source, list(source.ancestors(leaving[0])), condition)
+            return Edit(edits.move_to_end(source, node), safe=False)
+        emptied = source.at(line, (cst.Assign, cst.AnnAssign, cst.Expr), col)
+        if emptied:  # take out the emptying statement (and an `if` left with nothing to do)
+            node = _the_if(source, list(source.ancestors(emptied[0])), condition)
+            return Edit(edits.remove_from_if(source, node, emptied[0]), safe=False)
+        raise CannotFix("nothing on its line that the rule flags")
 
 
 def _may_empty(node) -> bool:
@@ -307,5 +430,24 @@ def _fed_by_validation(function: cst.FunctionDef, configured) -> set[str]:
     return names
 
 
+def _exclusion(test: cst.BaseExpression) -> cst.BaseExpression:
+    """The part of an `a and not last` condition that excludes the last step."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _exclusion(test.left if is_not_last_step_test(test.left) else test.right)
+    return test
+
+
 def _code(ctx, node) -> str:
     return " ".join(ctx.tree.code_for_node(node).split())
+
+
+def _the_if(source, candidates, condition: str) -> cst.If:
+    """The `if` among these whose condition is the one the finding quotes."""
+    import libcst as cst
+
+    from auditor.code.fix import CannotFix
+
+    for node in candidates:
+        if isinstance(node, cst.If) and source.code(node.test) == condition:
+            return node
+    raise CannotFix("its condition is no longer there")

@@ -17,8 +17,11 @@ class FinalValidationUnscheduled(ModuleRule):
         "last logged score is nine steps old and gets reported as final. Add `or is_last_step` to the "
         "condition, or validate once after the loop."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: test_freq=20 with 29 steps; the fix suggested there is "
-                "`is_last_step or step % test_freq == 0`")
+    incident = (
+        'A trainer validated every 20 steps and ran 29, so the last validation was at step 20 and the final '
+        'model was never scored. Every run of that setup reported a score from two-thirds of the way through '
+        'training as its result.'
+    )
     prefilter = ("%",)
 
     def applies_to(self, source: str, config=None) -> bool:
@@ -180,9 +183,148 @@ def run(model, loader, eval_steps):
         return False
 
 
+    # -- fix: `or <last step>` in the schedule (unsafe: the last step then also validates) ---------------------
+    fixes = [
+        ("""
+         def train(model, loader, total_steps, test_freq):
+             for step in range(total_steps):
+                 loss = model.train_step(next(loader))
+                 if step % test_freq == 0:  # periodic
+                     val_metrics = validate(model)
+         """, """
+         def train(model, loader, total_steps, test_freq):
+             for step in range(total_steps):
+                 loss = model.train_step(next(loader))
+                 if step % test_freq == 0 or step == total_steps - 1:  # periodic
+                     val_metrics = validate(model)
+         """),
+        ("""
+         def train(model, epochs, eval_every):
+             for epoch in range(epochs):
+                 train_epoch(model)
+                 if (epoch + 1) % eval_every == 0 and is_main_process():
+                     evaluate(model)
+         """, """
+         def train(model, epochs, eval_every):
+             for epoch in range(epochs):
+                 train_epoch(model)
+                 if ((epoch + 1) % eval_every == 0 or epoch == epochs - 1) and is_main_process():
+                     evaluate(model)
+         """),
+        ("""
+         class Trainer:
+             def fit(self):
+                 while self.global_step < self.config.trainer.total_training_steps:
+                     self.train_step()
+                     self.global_step += 1
+                     if self.global_step % self.config.trainer.test_freq == 0:
+                         self._validate()
+         """, """
+         class Trainer:
+             def fit(self):
+                 while self.global_step < self.config.trainer.total_training_steps:
+                     self.train_step()
+                     self.global_step += 1
+                     if self.global_step % self.config.trainer.test_freq == 0 or self.global_step >= self.config.trainer.total_training_steps:
+                         self._validate()
+         """),
+    ]
+
+    def fix(self, finding, source):
+        import libcst as cst
+
+        from auditor.code.fix import CannotFix, Edit
+
+        line, col = finding.location["line"], finding.location.get("col")
+        node = next((n for n in source.at(line, cst.If, col) if source.code(n.test) == finding.evidence.get("condition")), None)
+        if node is None:
+            raise CannotFix("its condition is no longer there")
+        periodic = _periodic_part(node.test)
+        loop = source.enclosing(node, (cst.For, cst.While))
+        last = _last_step_test(source, loop, node) if loop is not None and periodic is not None else None
+        if last is None:
+            raise CannotFix("no last-step test follows from the loop around it (`for i in range(n)`, "
+                            "`enumerate(items)` or `while i < n`)")
+        if source.code(last) in source.code(node.test):  # fixed before, and the rule still does not see it
+            raise CannotFix(f"the schedule already includes `{source.code(last)}`")
+        counter = last.left
+        if not any(source.code(n) == source.code(counter) for n in _subnodes(periodic)):
+            raise CannotFix("the schedule counts something other than the loop")
+        either = cst.BooleanOperation(left=periodic, operator=cst.Or(), right=last)
+        if periodic is node.test:
+            return Edit(source.replace(node.test, either), safe=False)
+        either = either.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return Edit(source.replace(node.test, node.test.deep_replace(periodic, either)), safe=False)
+
+
 def _contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
     if node is target:
         return True
     if isinstance(node, cst.BaseSmallStatement) or isinstance(node, cst.BaseExpression):
         return False
     return any(_contains(c, target) for c in node.children)
+
+
+def _periodic_part(test):
+    """The `i % n == 0` (or `not i % n`) part of a libcst condition, through `and`/`or`."""
+    import libcst as cst
+
+    def modulo(node) -> bool:
+        return isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo)
+
+    if isinstance(test, cst.BooleanOperation):
+        return _periodic_part(test.left) or _periodic_part(test.right)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not) and modulo(test.expression):
+        return test
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and \
+            isinstance(test.comparisons[0].operator, cst.Equal) and \
+            any(modulo(side) for side in (test.left, test.comparisons[0].comparator)):
+        return test
+    return None
+
+
+def _subnodes(node):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+def _last_step_test(source, loop, node):
+    """`i == n - 1` for `for i in range(n)` (or `range(a, n)`, `enumerate(items)` with `len(items)`);
+    `i >= n` for `while i < n` when `i` is counted up before the `if`, else `i >= n - 1`."""
+    import libcst as cst
+
+    def minus_one(code: str) -> str:
+        bound = cst.parse_expression(code)
+        if isinstance(bound, cst.BinaryOperation) and isinstance(bound.operator, cst.Add) and not bound.lpar \
+                and isinstance(bound.right, cst.Integer) and bound.right.value == "1":
+            return source.code(bound.left)  # range(1, n + 1): the last step is n
+        arithmetic = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
+        simple = isinstance(bound, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer)) or (
+            isinstance(bound, cst.BinaryOperation) and isinstance(bound.operator, arithmetic))
+        return f"{code} - 1" if simple else f"({code}) - 1"
+
+    if isinstance(loop, cst.For) and isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Name):
+        args = [a for a in loop.iter.args if a.keyword is None and not a.star]
+        target = loop.target
+        if loop.iter.func.value == "range" and len(args) in (1, 2) and isinstance(target, cst.Name):
+            counter, bound = target.value, source.code(args[-1].value)
+        elif loop.iter.func.value == "enumerate" and len(args) == 1 and isinstance(target, cst.Tuple) \
+                and isinstance(target.elements[0].value, cst.Name):
+            counter, bound = target.elements[0].value.value, f"len({source.code(args[0].value)})"
+        else:
+            return None
+        return cst.parse_expression(f"{counter} == {minus_one(bound)}")
+    if isinstance(loop, cst.While) and isinstance(loop.test, cst.Comparison) and len(loop.test.comparisons) == 1 \
+            and isinstance(loop.test.comparisons[0].operator, cst.LessThan):
+        counter, bound = source.code(loop.test.left), source.code(loop.test.comparisons[0].comparator)
+        counted_before = False
+        for stmt in loop.body.body if isinstance(loop.body, cst.IndentedBlock) else ():
+            if stmt is node or any(n is node for n in _subnodes(stmt)):
+                break
+            counted_before = counted_before or any(isinstance(n, cst.AugAssign) and source.code(n.target) == counter
+                                                   for n in _subnodes(stmt))
+        return cst.parse_expression(f"{counter} >= {bound if counted_before else minus_one(bound)}")
+    return None

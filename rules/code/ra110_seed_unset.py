@@ -22,7 +22,11 @@ class SeedUnset(ProjectRule):
         "Seeding a private generator (`torch.Generator().manual_seed`, `np.random.default_rng(seed)`) seeds "
         "only that generator, not the process."
     )
-    incident = "burgers-unseeded-variance.md: nothing seeded anything and results spread by 20% across identical runs"
+    params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
+    incident = (
+        'A physics-ML project seeded nothing at all, and identical configurations gave results 20% apart. No '
+        'claimed improvement could be told apart from the noise, and none of the runs could be repeated.'
+    )
     bad = [
         """
         import torch
@@ -246,6 +250,68 @@ class SeedUnset(ProjectRule):
                 {"entry": entry.qualname, "used": sorted(prof.used), "first_use": first.where()},
                 anchor=entry.text,
             )
+
+    # -- fix: seed every RNG the entry point uses, at its top (unsafe: the program's draws change) ----------
+    fixes = [
+        ("""
+         import numpy as np
+         import torch
+
+         def main(seed: int = 1, steps: int = 10):
+             \"\"\"Train.\"\"\"
+             idx = np.random.permutation(100)
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """, """
+         import numpy as np
+         import torch
+
+         def main(seed: int = 1, steps: int = 10):
+             \"\"\"Train.\"\"\"
+             np.random.seed(seed)
+             torch.manual_seed(seed)
+             idx = np.random.permutation(100)
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """),
+        ("""
+         import hydra
+         from torch.utils.data import random_split
+
+         @hydra.main(config_path="conf", config_name="train")
+         def train(cfg):
+             # the data
+             train, val = random_split(range(cfg.n), [0.8, 0.2])
+             print(cfg.run.seed)
+         """, """
+         import hydra
+         from torch.utils.data import random_split
+         import torch
+
+         @hydra.main(config_path="conf", config_name="train")
+         def train(cfg):
+             torch.manual_seed(cfg.run.seed)
+             # the data
+             train, val = random_split(range(cfg.n), [0.8, 0.2])
+             print(cfg.run.seed)
+         """),
+    ]
+
+    def fix(self, finding, source):
+        from auditor.code.fix_edits import seed_entry_point
+
+        return seed_entry_point(source, finding.location["line"], finding.evidence.get("used", ()),
+                                self.options["fix_seed"])
 
 
 def _library_demo(index, entry) -> bool:

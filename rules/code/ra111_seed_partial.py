@@ -13,7 +13,12 @@ class SeedPartial(ProjectRule):
         "another still varies from run to run, while looking seeded. (`torch.manual_seed` seeds CUDA too; "
         "a `np.random.default_rng(seed)` generator counts as seeded numpy.)"
     )
-    incident = "burgers-unseeded-variance.md: run-to-run spread that seeding was supposed to remove"
+    params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
+    incident = (
+        "A project seeded Python's `random` but not NumPy and torch, so runs meant as repeats still drew "
+        'different weights and batches. The spread that seeding was supposed to remove stayed, and it was '
+        'blamed on the model.'
+    )
     bad = [
         """
         import random
@@ -112,3 +117,39 @@ class SeedPartial(ProjectRule):
                  "first_use": first.where()},
                 anchor=entry.text,
             )
+
+    # -- fix: seed the RNGs left out, at the top of the entry point (unsafe: the program's draws change) ------
+    fixes = [
+        ("""
+         import random
+         import torch
+
+         def main():
+             torch.manual_seed(0)
+             order = list(range(10))
+             random.shuffle(order)
+             model = torch.nn.Linear(2, 2)
+
+         if __name__ == "__main__":
+             main()
+         """, """
+         import random
+         import torch
+
+         def main():
+             torch.manual_seed(0)
+             order = list(range(10))
+             random.shuffle(order)
+             model = torch.nn.Linear(2, 2)
+
+         if __name__ == "__main__":
+             random.seed(0)
+             main()
+         """),
+    ]
+
+    def fix(self, finding, source):
+        from auditor.code.fix_edits import seed_entry_point
+
+        return seed_entry_point(source, finding.location["line"], finding.evidence.get("unseeded", ()),
+                                self.options["fix_seed"])

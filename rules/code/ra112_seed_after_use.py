@@ -14,7 +14,11 @@ class SeedAfterUse(ProjectRule):
         "followed into helpers across files, so a helper that builds the model before `set_seed()` is "
         "called is caught too."
     )
-    incident = "burgers-unseeded-variance.md: seeds recorded in the config did not make runs repeatable"
+    incident = (
+        "A project recorded a seed in every run's config, but the model had already been built from the "
+        'unseeded RNG by the time it was set. The runs looked seeded on paper and still could not be '
+        'repeated.'
+    )
     bad = [
         """
         import torch

@@ -16,7 +16,11 @@ class DataloaderWorkerSeed(ProjectRule):
         "`generator=torch.Generator().manual_seed(seed)` (and a `worker_init_fn` for libraries that keep "
         "their own RNG state in workers). Only reported where the program seeds; otherwise RA110 applies."
     )
-    incident = "burgers-unseeded-variance.md: data splits and order that could not be verified across runs"
+    incident = (
+        'A project shuffled its data with multi-worker loaders that no generator or worker seed controlled. '
+        'Which examples each run saw, and in what order, could not be checked afterwards, so two runs meant '
+        'as repeats were not.'
+    )
     bad = [
         """
         import torch

@@ -28,7 +28,10 @@ class NondeterministicBackend(ProjectRule):
         "(takes optimizer steps) runs them, and not in a function that sets the mode both ways (the caller "
         "chooses): a benchmark, an inference or an export script has no training result to repeat."
     )
-    incident = "burgers-unseeded-variance.md: 20% spread between runs that were meant to be repeats"
+    incident = (
+        "A project's repeats of one configuration spread by 20%, partly from non-deterministic GPU kernels "
+        'that no setting pinned down. Differences smaller than that spread were reported as improvements.'
+    )
     bad = [
         """
         import torch.backends.cudnn as cudnn
@@ -179,6 +182,112 @@ class NondeterministicBackend(ProjectRule):
                 "GPU results can still differ between runs with the same seed",
                 entry_location(entry), {"entry": entry.qualname}, severity="info", anchor=entry.text)
 
+    # -- fix: deterministic kernels (unsafe: slower, and ops without a deterministic kernel then raise) -----
+    fixes = [
+        ("""
+         import torch
+
+         def setup():
+             torch.backends.cudnn.benchmark = True  # autotune
+             torch.backends.cudnn.deterministic = False
+
+         def main():
+             setup()
+             model = torch.nn.Linear(2, 2)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(3, 2)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """, """
+         import torch
+
+         def setup():
+             torch.backends.cudnn.benchmark = False  # autotune
+             torch.backends.cudnn.deterministic = True
+
+         def main():
+             setup()
+             model = torch.nn.Linear(2, 2)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(3, 2)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """),
+        ("""
+         import torch as T
+         T.use_deterministic_algorithms(False)
+         model = T.nn.Linear(2, 2)
+         opt = T.optim.SGD(model.parameters(), lr=0.1)
+         model(T.randn(3, 2)).sum().backward()
+         opt.step()
+         """, """
+         import torch as T
+         T.use_deterministic_algorithms(True)
+         model = T.nn.Linear(2, 2)
+         opt = T.optim.SGD(model.parameters(), lr=0.1)
+         model(T.randn(3, 2)).sum().backward()
+         opt.step()
+         """),
+        ("""
+         import torch
+
+         def main():
+             \"\"\"Train.\"\"\"
+             torch.manual_seed(0)
+             model = torch.nn.Linear(2, 2)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(3, 2)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             main()
+         """, """
+         import torch
+
+         def main():
+             \"\"\"Train.\"\"\"
+             torch.manual_seed(0)
+             model = torch.nn.Linear(2, 2)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(3, 2)).sum().backward()
+             opt.step()
+
+         if __name__ == "__main__":
+             torch.backends.cudnn.benchmark = False
+             torch.backends.cudnn.deterministic = True
+             main()
+         """),
+    ]
+
+    def fix(self, finding, source):
+        import libcst as cst
+
+        from auditor.code.fix import CannotFix, Edit, last_name
+        from auditor.code.fix_edits import insert_at_top
+
+        line, col = finding.location["line"], finding.location.get("col")
+        setting = finding.evidence.get("setting")
+        if setting is None:  # the entry point never asks for deterministic kernels: ask at its top
+            torch, imports = source.name_for("torch")
+            code = f"{torch}.backends.cudnn.benchmark = False\n{torch}.backends.cudnn.deterministic = True\n"
+            return Edit(insert_at_top(source, line, code), safe=False, imports=imports)
+        wanted = {"benchmark": "False"}.get(setting, "True")
+        if setting in ("benchmark", "deterministic"):
+            values = [a.value for a in source.at(line, cst.Assign, col)
+                      if any(last_name(t.target) == setting for t in a.targets)]
+        else:
+            calls = [c for c in source.at(line, cst.Call, col)]
+            values = [a.value for c in calls for a in c.args
+                      if (setting == "algorithms" and last_name(c.func) == "use_deterministic_algorithms" and a.keyword is None)
+                      or (setting == "trainer" and a.keyword is not None and a.keyword.value == "deterministic")][:1]
+        values = [v for v in values if isinstance(v, cst.Name) and v.value in ("True", "False")]
+        if len(values) != 1:
+            raise CannotFix(f"no single literal {setting} setting on its line")
+        return Edit(source.replace(values[0], cst.Name(wanted)), safe=False)
 
 def _mode_switches(index) -> set[str]:
     """Functions that set determinism both ways (`if mode == 0: benchmark = True else: deterministic = True`):

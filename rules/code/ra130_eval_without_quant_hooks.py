@@ -24,8 +24,11 @@ class EvalWithoutQuantHooks(ProjectRule):
         "code builds the same project model class or calls the same model factory, or saves and loads "
         "checkpoints through the same project module; so unrelated examples of a monorepo are never paired."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md, Bug #2: E13j trained with MXFP4 W4A4 hooks, evaluated "
-                "without them; the inflated BF16 score (73.31%) was reported")
+    incident = (
+        'A model trained with 4-bit (MXFP4 W4A4) quantization hooks was evaluated by a script that never '
+        'applied them, so it was scored in BF16. The inflated 73.31% was reported as the 4-bit result and '
+        'used as the baseline for four more experiments.'
+    )
     bad = [
         {
             "model.py": """

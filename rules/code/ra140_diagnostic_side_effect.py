@@ -76,7 +76,11 @@ class DiagnosticSideEffect(ModuleRule):
         "`log_diagnostics`). Reading under `torch.no_grad()`, drawing inside `torch.random.fork_rng()` or "
         "between get/set of the RNG state, and restoring train mode are fine."
     )
-    incident = "q201-sha-regression.md: a 100x worse baseline after CD-DIAG diagnostic code entered the training path"
+    incident = (
+        'Diagnostic code behind a debug switch entered a solver\'s training path, and the "same" baseline came'
+        ' out 110-175x worse. The team spent weeks comparing runs before finding the change in the code '
+        'between the two commits.'
+    )
     bad = [
         """
         import torch

@@ -3,7 +3,15 @@ import re
 
 from auditor.code.resolve import dotted
 from auditor.code.rule_base import ModuleRule, Needs
-from auditor.code.syntax import calls_in, enclosing_function, is_int, is_validation_name, last_name, mentions, walk_local
+from auditor.code.syntax import (
+    calls_in,
+    enclosing_function,
+    is_int,
+    is_validation_name,
+    last_name,
+    mentions,
+    walk_local,
+)
 
 BROAD = {"Exception", "BaseException"}
 SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
@@ -28,8 +36,11 @@ class SwallowedEvalFailure(ModuleRule):
         "and looks complete: its last metrics are stale and its checkpoint may be missing or partial. A log line in "
         "thousands is not handling the error; re-raise it, exit non-zero, or return a failure the caller checks."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: a hang in the final validation was 'handled' by hiding it; "
-                "a swallowed exception hides it the same way")
+    incident = (
+        'A hang in the final validation was "fixed" by skipping the validation, so the failure disappeared '
+        'from the logs instead of being solved. A `try/except` that swallows an evaluation error hides a '
+        'failure the same way and lets a run report no score, or an old one.'
+    )
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [
@@ -159,7 +170,8 @@ def _worker(in_queue, out_queue):
         evaluate_model(in_queue.get())
     except Exception:
         error = f"{traceback.format_exc()}"
-    out_queue.put({"error": error})
+    results = {"error": error}
+    out_queue.put(results, timeout=30)
 ''',
         # broad except around something that is neither evaluation nor saving
         '''
@@ -256,7 +268,9 @@ def _status_surfaces(ctx, handler: ast.ExceptHandler, status: set[str]) -> bool:
     after = [n for n in walk_local(scope) if getattr(n, "lineno", 0) > (handler.end_lineno or handler.lineno)]
     def uses(node) -> bool:
         return any(dotted(n) in status for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute)))
-    for node in after:
+    for node in sorted(after, key=lambda n: (n.lineno, n.col_offset)):
+        if isinstance(node, ast.Assign) and uses(node.value):  # results = {"error": error}: passed along
+            status.update(dotted(t) for t in node.targets if dotted(t))
         if isinstance(node, ast.Return) and node.value is not None and uses(node.value):
             return True
         if isinstance(node, ast.Call) and last_name(node.func) in KEEPERS and any(uses(a) for a in node.args):

@@ -22,7 +22,11 @@ class ConfigNotLogged(ProjectRule):
         "library's tracker wrapper leaves the config to its caller, and resuming an existing MLflow run "
         "(`start_run(run_id=...)`) starts nothing new."
     )
-    incident = "burgers-unseeded-variance.md, finding 5: runs with empty config dictionaries in WandB"
+    incident = (
+        "A project's runs logged empty config dictionaries to its tracker, so nobody could say afterwards "
+        'which settings produced which numbers. Comparing runs meant guessing their hyperparameters from '
+        'folder names.'
+    )
     bad = [
         """
         import wandb

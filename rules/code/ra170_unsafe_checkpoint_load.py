@@ -32,8 +32,11 @@ class UnsafeCheckpointLoad(ModuleRule):
         "`requirements*.txt`, per sub-project) or an import-time version check. With no declared floor the "
         "verdict depends on the installed torch, which is said as an info."
     )
-    incident = ("a score was reproduced by replaying a checkpoint found in a shared results folder: loading it with "
-                "pickle would have run any code its writer put there")
+    incident = (
+        'Loading a checkpoint with pickle runs whatever code the file names, and checkpoints are passed '
+        "around between people and machines. A checkpoint from someone else's run, or from a shared folder, "
+        'can execute arbitrary code the moment it is loaded.'
+    )
     apis = tuple(sorted(TORCH_LOADS | NUMPY_LOADS | PICKLE_LOADS | PICKLE_LOADS_BYTES))
 
     bad = [
@@ -204,6 +207,67 @@ def load_state(path, weights_only):
             return f"{name}() of a file's bytes runs code from the file; use safetensors, numpy or JSON instead", None
         return None
 
+    # -- fix: `weights_only=True` (safe when what is loaded goes whole into load_state_dict) --------------
+    fix_safety = "safe"
+    fixes = [
+        ('import torch\n'
+         'model.load_state_dict(torch.load("ckpt.pt", map_location="cpu"))  # the released weights\n',
+         'import torch\n'
+         'model.load_state_dict(torch.load("ckpt.pt", map_location="cpu", weights_only=True))  # the released weights\n'),
+        ('import torch as T\n'
+         'def restore(model, path):\n'
+         '    state = T.load(\n'
+         '        path,\n'
+         '        map_location="cpu",\n'
+         '    )\n'
+         '    model.load_state_dict(state)\n',
+         'import torch as T\n'
+         'def restore(model, path):\n'
+         '    state = T.load(\n'
+         '        path,\n'
+         '        map_location="cpu",\n'
+         '        weights_only=True,\n'
+         '    )\n'
+         '    model.load_state_dict(state)\n'),
+        ('import torch\n'
+         'ckpt = torch.load(path, weights_only=False)\n'
+         'model.load_state_dict(ckpt["model"])\n'
+         'step = ckpt["args"].step\n',
+         'import torch\n'
+         'ckpt = torch.load(path, weights_only=True)\n'
+         'model.load_state_dict(ckpt["model"])\n'
+         'step = ckpt["args"].step\n',
+         "unsafe"),
+        ('import numpy as np\n'
+         'arr = np.load("a.npy", allow_pickle=True)\n',
+         'import numpy as np\n'
+         'arr = np.load("a.npy", allow_pickle=False)\n',
+         "unsafe"),
+    ]
+
+    def fix(self, finding, source):
+        import libcst as cst
+
+        from auditor.code.fix import CannotFix, Edit, last_name
+
+        name = finding.evidence.get("call", "")
+        flag = "weights_only" if name in TORCH_LOADS else "allow_pickle" if name in NUMPY_LOADS else None
+        if flag is None:
+            return None  # pickle, joblib, dill: no loader of theirs is safe; the data has to change format
+        calls = [c for c in source.at(finding.location["line"], cst.Call, finding.location.get("col"))
+                 if last_name(c.func) == name.rsplit(".", 1)[-1]]
+        if len(calls) != 1:
+            raise CannotFix(f"{len(calls)} calls of {name} start on its line")
+        call = calls[0]
+        value = cst.Name("True" if flag == "weights_only" else "False")
+        existing = next((a for a in call.args if a.keyword is not None and a.keyword.value == flag), None)
+        if existing is not None:
+            new_call = call.deep_replace(existing.value, value)
+        else:
+            new_call = call.with_changes(args=_with_keyword(call.args, flag, value, call.whitespace_before_args))
+        safe = flag == "weights_only" and _used_as_state_dict(source, call)
+        return Edit(source.replace(call, new_call), safe=safe)
+
 
 def _keyword(call: ast.Call, key: str) -> ast.expr | None:
     return next((kw.value for kw in call.keywords if kw.arg == key), None)
@@ -250,3 +314,58 @@ def _in_memory(ctx, call: ast.Call) -> bool:
             if last is None or node.lineno > last.lineno:
                 last = node
     return last is not None and _is_bytes_buffer(ctx, last.value)
+
+
+def _with_keyword(args, keyword: str, value, opening) -> tuple:
+    """The call's arguments with `keyword=value` appended, laid out like the ones before it."""
+    import libcst as cst
+
+    new = cst.Arg(value=value, keyword=cst.Name(keyword), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
+    if not args:
+        return (new,)
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: one argument a line, keep it so
+        before = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
+            cst.Comma(whitespace_after=opening)
+        return (*args[:-1], last.with_changes(comma=before), new.with_changes(comma=last.comma))
+    return (*args[:-1], last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), new)
+
+
+def _used_as_state_dict(source, call) -> bool:
+    """Does what the call loads only go, whole, into `load_state_dict`? Then it is tensors in containers,
+    which `weights_only=True` loads the same way."""
+    import libcst as cst
+
+    from auditor.code.fix import last_name
+
+    def into_load_state_dict(node) -> bool:
+        arg = source.parent(node)
+        outer = source.parent(arg) if isinstance(arg, cst.Arg) else None
+        return isinstance(outer, cst.Call) and last_name(outer.func) == "load_state_dict" and arg.value is node
+
+    if into_load_state_dict(call):
+        return True
+    assign = source.parent(call)
+    if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+        return False
+    name = assign.targets[0].target.value
+    function = source.enclosing(call, cst.FunctionDef)
+    found = _names(function or source.module_of(call), name)
+    if function is None and len(found) != source.count_names(name):
+        return False  # a module-level name used in other statements too
+    uses = [n for n in found if n is not assign.targets[0].target]
+    assigned = [n for n in uses if isinstance(source.parent(n), (cst.AssignTarget, cst.AugAssign, cst.AnnAssign))]
+    return bool(uses) and not assigned and all(into_load_state_dict(n) for n in uses)
+
+
+def _names(node, value: str) -> list:
+    import libcst as cst
+
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name) and current.value == value:
+            found.append(current)
+        stack.extend(current.children)
+    return found

@@ -25,8 +25,8 @@ class CompareCodeDrift(Rule):
         "the auditor names the changed files the training entry point reaches and the number of commits. "
         "Without --repo it can only say that the SHAs differ."
     )
-    incident = ("q201-sha-regression.md: the q201 baseline (e2dfbd8) was 110-175x worse than the identical-strategy "
-                "q101 (fef8849); the commits in between added CD-DIAG code to the training path")
+    incident = ("A baseline was 110-175x worse than an \"identical\" earlier one because the commits between their SHAs had "
+                "added diagnostic code to the training path. The two runs were compared as the same setup for weeks.")
     bad = [
         {"baseline": _runs("q101", SHA_Q101, [0.0097, 0.0095]), "treatment": _runs("q201", SHA_Q201, [1.704, 1.105]),
          "metric": "val_mse"},

@@ -21,8 +21,8 @@ class CompareEvalQuantMismatch(Rule):
         "model evaluated the way it will be served; put next to runs evaluated with quantization, the "
         "unquantized score looks like a win that does not exist, and every comparison against it is wrong."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: E13j, trained with MXFP4 W4A4, was evaluated in BF16 "
-                "(73.31%, inflated) and used as the baseline for E13k/l/m/n, which were W4A4")
+    incident = ("A 4-bit (MXFP4 W4A4) model was evaluated in BF16 and then used as the baseline for four other 4-bit runs. "
+                "Every comparison against it measured the quantization gap, not the treatment.")
     bad = [
         {"baseline": [_run("E13h", "mxfp4-w4a4")], "treatment": [_run("E13j", "bf16", acc=0.7331)],
          "metric": "val/acc"},

@@ -22,8 +22,8 @@ class CompareEvalStepMismatch(Rule):
         "step 29. A step-20 number next to a step-29 number compares two points of two curves, and a run "
         "whose final validation never happened has no final score at all."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: E13j/k/l/m/n reported step-20 scores as final while "
-                "E13g/E13h were scored at step 29")
+    incident = ("Some runs were scored at step 20 and others at their final step 29, then compared side by side. The "
+                "differences between them were partly just the nine missing steps of training.")
     bad = [
         {"baseline": [_run("E13h", 29)], "treatment": [_run("E13j", 20)], "metric": "val/acc"},
         # same step on both sides, but neither is the last step: the final validation was skipped

@@ -25,8 +25,8 @@ class CompareProtocolMismatch(Rule):
         "batch size and step cap changed. Without --treatment-keys a single differing key is taken as the "
         "treatment; any further difference is reported."
     )
-    incident = ("future-seed-seed-instability.md, Round12: bsz=48, max_steps=2000, val_batches=8 changed between "
-                "rounds and the sign of the options-first gain flipped")
+    incident = ("Between two rounds of an experiment, the batch size, the number of steps and the validation batches all "
+                "changed, and the sign of the gain flipped. The rounds were read as confirming each other.")
     params = {"ignore_keys": DEFAULT_IGNORE_KEYS}
     bad = [
         {"baseline": _runs("r2-base", 6), "treatment": _runs("r5-fs", 10, bsz=48, steps=2000),

@@ -20,8 +20,8 @@ class CompareEvalSetMismatch(Rule):
         "A pass rate on 10k random samples and a pass rate on a curated 50k-case CSV are different numbers "
         "with the same name. Side by side they read as progress or regression that the model never made."
     )
-    incident = ("collatz-eval-framework-change.md: Run 1 (old eval: traj27 + random 10k, 97.33%) next to Run 2 "
-                "(new eval framework, collatz_eval_50k.csv, 95.43%)")
+    incident = ("Runs evaluated with an old evaluation framework and data (97.33%) were listed next to runs evaluated with a "
+                "new one (95.43%). The drop was read as a model regression, though the test itself had changed.")
     bad = [
         {"baseline": [_run("run1", "old", "random-10k", value=0.9733)],
          "treatment": [_run("run2", "v2", "collatz_eval_50k.csv")], "metric": "eval/pass_pct"},

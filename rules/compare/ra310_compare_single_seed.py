@@ -13,8 +13,8 @@ class CompareSingleSeed(Rule):
         "future-seed config was strongly positive on one seed and strongly negative on another. One run per "
         "side cannot tell an effect from noise, and no confidence interval can be computed."
     )
-    incident = ("future-seed-seed-instability.md, R7: 'd_acc = +0.0025 (single seed)' reported as a control; "
-                "Round20-25 promoted single-seed quick runs as 'confirmed gains'")
+    incident = ("A gain of +0.0025 from a single seed was reported as a result, and later rounds promoted single-seed quick "
+                "runs as confirmed gains. With seed-to-seed spread larger than the gain, one seed cannot support the claim.")
     params = {"min_seeds": 2}
     bad = [
         {"baseline": group("r7-base", [0.412]), "treatment": group("r7-fs", [0.4145]), "metric": "val/acc"},

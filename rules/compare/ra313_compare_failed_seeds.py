@@ -14,8 +14,8 @@ class CompareFailedSeeds(Rule):
         "to speak for a condition that half failed (often for infrastructure reasons: node failures, OOM, a "
         "hub outage). Seeds present on one side only make the sides different samples."
     )
-    incident = ("q201-sha-regression.md: seeds 2-3 FAILED with exit 120 at step ~4k and ~1.4k; "
-                "future-seed-seed-instability.md Round23/24: an HF outage and an OOM nearly read as model verdicts")
+    incident = ("Two seeds died mid-run (exit 120, an out-of-memory error, a hub outage), and their partial numbers nearly "
+                "entered the comparison as model verdicts. An infrastructure failure is not a result about the model.")
     bad = [
         {"baseline": group("q101", [0.0097, 0.0095, 0.0099, 0.0098], metric="val_mse"),
          "treatment": group("q201", [1.704, 1.105, 0.9, 1.2], states={2: ("failed", 120), 3: ("failed", 120)}, metric="val_mse"),

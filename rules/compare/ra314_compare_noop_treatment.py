@@ -15,8 +15,8 @@ class CompareNoopTreatment(Rule):
         "reached the code path: a hook not installed, a config key nobody reads. Equal within "
         "`rel_tolerance` of the baseline value (or `abs_tolerance`) counts as identical."
     )
-    incident = ("burgers-unseeded-variance.md: TTC NRMSE equal to baseline NRMSE on all four runs (a claimed 25x "
-                "improvement); future-seed R11 lstart=12 'all 0 deltas'")
+    incident = ("A test-time feature claimed to improve error by 25x gave exactly the baseline's numbers on all four runs. "
+                "The feature had never been applied, and the treatment was a no-op.")
     params = {"abs_tolerance": 0.0, "rel_tolerance": 1e-3}
     bad = [
         {"baseline": group("burgers", [0.1247, 0.0831, 0.1047, 0.0849], metric="nrmse", seeded=False),

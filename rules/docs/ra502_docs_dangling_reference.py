@@ -14,8 +14,8 @@ class DocsDanglingReference(Rule):
         "is gone (never committed, renamed, written to another machine) the claim cannot be checked or "
         "reproduced. Paths are looked up next to the doc, in the repository and in the results directory."
     )
-    incident = ("future-seed-seed-instability.md: dozens of `results/_summary_*.txt` files and `scripts/run_*.sh` "
-                "named as the source of each number; the team wrote scripts/check_doc_summary_refs.py by hand")
+    incident = ("A project's docs named dozens of summary files and run scripts as the source of each number, and some of "
+                "them no longer existed. The team ended up writing its own checker by hand.")
     bad = [
         {"doc": "- Summary: `results/_summary_arc_optionsfirst_stabilized_r5_s01234.txt`\n", "runs": [],
          "files": ["results/_summary_arc_qfirst_stabilized_r5_s01234.txt"]},

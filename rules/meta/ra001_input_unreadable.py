@@ -11,7 +11,8 @@ class InputUnreadable(Rule):
         "One broken file must not stop the audit of thousands of others, but it must not vanish silently "
         "either: whatever it held (a trainer, a run record) was not audited."
     )
-    incident = "all: an unaudited file is a hole in the evidence"
+    incident = ("A file the auditor could not read is a file it did not check. It is reported, so that a hole in the evidence"
+                " is visible instead of looking like a clean result.")
 
     def check(self, subject, context):  # emitted by the scanners and readers, not by a subject check
         return ()

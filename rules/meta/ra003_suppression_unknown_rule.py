@@ -11,7 +11,8 @@ class SuppressionUnknownRule(Rule):
         "A typo in a suppression (`RA1O1`, `RA170 ` for `RA107`) suppresses nothing while looking as if it "
         "did; the reader of the code believes the hazard was reviewed."
     )
-    incident = "all: suppressions are part of the evidence and must stay honest"
+    incident = ("A suppression that names a rule that does not exist protects nothing, usually because of a typo. The finding"
+                " it was meant to accept is still reported, and the comment misleads the next reader.")
     bad = ["x = 1  # audit: ignore[RA9999] typo  # expect: RA003\n"]
     good = ["import torch\nstate = torch.load('ckpt.pt')  # audit: ignore[unsafe-checkpoint-load] our own file\n"]
 

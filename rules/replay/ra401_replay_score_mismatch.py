@@ -20,8 +20,9 @@ class ReplayScoreMismatch(Rule):
         "one, and every comparison against it is invalid. The tolerance allows for eval noise: --tolerance, "
         "[tool.auditor.replay] tolerance, or by default 0.01 for scores in [0, 1] and 2% relative otherwise."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: E13j was trained with MXFP4 W4A4 and evaluated without "
-                "it; its 73.31% was a BF16 number")
+    incident = ("A model trained with 4-bit (MXFP4 W4A4) quantization was scored without it, and its 73.31% was really a BF16"
+                " number. Replaying the checkpoint with and without the quantization shows which one the reported score "
+                "matches.")
     bad = [
         {"run_id": "e13j", "metric": "val/acc", "reported": 0.7331, "reported_step": 20, "quant": "mxfp4-w4a4",
          "quant_declared": True, "quantized": 0.5512, "unquantized": 0.7329, "tolerance": 0.01,

@@ -15,8 +15,8 @@ class ReplayQuantNoop(Rule):
         "hooks registered on a module type the model does not use, include/exclude patterns that match "
         "nothing, or a hook function that returns a new model the caller throws away."
     )
-    incident = ("verl-skipped-validation-bf16-eval.md: the evaluation scripts 'did NOT apply MXFP4', giving "
-                "BF16 scores for a W4A4 run")
+    incident = ("Evaluation scripts that were meant to apply 4-bit (MXFP4) quantization did not apply it, so the \"quantized\" "
+                "scores were BF16 scores. The quantization path changed nothing, and nobody checked that it did something.")
     bad = [
         {"run_id": "hook-on-wrong-type", "metric": "val/acc", "reported": 0.73, "quant": "mxfp4-w4a4",
          "quant_declared": True, "quantized": 0.73, "unquantized": 0.73, "tolerance": 0.01,

@@ -16,8 +16,8 @@ class CheckpointUnsafe(Rule):
         "torch.load(weights_only=True) or safetensors. An unreadable or truncated checkpoint means the reported "
         "score cannot be checked at all."
     )
-    incident = ("general: unpickling an untrusted checkpoint executes the code it names; the reason torch 2.6 made "
-                "weights_only=True the default of torch.load")
+    incident = ("Unpickling a checkpoint runs the code the file names, so loading an untrusted checkpoint can execute "
+                "anything. That is why torch 2.6 made `weights_only=True` the default of `torch.load`.")
     bad = [
         {"run_id": "poisoned", "checkpoint": "ckpt/model.pt", "checkpoint_problem": "unsafe",
          "checkpoint_message": "the checkpoint's pickle would import and call posix.system (os.system)",

@@ -12,7 +12,9 @@ class RunGitShaMissing(Rule):
         "Without the commit, the code that ran cannot be recovered, scanned or diffed against another run; "
         "a regression between two 'identical' baselines cannot be traced to a change."
     )
-    incident = "q201-sha-regression.md: the SHAs of q101 and q201 were the only way to find months of changes"
+    incident = ("A baseline got 110-175x worse between two rounds of experiments, and the runs' recorded git SHAs were the "
+                "only way to find the months of changes in between. A run with no SHA would have left that regression "
+                "unexplained.")
     bad = [
         {"id": "no-git", "seed": 0, "config": {"lr": 0.1}},
         {"id": "empty-sha", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": None, "dirty": False}},

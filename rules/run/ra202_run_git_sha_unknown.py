@@ -12,7 +12,9 @@ class RunGitShaUnknown(Rule):
         "A SHA that no longer exists is as good as none: the code cannot be read back, and every claim that "
         "'the code was the same' is unverifiable. Only checked when a repository is given (--repo)."
     )
-    incident = "q201-sha-regression.md: comparing fef8849 with e2dfbd8 needs both commits in the repository"
+    incident = ("To explain why one baseline was 100x worse than another, the team had to compare the code at the two runs' "
+                "commits. A recorded commit that is missing from the repository (never pushed, or rebased away) makes that "
+                "comparison impossible.")
     # The test harness gives these a real git repo; HEAD_SHA is replaced by its HEAD commit.
     bad = [
         {"id": "gone", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"}},

@@ -12,7 +12,8 @@ class RunDirtyTree(Rule):
         "With a dirty tree the recorded commit is only an approximation of what ran; the uncommitted part "
         "is lost unless it was saved beside the run (wandb's diff.patch, Guild's copied sources)."
     )
-    incident = "q201-sha-regression.md: a SHA is only evidence if the tree was clean"
+    incident = ("A run's recorded SHA was the evidence of which code produced it, but a run launched with uncommitted changes"
+                " did not run that commit. Comparing code by SHA then points at the wrong changes.")
     bad = [
         {"id": "dirty", "seed": 0, "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8", "dirty": True}},
     ]

@@ -12,7 +12,8 @@ class RunSeedUnrecorded(Rule):
         "A run without a recorded seed cannot be re-run to the same numbers, and seed-to-seed variance "
         "cannot be told apart from a real effect. Which config keys mean 'seed' is set by [tool.auditor.key-map]."
     )
-    incident = "burgers-unseeded-variance.md: runs logged no seed, so nothing could be reproduced"
+    incident = ("A project's runs logged no seed, so no result could be reproduced and no repeat could be matched with its "
+                "original. The 20% spread between runs could not be traced to anything.")
     bad = [
         {"id": "no-seed", "config": {"lr": 0.1}, "git": {"sha": "e2dfbd8"}},
         {"id": "seed-null", "seed": None, "config": {"lr": 0.1, "seed": None}},

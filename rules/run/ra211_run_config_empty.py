@@ -12,7 +12,8 @@ class RunConfigEmpty(Rule):
         "An empty config means the settings that produced the numbers live only in a shell history or a "
         "script that has since changed; the run cannot be compared or repeated."
     )
-    incident = "burgers-unseeded-variance.md: the tracker logged empty config dicts"
+    incident = ("A project's tracker recorded empty config dictionaries for its runs. Which learning rate, model size or data"
+                " produced which number was lost.")
     bad = [
         {"id": "empty", "seed": 0, "config": {}},
         {"id": "missing", "seed": 0},

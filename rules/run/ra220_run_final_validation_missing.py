@@ -16,7 +16,8 @@ class RunFinalValidationMissing(Rule):
         "reported as 'final'. Training's end is taken from the training history and from max_steps (record "
         "or key map); both 0-based (0..max_steps-1) and 1-based (1..max_steps) step counts are accepted."
     )
-    incident = "verl-skipped-validation-bf16-eval.md: E13j-E14a reported step 20 of 29 as final (test_freq=20)"
+    incident = ("Six experiments reported the score of step 20 as their final result, while training ran to step 29 and the "
+                "last step was never validated. Every comparison built on those numbers compared unfinished models.")
     params = {"eval_prefixes": list(EVAL_PREFIXES)}
     bad = [
         {"id": "verl-e13k", "seed": 0, "config": {"trainer": {"total_training_steps": 29, "test_freq": 20}},

@@ -25,7 +25,8 @@ class RunFailed(Rule):
         "RUNNING record, a SIGKILL) look like any other run's in a table; averaged with the finished seeds "
         "they silently change the result, or a half-trained number is read as a final one."
     )
-    incident = "q201-sha-regression.md: seeds 2 and 3 died with exit 120 mid-run, with partial logs"
+    incident = ("Two seeds of a run died with exit code 120 partway through, leaving partial logs that looked like results. "
+                "Their numbers nearly went into the comparison as if the runs had finished.")
     bad = [
         {"id": "q201-s2", "seed": 2, "config": {"max_steps": 100000},
          "status": {"state": "failed", "exit_code": 120, "elapsed_s": 4240},

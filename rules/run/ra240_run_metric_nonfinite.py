@@ -18,7 +18,8 @@ class RunMetricNonfinite(Rule):
         "they are often averaged in unnoticed. A loss-like metric is one whose name matches `loss_patterns`; "
         "it has exploded when its last value is `explode_factor` times the median of its early values."
     )
-    incident = "q201-sha-regression.md: E_pos grew exponentially (2.4k -> 841k) in the partial logs"
+    incident = ("A run's energy metric grew exponentially, from 2.4k to 841k, before the process died. Read as a normal "
+                "curve, the exploding metric would have been averaged into the results.")
     params = {"explode_factor": 100.0, "early_fraction": 0.1,
               "loss_patterns": ["loss", "mse", "mae", "nll", "perplexity", "ppl", "error", "energy", "e_pos"]}
     bad = [

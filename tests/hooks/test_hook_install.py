@@ -49,7 +49,7 @@ def test_install_writes_an_executable_signed_hook(tmp_path):
     hook = root / ".git" / "hooks" / "pre-commit"
     assert hook.is_file() and os.access(hook, os.X_OK)
     text = hook.read_text()
-    assert SIGNATURE in text and "scan --diff HEAD" in text and sys.executable in text
+    assert SIGNATURE in text and "scan --staged" in text and sys.executable in text
     assert "installed the pre-commit hook" in proc.stdout
 
 
@@ -62,7 +62,7 @@ def test_pre_push_hook_and_core_hooks_path(tmp_path):
     proc = run_cli("hook", "install", "--pre-push", "--repo", str(root), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     hook = root / ".githooks" / "pre-push"
-    assert is_ours(hook) and "remote_sha" in hook.read_text()
+    assert is_ours(hook) and "hook pre-push" in hook.read_text()
     assert not (root / ".git" / "hooks" / "pre-push").exists()
 
 
@@ -84,6 +84,43 @@ def test_foreign_hook_is_refused_then_backed_up_with_force_and_restored_on_unins
     proc = run_cli("hook", "uninstall", cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "someone else" in foreign.read_text() and not backup.exists()
+
+
+def test_only_the_backup_the_auditor_made_is_restored(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    hooks = root / ".git" / "hooks"
+    planted = hooks / "pre-commit.audit-backup"
+    planted.write_text("#!/bin/sh\necho planted by someone\n")  # not ours: must never come back as the hook
+    (hooks / "pre-commit").write_text("#!/bin/sh\necho the user's hook\n")
+    path, backup = install(root, force=True)
+    assert backup == hooks / "pre-commit.audit-backup2" and "the user's hook" in backup.read_text()
+    assert "planted by someone" in planted.read_text()
+    assert install(root)[1] is None  # a reinstall keeps the record of the backup
+    uninstall(root)
+    assert "the user's hook" in (hooks / "pre-commit").read_text() and not backup.exists()
+    assert planted.exists()
+
+    # A backup changed since the auditor made it is left where it is, and the hook is not restored from it.
+    (hooks / "pre-commit").write_text("#!/bin/sh\necho the user's hook\n")
+    _, backup = install(root, force=True)
+    backup.write_text("#!/bin/sh\necho tampered\n")
+    proc = run_cli("hook", "uninstall", cwd=root)
+    assert proc.returncode == 0 and "left" in proc.stderr and str(backup) in proc.stderr
+    assert not (hooks / "pre-commit").exists() and backup.exists()
+
+
+def test_hook_is_written_to_a_fresh_name_never_through_a_symlink(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    hooks = root / ".git" / "hooks"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (hooks / "pre-commit").symlink_to(victim)  # a foreign hook that is a symlink: replaced, not written through
+    path, backup = install(root, force=True)
+    assert victim.read_text() == "precious\n"
+    assert not path.is_symlink() and is_ours(path) and str(victim) in backup.read_text()
+    assert not list(hooks.glob(".pre-commit.audit-*"))  # no temp file left behind
 
 
 def test_uninstall_never_removes_a_foreign_hook(tmp_path):

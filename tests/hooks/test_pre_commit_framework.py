@@ -48,7 +48,9 @@ def _snapshot_project(dest: Path) -> str:
 def test_manifest_is_valid_and_names_the_scan():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "repro-auditor")
-    assert hook["entry"].startswith("audit scan") and hook["language"] == "python"
+    assert hook["entry"] == "audit scan --staged" and hook["language"] == "python"
+    push = next(h for h in hooks if h["id"] == "repro-auditor-push")
+    assert push["entry"] == "audit hook pre-push" and push["stages"] == ["pre-push"]
     assert hook["types"] == ["python"] and hook["pass_filenames"] is False
     proc = subprocess.run([str(PRE_COMMIT), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
                           capture_output=True, text=True)
@@ -61,14 +63,8 @@ def test_pre_commit_framework_blocks_the_verl_skip(tmp_path):
     project.mkdir()
     rev = _snapshot_project(project)
 
-    user = tmp_path / "user-repo"
-    (user / "trainer").mkdir(parents=True)
-    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
-    (user / ".pre-commit-config.yaml").write_text(yaml.safe_dump(
+    user = _user_repo(tmp_path, yaml.safe_dump(
         {"repos": [{"repo": str(project), "rev": rev, "hooks": [{"id": "repro-auditor"}]}]}))
-    _git(user, "init", "-q")
-    _git(user, "add", "-A")
-    _git(user, "commit", "-qm", "start")
 
     env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
     install = subprocess.run([str(PRE_COMMIT), "install"], cwd=user, capture_output=True, text=True, env=env)
@@ -91,3 +87,58 @@ def test_pre_commit_framework_blocks_the_verl_skip(tmp_path):
                             timeout=900)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Passed" in passed.stdout + passed.stderr
+
+
+def _documented_local_config() -> str:
+    """The first `.pre-commit-config.yaml` snippet of docs/usage-hooks.md, exactly as a user copies it."""
+    text = (ROOT / "docs" / "usage-hooks.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "repo: local" in block
+    return block
+
+
+def _user_repo(tmp_path: Path, config: str) -> Path:
+    user = tmp_path / "user-repo"
+    (user / "trainer").mkdir(parents=True)
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
+    (user / ".pre-commit-config.yaml").write_text(config)
+    _git(user, "init", "-q")
+    _git(user, "add", "-A")
+    _git(user, "commit", "-qm", "start")
+    return user
+
+
+@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="the pre-commit package is not installed in this environment")
+def test_the_documented_local_snippet_works_as_written(tmp_path):
+    user = _user_repo(tmp_path, _documented_local_config())
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    install = subprocess.run([str(PRE_COMMIT), "install"], cwd=user, capture_output=True, text=True, env=env)
+    assert install.returncode == 0, install.stdout + install.stderr
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    _git(user, "add", "-A")
+    blocked = subprocess.run(["git", "commit", "-m", "skip final validation"], cwd=user, capture_output=True,
+                             text=True, env=env, timeout=600)
+    output = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA101" in output and "Failed" in output, output
+    assert _git(user, "log", "--format=%s", "-1").stdout.strip() == "start"
+
+
+@pytest.mark.skipif(not PRE_COMMIT.exists(), reason="the pre-commit package is not installed in this environment")
+def test_try_repo_against_a_clone(tmp_path):
+    """`pre-commit try-repo <clone> repro-auditor`, as docs/usage-hooks.md tells users to try it first."""
+    project = tmp_path / "auditor-src"
+    project.mkdir()
+    _snapshot_project(project)
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(project), str(clone))
+    user = _user_repo(tmp_path, "repos: []\n")
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    _git(user, "add", "-A")
+    env = {**os.environ, **GIT_ENV, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    proc = subprocess.run([str(PRE_COMMIT), "try-repo", str(clone), "repro-auditor"], cwd=user, capture_output=True,
+                          text=True, env=env, timeout=900)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 and "CalledProcessError" in output and "RA101" not in output:
+        pytest.skip(f"pre-commit could not build the hook's environment (no package index?): {output[-500:]}")
+    assert proc.returncode != 0 and "RA101" in output, output

@@ -22,6 +22,19 @@ def field_path(error) -> str | None:
     return ".".join(parts) or None
 
 
+# Words other tools use for a run's end state, and the record's word for each.
+_STATE_HINTS = {"finished": "completed", "FINISHED": "completed", "done": "completed", "success": "completed",
+                "succeeded": "completed", "crashed": "failed", "FAILED": "failed", "error": "failed",
+                "KILLED": "killed", "RUNNING": "running"}
+
+
+def _explain(error) -> str:
+    """The schema's message, with the record's word when a state is spelled as another tool spells it."""
+    if error.validator == "enum" and isinstance(error.instance, str) and error.instance in _STATE_HINTS:
+        return f"{error.message} (did you mean {_STATE_HINTS[error.instance]!r}?)"
+    return error.message
+
+
 def load_record(path: str, display: str) -> dict[str, Any]:
     """The validated mapping of one record file; a ReadError names the file and line or field."""
     text = read_text(path)
@@ -41,9 +54,14 @@ def load_record(path: str, display: str) -> dict[str, Any]:
                                        for name, points in metrics.items()}}
     else:
         shallow = data
-    error = best_match(validator("run").iter_errors(shallow))
-    if error is not None:
-        raise ReadError(error.message, display, field=field_path(error))
+    errors = sorted(validator("run").iter_errors(shallow), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        first = best_match(errors)
+        rest = [e for e in errors if e is not first]
+        message = _explain(first) + "".join(f"; also {field_path(e) or 'the record'}: {_explain(e)}" for e in rest[:4])
+        if len(rest) > 4:
+            message += f"; and {len(rest) - 4} more problem(s)"
+        raise ReadError(message, display, field=field_path(first))
     if isinstance(metrics, dict):
         _check_points(metrics, display)
     return data

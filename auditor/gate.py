@@ -1,0 +1,179 @@
+"""What a change brings: the findings of the new code whose fingerprints the base did not have.
+
+One logic (`findings.split_new`) for the pre-commit hook (the index against HEAD), the pre-push hook
+(each pushed ref against what the remote already has) and `audit scan --staged` / `--diff BASE`. Both
+sides are scanned whole, so a hazard created by deleting lines (a removed seed, a removed `or
+is_last_step`) is new even though no changed line carries it. Files are read from git objects only
+when the scanner's cache does not know their blob, so an unchanged tree costs one cache lookup.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from auditor.code.scan import SourceFile, scan_files
+from auditor.config import Config
+from auditor.errors import InputError
+from auditor.findings import Finding, split_new
+from auditor.vcs import Repo
+
+
+@dataclass
+class GitFile(SourceFile):
+    """A file known by its blob id; its bytes come from git only when the scanner must analyze it."""
+
+    reader: Callable[[str], bytes] | None = None
+
+    def content(self) -> bytes | None:
+        if self.data is None and self.error is None and self.reader is not None and self.blob:
+            self.data = self.reader(self.blob)
+        return self.data
+
+
+@dataclass
+class Change:
+    """What one snapshot brings compared with its base."""
+
+    label: str  # "the index against HEAD", "refs/heads/x (3 commits since 1a2b3c4d5e)"
+    new: list[Finding] = field(default_factory=list)
+    known: list[Finding] = field(default_factory=list)
+    files: int = 0
+    lines: int = 0
+    changed_files: int = 0  # files whose content differs from the base
+
+
+def _prefix(repo: Repo, config: Config) -> str:
+    """The config root inside the repository ("" at its top): findings are named relative to it, as a
+    working-tree scan names them, so fingerprints and baselines agree."""
+    rel = os.path.relpath(config.root.resolve(), repo.root).replace(os.sep, "/")
+    return "" if rel == "." or rel.startswith("..") else rel + "/"  # a config from elsewhere: the whole repo
+
+
+def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[str] | None = None) -> list[SourceFile]:
+    """The .py files among `blobs` (repo path -> blob id) that a working-tree scan of the config root
+    would see, limited to `targets` (paths relative to the config root) when given."""
+    from auditor.code.discover import SKIP_DIRS
+
+    prefix = _prefix(repo, config)
+    files: list[SourceFile] = []
+    for path, blob in sorted(blobs.items()):
+        if not path.endswith(".py") or not path.startswith(prefix):
+            continue
+        rel = path[len(prefix):]
+        folders = rel.split("/")[:-1]
+        if any(p in SKIP_DIRS or p.endswith(".egg-info") for p in folders) or config.is_excluded(rel):
+            continue
+        if targets and not any(not t or rel == t or rel.startswith(t + "/") for t in targets):
+            continue
+        files.append(GitFile(rel, None, blob=blob, full=f"{blob}:{path}", reader=repo.blob))
+    return files
+
+
+def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str, *,
+            use_cache: bool = True, jobs: int | None = None) -> Change:
+    """Scan both snapshots; the head's findings split into new and known by fingerprint."""
+    before = scan_files(base, config, use_cache=use_cache, jobs=jobs).findings if base else []
+    result = scan_files(head, config, use_cache=use_cache, jobs=jobs)
+    new, known = split_new(before, result.findings)
+    base_blobs = {f.path: f.blob for f in base}
+    changed = sum(1 for f in head if f.blob is None or base_blobs.get(f.path) != f.blob)
+    return Change(label, new, known, result.files, result.lines, changed)
+
+
+def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, *, use_cache: bool = True,
+                  jobs: int | None = None) -> Change:
+    """The index (what `git commit` will record) against HEAD; everything is new before the first commit."""
+    try:
+        head_sha = repo.head_sha()
+    except InputError:
+        head_sha = None
+    base = git_files(repo, repo.blob_shas_at(head_sha), config, targets) if head_sha else []
+    head = git_files(repo, repo.index_blobs(), config, targets)
+    label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
+    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+
+
+def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
+                  use_cache: bool = True, jobs: int | None = None) -> Change:
+    """The tree at `sha` against the tree at `base_sha` (None: an empty tree, all is new)."""
+    base = git_files(repo, repo.blob_shas_at(base_sha), config) if base_sha else []
+    head = git_files(repo, repo.blob_shas_at(sha), config)
+    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+
+
+def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] | None = None, *,
+                  use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
+    """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree)."""
+    files = git_files(repo, repo.blob_shas_at(base_sha), config, targets)
+    return scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
+
+
+ZERO_SHA = "0" * 40
+
+
+@dataclass(frozen=True)
+class PushedRef:
+    local_ref: str
+    local_sha: str
+    remote_ref: str
+    remote_sha: str
+
+
+def parse_push_lines(text: str) -> list[PushedRef]:
+    """git's pre-push stdin: "<local ref> <local sha> <remote ref> <remote sha>" per line."""
+    refs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise InputError(f"line {number} of the pre-push input is not '<local ref> <local sha> <remote ref> "
+                             f"<remote sha>': {line!r}")
+        refs.append(PushedRef(*parts))
+    return refs
+
+
+def push_base(repo: Repo, ref: PushedRef) -> tuple[str | None, bool]:
+    """(base SHA or None for an empty tree, whether anything needs checking) for one pushed ref.
+
+    The remote's old tip when we have it; else (a new branch, or a remote tip never fetched) the parent
+    of the oldest commit no remote-tracking branch has."""
+    if ref.local_sha == ZERO_SHA:
+        return None, False  # a deleted branch: nothing is pushed
+    if ref.remote_sha != ZERO_SHA and repo.has_commit(ref.remote_sha):
+        return repo.resolve(ref.remote_sha), repo.resolve(ref.remote_sha) != repo.resolve(ref.local_sha)
+    base = repo.unpublished_base(ref.local_sha)
+    if base is False:
+        return None, False
+    return base, True
+
+
+def push_changes(repo: Repo, refs: list[PushedRef], config: Config, *, use_cache: bool = True,
+                 jobs: int | None = None) -> list[Change]:
+    changes = []
+    for ref in refs:
+        base, needed = push_base(repo, ref)
+        if not needed:
+            continue
+        commits = len(repo.commits_between(base, ref.local_sha)) if base else None
+        since = f"{commits} commit(s) since {base[:10]}" if base else "every commit: nothing of it is on a remote"
+        label = f"{ref.local_ref} -> {ref.remote_ref} ({since})"
+        changes.append(commit_change(repo, base, ref.local_sha, config, label, use_cache=use_cache, jobs=jobs))
+    return changes
+
+
+def known_summary(changes: list[Change], limit: int = 10) -> str:
+    """The preamble of a hook's report: what was checked, and the pre-existing findings (not blocking)."""
+    lines = []
+    for change in changes:
+        lines.append(f"Checked {change.label}: {change.files} file(s), {change.changed_files} changed; "
+                     f"{len(change.new)} new finding(s), {len(change.known)} known (already in the base, not blocking).")
+        for f in change.known[:limit]:
+            where = f"{f.location.get('path')}:{f.location.get('line')}" if f.location.get("line") else f.location.get("path")
+            lines.append(f"  known: {where} {f.rule} {f.message}")
+        if len(change.known) > limit:
+            lines.append(f"  ... and {len(change.known) - limit} more known finding(s) (`audit scan` lists them)")
+    return "\n".join(lines) + "\n\n" if lines else ""
+

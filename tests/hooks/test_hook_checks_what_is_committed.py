@@ -1,0 +1,180 @@
+"""The installed hooks check exactly what is committed or pushed, on real repositories with real `git commit`
+and `git push`: the staged blobs (not the working tree), each pushed ref's commits (not HEAD's working tree),
+and a hazard made by deleting a line is blocked although no added line carries it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+
+from auditor.hooks import install
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from cli_helpers import run_cli  # noqa: E402
+
+SEEDED = '''\
+import numpy as np
+import torch
+
+
+def main():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = torch.nn.Linear(4, 1)
+    idx = np.random.permutation(100)
+    return model, idx
+
+
+if __name__ == "__main__":
+    main()
+'''
+UNSEEDED = SEEDED.replace("    torch.manual_seed(0)\n    np.random.seed(0)\n", "")
+# An old hazard elsewhere: known at the base, it must not block anything.
+LEGACY = "import torch\n\n\ndef load(path):\n    return torch.load(path)\n"
+
+
+def _audit_stdin(cwd: Path, stdin: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, capture_output=True, text=True,
+                          input=stdin, timeout=600)
+
+
+def _git(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, input=stdin)
+
+
+def _repo(tmp_path: Path, name: str = "proj") -> tuple[git.Repo, Path]:
+    repo = git.Repo.init(tmp_path / name, initial_branch="main")
+    with repo.config_writer() as cfg:
+        cfg.set_value("user", "name", "Dev")
+        cfg.set_value("user", "email", "dev@example.com")
+    root = Path(repo.working_tree_dir)
+    (root / "train.py").write_text(SEEDED)
+    (root / "legacy.py").write_text(LEGACY)
+    repo.index.add(["train.py", "legacy.py"])
+    repo.index.commit("start")
+    return repo, root
+
+
+def test_a_deleted_seed_is_blocked_and_the_legacy_finding_is_known(tmp_path):
+    repo, root = _repo(tmp_path)
+    install(root)
+    (root / "train.py").write_text(UNSEEDED)  # the only change: two lines removed
+    _git(root, "add", "train.py")
+    blocked = _git(root, "commit", "-m", "tidy up")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0, out
+    assert "RA110" in out and "commit blocked" in out
+    assert "known: legacy.py:5 RA170" in out and "1 known" in out  # reported, not blocking
+    assert repo.head.commit.message.strip() == "start"
+
+
+def test_pre_commit_checks_the_staged_blob_not_the_working_tree(tmp_path):
+    repo, root = _repo(tmp_path)
+    install(root)
+    # `git add -p` style: the unseeded version is staged, the working tree has the seed back.
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    (root / "train.py").write_text(SEEDED)
+    blocked = _git(root, "commit", "-m", "stage the unseeded file only")
+    assert blocked.returncode != 0 and "RA110" in blocked.stdout + blocked.stderr
+    assert repo.head.commit.message.strip() == "start"
+
+    # The reverse: a broken working tree does not block a clean staged change.
+    _git(root, "add", "train.py")  # index back to the seeded version
+    (root / "notes.py").write_text("def f():\n    return 1\n")
+    _git(root, "add", "notes.py")
+    (root / "train.py").write_text(UNSEEDED)  # unstaged
+    ok = _git(root, "commit", "-m", "a helper")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 new finding(s)" in ok.stdout + ok.stderr
+
+
+def test_scan_staged_json_lists_only_new_findings(tmp_path):
+    repo, root = _repo(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    proc = run_cli("scan", "--staged", "--format", "json", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    findings = json.loads(proc.stdout)["findings"]
+    assert [(f["rule"], f["location"]["path"]) for f in findings] == [("RA110", "train.py")]
+
+
+def test_first_commit_checks_everything_staged(tmp_path):
+    repo = git.Repo.init(tmp_path / "fresh")
+    root = Path(repo.working_tree_dir)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    proc = run_cli("scan", "--staged", cwd=root)
+    assert proc.returncode == 1 and "RA110" in proc.stdout and "first commit" in proc.stdout
+
+
+def _with_remote(tmp_path: Path) -> tuple[git.Repo, Path, Path]:
+    repo, root = _repo(tmp_path)
+    remote = tmp_path / "remote.git"
+    git.Repo.init(remote, bare=True, initial_branch="main")
+    assert _git(root, "remote", "add", "origin", str(remote)).returncode == 0
+    assert _git(root, "push", "-q", "origin", "main").returncode == 0
+    install(root, "pre-push")
+    return repo, root, remote
+
+
+def test_push_of_a_non_head_ref_checks_that_ref(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    # A branch that drops the seed, then back on main (clean) to push the branch by name.
+    _git(root, "checkout", "-q", "-b", "unseeded")
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed", "--no-verify")
+    _git(root, "checkout", "-q", "main")
+    assert (root / "train.py").read_text() == SEEDED
+    pushed = _git(root, "push", "origin", "unseeded")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode != 0, out
+    assert "RA110" in out and "push blocked" in out and "refs/heads/unseeded" in out
+    assert _git(remote, "rev-parse", "--verify", "-q", "refs/heads/unseeded").returncode != 0
+
+    # main itself has nothing new: pushing it goes through.
+    ok = _git(root, "push", "origin", "main")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_push_with_an_uncommitted_fix_checks_the_commits(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed", "--no-verify")
+    (root / "train.py").write_text(SEEDED)  # fixed in the working tree only
+    blocked = _git(root, "push", "origin", "main")
+    assert blocked.returncode != 0 and "RA110" in blocked.stdout + blocked.stderr
+    remote_main = _git(remote, "rev-parse", "main").stdout.strip()
+    assert remote_main != repo.head.commit.hexsha
+
+    _git(root, "commit", "-qam", "seed again", "--no-verify")
+    ok = _git(root, "push", "origin", "main")
+    assert ok.returncode == 0, ok.stdout + ok.stderr  # the two commits together bring nothing new
+
+
+def test_pre_push_reads_refs_from_stdin_and_skips_deletions(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    zero = "0" * 40
+    head = repo.head.commit.hexsha
+    proc = _audit_stdin(root, f"refs/heads/main {zero} refs/heads/old {head}\n", "hook", "pre-push")
+    assert proc.returncode == 0 and "Nothing to check" in proc.stdout
+    bad = _audit_stdin(root, "garbage\n", "hook", "pre-push")
+    assert bad.returncode == 2 and "pre-push input" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pre_push_under_the_pre_commit_framework_reads_its_refs_from_the_environment(tmp_path):
+    repo, root = _repo(tmp_path)
+    start = repo.head.commit.hexsha
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed")
+    env = {**os.environ, "PRE_COMMIT_FROM_REF": start, "PRE_COMMIT_TO_REF": "HEAD",
+           "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main"}
+    proc = subprocess.run([sys.executable, "-m", "auditor", "hook", "pre-push"], cwd=root, capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 1 and "RA110" in proc.stdout and "1 commit(s) since" in proc.stdout
