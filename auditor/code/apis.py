@@ -15,16 +15,9 @@ ALL_RNGS = frozenset(RNGS)
 # qualified name -> RNGs it seeds. Since torch 1.x, torch.manual_seed seeds every CUDA device too.
 SEED_APIS: dict[str, frozenset[str]] = {
     "random.seed": frozenset({"python"}),
-    "random.Random": frozenset({"python"}),  # a seeded private generator (only with an argument)
     "numpy.random.seed": frozenset({"numpy"}),
-    "numpy.random.default_rng": frozenset({"numpy"}),  # only with a seed argument
-    "numpy.random.RandomState": frozenset({"numpy"}),  # only with a seed argument
-    "numpy.random.Generator": frozenset({"numpy"}),
-    "numpy.random.PCG64": frozenset({"numpy"}),
-    "numpy.random.SeedSequence": frozenset({"numpy"}),
     "torch.manual_seed": frozenset({"torch", "cuda"}),
     "torch.random.manual_seed": frozenset({"torch", "cuda"}),
-    "torch.Generator().manual_seed": frozenset({"torch"}),
     "torch.cuda.manual_seed": frozenset({"cuda"}),
     "torch.cuda.manual_seed_all": frozenset({"cuda"}),
     "torch.cuda.random.manual_seed": frozenset({"cuda"}),
@@ -47,6 +40,24 @@ SEED_APIS: dict[str, frozenset[str]] = {
     "accelerate.utils.random.set_seed": ALL_RNGS,
     "deepspeed.runtime.utils.set_random_seed": ALL_RNGS,
     "trl.set_seed": ALL_RNGS,
+    "colossalai.launch_from_torch": ALL_RNGS,  # seed= defaults to 1024: it always seeds
+    "colossalai.launch": ALL_RNGS,
+    "colossalai.launch_from_slurm": ALL_RNGS,
+    "torchtune.training.set_seed": ALL_RNGS,
+    "torchtune.training.seed.set_seed": ALL_RNGS,
+    "composer.utils.reproducibility.seed_all": ALL_RNGS,
+    "composer.utils.seed_all": ALL_RNGS,
+    "detectron2.utils.env.seed_all_rng": ALL_RNGS,
+    "timm.utils.random_seed": ALL_RNGS,
+    "timm.utils.random.random_seed": ALL_RNGS,
+    "mmengine.runner.set_random_seed": ALL_RNGS,
+    "mmcv.runner.set_random_seed": ALL_RNGS,
+    "stable_baselines3.common.utils.set_random_seed": ALL_RNGS,
+    "torch_geometric.seed_everything": ALL_RNGS,
+    "monai.utils.set_determinism": ALL_RNGS,
+    "ignite.utils.manual_seed": ALL_RNGS,
+    "keras.utils.set_random_seed": ALL_RNGS,
+    "fairseq.utils.set_torch_seed": frozenset({"torch", "cuda"}),
     # Trainers that seed everything from their arguments when constructed (args.seed defaults to 42)
     "transformers.Trainer": ALL_RNGS,
     "transformers.Seq2SeqTrainer": ALL_RNGS,
@@ -56,10 +67,15 @@ SEED_APIS: dict[str, frozenset[str]] = {
     "trl.PPOTrainer": ALL_RNGS,
     "trl.RewardTrainer": ALL_RNGS,
 }
+# methods that seed everything whatever their receiver (Fabric.seed_everything on a `fabric` parameter)
+SEED_METHODS = frozenset({"seed_everything"})
 # Seeding only when called with a seed argument (without one they draw from OS entropy).
-SEED_NEEDS_ARGUMENT = frozenset({
+SEED_NEEDS_ARGUMENT = frozenset({"random.seed", "numpy.random.seed"})
+# Private generators: seeding one seeds nothing else (the process's python/numpy/torch RNGs stay as they
+# were); built without a seed they draw from OS entropy (see CONSUME_APIS).
+LOCAL_GENERATORS = frozenset({
     "random.Random", "numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator",
-    "numpy.random.PCG64", "numpy.random.SeedSequence", "random.seed", "numpy.random.seed",
+    "numpy.random.PCG64", "numpy.random.SeedSequence", "torch.Generator().manual_seed",
 })
 
 # -- consumption ------------------------------------------------------------------------------
@@ -83,18 +99,23 @@ _PARAM_MODULES = ("Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3
                   "TransformerDecoder", "PReLU")
 
 # qualified name -> (rng, strength). strength "draw": an explicit random draw / shuffle / split;
-# "init": random parameter initialisation (matters when the program trains).
+# "tensor" (TENSOR_DRAWS, recorded by the summary): a random torch tensor (an input, noise; a result only
+# when the program trains on it);
+# "init": random parameter initialisation (matters when the program trains); "loader": a shuffling
+# DataLoader (draws its order when iterated, not when built).
 CONSUME_APIS: dict[str, tuple[str, str]] = {}
 CONSUME_APIS.update({f"random.{n}": ("python", "draw") for n in _PY_DRAWS})
 CONSUME_APIS.update({f"numpy.random.{n}": ("numpy", "draw") for n in _NP_DRAWS})
 CONSUME_APIS.update({f"torch.{n}": ("torch", "draw") for n in _TORCH_DRAWS})
+# draws whose value is a random tensor: recorded with strength "tensor" (see above)
+TENSOR_DRAWS = frozenset(f"torch.{n}" for n in _TORCH_DRAWS if n != "randperm")
 CONSUME_APIS.update({f"torch.nn.init.{n}": ("torch", "init") for n in _INIT_FUNCS})
 CONSUME_APIS.update({f"torch.nn.{n}": ("torch", "init") for n in _PARAM_MODULES})
 CONSUME_APIS.update({
     "torch.utils.data.random_split": ("torch", "draw"),  # unless generator=
-    "torch.utils.data.RandomSampler": ("torch", "draw"),  # unless generator=
-    "torch.utils.data.SubsetRandomSampler": ("torch", "draw"),
-    "torch.utils.data.WeightedRandomSampler": ("torch", "draw"),
+    "torch.utils.data.RandomSampler": ("torch", "loader"),  # unless generator=; draws when iterated
+    "torch.utils.data.SubsetRandomSampler": ("torch", "loader"),
+    "torch.utils.data.WeightedRandomSampler": ("torch", "loader"),
     "sklearn.model_selection.train_test_split": ("numpy", "draw"),  # unless random_state=
     "sklearn.model_selection.KFold": ("numpy", "draw"),  # with shuffle=True, unless random_state=
     "sklearn.model_selection.StratifiedKFold": ("numpy", "draw"),
@@ -147,7 +168,26 @@ QUANT_APIS = frozenset({
     "torchao.quantization.qat.QATConfig", "torchao.quantization.qat.IntXQuantizationAwareTrainingConfig",
     "torchao.quantization.qat.Int8DynActInt4WeightQATQuantizer",
     "auditor.replay.quant.quantize_dequantize",
+    # fake-quantization ops: a hook or parametrization calling one quantizes whatever its name
+    "torch.fake_quantize_per_tensor_affine", "torch.fake_quantize_per_channel_affine",
+    "torch.ao.quantization.FakeQuantize", "torch.ao.quantization.fake_quantize.FakeQuantize",
+    "torch.quantization.FakeQuantize", "torch.ao.quantization.quantize_fx.convert_fx",
+    "torchao.quantization.qat.FakeQuantizeConfig", "torchao.quantization.qat.IntxFakeQuantizeConfig",
 })
+# prepare/convert steps that only insert observers or swap modules for inference (post-training
+# quantization): not quantized training
+QUANT_TRAINING = frozenset({
+    "torch.ao.quantization.prepare_qat", "torch.quantization.prepare_qat",
+    "torch.ao.quantization.quantize_fx.prepare_qat_fx", "torchao.float8.convert_to_float8_training",
+    "torchao.quantization.qat.QATConfig", "torchao.quantization.qat.IntXQuantizationAwareTrainingConfig",
+    "torchao.quantization.qat.Int8DynActInt4WeightQATQuantizer",
+})
+# calls that evaluate or sample a model (besides the project's configured validation functions)
+EVAL_CALLS = frozenset({"simple_evaluate", "evaluate", "generate", "sample", "evaluate_policy", "validate",
+                        "run_eval", "eval_model", "evaluate_model", "inference_on_dataset", "greedy_search",
+                        "beam_search"})
+# from_pretrained on these loads no weights
+NOT_CHECKPOINTS = ("Tokenizer", "Processor", "Config", "FeatureExtractor", "tokenizer", "processor", "config")
 QUANT_NAME_WORDS = ("mxfp4", "mxfp6", "mxfp8", "nvfp4", "fake_quant", "fakequant", "quantize", "quant_hook",
                     "qat")
 HOOK_METHODS = frozenset({"register_forward_pre_hook", "register_forward_hook"})
@@ -183,3 +223,12 @@ CONFIG_LOGGER_METHODS: dict[str, frozenset[str]] = {
 
 # -- things that train -------------------------------------------------------------------------
 TRAIN_METHODS = frozenset({"backward"})
+# how= of train events that update weights (backward alone is also run by benchmarks and smoke tests)
+UPDATES = frozenset({"step", "trainer", "fit"})
+
+# -- programs started in other processes -----------------------------------------------------------
+# Calls that run a function given to them (as their first argument or fn=/target=/main_func=) as the
+# program's body: multiprocessing spawns, distributed launchers, Fabric.launch, fairseq's call_main.
+LAUNCHER_NAMES = frozenset({"spawn", "launch", "call_main", "start_processes", "notebook_launcher", "Process",
+                            "elastic_launch", "launch_job"})
+LAUNCHER_KWARGS = ("fn", "target", "main_func", "func", "entrypoint")

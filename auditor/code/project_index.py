@@ -302,7 +302,7 @@ class ProjectIndex:
     # -- entry points ----------------------------------------------------------------------
     def _find_entry_points(self) -> list[EntryPoint]:
         kinds: dict[str, str] = {}
-        imported = self._imported_modules()
+        imported = self.imported = self._imported_modules()
         for summary, head in zip(self.summaries, self._heads):
             top = f"{summary.module_name}.{MODULE_CODE}"
             marks = {qual: entry for qual, entry, _ in head["entries"]}
@@ -310,7 +310,7 @@ class ProjectIndex:
                 kinds[top] = "main-guard"
             elif marks.get(top) == "script" and _may_be_script(summary.path) and summary.module_name not in imported:
                 kinds[top] = "script"
-            if _is_test_file(summary.path):
+            if is_test_file(summary.path):
                 kinds.pop(top, None)
                 continue  # tests are not experiments; a configured entry point still counts
             for qual, entry, entry_calls in head["entries"]:  # in source order, as the bodies list them
@@ -419,7 +419,7 @@ def _synthetic(ev: Event, kind: str, **detail) -> Event:
     return Event(kind, ev.target, ev.line, ev.col, ev.text, {**detail, "synthetic": True})
 
 
-def _is_test_file(path: str) -> bool:
+def is_test_file(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
     return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" or \
         any(part in ("tests", "test", "testing", "unittest", "unittests") for part in path.split("/")[:-1])

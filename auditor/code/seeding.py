@@ -20,6 +20,7 @@ class RngProfile:
     steps: list[Step]
     seeds: dict[str, int] = field(default_factory=dict)  # rng -> index of the first step seeding it
     uses: dict[str, int] = field(default_factory=dict)  # rng -> index of the first step consuming it
+    early: dict[str, int] = field(default_factory=dict)  # rng -> first step that draws before iteration starts
     trains: bool = False
 
     @property
@@ -37,17 +38,26 @@ class RngProfile:
 def profile(index: ProjectIndex, entry: EntryPoint) -> RngProfile:
     steps = index.flatten(entry.qualname)
     prof = RngProfile(entry, steps)
-    prof.trains = any(s.event.kind == "train" for s in steps)
+    prof.trains = any(s.event.kind == "train" and s.event.detail.get("how") in apis.UPDATES for s in steps)
     for i, step in enumerate(steps):
         ev = step.event
         if ev.kind == "seed":
             for rng in ev.detail.get("rngs", ()):
                 prof.seeds.setdefault(rng, i)
-        elif ev.kind == "consume":
-            # Random initial weights only matter when the program goes on to train them.
-            if ev.detail.get("strength") == "draw" or prof.trains:
-                prof.uses.setdefault(ev.detail.get("rng", "torch"), i)
+        elif ev.kind == "consume" and reaches_result(ev.detail.get("strength"), prof.trains):
+            rng = ev.detail.get("rng", "torch")
+            prof.uses.setdefault(rng, i)
+            if ev.detail.get("strength") != "loader":
+                prof.early.setdefault(rng, i)
     return prof
+
+
+def reaches_result(strength: str | None, trains: bool) -> bool:
+    """Whether a draw of this kind can change what the program produces. A data split, sample or shuffle
+    always can; random initial weights, random tensors and a shuffled loader only when the program trains
+    on them (otherwise they are a benchmark's or an export's dummy input, a demo's noise, a model whose
+    weights are loaded next)."""
+    return strength == "draw" or (trains and strength in ("init", "tensor", "loader"))
 
 
 def entry_location(entry: EntryPoint) -> dict:

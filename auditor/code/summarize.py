@@ -33,6 +33,8 @@ _INCIDENTAL = frozenset({"sleep", "delay", "jitter", "backoff", "retry", "retrie
                          "letters", "digits", "ascii", "suffix", "prefix", "tmp", "temp", "color", "colour",
                          "timeout", "wait", "hostname", "nonce", "token", "salt"})
 _WORDS = re.compile(r"[a-z]+")
+# Words in a function's name that say a determinism switch set to False there puts things back.
+_RESTORE_WORDS = frozenset({"disable", "restore", "reset", "teardown", "tear", "cleanup", "exit", "undo", "revert"})
 # Libraries whose functions are never the project's own (their calls are not recorded as plain calls).
 _EXTERNAL = frozenset({
     "os", "sys", "re", "json", "math", "time", "logging", "collections", "typing", "itertools", "functools",
@@ -42,6 +44,33 @@ _EXTERNAL = frozenset({
     "torch", "numpy", "scipy", "pandas", "tqdm", "yaml", "omegaconf", "packaging", "safetensors", "einops",
     "triton", "ray", "requests", "huggingface_hub", "datasets", "tokenizers", "PIL", "cv2",
 })
+
+
+_CONFIG_DUMPS = frozenset({"json.dump", "yaml.dump", "yaml.safe_dump", "omegaconf.OmegaConf.save", "toml.dump",
+                           "pickle.dump"})
+_CONFIG_WORDS = frozenset({"args", "arg", "params", "param", "hparams", "config", "cfg", "conf", "opt", "opts",
+                           "hyperparameters", "settings", "flags"})
+
+
+def _names_config(node) -> bool:
+    """An expression that names the run's configuration: `vars(args)`, `cfg`, `params_file`,
+    `os.path.join(out_dir, "hparams.yaml")` (for a call, its last argument is what is named)."""
+    while isinstance(node, ast.Call) and _positional(node):
+        node = _positional(node)[-1]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.Name):
+        text = node.id
+    elif isinstance(node, ast.Attribute):
+        text = node.attr
+    else:
+        return False
+    return bool(set(_WORDS.findall(text.lower())) & _CONFIG_WORDS)
+
+
+def _wandb_config(name: str) -> bool:
+    """`wandb.config`, `wandb.run.config`, or the config of a run object built by wandb.init()."""
+    return name in ("wandb.config", "wandb.run.config") or (name.startswith("wandb.init()") and name.endswith(".config"))
 
 
 def needs_summary(source: str) -> bool:
@@ -108,7 +137,7 @@ _CLI_RUNNERS = ("fire.Fire", "typer.run", "jsonargparse.CLI", "jsonargparse.auto
 # Every name _classify looks up only when it resolved: a call named in none of them skips those checks.
 _KNOWN_NAMES = frozenset().union(
     apis.DETERMINISTIC_CALLS, apis.SEED_APIS, apis.CONSUME_APIS, apis.DATALOADERS, apis.DETERMINISTIC_TRAINERS,
-    apis.TRACKER_STARTS, *apis.CONFIG_LOGGERS.values(), apis.QUANT_APIS, apis.LOAD_APIS)
+    apis.TRACKER_STARTS, *apis.CONFIG_LOGGERS.values(), apis.QUANT_APIS, apis.LOAD_APIS, apis.LOCAL_GENERATORS)
 _LOGGER_METHOD_ENDS = frozenset(m.rsplit(".", 1)[-1] for methods in apis.CONFIG_LOGGER_METHODS.values() for m in methods)
 
 
@@ -124,6 +153,14 @@ def _receiver_word(node) -> str:
 
 
 _STATEMENT_LEVEL = (ast.stmt, ast.ExceptHandler, ast.match_case)
+
+
+class _Made:
+    """On the expression stack: the call whose arguments have all been visited."""
+    __slots__ = ("call",)
+
+    def __init__(self, call: ast.Call):
+        self.call = call
 
 
 class _Frame:
@@ -181,6 +218,7 @@ class Summarizer(ast.NodeVisitor):
         self.classes: list[str] = []  # qualnames of enclosing classes
         self.self_types: dict[str, dict[str, str]] = {}  # class -> self.attr -> type
         self.script_line = 0
+        self.guards = 0  # enclosing `if` statements (the __main__ guard aside) and `finally` blocks
         self.parens = _paren_lines(ctx.source)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -266,8 +304,11 @@ class Summarizer(ast.NodeVisitor):
         while stack:
             node = pop()
             cls = node.__class__
+            if cls is _Made:
+                self._call(node.call)  # after its arguments: they are evaluated before the call runs
+                continue
             if cls is call:
-                self._call(node)
+                push(_Made(node))
             fields = _REVERSED.get(cls)
             if fields is None:
                 _child_fields(cls)
@@ -308,12 +349,14 @@ class Summarizer(ast.NodeVisitor):
         summary.entry = self._decorator_entry(node)
         self.summary.functions[qual] = summary
         self.frames.append(_Frame(summary))
+        guards, self.guards = self.guards, 0  # a function body runs unconditionally once called
         for default in [*node.args.defaults, *node.args.kw_defaults]:
             if default is not None:
                 self.visit_expression(default)
         for stmt in node.body:
             _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
         frame = self.frames.pop()
+        self.guards = guards
         if frame.parses_args and not frame.summary.entry:
             frame.summary.entry = "argparse"
 
@@ -344,7 +387,33 @@ class Summarizer(ast.NodeVisitor):
             top = self.frame.summary
             if not top.entry:
                 top.entry, top.line, top.text = "main-guard", node.lineno, self.text(node.lineno)
-        self.generic_visit(node)
+            self.generic_visit(node)
+            return
+        self.visit_expression(node.test)
+        self.guards += 1
+        for stmt in [*node.body, *node.orelse]:
+            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
+        self.guards -= 1
+
+    def visit_Try(self, node) -> None:
+        for stmt in [*node.body, *node.handlers, *node.orelse]:
+            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
+        self.guards += 1
+        for stmt in node.finalbody:
+            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
+        self.guards -= 1
+
+    visit_TryStar = visit_Try
+
+    def _restores_default(self, value) -> bool:
+        """A determinism switch set back to torch's default (False) where it reads as a restore or a choice:
+        under a condition, in a `finally`, or in a function that disables, restores, resets or tears down."""
+        if value is not False:
+            return False
+        if self.guards:
+            return True
+        words = set(_WORDS.findall(" ".join(f.summary.qualname.rsplit(".", 1)[-1].lower() for f in self.frames[1:])))
+        return bool(words & _RESTORE_WORDS)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         if self._top_level() and not self.script_line and isinstance(node.value, ast.Call):
@@ -394,12 +463,13 @@ class Summarizer(ast.NodeVisitor):
             if name in apis.CUDNN_BENCHMARK:
                 self.add("determinism", name, node, setting="benchmark", value=_literal(value) if _literal(value) is not ... else "?")
             elif name in apis.CUDNN_DETERMINISTIC:
-                self.add("determinism", name, node, setting="deterministic", value=_literal(value) if _literal(value) is not ... else "?")
-            elif name and name.startswith("wandb.config."):
-                self.add("config_log", name, node, tracker="wandb")
+                self.add("determinism", name, node, setting="deterministic", value=_literal(value) if _literal(value) is not ... else "?",
+                         restores=self._restores_default(_literal(value)))
+            elif name and _wandb_config(name.rsplit(".", 1)[0]):
+                self.add("config_log", name, node, tracker="wandb")  # wandb.config.lr = ..., run.config.lr = ...
         elif isinstance(target, ast.Subscript):
             name, _ = self.resolve(target.value)
-            if name == "wandb.config":
+            if name and _wandb_config(name):
                 self.add("config_log", name, node, tracker="wandb")
 
     # -- calls (met in visit_expression) --------------------------------------------------------
@@ -424,18 +494,26 @@ class Summarizer(ast.NodeVisitor):
         if known and name in apis.DETERMINISTIC_CALLS:
             args = _positional(node)
             value = _literal(args[0]) if args else True
-            self.add("determinism", name, node, setting="algorithms", value=value if value is not ... else "?")
+            self.add("determinism", name, node, setting="algorithms", value=value if value is not ... else "?",
+                     restores=self._restores_default(value))
         if known and name in apis.SEED_APIS:
             if name not in apis.SEED_NEEDS_ARGUMENT or has_args:
                 self.add("seed", name, node, rngs=sorted(apis.SEED_APIS[name]))
                 return True
+        if method in apis.SEED_METHODS and not (known and name in apis.SEED_APIS):
+            self.add("seed", name, node, rngs=sorted(apis.ALL_RNGS))
+            return True
+        if known and name in apis.LOCAL_GENERATORS and has_args:
+            return True  # a private generator with its own seed: neither seeds nor draws from the process's RNGs
         if known and name in apis.CONSUME_APIS:
             if any(_kwarg(node, k) is not None for k in apis.CONSUME_UNLESS_KWARG.get(name, ())):
                 return True
             if name in apis.CONSUME_ONLY_IF_SHUFFLE and _literal(_kwarg(node, "shuffle")) is not True:
                 return True
             rng, strength = apis.CONSUME_APIS[name]
-            if strength == "draw" and self._incidental(node):
+            if name in apis.TENSOR_DRAWS:
+                strength = "tensor"
+            if strength in ("draw", "tensor") and self._incidental(node):
                 strength = "incidental"  # a random name, port or retry delay: not part of the experiment
             device = _kwarg(node, "device")
             if rng == "torch" and device is not None and "cuda" in ast.unparse(device):
@@ -460,6 +538,9 @@ class Summarizer(ast.NodeVisitor):
             resumes = tracker == "mlflow" and _kwarg(node, "run_id") is not None
             self.add("tracker", name, node, tracker=tracker, config=has_config, resumes=resumes)
             return True
+        if self._writes_config(node, name, resolved):
+            self.add("config_log", name, node, tracker="file")
+            return False
         if method == "init_trackers":
             has_config = _has_splat(node) or len(_positional(node)) >= 2 or _kwarg(node, "config") is not None
             self.add("tracker", name, node, tracker="accelerate", config=has_config)
@@ -483,6 +564,12 @@ class Summarizer(ast.NodeVisitor):
             if _quant_word(hook_name.rsplit(".", 1)[-1] if hook_name else ""):
                 self.add("quant", hook_name, node, via=method)
                 return True
+            if hook is not None and isinstance(hook, (ast.Name, ast.Attribute)) and hook_name:
+                # the hook runs on every forward (apply: on every module): what it does is on the path from here
+                self.add("call", hook_name, node, resolved=self.resolve(hook)[1], hook=method)
+        if method in ("prepare", "convert") and "quantiz" in _receiver_word(node.func).lower():
+            self.add("quant", name, node)  # torchtune's `quantizer.prepare(model)`
+            return False
         if known and name in apis.LOAD_APIS or method in apis.LOAD_METHODS:
             self.add("load", name, node)
             return method == "" and name in apis.LOAD_APIS
@@ -491,9 +578,12 @@ class Summarizer(ast.NodeVisitor):
             return True
         if method in ("step", "zero_grad"):
             word = _receiver_word(node.func).lower()
-            if "optim" in word or "sched" in word or word in ("opt", "optim"):
+            if "optim" in word or "sched" in word or "scaler" in word or word in ("opt", "optim"):
                 self.add("train", name, node, how=method)
                 return True
+        if method in ("fit", "train") and "trainer" in _receiver_word(node.func).lower():
+            self.add("train", name, node, how="fit")
+        self._launches(node, name, method)
         if method in ("parse_args", "parse_known_args", "parse_args_into_dataclasses") and len(self.frames) > 1:
             self.frame.parses_args = True
         if resolved and name in _CLI_RUNNERS and node.args and _positional(node):
@@ -504,11 +594,43 @@ class Summarizer(ast.NodeVisitor):
             return True
         return False
 
+    def _writes_config(self, node: ast.Call, name: str, resolved: bool) -> bool:
+        """The run's arguments written to a file of their own: `open(params_file, "w")`, `json.dump(vars(args), f)`,
+        `OmegaConf.save(cfg, path)`, `yaml.dump(config, f)`."""
+        args = _positional(node)
+        if not args:
+            return False
+        if name == "open" and not resolved:
+            mode = args[1] if len(args) > 1 else _kwarg(node, "mode")
+            writes = isinstance(mode, ast.Constant) and isinstance(mode.value, str) and "w" in mode.value
+            return writes and _names_config(args[0])
+        if resolved and name in _CONFIG_DUMPS:
+            return _names_config(args[0])
+        return False
+
     def _incidental(self, node: ast.Call) -> bool:
         words = set(_WORDS.findall(self.text(node.lineno).lower()))
         for frame in self.frames[1:]:
             words.update(_WORDS.findall(frame.summary.qualname.rsplit(".", 1)[-1].lower()))
-        return bool(words & _INCIDENTAL)
+        # `opt.manualSeed = random.randint(1, 10000)`, `def set_seed(seed=None)`: drawing a seed to seed with
+        return bool(words & _INCIDENTAL) or any("seed" in w for w in words)
+
+    def _launches(self, node: ast.Call, name: str, method: str) -> None:
+        """`mp.spawn(main, ...)`, `Process(target=run)`, `fabric.launch(main)`, `call_main(cfg, main)`: the function
+        handed over is the program's body, so it is recorded as called from here."""
+        if (method or name.rsplit(".", 1)[-1]) not in apis.LAUNCHER_NAMES:
+            return
+        given = [kw.value for kw in node.keywords if kw.arg in apis.LAUNCHER_KWARGS]
+        args = _positional(node)
+        if not given and args:
+            # call_main(cfg, main): the function is not always first
+            given = [a for a in args if isinstance(a, (ast.Name, ast.Attribute))][:2]
+        for value in given:
+            if not isinstance(value, (ast.Name, ast.Attribute)):
+                continue
+            target, resolved = self.resolve(value)
+            if target and target not in _BUILTINS:
+                self.add("call", target, node, resolved=resolved, launched=True)
 
     def _dataloader(self, node: ast.Call, name: str) -> None:
         shuffle = _literal(_kwarg(node, "shuffle")) if _kwarg(node, "shuffle") is not None else False
@@ -523,7 +645,7 @@ class Summarizer(ast.NodeVisitor):
                  generator=_kwarg(node, "generator") is not None,
                  worker_init_fn=_kwarg(node, "worker_init_fn") is not None, splat=_has_splat(node))
         if shuffle is True and not sampler and _kwarg(node, "generator") is None and not _has_splat(node):
-            self.add("consume", name, node, rng="torch", strength="draw")
+            self.add("consume", name, node, rng="torch", strength="loader")
 
     def finish(self) -> ModuleSummary:
         top = self.summary.functions[f"{self.module}.{MODULE_CODE}"]
@@ -536,7 +658,7 @@ class Summarizer(ast.NodeVisitor):
 
 _STMT_DISPATCH = {cls: getattr(Summarizer, "visit_" + cls.__name__) for cls in (
     ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.If, ast.Expr, ast.For, ast.While, ast.With, ast.AsyncFor,
-    ast.AsyncWith, ast.Assign, ast.AnnAssign)}
+    ast.AsyncWith, ast.Assign, ast.AnnAssign, ast.Try, *([ast.TryStar] if hasattr(ast, "TryStar") else []))}
 
 
 class _Source:

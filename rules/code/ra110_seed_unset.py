@@ -6,11 +6,21 @@ class SeedUnset(ProjectRule):
     id = "RA110"
     name = "seed-unset"
     severity = "error"
-    summary = "An entry point uses randomness (data shuffling, splits, random draws, weight init it trains) and nothing seeds any RNG."
+    summary = ("An entry point's randomness reaches its result (a data split or sample, or weights, data order "
+               "and inputs of a model it trains) and nothing seeds any RNG.")
     rationale = (
         "Without a seed every run draws a different initialisation and data order, so two runs of the same "
         "code differ by chance alone and a difference between conditions cannot be told apart from noise. "
-        "Seeding is followed across files: a `set_seed()` helper in another module counts where it is called."
+        "Seeding is followed across files: a `set_seed()` helper in another module counts where it is called, "
+        "and so do the ecosystem's seeding APIs (transformers/accelerate `set_seed`, `seed_everything`, "
+        "`colossalai.launch_from_torch`, torchtune, composer, detectron2 and timm helpers) and the project's "
+        "configured `seed_helpers`. A function handed to `torch.multiprocessing.spawn`, `Process(target=...)` "
+        "or a launcher is followed as the program's body. Randomness counts only where it can change a result: "
+        "python and numpy draws, data splits and samples always; random initial weights, random tensors and a "
+        "shuffling DataLoader only when the program trains (an optimizer step), so benchmarks on random "
+        "inputs, export and tracing inputs, shape smoke tests, demos and conversion scripts are not reported. "
+        "Seeding a private generator (`torch.Generator().manual_seed`, `np.random.default_rng(seed)`) seeds "
+        "only that generator, not the process."
     )
     params = {"fix_seed": 0}  # the seed --unsafe-fixes writes when the entry point has no seed argument
     incident = (
@@ -36,20 +46,69 @@ class SeedUnset(ProjectRule):
         {
             "train.py": """
             import hydra
-            from data import make_loader
+            import torch
+            from data import make_loader, build
 
             @hydra.main(config_path="conf", config_name="train")
             def train(cfg):  # expect: RA110
+                model = build()
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
                 for batch in make_loader(cfg):
-                    pass
+                    model(batch).sum().backward()
+                    opt.step()
             """,
             "data.py": """
             from torch.utils.data import DataLoader
 
             def make_loader(cfg):
                 return DataLoader(range(10), batch_size=2, shuffle=True)
+
+            def build():
+                import torch
+                return torch.nn.Linear(1, 1)
             """,
         },
+        # the training function is started by torch.multiprocessing.spawn: it is the program's body
+        """
+        import torch
+        import torch.multiprocessing as mp
+
+        def worker(rank, world_size):
+            model = torch.nn.Linear(4, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.randn(8, 4)).sum().backward()
+            opt.step()
+
+        if __name__ == "__main__":  # expect: RA110
+            mp.spawn(worker, args=(2,), nprocs=2)
+        """,
+        # seeding private generators leaves the process's RNGs (model init here) unseeded
+        """
+        import numpy as np
+        import torch
+
+        def main():
+            g = torch.Generator()
+            g.manual_seed(0)
+            rng = np.random.default_rng(0)
+            model = torch.nn.Linear(4, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.randn(8, 4, generator=g)).pow(2).mean().backward()
+            opt.step()
+
+        if __name__ == "__main__":  # expect: RA110
+            main()
+        """,
+        # no training, but the split it writes is drawn at random
+        """
+        import random
+
+        if __name__ == "__main__":  # expect: RA110
+            docs = open("all.txt").read().split("\\n\\n")
+            valid = set(random.sample(range(len(docs)), 100))
+            with open("valid.txt", "w") as out:
+                out.write("\\n\\n".join(d for i, d in enumerate(docs) if i in valid))
+        """,
     ]
     good = [
         {   # seeding in a helper in another module counts at the entry point that calls it
@@ -96,6 +155,67 @@ class SeedUnset(ProjectRule):
             model.load_state_dict(torch.load("w.pt", weights_only=True))
             torch.save(model.state_dict(), "out.pt")
         """,
+        # a timing benchmark: random inputs, no training; the timings do not depend on the values
+        """
+        import time
+        import torch
+
+        if __name__ == "__main__":
+            a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            print(time.perf_counter() - t0)
+        """,
+        # ONNX export and a shape smoke test: dummy inputs, a model whose weights are loaded or irrelevant
+        """
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(8, 2)
+
+        if __name__ == "__main__":
+            net = Net()
+            net.load_state_dict(convert(torch.load("orig.ckpt", weights_only=True)))
+            torch.onnx.export(net, torch.randn(1, 8), "net.onnx")
+            print(net.fc(torch.randn(3, 8)).size())
+        """,
+        # a third-party launcher seeds (colossalai: seed= defaults to 1024)
+        """
+        import colossalai
+        import torch
+
+        def main(args):
+            colossalai.launch_from_torch(config={}, seed=args.seed)
+            model = torch.nn.Linear(4, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.randn(8, 4)).sum().backward()
+            opt.step()
+
+        if __name__ == "__main__":
+            main(None)
+        """,
+        # the __main__ block of a library module the project imports: a preview, not an experiment
+        {
+            "colormap.py": """
+            import numpy as np
+
+            def colormap():
+                return np.arange(30).reshape(10, 3)
+
+            if __name__ == "__main__":
+                canvas = np.random.rand(64, 64, 3)
+                print(canvas.mean(), colormap().shape)
+            """,
+            "viz.py": """
+            from colormap import colormap
+
+            def random_colors(n):
+                return colormap()[:n]
+            """,
+        },
         # library code: no entry point
         """
         import random
@@ -119,6 +239,8 @@ class SeedUnset(ProjectRule):
             prof = profile(index, entry)
             if not prof.uses or prof.seeds:
                 continue
+            if not prof.trains and _library_demo(index, entry):
+                continue  # the __main__ block of a module the project imports: a self-test or a demo
             first = prof.step(min(prof.uses.values()))
             yield self.finding(
                 f"{entry.label} uses randomness ({rng_list(prof.used)}; first at {describe(first)}) "
@@ -164,23 +286,23 @@ class SeedUnset(ProjectRule):
          """),
         ("""
          import hydra
-         from torch.utils.data import DataLoader
+         from torch.utils.data import random_split
 
          @hydra.main(config_path="conf", config_name="train")
          def train(cfg):
              # the data
-             loader = DataLoader(range(cfg.n), batch_size=2, shuffle=True)
+             train, val = random_split(range(cfg.n), [0.8, 0.2])
              print(cfg.run.seed)
          """, """
          import hydra
-         from torch.utils.data import DataLoader
+         from torch.utils.data import random_split
          import torch
 
          @hydra.main(config_path="conf", config_name="train")
          def train(cfg):
              torch.manual_seed(cfg.run.seed)
              # the data
-             loader = DataLoader(range(cfg.n), batch_size=2, shuffle=True)
+             train, val = random_split(range(cfg.n), [0.8, 0.2])
              print(cfg.run.seed)
          """),
     ]
@@ -190,3 +312,8 @@ class SeedUnset(ProjectRule):
 
         return seed_entry_point(source, finding.location["line"], finding.evidence.get("used", ()),
                                 self.options["fix_seed"])
+
+
+def _library_demo(index, entry) -> bool:
+    module = entry.qualname[: -len(".<module>")] if entry.qualname.endswith(".<module>") else ""
+    return entry.kind == "main-guard" and module in getattr(index, "imported", ())

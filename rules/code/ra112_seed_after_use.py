@@ -100,12 +100,12 @@ class SeedAfterUse(ProjectRule):
             prof = profile(index, entry)
             late: dict[int, list[str]] = {}
             for rng, seed_at in prof.seeds.items():
-                used_at = prof.uses.get(rng)
+                used_at = prof.early.get(rng)  # a DataLoader draws its order when iterated, not when built
                 if used_at is not None and used_at < seed_at:
                     late.setdefault(seed_at, []).append(rng)
             for seed_at, rngs in sorted(late.items()):
                 seed = prof.step(seed_at)
-                first = prof.step(min(prof.uses[r] for r in rngs))
+                first = prof.step(min(prof.early[r] for r in rngs))
                 path, site = seed.site_apart_from(first)
                 via = "" if site is seed.event else f" (through {seed.where()})"
                 yield self.finding(

@@ -189,7 +189,9 @@ def test_fix_options_that_cannot_go_together(tmp_path):
 def test_seeding_fix_then_determinism_fix_in_one_run(tmp_path):
     """Seeding the entry point brings out RA120's entry-point finding; the next round fixes it too."""
     source = ("import torch\n\n\ndef main(seed=3):\n    model = torch.nn.Linear(2, 2)\n"
-              "    model(torch.randn(3, 2)).sum().backward()\n\n\nif __name__ == \"__main__\":\n    main()\n")
+              "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+              "    model(torch.randn(3, 2)).sum().backward()\n    opt.step()\n\n\nif __name__ == \"__main__\":\n"
+              "    main()\n")
     root = _project(tmp_path, {"train.py": source})
     done = _scan(root, "--unsafe-fixes")
     text = (root / "train.py").read_text()

@@ -61,23 +61,25 @@ def test_quant_hook_installed_through_forward_pre_hook_is_seen(tmp_path):
     project = {
         "train.py": """
         import torch
-        from fq import nvfp4_fake_quant
+        from fq import nvfp4_fake_quant, Net
 
         if __name__ == "__main__":
-            m = torch.nn.Linear(2, 2)
+            m = Net()
             m.register_forward_pre_hook(nvfp4_fake_quant)
+            opt = torch.optim.SGD(m.parameters(), lr=0.1)
             m(torch.randn(1, 2)).sum().backward()
+            opt.step()
         """,
-        "fq.py": "def nvfp4_fake_quant(module, args):\n    return args\n",
+        "fq.py": "import torch\n\nclass Net(torch.nn.Linear):\n    pass\n\ndef nvfp4_fake_quant(module, args):\n    return args\n",
         "evaluate_ckpt.py": """
-        import torch
+        from fq import Net
         from safetensors.torch import load_file
 
         def validate(m):
             return 0.0
 
         if __name__ == "__main__":
-            m = torch.nn.Linear(2, 2)
+            m = Net()
             m.load_state_dict(load_file("model.safetensors"))
             validate(m)
         """,
