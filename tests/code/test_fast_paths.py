@@ -14,7 +14,6 @@ from auditor.code import patterns, tree_prefilter
 from auditor.code.context import ModuleContext
 from auditor.code.summarize import summarize_source
 from auditor.config import Config
-from rules.code.ra101_final_validation_skipped import FinalValidationSkipped
 from rules.code.ra140_diagnostic_side_effect import DiagnosticSideEffect, _Walker
 from rules.code.ra170_unsafe_checkpoint_load import UnsafeCheckpointLoad
 
@@ -189,26 +188,6 @@ def test_ra140_tree_prefilter(source, expected):
 ])
 def test_ra170_tree_prefilter(source, expected):
     assert UnsafeCheckpointLoad().applies_to_tree(ast.parse(source), Config()) is expected
-
-
-@pytest.mark.parametrize("source, expected", [
-    ("for s in r:\n    if is_last_step:\n        val_metrics = {}\n", True),
-    ("for s in r:\n    if is_last_step:\n        print('done')\n", False),
-    ("for s in r:\n    if step == total - 1:\n        pass\n    else:\n        validate(m)\n", True),
-    ("for s in r:\n    if not is_last_step:\n        evaluate(m)\n", True),
-    ("for s in r:\n    if step == len(loader) - 1:\n        break\n", False),  # nothing validates after it
-    ("for s in r:\n    if step == len(loader) - 1:\n        break\n    validate(m)\n", True),
-    (("def f():\n    for s in r:\n        try:\n            if is_last_step:\n                return\n"
-      "            evaluate(m)\n        finally:\n            pass\n"), True),
-    ("def f():\n    if is_last_step:\n        return\n    validate(m)\n", False),  # not in a loop
-    ("for s in r:\n    def g():\n        if is_last_step:\n            return\n        validate(m)\n", False),
-    ("if step > 3:\n    val = {}\n", False),
-])
-def test_ra101_tree_prefilter(source, expected):
-    assert FinalValidationSkipped().applies_to_tree(ast.parse(source), Config()) is expected
-
-
-ORIGINAL_TEXT_VALIDATION = r"validat|evaluat|run_eval|do_eval|eval_model|\b_?val_|_val\b|\beval_|_eval\b|\btest\(|\btest_metrics"
 
 
 @pytest.mark.parametrize("text", [
