@@ -190,6 +190,9 @@ def test_ra170_tree_prefilter(source, expected):
     assert UnsafeCheckpointLoad().applies_to_tree(ast.parse(source), Config()) is expected
 
 
+ORIGINAL_TEXT_VALIDATION = r"validat|evaluat|run_eval|do_eval|eval_model|\b_?val_|_val\b|\beval_|_eval\b|\btest\(|\btest_metrics"
+
+
 @pytest.mark.parametrize("text", [
     "val_x", "aval_x", "_val_x", "a_val_x", "x_val", "x_val2", "eval_", "xeval_", "a_eval", "a_evalx", "test(",
     "atest(", "test_metrics", "mytest_metrics", "é_val_", "éval_", "(val_", "\nval_", "__val_", "x.eval_", "_val",
