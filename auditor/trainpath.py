@@ -10,7 +10,8 @@ file that may be on the path than hide one that is.
 from __future__ import annotations
 
 import ast
-import posixpath
+
+from auditor.code.resolve import Resolver, module_name_for
 
 
 def module_index(paths) -> dict[str, str]:
@@ -18,57 +19,26 @@ def module_index(paths) -> dict[str, str]:
     index: dict[str, str] = {}
     for path in sorted(paths):
         if path.endswith(".py"):
-            name, _ = _module_name(path)
+            name, _ = module_name_for(path)
             if name:
                 index.setdefault(name, path)
     return index
 
 
-def _module_name(path: str) -> tuple[str, bool]:
-    parts = path[:-3].split("/")
-    is_package = parts[-1] == "__init__"
-    if is_package:
-        parts = parts[:-1]
-    return ".".join(parts), is_package
-
-
 def _imports(path: str, data: bytes) -> list[str]:
-    """Dotted names a module imports (relative ones made absolute against the file's own path)."""
+    """Dotted names a module imports, anywhere in it (relative ones made absolute against its own name)."""
     try:
         tree = ast.parse(data, filename=path)
     except (SyntaxError, ValueError):
         return []
-    own, is_package = _module_name(path)
-    package = own if is_package else own.rpartition(".")[0]
-    names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base_parts = package.split(".") if package else []
-                up = node.level - 1
-                if up > len(base_parts):
-                    continue
-                base_parts = base_parts[: len(base_parts) - up]
-                base = ".".join(base_parts + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if not base:
-                # `from . import x` at the root: each name is a module
-                names.extend(alias.name for alias in node.names if alias.name != "*")
-                continue
-            names.append(base)
-            # `from pkg import mod` imports the submodule pkg.mod when there is one
-            names.extend(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-    return names
+    return sorted(Resolver(tree, *module_name_for(path)).imported_names)
 
 
 def _targets(name: str, index: dict[str, str], roots: list[str]) -> list[str]:
     """Files that importing `name` executes: each package's __init__ on the way, then the module.
 
-    `roots` are the import roots as dotted prefixes: "" (the repo root), the entry point's own
-    folder (Python puts a script's folder first on sys.path) and "src" (src layout).
+    `roots` are the import roots as dotted prefixes: "" (the repo root, or its src/ folder) and the
+    entry point's own package (Python puts a script's folder first on sys.path).
     """
     parts = name.split(".")
     for root in roots:
@@ -93,12 +63,13 @@ def training_path(files: dict[str, bytes], entry_point: str) -> set[str]:
     start = _entry_path(entry_point, files, index)
     if start is None:
         return set()
-    entry_dir = posixpath.dirname(start).replace("/", ".")
-    roots = list(dict.fromkeys([entry_dir, "", "src"]))
+    entry_dir = module_name_for(start)[0].rpartition(".")[0] if not start.endswith("__init__.py") else \
+        module_name_for(start)[0]
+    roots = list(dict.fromkeys([entry_dir, ""]))
     seen = {start}
     if not entry_point.strip().endswith(".py"):
         # `python -m pkg.mod` imports pkg/__init__.py first
-        module = _module_name(start)[0]
+        module = module_name_for(start)[0]
         seen.update(_targets(module, index, [""]))
     todo = sorted(seen)
     while todo:

@@ -388,7 +388,8 @@ def scan_at_sha(repo: Repo, sha: str, config: Config, paths: set[str] | None = N
     findings per blob hash, so scanning many SHAs costs one parse per distinct file content.
     """
     from auditor.code.discover import SKIP_DIRS  # the scanner is heavy: only when asked
-    from auditor.code.scan import SourceFile, scan_files
+    from auditor.code.scan import scan_files
+    from auditor.code.sources import SourceFile
 
     def wanted(path: str) -> bool:
         if paths is not None:

@@ -66,7 +66,7 @@ def scan(paths, rev, diff_base, all_lines, baseline_file, jobs, no_cache, fmt, o
 def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
     """The .py files of the commit, as SourceFiles keyed by their blob ids, limited to the given paths."""
     from auditor.code.discover import SKIP_DIRS
-    from auditor.code.scan import SourceFile
+    from auditor.code.sources import SourceFile
     from auditor.vcs import Repo
 
     repo = Repo(start)

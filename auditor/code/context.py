@@ -1,91 +1,68 @@
-"""What a code rule sees: one parsed module, its names, positions, the project index and the config."""
+"""What a module rule sees: one module's stdlib `ast` tree, its name resolver, positions, project facts, config."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
-
-from auditor.code.imports import build_import_table, qualified_name
+from auditor.code.facts import ProjectFacts
+from auditor.code.resolve import Resolver
 from auditor.config import Config
 from auditor.findings import code_location
-
-if TYPE_CHECKING:  # pragma: no cover
-    from auditor.code.index import ProjectIndex
 
 
 @dataclass
 class ModuleContext:
     path: str  # as reported: relative to the scan root, "/" separators
     source: str
-    tree: cst.Module
+    tree: ast.Module
     config: Config = field(default_factory=Config)
     module_name: str = ""  # dotted name inside the project ("pkg.train"), "" when unknown
     is_package: bool = False  # an __init__.py
-    project: "ProjectIndex | None" = None
-    extras: dict[str, Any] = field(default_factory=dict)  # per-module scratch space rules may share
+    facts: ProjectFacts = field(default_factory=ProjectFacts)
 
     @cached_property
-    def _imports(self):
-        return build_import_table(self.tree, self.module_name, self.is_package)
+    def resolver(self) -> Resolver:
+        return Resolver(self.tree, self.module_name, self.is_package)
 
-    @property
-    def aliases(self) -> dict[str, str]:
-        return self._imports.aliases
+    def qualified_name(self, node: ast.AST) -> str | None:
+        return self.resolver.qualified_name(node)
 
-    @property
-    def imported_modules(self) -> set[str]:
-        return self._imports.imported_modules
-
-    def qualified_name(self, node: cst.BaseExpression) -> str | None:
-        return qualified_name(node, self.aliases)
-
-    @cached_property
-    def wrapper(self) -> MetadataWrapper:
-        # unsafe_skip_copy: rules then see the very nodes the metadata is keyed on.
-        return MetadataWrapper(self.tree, unsafe_skip_copy=True)
-
-    @cached_property
-    def positions(self):
-        return self.wrapper.resolve(PositionProvider)
-
-    @cached_property
-    def parents(self):
-        return self.wrapper.resolve(ParentNodeProvider)
+    def qualified_names(self, node: ast.AST) -> frozenset[str]:
+        return self.resolver.qualified_names(node)
 
     @cached_property
     def lines(self) -> list[str]:
         return self.source.splitlines()
 
     @cached_property
-    def starts(self) -> dict:
-        """node -> (line, col) of its syntactic start: PositionProvider's numbers, several times cheaper."""
-        from auditor.code.positions import start_positions
+    def _parents(self) -> dict[int, ast.AST]:
+        parents: dict[int, ast.AST] = {}
+        for node in ast.walk(self.tree):
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+        return parents
 
-        return start_positions(self.tree)
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self._parents.get(id(node))
 
-    def position(self, node: cst.CSTNode) -> tuple[int, int]:
-        # Most files report a few expressions: each is found by its own code first; the table of every
-        # node (a pass over the whole module) only when that cannot tell.
-        starts = self.__dict__.get("starts")
-        if starts is None:
-            quick = self.extras.setdefault("_quick_starts", {})
-            found = quick.get(node)
-            if found is None:
-                from auditor.code.positions import node_start
+    def position(self, node: ast.AST) -> tuple[int, int]:
+        """(line, column in characters): `ast` counts columns in UTF-8 bytes."""
+        line, col = node.lineno, node.col_offset
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if col and not text.isascii():
+            col = len(text.encode("utf-8")[:col].decode("utf-8", "replace"))
+        return line, col
 
-                found = quick[node] = node_start(self.tree, self.source, node) or self.starts[node]
-            return found
-        return starts[node]
+    def location(self, node: ast.AST) -> dict:
+        return code_location(self.path, *self.position(node))
 
-    def location(self, node: cst.CSTNode) -> dict:
-        line, col = self.position(node)
-        return code_location(self.path, line, col)
-
-    def anchor(self, node: cst.CSTNode) -> str:
+    def anchor(self, node: ast.AST) -> str:
         """The normalized text of the node's first line: what a fingerprint is tied to."""
-        line, _ = self.position(node)
+        line = node.lineno
         return " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
+
+    def text(self, node: ast.AST) -> str:
+        """The node's source text, whitespace normalized (for messages and evidence)."""
+        return " ".join((ast.get_source_segment(self.source, node) or ast.unparse(node)).split())

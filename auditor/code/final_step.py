@@ -22,8 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from auditor.code.rule_base import ModuleRule
-from auditor.findings import code_location
+from auditor.code.rule_base import ModuleRule, Needs
 
 # -- what code does -------------------------------------------------------------------------------------------
 
@@ -1033,40 +1032,24 @@ class FinalStepRule(ModuleRule):
     """RA101 and RA102 report the two halves of one analysis; the subclass says which (by its id)."""
     text = EVALUATION_TEXT
 
-    def applies_to(self, source: str, config=None) -> bool:
-        names = self.text + tuple(n.rsplit(".", 1)[-1] for n in getattr(config, "validation_functions", ()) or ())
-        return any(token in source for token in names)
+    def needs(self, config=None) -> Needs:
+        configured = getattr(config, "validation_functions", None) or ()
+        return Needs(text=self.text + tuple(name.rsplit(".", 1)[-1] for name in configured))
 
     def check(self, ctx, context=None):
-        tree = ctx.tree if isinstance(ctx.tree, ast.Module) else ast.parse(ctx.source)
-        lines = ctx.source.splitlines()
-        for problem in final_step_problems(tree, ctx.config.validation_functions):
-            if problem.rule != self.id:
-                continue
-            yield self.finding(problem.message, _location(ctx.path, lines, problem.node),
-                               _evidence(ctx.path, ctx.source, lines, problem), anchor=_anchor(lines, problem.node))
+        for problem in final_step_problems(ctx.tree, ctx.config.validation_functions):
+            if problem.rule == self.id:
+                yield self.finding(problem.message, ctx.location(problem.node), _evidence(ctx, problem),
+                                   anchor=ctx.anchor(problem.node))
 
 
-def _column(lines: list[str], node: ast.AST) -> int:
-    """ast's col_offset counts UTF-8 bytes; reports count characters."""
-    text = lines[node.lineno - 1] if 0 < node.lineno <= len(lines) else ""
-    return len(text.encode("utf-8")[:node.col_offset].decode("utf-8", "replace"))
-
-
-def _location(path: str, lines: list[str], node: ast.AST) -> dict:
-    return code_location(path, node.lineno, _column(lines, node))
-
-
-def _anchor(lines: list[str], node: ast.AST) -> str:
-    return " ".join(lines[node.lineno - 1].split()) if 0 < node.lineno <= len(lines) else ""
-
-
-def _evidence(path: str, source: str, lines: list[str], problem: Problem) -> dict:
+def _evidence(ctx, problem: Problem) -> dict:
     """What a fix and a reader need: the condition's text and place, the loop counter and its last value."""
     evidence: dict = {}
     if problem.condition is not None:
-        evidence["condition"] = " ".join((ast.get_source_segment(source, problem.condition) or "").split())
-        evidence["condition_at"] = {"line": problem.condition.lineno, "col": _column(lines, problem.condition)}
+        line, col = ctx.position(problem.condition)
+        evidence["condition"] = ctx.text(problem.condition)
+        evidence["condition_at"] = {"line": line, "col": col}
     counter = problem.counter()
     if counter is not None:
         evidence["counter"] = counter[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from auditor.code.relative import resolve_relative  # noqa: F401  (re-exported)
+from auditor.code.resolve import resolve_relative
 
 
 def _dotted(node: cst.BaseExpression | None) -> str | None:

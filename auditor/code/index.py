@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from auditor.code.context import ModuleContext
+    from auditor.code.project_index import ProjectIndex
     from auditor.config import Config
 
 MODULE_CODE = "<module>"  # the pseudo-function holding a module's top-level code
@@ -155,12 +155,6 @@ def needs_summary(source: str) -> bool:
     from auditor.code.summarize import needs_summary as check
 
     return check(source)
-
-
-def summarize_module(ctx: "ModuleContext") -> ModuleSummary:
-    from auditor.code.summarize import summarize
-
-    return summarize(ctx)
 
 
 def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:

@@ -1,6 +1,8 @@
 """The two kinds of code rules.
 
-ModuleRule: looks at one parsed module (cacheable per file content).
+ModuleRule: looks at one module's `ast` tree (cacheable per file content). It declares what it needs as
+data -- the qualified API names it looks for, or text that must appear -- and the engine skips files that
+cannot match: the rule's logic is written once, in `check`.
 ProjectRule: looks at the project index built from every module's summary (entry points, helpers
 followed across files).
 
@@ -10,6 +12,8 @@ small project. In a bad example, lines ending with `# expect: RA1xx` must be exa
 
 from __future__ import annotations
 
+import ast
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
 from auditor.findings import Finding
@@ -18,27 +22,41 @@ from auditor.rule import Rule
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.code.context import ModuleContext
     from auditor.code.index import ProjectIndex
+    from auditor.code.resolve import Resolver
     from auditor.config import Config
+
+
+@dataclass(frozen=True)
+class Needs:
+    """A file can only match when it refers to one of `apis` (through any import or alias) or contains one of
+    `text`. Both empty: every file."""
+    apis: frozenset[str] = frozenset()
+    text: tuple[str, ...] = ()
+
+    def text_allows(self, source: str) -> bool:
+        if not self.apis and not self.text:
+            return True
+        if any(token in source for token in self.text):
+            return True
+        return any(api.rsplit(".", 1)[-1] in source for api in self.apis)
+
+    def tree_allows(self, source: str, tree: ast.Module, resolver: "Resolver") -> bool:
+        if not self.apis or any(token in source for token in self.text):
+            return True
+        return resolver.references(self.apis, tree)
 
 
 class ModuleRule(Rule):
     scope = "code"
-    # Cheap text prefilter: the rule can only fire in a file containing one of these substrings.
-    # Empty means "always run".
-    prefilter: ClassVar[tuple[str, ...]] = ()
+    apis: ClassVar[tuple[str, ...]] = ()
+    text: ClassVar[tuple[str, ...]] = ()
 
-    def applies_to(self, source: str, config: "Config | None" = None) -> bool:
-        """Could the rule fire in this file? `config` is the scan's configuration, for prefilters that depend
-        on configured names (RA140's `diagnostic_flags`)."""
-        return not self.prefilter or any(token in source for token in self.prefilter)
-
-    def applies_to_tree(self, tree, config: "Config | None" = None) -> bool:
-        """Second-stage prefilter on the module's `ast` tree (see auditor/code/tree_prefilter.py); it must
-        never say False for a module the rule would flag."""
-        return True
+    def needs(self, config: "Config | None" = None) -> Needs:
+        """What a file must contain for this rule to fire; rules whose names come from the config override it."""
+        return Needs(frozenset(self.apis), tuple(self.text))
 
     def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:
-        """Yield findings for one parsed module."""
+        """Yield findings for one module."""
         return ()
 
 

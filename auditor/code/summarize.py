@@ -1,9 +1,8 @@
 """One walk over a module that records, per function, the events the project index needs.
 
 The walk uses Python's own `ast` over the module's source: it is an order of magnitude cheaper than
-libcst's parse plus PositionProvider, and the index needs only names, calls and line numbers. Names
-resolve through the same kind of import table as auditor/code/imports.py (aliases, relative imports,
-module-level definitions).
+libcst's parse, and the index needs only names, calls and line numbers. Names resolve through the one
+scope-aware resolver (auditor/code/resolve.py), as in every module rule.
 
 The summary does not depend on the configuration (the engine caches it per file content): calls are
 recorded with their qualified names, and the index decides which of them are the project's
@@ -18,8 +17,7 @@ import re
 
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
-from auditor.code.relative import resolve_relative
-from auditor.code.tree_prefilter import statements
+from auditor.code.resolve import Resolver
 
 _BUILTINS = frozenset(dir(builtins))
 # Tokens whose absence means a file can neither start a program nor do anything the index tracks.
@@ -128,35 +126,6 @@ def _receiver_word(node) -> str:
 _STATEMENT_LEVEL = (ast.stmt, ast.ExceptHandler, ast.match_case)
 
 
-def import_table(tree: ast.Module, module_name: str, is_package: bool) -> tuple[dict[str, str], set[str]]:
-    """local name -> qualified name, and the imported modules (see auditor/code/imports.py)."""
-    aliases: dict[str, str] = {}
-    modules: set[str] = set()
-    for node in statements(tree):  # breadth first, as ast.walk
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                modules.add(alias.name)
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    top = alias.name.split(".")[0]
-                    aliases.setdefault(top, top)
-        elif isinstance(node, ast.ImportFrom):
-            base = resolve_relative(module_name, is_package, node.level, node.module) if node.level else \
-                (node.module or "")
-            if not base:
-                continue
-            modules.add(base)
-            for alias in node.names:
-                if alias.name != "*":
-                    aliases[alias.asname or alias.name] = f"{base}.{alias.name}"
-    if module_name:
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                aliases.setdefault(node.name, f"{module_name}.{node.name}")
-    return aliases, modules
-
-
 class _Frame:
     def __init__(self, summary: FunctionSummary):
         self.summary = summary
@@ -198,7 +167,8 @@ class Summarizer(ast.NodeVisitor):
     def __init__(self, ctx, tree: ast.Module):
         self.lines = ctx.source.splitlines()
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        self.aliases, imported = import_table(tree, ctx.module_name, ctx.is_package)
+        self.resolver = Resolver(tree, self.module, ctx.is_package)
+        self.aliases, imported = self.resolver.aliases, self.resolver.imported_modules
         top = FunctionSummary(qualname=f"{self.module}.{MODULE_CODE}", line=1, text="")
         own = self.module + "."
         self.summary = ModuleSummary(path=ctx.path, module_name=self.module, imported_modules=sorted(imported),
@@ -224,15 +194,7 @@ class Summarizer(ast.NodeVisitor):
                                                detail))
 
     def qualified(self, node) -> str | None:
-        if isinstance(node, ast.Name):
-            return self.aliases.get(node.id, node.id)
-        if isinstance(node, ast.Attribute):
-            base = self.qualified(node.value)
-            return f"{base}.{node.attr}" if base else None
-        if isinstance(node, ast.Call):
-            base = self.qualified(node.func)
-            return f"{base}()" if base else None
-        return None
+        return self.resolver.qualified_name(node)
 
     def resolve(self, node) -> tuple[str | None, bool]:
         """Qualified name of an expression and whether it went through the import/def table or a known type."""
@@ -253,7 +215,7 @@ class Summarizer(ast.NodeVisitor):
                     return (frame.types[head] + ("." + rest if rest else "")), True
                 if head in frame.nested:
                     return (frame.nested[head] + ("." + rest if rest else "")), True
-            if head in self.aliases:
+            if self.resolver.is_bound(head, (node.lineno, node.col_offset)):
                 return self.qualified(node), True
             return dotted, False
         return self.qualified(node), False

@@ -12,6 +12,9 @@ import re
 import tokenize
 from dataclasses import dataclass
 
+from auditor.config import Config
+from auditor.findings import Finding, code_location
+
 MARKER = re.compile(r"audit:\s*ignore\[([^\]]*)\]")
 _QUICK = re.compile(r"audit:\s*ignore\[")
 
@@ -68,3 +71,47 @@ def parse_suppressions(source: str) -> list[Suppression]:
     for comment_line, col, text, rules in pending:  # at the end of the file: covers nothing but itself
         out.append(Suppression(comment_line, comment_line, col, rules, text))
     return out
+
+
+def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Suppression]], config: Config) -> list[Finding]:
+    """Drop suppressed findings; add RA002 for unused suppressions and RA003 for unknown rule ids."""
+    from auditor.code.analysis import meta_rule
+
+    if not suppressions:
+        return findings
+    from auditor.registry import all_rule_classes, scope_rule_classes
+
+    known = scope_rule_classes(("code", "meta"), tuple(config.plugins))
+    written = {w for items in suppressions.values() for s in items for w in s.rules}
+    if any(w.upper() not in known and w not in {c.name for c in known.values()} for w in written):
+        known = all_rule_classes(tuple(config.plugins))  # every scope, before calling a rule unknown
+    by_name = {cls.name: rid for rid, cls in known.items()}
+    unused_rule = meta_rule(config, "RA002")
+    unknown_rule = meta_rule(config, "RA003")
+    kept, extra = [], []
+    wanted: dict[tuple[str, int], dict[str, Suppression]] = {}
+    for path, items in suppressions.items():
+        for s in items:
+            for written in s.rules:
+                rid = written.upper() if written.upper() in known else by_name.get(written)
+                if rid is None:
+                    extra.append(unknown_rule.finding(
+                        f"suppression names unknown rule {written!r}", code_location(path, s.comment_line, s.col),
+                        {"rule": written}, anchor=s.text))
+                else:
+                    wanted.setdefault((path, s.line), {})[rid] = s
+    used: set[tuple[str, int, str]] = set()
+    for f in findings:
+        key = (f.location.get("path"), f.location.get("line"))
+        s = wanted.get(key, {}).get(f.rule) if key[0] is not None else None
+        if s is None:
+            kept.append(f)
+        else:
+            used.add((key[0], key[1], f.rule))
+    for (path, line), rules in sorted(wanted.items()):
+        for rid, s in sorted(rules.items()):
+            if (path, line, rid) not in used and config.is_selected(rid, path):
+                extra.append(unused_rule.finding(
+                    f"suppression of {rid} matches no finding on line {line}; remove it",
+                    code_location(path, s.comment_line, s.col), {"rule": rid}, anchor=s.text))
+    return kept + [f for f in extra if config.is_selected(f.rule, f.location.get("path"))]

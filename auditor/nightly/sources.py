@@ -68,7 +68,8 @@ def scan_code_at(repo, sha: str, config: Config, jobs: int | None = None) -> lis
 
         result = scan_at_sha(repo, sha, config)
     else:
-        from auditor.code.scan import SourceFile, scan_files
+        from auditor.code.scan import scan_files
+        from auditor.code.sources import SourceFile
 
         files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha)]
         result = scan_files(files, config, jobs=jobs)

@@ -1,182 +1,67 @@
-import re
-from functools import cached_property, lru_cache
-
-import libcst as cst
+import ast
+from dataclasses import dataclass, field
 
 from auditor.code import apis
-from auditor.code.rule_base import ModuleRule
+from auditor.code.resolve import dotted
+from auditor.code.rule_base import ModuleRule, Needs
+from auditor.code.syntax import enclosing_function, walk_local, words
 
-_DIAG_WORDS = re.compile(r"^(diag\w*|debug\w*)$")
+# Words that make a name diagnostic: `args.diag`, `self.debug`, `run_diagnostics`, `DEBUG`; not
+# `diagonal_gaussian` or `block_diagonal` (words are matched whole, not as substrings).
+DIAG_WORDS = frozenset({"diag", "diags", "diagnose", "diagnostic", "diagnostics", "debug", "debugging", "dbg"})
 _INPLACE = frozenset({"add_", "sub_", "mul_", "div_", "copy_", "zero_", "fill_", "clamp_", "clamp_min_",
                       "clamp_max_", "normal_", "uniform_", "addcmul_", "addcdiv_", "lerp_", "masked_fill_",
-                      "set_", "mul", "neg_", "abs_", "sign_", "data_ptr_"}) - {"mul", "data_ptr_"}
+                      "set_", "neg_", "abs_", "sign_"})
 _PARAM_NAMES = frozenset({"p", "param", "params", "parameter", "w", "weight", "weights", "bias"})
 _PARAM_ATTRS = frozenset({"data", "weight", "bias", "grad"})
 _RNG_SAVE = ("get_rng_state", "getstate", "get_state", "get_rng_state_all")
 _RNG_RESTORE = ("set_rng_state", "setstate", "set_state", "set_rng_state_all")
 _FORK_RNG = frozenset({"torch.random.fork_rng", "torch.cuda.random.fork_rng"})
+_GRAD_EFFECTS = {"backward": "runs `.backward()`", "zero_grad": "clears gradients"}
 
 
-def _tokens(name: str) -> list[str]:
-    return [t for t in re.split(r"[._]+", name.lower()) if t]
+def _is_diag_name(name: str, flags: set[str]) -> bool:
+    return name.lower() in flags or any(w in DIAG_WORDS or w.startswith("debug") for w in words(name))
 
 
-def _identifiers(node: cst.CSTNode) -> list[str]:
-    """Every Name and attribute name in an expression (`cfg.diagnostics.enabled` -> cfg, diagnostics, enabled)."""
-    found: list[str] = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.append(n.value)
-
-        def visit_Call(self, n: cst.Call) -> bool:  # `isEnabledFor(logging.DEBUG)` is logging, not a flag
-            return False
-
-        def visit_SimpleString(self, n) -> None:
-            return None
-
-    node.visit(Collect())
-    return found
-
-
-def _dotted(node) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else ""
-    return ""
+def _flag_names(test: ast.expr):
+    """The names a condition switches on: a name or attribute chain used as a truth value (`args.diag`,
+    `cfg.diagnostics.enabled`), or the last name of one compared to a value (`self.debug_level > 1`), but not
+    the owner of a compared attribute (`old_diag.device.type == "meta"` tests a tensor, not a switch), nor
+    anything inside a call (`isEnabledFor(logging.DEBUG)` is a log level)."""
+    if isinstance(test, ast.BoolOp):
+        for value in test.values:
+            yield from _flag_names(value)
+    elif isinstance(test, ast.UnaryOp):
+        yield from _flag_names(test.operand)
+    elif isinstance(test, ast.Compare):
+        for side in (test.left, *test.comparators):
+            if isinstance(side, (ast.Name, ast.Attribute)):
+                yield side.id if isinstance(side, ast.Name) else side.attr
+    elif isinstance(test, (ast.Name, ast.Attribute)):
+        for node in ast.walk(test):
+            if isinstance(node, ast.Name):
+                yield node.id
+            elif isinstance(node, ast.Attribute):
+                yield node.attr
 
 
-_DRAW_NAMES = frozenset(name.rsplit(".", 1)[-1] for name, (_, strength) in apis.CONSUME_APIS.items()
-                        if strength == "draw")
-_EFFECT_METHODS = frozenset({"backward", "zero_grad", "step", "eval", "train"}) | _INPLACE | _DRAW_NAMES
-
-
-def _may_flag(node, local: set[str]) -> bool:
-    """On the ast: could `_Walker` flag this node inside a region? (A superset of its visit_Call/visit_Assign.)"""
-    import ast
-
-    if isinstance(node, ast.Call):
-        func = node.func
-        if isinstance(func, ast.Attribute):
-            return func.attr in _EFFECT_METHODS
-        return isinstance(func, ast.Name) and func.id in local
-    if isinstance(node, ast.Assign):
-        return any(isinstance(t, ast.Attribute) and t.attr == "data" for t in node.targets)
-    return False
-
-
-def _callable_effects(tree) -> set[str]:
-    """On the ast, a superset of the plain names `_Walker` flags when called: a draw API imported under any
-    name (or a name that is one), and a module-level function whose body runs backward/zero_grad."""
-    import ast
-
-    from auditor.code.tree_prefilter import statements
-
-    names = set(_DRAW_NAMES)
-    for node in statements(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):  # a plain `import a.b` binds only `a`, never a draw
-            names.update(alias.asname or alias.name for alias in node.names
-                         if alias.name.rsplit(".", 1)[-1] in _DRAW_NAMES
-                         and (alias.asname or isinstance(node, ast.ImportFrom)))
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("backward", "zero_grad")
-                for n in ast.walk(stmt)):
-            names.add(stmt.name)
-    return names
-
-
-def _diag_function_name(name: str, flags: set[str]) -> bool:
-    tokens = _tokens(name)
-    return bool(tokens) and (tokens[0] in ("debug", "diag", "diagnose", "diagnostic", "diagnostics")
-                             or any(t.startswith("diag") for t in tokens) or name.lower() in flags)
-
-
-@lru_cache(maxsize=8)
-def _text_prefilter(flags: tuple[str, ...]) -> "re.Pattern[str]":
-    """A superset of the places `_Walker` treats as diagnostic: the test of an `if`/`elif` up to its colon
-    (slices and `:=` allowed) mentioning an identifier part starting with debug/diag or a configured flag,
-    or a `def` whose name contains debug/diag or is a configured flag."""
-    words = "|".join(["debug", "diag", *(re.escape(f) for f in flags)])
-    return re.compile(rf"^[ \t]*(?:el)?if\b(?:\[[^\]]*\]|:=|[^:\[])*?(?<![a-z0-9])(?:{words})"
-                      rf"|\bdef\s+\w*?(?:{words})", re.IGNORECASE | re.MULTILINE)
-
-
+@dataclass
 class _Region:
-    # `why` and `line` need the module's positions: computed only when the region has something to report
-    def __init__(self, node, ctx, function: str, body):
-        self.node, self._ctx, self._function, self._body = node, ctx, function, body
-        self.modes: list[tuple[str, str, cst.Call]] = []  # (receiver, "eval"|"train", call)
-        self.draws: list[tuple[cst.Call, str]] = []
-
-    @cached_property
-    def _code(self) -> str:  # the region's own code, read only when it draws random numbers
-        return cst.Module(body=[]).code_for_node(self._body) if self._body is not None else ""
-
-    @property
-    def saves_rng(self) -> bool:
-        return any(s + "(" in self._code for s in _RNG_SAVE)
-
-    @property
-    def restores_rng(self) -> bool:
-        return any(s + "(" in self._code for s in _RNG_RESTORE)
-
-    @cached_property
-    def line(self) -> int:
-        return self._ctx.position(self.node)[0]
-
-    @cached_property
-    def why(self) -> str:
-        if self._function:
-            return f"diagnostic function `{self._function}`"
-        return f"diagnostic code under `if {self._ctx.anchor(self.node)[3:].rstrip(':')}`"
-
-
-_NORMAL = object()  # marks the else branch of a diagnostic guard: normal code again
+    node: ast.AST  # the `if` or the def
+    why: str
+    parts: list = field(default_factory=list)  # what runs as diagnostic code
 
 
 class DiagnosticSideEffect(ModuleRule):
     id = "RA140"
     name = "diagnostic-side-effect"
     severity = "error"
-    prefilter = ("diag", "debug", "DEBUG", "Debug", "Diag")
+    text = ("diag", "debug", "DEBUG", "Debug", "Diag", "dbg")
 
-    def applies_to(self, source: str, config=None) -> bool:
-        # Diagnostic code is an `if`/`elif` whose test names a debug/diag flag (or a configured one), or a
-        # function whose name says so; `logger.debug(...)` alone, in most files, is neither.
+    def needs(self, config=None) -> Needs:
         flags = tuple(getattr(config, "diagnostic_flags", None) or ())
-        low = source.lower()  # a cheap substring test first: the regex below is slow on big files
-        if "debug" not in low and "diag" not in low and not any(f.lower() in low for f in flags):
-            return False
-        return _text_prefilter(flags).search(source) is not None
-
-    def applies_to_tree(self, tree, config=None) -> bool:
-        # The regions of `_Walker`, on the ast (an `if` whose test names a flag: its test and body; a diagnostic
-        # def: all of it), holding something `_Walker` could flag: a call whose last name is a side effect or
-        # a draw, a plain-name call that may be a draw or a module function with effects, or a `.data =` write.
-        import ast
-
-        from auditor.code.tree_prefilter import identifiers_outside_calls, statements
-
-        flags = {f.lower() for f in getattr(config, "diagnostic_flags", None) or ()}
-        local = None
-        for node in statements(tree):
-            if isinstance(node, ast.If):
-                if not any(ident.lower() in flags or any(_DIAG_WORDS.match(t) for t in _tokens(ident))
-                           for ident in identifiers_outside_calls(node.test)):
-                    continue
-                parts = [node.test, *node.body]
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _diag_function_name(node.name, flags):
-                parts = [node]
-            else:
-                continue
-            if local is None:
-                local = _callable_effects(tree)
-            if any(_may_flag(sub, local) for part in parts for sub in ast.walk(part)):
-                return True
-        return False
+        return Needs(text=(*self.text, *flags))
 
     summary = ("Diagnostic or debug code consumes RNG or changes training state (backward, optimizer step, "
                "in-place parameter writes, train/eval mode not restored).")
@@ -275,6 +160,22 @@ class DiagnosticSideEffect(ModuleRule):
             if verbose:
                 print(loss.item())
         """,
+        # `diag` inside a word is not a diagnostic: diagonal matrices, diagonal Gaussians
+        """
+        import torch
+
+        def diagonal_gaussian(mean, logvar):
+            return mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+
+        def test_block_diagonal_matmul(self):
+            x = torch.randn(4, 4)
+            x.sum().backward()
+
+        def update(old_diag, lora_diag, opt):
+            if old_diag.device.type == "meta":
+                lora_diag.data.normal_()
+                opt.step()
+        """,
         # logging.DEBUG inside a call is a log level, not a diagnostic switch
         """
         import logging
@@ -289,251 +190,132 @@ class DiagnosticSideEffect(ModuleRule):
     ]
 
     def check(self, ctx, context=None):
-        walker = _Walker(self, ctx)
-        _visit_regions(ctx.tree.body, walker)
-        return walker.findings
-
-
-# libcst's visitor costs about as much as the parse: only the diagnostic regions get the full visit. Outside
-# them the statements are walked by hand, keeping the walker's state that a region can depend on (the
-# enclosing functions' parameter loops, `with fork_rng()` blocks) exactly as the full visit would.
-def _visit_regions(block, walker: "_Walker") -> None:
-    for stmt in block:
-        if isinstance(stmt, cst.If):
-            if walker._is_flag(stmt.test):
-                stmt.visit(walker)
-            else:
-                _visit_regions(_block(stmt.body), walker)
-                if isinstance(stmt.orelse, cst.If):
-                    _visit_regions([stmt.orelse], walker)
-                elif stmt.orelse is not None:
-                    _visit_regions(_block(stmt.orelse.body), walker)
-        elif isinstance(stmt, cst.FunctionDef):
-            if walker._is_diag_function(stmt.name.value):
-                stmt.visit(walker)
-            else:
-                walker.visit_FunctionDef(stmt)
-                _visit_regions(_block(stmt.body), walker)
-                walker.leave_FunctionDef(stmt)
-        elif isinstance(stmt, cst.With):
-            walker.visit_With(stmt)
-            _visit_regions(_block(stmt.body), walker)
-            walker.leave_With(stmt)
-        elif isinstance(stmt, cst.For):
-            walker.visit_For(stmt)
-            _visit_regions(_block(stmt.body), walker)
-            if stmt.orelse is not None:
-                _visit_regions(_block(stmt.orelse.body), walker)
-        elif isinstance(stmt, cst.Match):
-            for case in stmt.cases:
-                _visit_regions(_block(case.body), walker)
-        elif isinstance(stmt, cst.BaseCompoundStatement):  # class, while, try
-            _visit_regions(_block(stmt.body), walker)
-            for handler in getattr(stmt, "handlers", ()):
-                _visit_regions(_block(handler.body), walker)
-            for part in (getattr(stmt, "orelse", None), getattr(stmt, "finalbody", None)):
-                if part is not None:
-                    _visit_regions(_block(part.body), walker)
-
-
-def _block(suite) -> list:
-    return suite.body if isinstance(suite, cst.IndentedBlock) else []  # a one-line suite holds no compound
-
-
-class _Walker(cst.CSTVisitor):
-    def __init__(self, rule: DiagnosticSideEffect, ctx):
-        self.rule, self.ctx = rule, ctx
-        self.flags = {f.lower() for f in getattr(ctx.config, "diagnostic_flags", []) or []}
-        self.regions: list[_Region] = []
-        self.fork_depth = 0
-        self.param_loops: list[set[str]] = [set()]
-        self.findings = []
-        self.reported: set[int] = set()
-
-    @cached_property
-    def effects(self) -> dict[str, tuple[str, int]]:
-        return _module_effects(self.ctx)  # needed only when a region calls a plain name
-
-    # -- regions ---------------------------------------------------------------------------
-    def _is_flag(self, test) -> str:
-        for ident in _identifiers(test):
-            low = ident.lower()
-            if low in self.flags or any(_DIAG_WORDS.match(t) for t in _tokens(ident)):
-                return ident
-        return ""
-
-    def _is_diag_function(self, name: str) -> bool:
-        return _diag_function_name(name, self.flags)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.param_loops.append(set())
-        if self._is_diag_function(node.name.value):
-            self._enter(node, node.name.value, node.body)
-        else:
-            self.regions.append(None)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.param_loops.pop()
-        self._leave()
-
-    def visit_If(self, node: cst.If) -> None:
-        flag = self._is_flag(node.test)
-        if flag:
-            self._enter(node, "", node.body)
-        else:
-            self.regions.append(None)
-
-    def leave_If(self, original_node: cst.If) -> None:
-        self._leave()
-
-    def visit_If_orelse(self, node: cst.If) -> None:
-        # the else branch of a diagnostic guard is the normal path
-        if self.regions and self.regions[-1] not in (None, _NORMAL) and self.regions[-1].node is node:
-            self.regions.append(_NORMAL)
-
-    def leave_If_orelse(self, node: cst.If) -> None:
-        if self.regions and self.regions[-1] is _NORMAL:
-            self.regions.pop()
-
-    def _enter(self, node, function: str, body) -> None:
-        self.regions.append(_Region(node, self.ctx, function, body))
-
-    def _leave(self) -> None:
-        region = self.regions.pop()
-        if region is None or region is _NORMAL:
+        flags = {f.lower() for f in getattr(ctx.config, "diagnostic_flags", None) or ()}
+        regions = list(_regions(ctx.tree, flags))
+        if not regions:
             return
-        for receiver, mode, call in region.modes:
-            if mode != "eval":
-                continue
-            restored = any(r == receiver and m == "train" and self.ctx.position(c) > self.ctx.position(call)
-                           for r, m, c in region.modes)
-            if not restored:
-                self._flag(call, region, f"puts `{receiver}` in eval mode and never restores train mode")
-        if region.draws and not (region.saves_rng and region.restores_rng):
-            for call, name in region.draws:
-                self._flag(call, region, f"draws random numbers (`{name}`), shifting every later draw of training")
+        forked = _inside_fork_rng(ctx)
+        effects = _module_effects(ctx) if any(_calls_plain_name(r) for r in regions) else {}
+        reported: set[int] = set()
+        for region in regions:
+            for node, what in _side_effects(ctx, region, forked, effects):
+                if id(node) in reported:
+                    continue
+                reported.add(id(node))
+                yield self.finding(
+                    f"{region.why} (line {region.node.lineno}) {what}: diagnostics must observe training, not change it",
+                    ctx.location(node), {"region_line": region.node.lineno}, anchor=ctx.anchor(node))
 
-    @property
-    def region(self) -> _Region | None:
-        for region in reversed(self.regions):
-            if region is _NORMAL:
-                return None
-            if region is not None:
-                return region
-        return None
 
-    # -- with / for ------------------------------------------------------------------------
-    def visit_With(self, node: cst.With) -> None:
-        if any(isinstance(item.item, cst.Call) and self.ctx.qualified_name(item.item.func) in _FORK_RNG
-               for item in node.items):
-            self.fork_depth += 1
+def _regions(tree: ast.Module, flags: set[str]):
+    """Diagnostic code: the test and body of an `if` whose condition names a diagnostic flag (not its else
+    branch: that is the normal path), and the whole of a function whose name says it is diagnostic."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            flag = next((n for n in _flag_names(node.test) if _is_diag_name(n, flags)), None)
+            if flag:
+                test = " ".join(ast.unparse(node.test).split())
+                yield _Region(node, f"diagnostic code under `if {test}`", [node.test, *node.body])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_diag_name(node.name, flags):
+            yield _Region(node, f"diagnostic function `{node.name}`", list(node.body))
 
-    def leave_With(self, original_node: cst.With) -> None:
-        if any(isinstance(item.item, cst.Call) and self.ctx.qualified_name(item.item.func) in _FORK_RNG
-               for item in original_node.items):
-            self.fork_depth -= 1
 
-    def visit_For(self, node: cst.For) -> None:
-        it = node.iter
-        if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and \
-                it.func.attr.value in ("parameters", "named_parameters"):
-            target = node.target
-            if isinstance(target, cst.Tuple) and target.elements:
-                target = target.elements[-1].value
-            if isinstance(target, cst.Name):
-                self.param_loops[-1].add(target.value)
+def _calls_plain_name(region: _Region) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) for part in region.parts for n in ast.walk(part))
 
-    # -- side effects ----------------------------------------------------------------------
-    def visit_Call(self, node: cst.Call) -> None:
-        region = self.region
-        if region is None:
-            return
+
+def _inside_fork_rng(ctx) -> set[int]:
+    """ids of the nodes inside `with torch.random.fork_rng():` blocks (draws there do not shift training's)."""
+    inside: set[int] = set()
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                isinstance(item.context_expr, ast.Call) and ctx.qualified_name(item.context_expr.func) in _FORK_RNG
+                for item in node.items):
+            inside.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return inside
+
+
+def _param_names(ctx, region: _Region) -> set[str]:
+    """Loop variables over `.parameters()` / `.named_parameters()` in the function around the region."""
+    scope = region.node if isinstance(region.node, (ast.FunctionDef, ast.AsyncFunctionDef)) else \
+        enclosing_function(ctx.parent, region.node)
+    names: set[str] = set()
+    for node in walk_local(scope) if scope is not None else ():
+        if isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and isinstance(node.iter.func, ast.Attribute) \
+                and node.iter.func.attr in ("parameters", "named_parameters"):
+            target = node.target.elts[-1] if isinstance(node.target, ast.Tuple) and node.target.elts else node.target
+            if isinstance(target, ast.Name):
+                names.add(target.id)
+    return names
+
+
+def _is_param(node: ast.AST, loops: set[str]) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr in _PARAM_ATTRS
+    return isinstance(node, ast.Name) and (node.id in _PARAM_NAMES or node.id in loops)
+
+
+def _side_effects(ctx, region: _Region, forked: set[int], effects: dict[str, tuple[str, int]]):
+    loops = _param_names(ctx, region)
+    modes: list[tuple[str, str, ast.Call]] = []
+    draws: list[tuple[ast.Call, str]] = []
+    nodes = sorted((n for part in region.parts for n in ast.walk(part) if isinstance(n, (ast.Call, ast.Assign))),
+                   key=lambda n: (n.lineno, n.col_offset))
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and target.attr == "data" and _is_param(target.value, loops):
+                    yield node, f"overwrites `{dotted(target) or ast.unparse(target)}`"
+            continue
         func = node.func
-        method = func.attr.value if isinstance(func, cst.Attribute) else ""
-        receiver = _dotted(func.value) if isinstance(func, cst.Attribute) else ""
-        name = self.ctx.qualified_name(func) or ""
-        if name in apis.CONSUME_APIS and apis.CONSUME_APIS[name][1] == "draw":
-            excused = any(_kwarg(node, k) for k in apis.CONSUME_UNLESS_KWARG.get(name, ()))
-            if not excused and self.fork_depth == 0:
-                region.draws.append((node, name))
-            return
+        name = ctx.qualified_name(func) or ""
+        if apis.CONSUME_APIS.get(name, ("", ""))[1] == "draw":
+            excused = any(kw.arg in apis.CONSUME_UNLESS_KWARG.get(name, ()) for kw in node.keywords)
+            if not excused and id(node) not in forked:
+                draws.append((node, name))
+            continue
+        method = func.attr if isinstance(func, ast.Attribute) else ""
+        receiver = (dotted(func.value) or "") if isinstance(func, ast.Attribute) else ""
+        owner = receiver.rsplit(".", 1)[-1]
         if method == "backward":
-            self._flag(node, region, "runs `.backward()`, accumulating gradients into the training step")
+            yield node, "runs `.backward()`, accumulating gradients into the training step"
         elif method == "zero_grad":
-            self._flag(node, region, f"calls `{receiver}.zero_grad()`, clearing the training gradients")
-        elif method == "step" and any(w in receiver.rsplit(".", 1)[-1].lower() for w in ("optim", "sched")) \
-                or method == "step" and receiver.rsplit(".", 1)[-1] == "opt":
-            self._flag(node, region, f"steps `{receiver}`, updating the model or the schedule")
-        elif method in _INPLACE and self._is_param(func.value):
-            self._flag(node, region, f"writes parameters in place (`{receiver}.{method}`)")
-        elif method in ("eval", "train") and receiver:
-            if method == "eval" and not node.args:
-                region.modes.append((receiver, "eval", node))
-            elif method == "train":
-                region.modes.append((receiver, "train", node))
-        elif isinstance(func, cst.Name) and func.value in self.effects:
-            callee_effect, line = self.effects[func.value]
-            self._flag(node, region, f"calls `{func.value}` (line {line}), which {callee_effect}")
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        region = self.region
-        if region is None:
-            return
-        for target in node.targets:
-            t = target.target
-            if isinstance(t, cst.Attribute) and t.attr.value == "data" and self._is_param(t.value):
-                self._flag(node, region, f"overwrites `{_dotted(t)}`")
-
-    def _is_param(self, node) -> bool:
-        if isinstance(node, cst.Attribute):
-            return node.attr.value in _PARAM_ATTRS
-        if isinstance(node, cst.Name):
-            return node.value in _PARAM_NAMES or any(node.value in loops for loops in self.param_loops)
-        return False
-
-    def _flag(self, node, region: _Region, what: str) -> None:
-        if id(node) in self.reported:
-            return
-        self.reported.add(id(node))
-        self.findings.append(self.rule.finding(
-            f"{region.why} (line {region.line}) {what}: diagnostics must observe training, not change it",
-            self.ctx.location(node), {"region_line": region.line}, anchor=self.ctx.anchor(node)))
+            yield node, f"calls `{receiver}.zero_grad()`, clearing the training gradients"
+        elif method == "step" and (any(w in owner.lower() for w in ("optim", "sched")) or owner == "opt"):
+            yield node, f"steps `{receiver}`, updating the model or the schedule"
+        elif method in _INPLACE and _is_param(func.value, loops):
+            yield node, f"writes parameters in place (`{receiver}.{method}`)"
+        elif method == "eval" and receiver and not node.args:
+            modes.append((receiver, "eval", node))
+        elif method == "train" and receiver:
+            modes.append((receiver, "train", node))
+        elif isinstance(func, ast.Name) and func.id in effects:
+            effect, line = effects[func.id]
+            yield node, f"calls `{func.id}` (line {line}), which {effect}"
+    for receiver, mode, call in modes:
+        if mode == "eval" and not any(r == receiver and m == "train" and (c.lineno, c.col_offset) > (call.lineno, call.col_offset)
+                                      for r, m, c in modes):
+            yield call, f"puts `{receiver}` in eval mode and never restores train mode"
+    if draws and not _saves_and_restores_rng(ctx, region):
+        for call, name in draws:
+            yield call, f"draws random numbers (`{name}`), shifting every later draw of training"
 
 
-def _kwarg(call: cst.Call, name: str):
-    return next((a.value for a in call.args if a.keyword is not None and a.keyword.value == name), None)
+def _saves_and_restores_rng(ctx, region: _Region) -> bool:
+    called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+              for part in region.parts for n in ast.walk(part) if isinstance(n, ast.Call)}
+    return bool(called & set(_RNG_SAVE)) and bool(called & set(_RNG_RESTORE))
 
 
 def _module_effects(ctx) -> dict[str, tuple[str, int]]:
-    """Module-level functions that run backward/optimizer steps: calling them from diagnostic code counts."""
+    """Module-level functions that run backward or clear gradients: calling them from diagnostic code counts."""
     effects: dict[str, tuple[str, int]] = {}
-    if "backward" not in ctx.source and "zero_grad" not in ctx.source:
-        return effects
     for stmt in ctx.tree.body:
-        if not isinstance(stmt, cst.FunctionDef) or not _may_have_effect(stmt.body):
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-
-        class Find(cst.CSTVisitor):
-            found: str = ""
-
-            def visit_Call(self, n: cst.Call) -> None:
-                if not self.found and isinstance(n.func, cst.Attribute):
-                    if n.func.attr.value == "backward":
-                        self.found = "runs `.backward()`"
-                    elif n.func.attr.value == "zero_grad":
-                        self.found = "clears gradients"
-
-        finder = Find()
-        stmt.body.visit(finder)
-        if finder.found:
-            effects[stmt.name.value] = (finder.found, ctx.position(stmt)[0])
+        calls = sorted((n for s in stmt.body for n in walk_local(s) if isinstance(n, ast.Call)
+                        and isinstance(n.func, ast.Attribute) and n.func.attr in _GRAD_EFFECTS),
+                       key=lambda n: (n.lineno, n.col_offset))
+        if calls:
+            effects[stmt.name] = (_GRAD_EFFECTS[calls[0].func.attr], stmt.lineno)
     return effects
-
-
-def _may_have_effect(body) -> bool:
-    """A cheap walk first: does any call in the body end in `.backward` or `.zero_grad`? (The visitor then
-    finds which one comes first.)"""
-    from auditor.code.walk import iter_nodes
-
-    return any(isinstance(n, cst.Call) and isinstance(n.func, cst.Attribute)
-               and n.func.attr.value in ("backward", "zero_grad") for n in iter_nodes(body))

@@ -1,20 +1,20 @@
+import ast
 import re
 
-import libcst as cst
-
-from auditor.code.names import call_name, nodes_of
-from auditor.code.patterns import is_validation_name, mentions_validation, last_identifier, validation_calls
-from auditor.code.rule_base import ModuleRule
+from auditor.code.resolve import dotted
+from auditor.code.rule_base import ModuleRule, Needs
+from auditor.code.syntax import calls_in, enclosing_function, is_int, is_validation_name, last_name, mentions, walk_local
 
 BROAD = {"Exception", "BaseException"}
 SAVE_NAME = re.compile(r"^_*(save_checkpoint|save_model|save_pretrained|save_state|save_weights|"
                        r"save_ckpt|write_checkpoint|_save_checkpoint)$")
 # A config, tokenizer or processor saved beside the weights is not the checkpoint itself.
 NOT_CHECKPOINT = re.compile(r"config|tokenizer|processor", re.IGNORECASE)
-KEEPERS = {"append", "put", "put_nowait", "set_exception", "add", "extend", "appendleft"}
+SAVE_APIS = frozenset({"torch.save", "safetensors.torch.save_file"})
+# Passing something on: a queue to the parent, a list of errors someone checks, a future's exception.
+KEEPERS = {"append", "put", "put_nowait", "set_exception", "add", "extend", "appendleft", "send"}
 EXITS = {"sys.exit", "os._exit", "exit", "quit"}
-TEXT_BROAD_EXCEPT = re.compile(r"except\s*:|except\s*\(?[^:\n]*\b(Exception|BaseException)\b")
-TEXT_SAVE = re.compile(r"\bsave|checkpoint")
+LOGGING = {"debug", "info", "warning", "warn", "error", "exception", "critical", "print", "log"}
 
 
 class SwallowedEvalFailure(ModuleRule):
@@ -30,30 +30,6 @@ class SwallowedEvalFailure(ModuleRule):
     )
     incident = ("verl-skipped-validation-bf16-eval.md: a hang in the final validation was 'handled' by hiding it; "
                 "a swallowed exception hides it the same way")
-    prefilter = ("except",)
-
-    def applies_to(self, source: str, config=None) -> bool:
-        return TEXT_BROAD_EXCEPT.search(source) is not None and (
-            mentions_validation(source, config) or TEXT_SAVE.search(source) is not None
-            or any(name in source for name in self.options["save_functions"]))
-    def applies_to_tree(self, tree, config=None) -> bool:
-        import ast
-
-        from auditor.code.tree_prefilter import called_names, imported_as, last_name, statements
-
-        configured = list(getattr(config, "validation_functions", None) or ())
-        saves = set(self.options["save_functions"]) | {"save", "save_file"} | imported_as(tree, {"save", "save_file"})
-        for node in statements(tree):
-            if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-                continue
-            broad = any(h.type is None or any(last_name(t) in BROAD for t in
-                                              (h.type.elts if isinstance(h.type, ast.Tuple) else [h.type]))
-                        for h in node.handlers)
-            if broad and any(is_validation_name(name, configured) or SAVE_NAME.match(name) or name in saves
-                             for stmt in node.body for name in called_names(stmt)):
-                return True
-        return False
-
     params = {"save_functions": []}  # extra names of the project's checkpoint-saving functions
 
     bad = [
@@ -158,6 +134,33 @@ def save_hf_files(model_config, path):
         # if the generation config isn't available, we don't save it
         pass
 ''',
+        # the failure is recorded in a status that ends in a non-zero exit
+        '''
+import sys
+
+def main(paths):
+    all_passed = True
+    for path in paths:
+        try:
+            validate_checkpoint(path)
+        except Exception as exc:
+            print(f"{path}: {exc}")
+            all_passed = False
+    if not all_passed:
+        raise SystemExit(1)
+''',
+        # the traceback is passed on to the parent process, which raises it
+        '''
+import traceback
+
+def _worker(in_queue, out_queue):
+    error = None
+    try:
+        evaluate_model(in_queue.get())
+    except Exception:
+        error = f"{traceback.format_exc()}"
+    out_queue.put({"error": error})
+''',
         # broad except around something that is neither evaluation nor saving
         '''
 def cleanup(path):
@@ -169,82 +172,107 @@ def cleanup(path):
 ''',
     ]
 
+    def needs(self, config=None) -> Needs:
+        return Needs(text=("except",))
+
     def check(self, ctx, context=None):
         configured = ctx.config.validation_functions
-        for node in nodes_of(ctx, cst.Try):
+        for node in ast.walk(ctx.tree):
+            if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+                continue
             what = self._guarded(ctx, node.body, configured)
             if what is None:
                 continue
             for handler in node.handlers:
                 if _is_broad(handler) and not _handles(ctx, handler):
-                    yield self.finding(f"a failure of {what} is caught here and neither re-raised nor reported as a "
-                                       "failure", ctx.location(handler), {"guarded": what}, anchor=ctx.anchor(handler))
+                    how = "only logged" if _logs(handler) else "dropped"
+                    yield self.finding(f"a failure of {what} is caught here and {how}: neither re-raised nor reported "
+                                       "as a failure (logging is not handling it)", ctx.location(handler),
+                                       {"guarded": what}, anchor=ctx.anchor(handler))
 
     def _guarded(self, ctx, body, configured) -> str | None:
-        for call in validation_calls(body, configured):
-            return f"{last_identifier(call.func)}()"
+        calls = list(calls_in(body))
+        for call in calls:
+            name = last_name(call.func)
+            if name and is_validation_name(name, configured):
+                return f"{name}()"
         extra = set(self.options["save_functions"])
-        for call in _calls(body):
-            name = last_identifier(call.func)
-            qualified = call_name(ctx, call)
-            if qualified in ("torch.save", "safetensors.torch.save_file") or (name and (SAVE_NAME.match(name) or name in extra)):
-                receiver = last_identifier(call.func.value) if isinstance(call.func, cst.Attribute) else None
+        for call in calls:
+            name = last_name(call.func)
+            qualified = ctx.qualified_name(call.func)
+            if qualified in SAVE_APIS or (name and (SAVE_NAME.match(name) or name in extra)):
+                receiver = last_name(call.func.value) if isinstance(call.func, ast.Attribute) else None
                 if receiver and NOT_CHECKPOINT.search(receiver):
                     continue
                 return f"{qualified or name}()"
         return None
 
 
-def _calls(node):
-    if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        return
-    if isinstance(node, cst.Call):
-        yield node
-    for child in node.children:
-        yield from _calls(child)
-
-
-def _is_broad(handler: cst.ExceptHandler) -> bool:
+def _is_broad(handler: ast.ExceptHandler) -> bool:
     if handler.type is None:
         return True
-    types = [e.value for e in handler.type.elements] if isinstance(handler.type, cst.Tuple) else [handler.type]
-    return any(last_identifier(t) in BROAD for t in types)
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(last_name(t) in BROAD for t in types)
 
 
-def _handles(ctx, handler: cst.ExceptHandler) -> bool:
-    """Re-raises, exits non-zero, returns a value, or keeps the exception for later (a failure someone sees)."""
-    caught = handler.name.name.value if handler.name is not None and isinstance(handler.name.name, cst.Name) else None
-    stack = [handler.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        if isinstance(node, cst.Raise):
+def _logs(handler: ast.ExceptHandler) -> bool:
+    return any(last_name(c.func) in LOGGING for c in calls_in(handler.body))
+
+
+def _handles(ctx, handler: ast.ExceptHandler) -> bool:
+    """A failure someone sees: re-raised, a non-zero exit, a value returned, the exception kept for later, or a
+    status assigned here that the function later returns, passes on, or turns into an exit or a raise."""
+    caught = handler.name
+    status: set[str] = set()
+    for node in (n for stmt in handler.body for n in walk_local(stmt)):
+        if isinstance(node, ast.Raise):
             return True
-        if isinstance(node, cst.Return) and node.value is not None and not (
-                isinstance(node.value, cst.Name) and node.value.value == "None"):
+        if isinstance(node, ast.Return) and node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
             return True
-        if isinstance(node, cst.Call):
-            name = ctx.qualified_name(node.func)
-            if name in EXITS and not _exits_zero(node):
+        if isinstance(node, ast.Call):
+            if _exits_non_zero(ctx, node):
                 return True
-            if caught and last_identifier(node.func) in KEEPERS and any(_mentions(a.value, caught) for a in node.args):
-                return True  # errors.append(exc), queue.put(exc): re-raised elsewhere
-        if caught and isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None \
-                and _mentions(node.value, caught):
-            return True  # self._error = exc: kept and re-raised by whoever checks it
-        stack.extend(node.children)
+            if caught and last_name(node.func) in KEEPERS and any(mentions(a, caught) for a in node.args):
+                return True  # errors.append(exc), queue.put(exc): raised elsewhere
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+            if caught and mentions(node.value, caught):
+                return True  # self._error = exc: kept and raised by whoever checks it
+            if _marks_failure(node.value):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                status.update(dotted(t) for t in targets if dotted(t))
+    return bool(status) and _status_surfaces(ctx, handler, status)
+
+
+def _marks_failure(value: ast.expr) -> bool:
+    """A value that records a failure: a flag (`ok = False`, `failed = True`, `errors += 1`) or the traceback."""
+    if isinstance(value, ast.Constant) and (isinstance(value.value, bool) or type(value.value) is int):
+        return True
+    return any(isinstance(n, ast.Call) and last_name(n.func) in ("format_exc", "format_exception", "print_exc")
+               for n in ast.walk(value))
+
+
+def _status_surfaces(ctx, handler: ast.ExceptHandler, status: set[str]) -> bool:
+    """Later in the same function, a status set by the handler is returned, passed on, or decides an exit."""
+    scope = enclosing_function(ctx.parent, handler)
+    after = [n for n in walk_local(scope) if getattr(n, "lineno", 0) > (handler.end_lineno or handler.lineno)]
+    def uses(node) -> bool:
+        return any(dotted(n) in status for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute)))
+    for node in after:
+        if isinstance(node, ast.Return) and node.value is not None and uses(node.value):
+            return True
+        if isinstance(node, ast.Call) and last_name(node.func) in KEEPERS and any(uses(a) for a in node.args):
+            return True
+        if isinstance(node, (ast.If, ast.While)) and uses(node.test) and any(
+                isinstance(n, ast.Raise) or isinstance(n, ast.Call) and _exits_non_zero(ctx, n)
+                for stmt in node.body for n in walk_local(stmt)):
+            return True
     return False
 
 
-def _mentions(node: cst.CSTNode, name: str) -> bool:
-    if isinstance(node, cst.Name):
-        return node.value == name
-    return any(_mentions(child, name) for child in node.children)
-
-
-def _exits_zero(call: cst.Call) -> bool:
-    if not call.args:
-        return True
-    value = call.args[0].value
-    return isinstance(value, cst.Integer) and value.value == "0"
+def _exits_non_zero(ctx, call: ast.Call) -> bool:
+    name = ctx.qualified_name(call.func) or ""
+    if name not in EXITS and name != "SystemExit":
+        return False
+    return bool(call.args) and not is_int(call.args[0], 0) and not (
+        isinstance(call.args[0], ast.Constant) and call.args[0].value is None)

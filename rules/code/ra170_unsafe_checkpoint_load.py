@@ -1,160 +1,50 @@
-import re
+import ast
 
-import libcst as cst
-
-from auditor.code.names import call_name, keyword, walk_calls
+from auditor.code.resolve import dotted
 from auditor.code.rule_base import ModuleRule
 
-PICKLE_LOADS = {"pickle.load", "_pickle.load", "cPickle.load", "dill.load", "cloudpickle.load", "joblib.load",
-                "pandas.read_pickle"}
-# `loads` takes bytes: flagged only when the bytes are read from a file right there (the contract's "loads of
-# files"); objects broadcast between ranks of one job (accelerate, verl) come from the job itself.
-PICKLE_LOADS_BYTES = {"pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads"}
-FILE_READS = {"read", "read_bytes", "open", "urlopen", "get"}
-_MODULES = r"(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)"
-# `torch.load(`, `np.load(`, `serialization.load(`; `from torch import load`; `import pickle as pk`.
-TEXT_PREFILTER = re.compile(
-    r"\b(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|np|numpy|pd|pandas|serialization)\.(load|loads|read_pickle)\s*\("
-    rf"|^\s*from\s+{_MODULES}(\.\w+)*\s+import(\s+[^\n(]*|\s*\([^)]*)\b(load|loads|read_pickle)\b"
-    r"|^\s*import\s+(torch(\.serialization)?|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)\s+as\s+"
-    r"(?!(np|pd|torch)\b)\w+", re.MULTILINE)
-# The same test, faster: `.load(` found first (a literal), then the name before it; the two import forms
-# by the rest of the pattern (an alternation with no literal prefix is slow on 60 MB of source).
-_LOAD_CALL = re.compile(r"\.(load|loads|read_pickle)\s*\(")
-_LOAD_OWNER = re.compile(r"(?<!\w)(torch|pickle|_pickle|cPickle|joblib|dill|cloudpickle|np|numpy|pd|pandas|serialization)\Z")
-_LOAD_IMPORTS = re.compile(
-    rf"^\s*from\s+{_MODULES}(\.\w+)*\s+import(\s+[^\n(]*|\s*\([^)]*)\b(load|loads|read_pickle)\b"
-    r"|^\s*import\s+(torch(\.serialization)?|pickle|_pickle|cPickle|joblib|dill|cloudpickle|numpy|pandas)\s+as\s+"
-    r"(?!(np|pd|torch)\b)\w+", re.MULTILINE)
-
-
-def text_prefilter(source: str) -> bool:
-    """`TEXT_PREFILTER.search(source) is not None`, several times faster."""
-    for match in _LOAD_CALL.finditer(source):
-        if _LOAD_OWNER.search(source, max(0, match.start() - 20), match.start()):
-            return True
-    return _LOAD_IMPORTS.search(source) is not None
-
-
+TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
+NUMPY_LOADS = frozenset({"numpy.load"})
+PICKLE_LOADS = frozenset({"pickle.load", "_pickle.load", "cPickle.load", "dill.load", "cloudpickle.load",
+                          "joblib.load", "pandas.read_pickle"})
+# `loads` takes bytes: flagged only when the bytes are read from a file right there; objects broadcast
+# between the ranks of one job come from the job itself.
+PICKLE_LOADS_BYTES = frozenset({"pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads"})
+FILE_READS = frozenset({"read", "read_bytes", "open", "urlopen", "get"})
 _LOAD_NAMES = frozenset({"load", "loads", "read_pickle"})
-TORCH_LOADS = {"torch.load", "torch.serialization.load"}
-NUMPY_LOADS = {"numpy.load"}
-
-
-def _bindings(tree) -> dict[str, set]:
-    """On the ast: every qualified name each local name may be bound to by an import or a module-level
-    definition ("?." + its last part: in a project module whose name is not known here)."""
-    import ast
-
-    from auditor.code.tree_prefilter import statements
-
-    found: dict[str, set] = {}
-    for node in statements(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                local = alias.asname or alias.name.split(".")[0]
-                found.setdefault(local, set()).add(alias.name if alias.asname else local)
-        elif isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if alias.name != "*":
-                    target = f"{node.module}.{alias.name}" if node.module and not node.level else f"?.{alias.name}"
-                    found.setdefault(alias.asname or alias.name, set()).add(target)
-    for node in statements(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.setdefault(node.name, set()).add(f"?.{node.name}")  # a superset of the top-level ones
-    return found
-
-
-def _may_flag(name: str, call) -> bool:
-    """`_problem` on an ast call, for a qualified name (a superset for file reads inside `loads`)."""
-    import ast
-
-    def kwarg(key):
-        return next((kw.value for kw in call.keywords if kw.arg == key), None)
-
-    def constant(node, value) -> bool:
-        return isinstance(node, ast.Constant) and node.value is value
-
-    if name in TORCH_LOADS:
-        flag = kwarg("weights_only")
-        return flag is None or constant(flag, False)
-    if name in NUMPY_LOADS:
-        return constant(kwarg("allow_pickle"), True)
-    if name in PICKLE_LOADS:
-        return True
-    if name in PICKLE_LOADS_BYTES:
-        return any(isinstance(sub, ast.Call) and (sub.func.attr if isinstance(sub.func, ast.Attribute) else
-                                                   getattr(sub.func, "id", None)) in FILE_READS
-                   for arg in [*call.args, *call.keywords] for sub in ast.walk(arg))
-    return False
-
-
-def _reads_file(node: cst.CSTNode) -> bool:
-    if isinstance(node, cst.Call):
-        func = node.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
-        if name in FILE_READS:
-            return True
-    return any(_reads_file(child) for child in node.children)
+SAFE_DEFAULT = (2, 6)  # torch 2.6 made weights_only=True the default of torch.load
 
 
 class UnsafeCheckpointLoad(ModuleRule):
     id = "RA170"
     name = "unsafe-checkpoint-load"
     severity = "warning"
-    summary = "`torch.load` without `weights_only=True`, or a pickle/joblib/dill load: loading runs code from the file."
+    summary = "A load that unpickles: `torch.load` that may run with `weights_only=False`, or a pickle/joblib/dill load of a file."
     rationale = (
         "A pickle runs whatever code the file tells it to. A checkpoint passed around between people, "
         "downloaded, or left in a shared results folder is then a way to run code on every machine that "
         "evaluates it, and an audit that loads it is no longer read-only. `torch.load(..., weights_only=True)` "
-        "and safetensors load only tensors."
+        "and safetensors load only tensors. Since torch 2.6 a bare `torch.load(path)` is safe: the rule reads "
+        "the lowest torch the project accepts from its packaging files (`pyproject.toml`, `setup.py`, "
+        "`requirements*.txt`, per sub-project) or an import-time version check. With no declared floor the "
+        "verdict depends on the installed torch, which is said as an info."
     )
-    incident = "all checkpoint-replay incidents: the auditor itself must load checkpoints without executing pickles"
-    prefilter = ("load", "read_pickle")
-
-    def applies_to(self, source: str, config=None) -> bool:
-        return text_prefilter(source)
-
-    def applies_to_tree(self, tree, config=None) -> bool:
-        # `check` and `_problem` on the ast, as a superset: a local name may be bound by several imports (the
-        # import table keeps one of them), so each is tried; a name bound by a relative import or a module-level
-        # definition resolves inside the project, whose module name is not known here, so it may be anything.
-        import ast
-
-        bindings = _bindings(tree)
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or any(kw.arg is None for kw in node.keywords):
-                continue
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr not in _LOAD_NAMES:
-                continue  # every flagged name ends in one of these (a plain name may be bound to one)
-            parts, root = [], func
-            while isinstance(root, (ast.Attribute, ast.Call)):
-                parts.append(root.attr if isinstance(root, ast.Attribute) else "()")
-                root = root.value if isinstance(root, ast.Attribute) else root.func
-            if not isinstance(root, ast.Name):
-                continue
-            rest = "".join(p if p == "()" else "." + p for p in reversed(parts))
-            for base in bindings.get(root.id, ()):
-                name = base + rest
-                if name.rsplit(".", 1)[-1] in _LOAD_NAMES and (base.startswith("?.") or _may_flag(name, node)):
-                    return True
-        return False
+    incident = ("a score was reproduced by replaying a checkpoint found in a shared results folder: loading it with "
+                "pickle would have run any code its writer put there")
+    apis = tuple(sorted(TORCH_LOADS | NUMPY_LOADS | PICKLE_LOADS | PICKLE_LOADS_BYTES))
 
     bad = [
-        '''
+        {"requirements.txt": "torch>=1.13\n", "train.py": '''
 import torch
 state = torch.load("ckpt.pt")  # expect: RA170
 model.load_state_dict(state)
-''',
-        '''
+'''},
+        {"pyproject.toml": '[project]\ndependencies = ["torch>=2.0", "torchvision>=0.20"]\n', "ev.py": '''
 import torch as T
-state = T.load(path, map_location="cpu")  # expect: RA170
-''',
-        '''
 from torch import load
+state = T.load(path, map_location="cpu")  # expect: RA170
 state = load(path)  # expect: RA170
-''',
+'''},
         '''
 import torch
 state = torch.load(path, weights_only=False)  # expect: RA170
@@ -180,16 +70,53 @@ import pickle
 from pathlib import Path
 stats = pickle.loads(Path("stats.pkl").read_bytes())  # expect: RA170
 ''',
+        # no declared torch floor: said as an info (the verdict depends on the installed torch)
+        '''
+import torch
+state = torch.load("ckpt.pt")  # expect: RA170
+''',
+        # a sub-project pinning an old torch keeps its own floor
+        {"setup.py": 'setup(install_requires=["torch>=2.6"])\n', "examples/old/requirements.txt": "torch==2.2.0\n",
+         "examples/old/run.py": '''
+import torch
+sd = torch.load("w.pt")  # expect: RA170
+'''},
     ]
     good = [
         '''
 import torch
 state = torch.load("ckpt.pt", weights_only=True, map_location="cpu")
 ''',
+        # the project requires torch >= 2.6: a bare load only loads tensors
+        {"pyproject.toml": '[project]\ndependencies = [\n  "torch>=2.7",\n]\n', "src/pkg/ckpt.py": '''
+import torch
+def restore(path):
+    return torch.load(path, map_location="cpu")
+'''},
+        # an import-time check in the package refuses older torch
+        {"pkg/__init__.py": '''
+import torch
+from packaging.version import parse as _parse_version
+min_torch_version = _parse_version("2.11.0")
+if _parse_version(torch.__version__) < min_torch_version:
+    raise ImportError("Please upgrade to torch >= 2.11.0")
+''', "scripts/convert.py": '''
+import torch
+sd = torch.load("model.bin")
+'''},
         '''
 import io
 import torch
 state = torch.load(io.BytesIO(blob), weights_only=True)
+''',
+        # an in-memory buffer received from the other ranks of the same job: no file involved
+        '''
+import io
+import torch
+def broadcast_object(buffer, group):
+    broadcast(buffer, group=group)
+    buffer = io.BytesIO(buffer.cpu().numpy())
+    return torch.load(buffer, map_location="cpu")
 ''',
         '''
 from safetensors.torch import load_file
@@ -209,16 +136,20 @@ import numpy as np
 arr = np.load("a.npy")
 arr2 = np.load("b.npz", allow_pickle=False)
 ''',
-        # objects broadcast between the ranks of one job, not read from a file (accelerate's operations.py)
         '''
 import pickle
 def broadcast_object(data_tensor, real_size):
     return pickle.loads(data_tensor[:real_size].cpu().numpy().tobytes())
 ''',
-        # a variable that only happens to be called pickle, never imported
+        # a variable that only happens to be called pickle; a local that shadows the import
         '''
+import pickle
+import torch
 def read(pickle):
     return pickle.load()
+def other():
+    torch = get_backend()
+    return torch.load("x")
 ''',
         # forwarding the caller's choice is not a decision made here
         '''
@@ -231,32 +162,85 @@ def load_state(path, weights_only):
     ]
 
     def check(self, ctx, context=None):
-        for call in walk_calls(ctx):
-            name = call_name(ctx, call)
-            if name is None:
+        floor = ctx.facts.torch_floor(ctx.path)
+        for call in ast.walk(ctx.tree):
+            if not isinstance(call, ast.Call) or any(kw.arg is None for kw in call.keywords):
                 continue
-            problem = self._problem(name, call)
-            if problem:
-                yield self.finding(problem, ctx.location(call), {"call": name}, anchor=ctx.anchor(call))
+            if isinstance(call.func, ast.Attribute) and call.func.attr not in _LOAD_NAMES:
+                continue
+            for name in sorted(ctx.qualified_names(call.func)):
+                problem = self._problem(ctx, name, call, floor)
+                if problem:
+                    message, severity = problem
+                    yield self.finding(message, ctx.location(call), {"call": name}, anchor=ctx.anchor(call),
+                                       severity=severity)
+                    break
 
-    @staticmethod
-    def _problem(name: str, call: cst.Call) -> str | None:
-        if any(arg.star == "**" for arg in call.args):
-            return None
+    def _problem(self, ctx, name: str, call: ast.Call, floor) -> tuple[str, str | None] | None:
         if name in TORCH_LOADS:
-            flag = keyword(call, "weights_only")
-            if flag is None:
-                return f"{name}() without weights_only=True unpickles arbitrary objects (the default depends on the torch version)"
-            if isinstance(flag, cst.Name) and flag.value == "False":
-                return f"{name}(weights_only=False) unpickles arbitrary objects: loading runs code from the file"
+            flag = _keyword(call, "weights_only")
+            if _is_constant(flag, False):
+                return f"{name}(weights_only=False) unpickles arbitrary objects: loading runs code from the file", None
+            if flag is not None or _in_memory(ctx, call):
+                return None
+            if floor.version is None:
+                return (f"{name}() without weights_only: whether it unpickles depends on the installed torch "
+                        f"({floor.describe()}; torch >= 2.6 loads only tensors by default). Pass "
+                        "weights_only=True or declare torch>=2.6", "info")
+            if floor.version < SAFE_DEFAULT:
+                return (f"{name}() without weights_only=True unpickles arbitrary objects under torch < 2.6, "
+                        f"which this project accepts ({floor.describe()})", None)
             return None
         if name in NUMPY_LOADS:
-            flag = keyword(call, "allow_pickle")
-            if isinstance(flag, cst.Name) and flag.value == "True":
-                return "numpy.load(allow_pickle=True) unpickles object arrays: loading runs code from the file"
+            if _is_constant(_keyword(call, "allow_pickle"), True):
+                return "numpy.load(allow_pickle=True) unpickles object arrays: loading runs code from the file", None
             return None
         if name in PICKLE_LOADS:
-            return f"{name}() runs code from the file; store tensors/arrays with safetensors or numpy instead"
-        if name in PICKLE_LOADS_BYTES and call.args and _reads_file(call.args[0].value):
-            return f"{name}() of a file's bytes runs code from the file; use safetensors, numpy or JSON instead"
+            return f"{name}() runs code from the file; store tensors/arrays with safetensors or numpy instead", None
+        if name in PICKLE_LOADS_BYTES and call.args and _reads_file(call.args[0]):
+            return f"{name}() of a file's bytes runs code from the file; use safetensors, numpy or JSON instead", None
         return None
+
+
+def _keyword(call: ast.Call, key: str) -> ast.expr | None:
+    return next((kw.value for kw in call.keywords if kw.arg == key), None)
+
+
+def _is_constant(node: ast.expr | None, value) -> bool:
+    return isinstance(node, ast.Constant) and node.value is value
+
+
+def _reads_file(node: ast.AST) -> bool:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            func = sub.func
+            if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) in FILE_READS:
+                return True
+    return False
+
+
+def _is_bytes_buffer(ctx, node: ast.AST | None) -> bool:
+    """`io.BytesIO(data)` of bytes that were not read from a file right there."""
+    return isinstance(node, ast.Call) and (ctx.qualified_name(node.func) or dotted(node.func) or "").endswith(
+        "BytesIO") and not any(_reads_file(arg) for arg in node.args)
+
+
+def _in_memory(ctx, call: ast.Call) -> bool:
+    """The first argument is an in-memory buffer: built right there, or last assigned one in the same function."""
+    if not call.args:
+        return False
+    first = call.args[0]
+    if _is_bytes_buffer(ctx, first):
+        return True
+    if not isinstance(first, ast.Name):
+        return False
+    scope = ctx.parent(call)
+    while scope is not None and not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+        scope = ctx.parent(scope)
+    last = None
+    for node in ast.walk(scope) if scope is not None else ():
+        if isinstance(node, ast.Assign) and node.lineno < call.lineno and any(
+                isinstance(t, ast.Name) and t.id == first.id for t in node.targets):
+            if last is None or node.lineno > last.lineno:
+                last = node
+    return last is not None and _is_bytes_buffer(ctx, last.value)

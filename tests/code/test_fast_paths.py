@@ -1,6 +1,6 @@
 """The scanner's fast paths must decide exactly as the slow definitions they replace: the ast recognizers
 against their libcst originals, the split text prefilter against its one regex, the statement walk against
-ast.walk, and RA140's region-only walk against a full libcst visit of the same rule."""
+ast.walk."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ import libcst as cst
 import pytest
 
 from auditor.code import patterns, tree_prefilter
-from auditor.code.context import ModuleContext
 from auditor.code.summarize import summarize_source
 from auditor.config import Config
-from rules.code.ra140_diagnostic_side_effect import DiagnosticSideEffect, _Walker
-from rules.code.ra170_unsafe_checkpoint_load import UnsafeCheckpointLoad
 
 CONDITIONS = [
     "is_last_step", "self.is_last_batch", "is_last_step(step)", "step == total_steps", "step >= max_steps",
@@ -106,88 +103,6 @@ def test_summary_finds_calls_in_multiline_expressions_and_skips_paren_free_ones(
         [(e[0], e[1], e[2]) for e in events]
 
 
-DIAG = textwrap.dedent('''
-    import torch
-    def loss_fn(x):
-        x.backward()
-    class T:
-        def fit(self, model, opt, flag):
-            for p in model.parameters():
-                try:
-                    pass
-                except Exception:
-                    if self.debug:
-                        p.mul_(2)
-                        loss_fn(p)
-                finally:
-                    with torch.random.fork_rng():
-                        if flag.diag:
-                            torch.randn(3)
-                        else:
-                            torch.randn(3)
-                            opt.step()
-            match flag:
-                case 1:
-                    if debug_mode:
-                        opt.step()
-                    elif diag:
-                        model.eval()
-            while True:
-                if x: pass
-                elif debug: opt.zero_grad()
-            async def debug_x():
-                for w in model.parameters():
-                    w.data = 0
-                with a, b:
-                    torch.rand(2)
-''')
-
-
-def test_ra140_region_walk_equals_the_full_visit():
-    tree = cst.parse_module(DIAG)
-    rule = DiagnosticSideEffect()
-    fast = [f.to_json() for f in rule.check(ModuleContext(path="t.py", source=DIAG, tree=tree, config=Config()))]
-    walker = _Walker(rule, ModuleContext(path="t.py", source=DIAG, tree=tree, config=Config()))
-    tree.visit(walker)  # the full libcst visit the rule used before
-    assert fast == [f.to_json() for f in walker.findings]
-    assert len(fast) == 7
-    assert rule.applies_to_tree(ast.parse(DIAG), Config())
-
-
-@pytest.mark.parametrize("source, expected", [
-    ("if debug:\n    print(loss.item())\n", False),  # a region, but nothing in it can be flagged
-    ("if debug:\n    opt.step()\n", True),
-    ("from numpy.random import choice as pick\nif args.diag:\n    pick(3)\n", True),
-    ("def debug_probe(m):\n    return m.weight.norm()\n", False),
-    ("def debug_probe(m):\n    m.weight.data = 0\n", True),
-    ("if logger.isEnabledFor(logging.DEBUG):\n    opt.step()\n", False),  # a call, not a flag
-])
-def test_ra140_tree_prefilter(source, expected):
-    assert DiagnosticSideEffect().applies_to_tree(ast.parse(source), Config()) is expected
-
-
-@pytest.mark.parametrize("source, expected", [
-    ("import torch\nstate = torch.load(p)\n", True),
-    ("from torch import load as L\nL(p)\n", True),
-    ("import pickle as pk\npk.load(f)\n", True),
-    ("import pickle as pk\npk.loads(f.read())\n", True),
-    ("import pickle as pk\npk.loads(payload)\n", False),  # bytes from the job itself
-    ('"""Use torch.load(path) here."""\nimport torch\n', False),  # only in a docstring
-    ("import torch\nx = torch.save(m, p)\n", False),
-    ("import torch\nx = torch.load(p, weights_only=True)\n", False),  # the safe call is not flagged
-    ("import torch\nx = torch.load(p, weights_only=False)\n", True),
-    ("import torch\nx = torch.load(p, **kw)\n", False),
-    ("import numpy as np\nx = np.load(p)\n", False),
-    ("import numpy as np\nx = np.load(p, allow_pickle=True)\n", True),
-    ("import pickle\nx = pickle.loads(sock.recv())\n", False),
-    ("import pickle\nx = pickle.loads(open(p, 'rb').read())\n", True),
-    ("from .serialization import load\nx = load(p)\n", True),  # a project module: may be anything
-    ("def load(p):\n    return 1\nx = load(p)\n", True),
-    ("import json\nx = json.load(f)\n", False),
-    ("import torch\ndef f(torch):\n    return torch.load(p)\n", True),  # a superset: the import binds it too
-])
-def test_ra170_tree_prefilter(source, expected):
-    assert UnsafeCheckpointLoad().applies_to_tree(ast.parse(source), Config()) is expected
 
 
 ORIGINAL_TEXT_VALIDATION = r"validat|evaluat|run_eval|do_eval|eval_model|\b_?val_|_val\b|\beval_|_eval\b|\btest\(|\btest_metrics"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from code_helpers import scan_example
 
-import auditor.code.scan as scan_module
+import auditor.code.analysis as analysis_module
+import auditor.code.project_cache as project_cache_module
 from auditor.code.rule_base import ModuleRule
 from auditor.code.scan import scan_paths
 from auditor.config import Config
@@ -94,7 +95,7 @@ def project(tmp_path):
 def spies(monkeypatch):
     """Counts of full file analyses and of project-rule runs."""
     counts = {"analyze": 0, "project": 0}
-    analyze, run_rules = scan_module.FileAnalyzer.analyze, scan_module._run_project_rules
+    analyze, run_rules = analysis_module.FileAnalyzer.analyze, project_cache_module._run_project_rules
 
     def counting_analyze(self, path, data):
         counts["analyze"] += 1
@@ -104,8 +105,8 @@ def spies(monkeypatch):
         counts["project"] += 1
         return run_rules(*args, **kwargs)
 
-    monkeypatch.setattr(scan_module.FileAnalyzer, "analyze", counting_analyze)
-    monkeypatch.setattr(scan_module, "_run_project_rules", counting_rules)
+    monkeypatch.setattr(analysis_module.FileAnalyzer, "analyze", counting_analyze)
+    monkeypatch.setattr(project_cache_module, "_run_project_rules", counting_rules)
     return counts
 
 
@@ -290,11 +291,11 @@ def test_rebuilding_the_index_imports_the_project_rules_but_not_libcst(project, 
     probe = (
         "import sys\n"
         "from pathlib import Path\n"
-        "import auditor.code.scan as scan\n"
+        "import auditor.code.scan as scan\nimport auditor.code.project_cache as pc\n"
         "from auditor.config import Config\n"
         "runs = []\n"
-        "real = scan._run_project_rules\n"
-        "scan._run_project_rules = lambda *a, **k: runs.append(1) or real(*a, **k)\n"
+        "real = pc._run_project_rules\n"
+        "pc._run_project_rules = lambda *a, **k: runs.append(1) or real(*a, **k)\n"
         f"root = Path({str(root)!r})\n"
         f"scan.scan_paths([root], Config(root=root, cache_dir_setting={str(config.cache_dir)!r}), jobs=1)\n"
         "print(len(runs), 'libcst' in sys.modules, 'auditor.rules.code.ra110_seed_unset' in sys.modules)\n"
@@ -317,7 +318,7 @@ def test_a_suppression_comment_added_to_a_clean_file_is_seen(project, spies):
 
 
 def test_the_code_skeleton_ignores_comments_and_blank_lines_but_not_strings():
-    from auditor.code.scan import code_skeleton
+    from auditor.code.analysis import code_skeleton
 
     base = 'import torch\n\n\ndef f(x):\n    """Doc.\n\n    # looks like a comment\n    """\n    return (x +  # sum\n            1)\n'
     same = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-import libcst as cst
+import ast
 
 from auditor.code.context import ModuleContext
 from auditor.config import Config
@@ -51,7 +51,7 @@ def test_diagnostic_flags_from_the_configuration():
             torch.randn(3)
     """)
     def run(config):
-        ctx = ModuleContext(path="t.py", source=source, tree=cst.parse_module(source), config=config, module_name="t")
+        ctx = ModuleContext(path="t.py", source=source, tree=ast.parse(source), config=config, module_name="t")
         return [f.location["line"] for f in DiagnosticSideEffect().check(ctx)]
     assert run(Config()) == []
     assert run(Config(diagnostic_flags=["probe_energy"])) == [6]

@@ -6,7 +6,8 @@ import os
 import textwrap
 from pathlib import Path
 
-from auditor.code.scan import SourceFile, scan_files, scan_paths
+from auditor.code.scan import scan_files, scan_paths
+from auditor.code.sources import SourceFile
 from auditor.config import Config, load_config
 
 INCIDENT = '''
@@ -120,7 +121,7 @@ def test_suppressions_used_unused_and_unknown(tmp_path):
 
 
 def test_selection_and_per_path_ignores_from_pyproject(tmp_path):
-    hazard = "import torch\nstate = torch.load('x.pt')\ntry:\n    evaluate(m)\nexcept Exception:\n    pass\n"
+    hazard = "import torch\nstate = torch.load('x.pt', weights_only=False)\ntry:\n    evaluate(m)\nexcept Exception:\n    pass\n"
     write(tmp_path, {
         "pyproject.toml": """
             [tool.auditor]
@@ -265,7 +266,7 @@ def test_configured_validation_function_reaches_the_prefilter(tmp_path):
 def _read(tmp_path, config):
     from auditor.code.cache import FileStats
     from auditor.code.discover import discover
-    from auditor.code.scan import read_candidates
+    from auditor.code.sources import read_candidates
 
     stats = FileStats(config.cache_dir / "code")
     try:
@@ -328,3 +329,39 @@ def test_a_file_on_record_that_vanishes_before_analysis_is_reported(tmp_path, mo
     other = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"), ignore=["RA160"])
     result = scan_files(files, other)
     assert [(f.location["path"], f.rule) for f in result.findings] == [("b.py", "RA001")]
+
+
+def test_a_single_file_scan_sees_helpers_in_the_rest_of_the_project(tmp_path):
+    """`audit scan train.py` builds the index from the whole project: the seed helper in another file counts,
+    and findings elsewhere are not reported."""
+    write(tmp_path, {
+        "pyproject.toml": "[tool.auditor]\n",
+        "train.py": """
+            import torch
+            from utils import seed_everything_here
+
+            def main():
+                seed_everything_here(0)
+                model = torch.nn.Linear(2, 1)
+                model(torch.randn(4, 2)).sum().backward()
+
+            if __name__ == "__main__":
+                main()
+        """,
+        "utils.py": """
+            import random, numpy as np, torch
+
+            def seed_everything_here(seed):
+                random.seed(seed)
+                np.random.seed(seed)
+                torch.manual_seed(seed)
+        """,
+        "other.py": "import torch\nstate = torch.load('x.pt', weights_only=False)\n",
+    })
+    config = load_config(tmp_path)
+    result = scan_paths([tmp_path / "train.py"], config, use_cache=False)
+    assert {f.location["path"] for f in result.findings} <= {"train.py"} and result.files == 1
+    assert not [f for f in result.findings if f.rule in ("RA110", "RA111", "RA112")]
+    assert result.lines == 10
+    whole = scan_paths([tmp_path], config, use_cache=False)
+    assert "RA170" in [f.rule for f in whole.findings]

@@ -25,7 +25,7 @@ def fit(self):
         else:
             val_metrics = self._validate()
 '''
-UNSAFE_LOAD = "import torch\nstate = torch.load('ckpt.pt')\n"
+UNSAFE_LOAD = "import torch\nstate = torch.load('ckpt.pt', weights_only=False)\n"
 CLEAN = "def add(a, b):\n    return a + b\n"
 
 

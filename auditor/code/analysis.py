@@ -1,0 +1,236 @@
+"""Everything done to one file: decode, one `ast` parse, the module rules whose needs the file meets, the
+module's summary for the project index, its suppressions. Results are plain JSON (they travel between
+processes and into the cache unchanged)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from auditor.code.context import ModuleContext
+from auditor.code.facts import ProjectFacts
+from auditor.code.resolve import Resolver, module_name_for
+from auditor.code.sources import DEFAULT_MAX_FILE_BYTES, decode_source
+from auditor.code.suppress import has_suppressions, parse_suppressions
+from auditor.config import Config
+from auditor.errors import InputError
+from auditor.findings import code_location
+
+
+# -- the index module (owned by the project rules) is optional: without it, no summaries ------------
+
+def index_module():
+    try:
+        import auditor.code.index as index
+    except ModuleNotFoundError as exc:
+        if exc.name == "auditor.code.index":
+            return None
+        raise
+    return index
+
+def code_rules(config: Config) -> list:
+    """Instances of the selected code rules (only rules/code and rules/meta are imported: no torch, no runs)."""
+    from auditor.registry import scope_rule_classes
+
+    chosen = []
+    for rule_id, cls in scope_rule_classes(("code",), tuple(config.plugins)).items():
+        if config.is_selected(rule_id):
+            try:
+                chosen.append(cls(config.rule_params.get(rule_id), config.severity.get(rule_id)))
+            except ValueError as exc:
+                raise InputError(str(exc), path=config.source) from exc
+    return chosen
+
+def meta_rule(config: Config, rule_id: str):
+    from auditor.registry import scope_rule_classes
+
+    return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
+
+# -- one file ------------------------------------------------------------------------------------------
+
+class FileAnalyzer:
+    """Everything done to one file; built once per process (rules instantiated once)."""
+
+    def __init__(self, config: Config, facts: ProjectFacts | None = None):
+        from auditor.code.rule_base import ModuleRule
+
+        self.config = config
+        self.facts = facts or ProjectFacts()
+        selected = code_rules(config)
+        self.module_rules = [r for r in selected if isinstance(r, ModuleRule)]
+        self.unreadable_rule = meta_rule(config, "RA001")
+        from auditor.code.rule_base import ProjectRule
+
+        # Summaries feed only the project rules: none selected, no index (and far fewer parses).
+        self.index = index_module() if any(isinstance(r, ProjectRule) for r in selected) else None
+        self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+        self.check_syntax = bool(config.section("scan").get("check_syntax", True))
+
+    def unreadable(self, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+        return unreadable_result(self.unreadable_rule, path, why, line, col)
+
+    def analyze(self, path: str, data: bytes) -> dict:
+        source, problem = decode_source(data, self.max_bytes)
+        if source is None:
+            return self.unreadable(path, *problem)
+        result = _base_result(source)
+        result["indexing"] = self.index is not None
+        rules = [r for r in self.module_rules
+                 if self.config.is_selected(r.id, path) and r.needs(self.config).text_allows(source)]
+        want_summary = self._wants_summary(source)
+        # One parse, Python's own: it tells a broken file from a clean one, feeds the summary and every
+        # module rule. Files no rule can match and that the index does not need are never parsed.
+        module = None
+        if want_summary or self.check_syntax or rules:
+            module, problem = _ast_parse(source, path)
+            if problem is not None and self.check_syntax:
+                return self.unreadable(path, *problem)
+            if module is not None:
+                result["skeleton"] = code_skeleton(source)
+        if module is None:
+            rules = []
+        elif rules:
+            resolver = Resolver(module, *module_name_for(path))
+            rules = [r for r in rules if r.needs(self.config).tree_allows(source, module, resolver)
+                     and (not getattr(r, "legacy_cst", False) or r.applies_to_tree(module, self.config))]
+        if not rules and not want_summary:
+            return result
+        result["parsed"] = True
+        if rules:
+            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
+                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
+            ctx.__dict__["resolver"] = resolver
+            for rule in rules:
+                try:
+                    subject = _cst_context(ctx) if getattr(rule, "legacy_cst", False) else ctx
+                    result["findings"].extend(f.to_json() for f in rule.check(subject))
+                except Exception as exc:  # one rule's bug must not hide the rest of the scan
+                    if os.environ.get("AUDITOR_DEBUG"):
+                        raise
+                    result["findings"].extend(self.unreadable(path, f"internal error in {rule.id}: "
+                                                                    f"{type(exc).__name__}: {exc}")["findings"])
+        if want_summary:
+            try:
+                _add_summary(result, self.index, path, source, module)
+            except Exception as exc:
+                if os.environ.get("AUDITOR_DEBUG"):
+                    raise
+                result["findings"].extend(self.unreadable(path, f"internal error while indexing: "
+                                                                f"{type(exc).__name__}: {exc}")["findings"])
+        return result
+
+    def _wants_summary(self, source: str) -> bool:
+        if self.index is None or not hasattr(self.index, "summarize_source"):
+            return False
+        needs = getattr(self.index, "needs_summary", None)
+        return True if needs is None else bool(needs(source))
+
+def _cst_context(ctx: ModuleContext):
+    """The libcst view for the rules not yet on the ast (parsed once per file, only for them)."""
+    cached = ctx.__dict__.get("_cst")
+    if cached is None:
+        import libcst as cst
+
+        from auditor.code.cst_context import CstModuleContext
+
+        cached = ctx.__dict__["_cst"] = CstModuleContext(
+            path=ctx.path, source=ctx.source, tree=cst.parse_module(ctx.source), config=ctx.config,
+            module_name=ctx.module_name, is_package=ctx.is_package)
+    return cached
+
+def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
+    """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance)."""
+    finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why)
+    return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
+            "parsed": False, "unreadable": True}
+
+def _base_result(source: str) -> dict:
+    lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+    result = {"findings": [], "summary": None, "suppressions": [], "lines": lines, "parsed": False,
+              "unreadable": False}
+    if has_suppressions(source):
+        result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
+    return result
+
+def _add_summary(result: dict, index, path: str, source: str, module) -> None:
+    """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
+    module_name, is_package = module_name_for(path)
+    summary = index.summarize_source(path, source, module_name, is_package, module).to_json()
+    head = index.summary_head(summary)
+    result.update(summary=summary, summary_key=summary_key(summary), head=head,
+                  head_key="head:" + summary_key(head).partition(":")[2])
+
+# Comments and string literals, as Python's tokenizer finds them scanning left to right (valid source only:
+# the file parsed). Escapes are consumed in pairs, so an escaped quote never ends a string.
+_STRING_FORMS = (  # unrolled loops: a long docstring is one quick scan
+    r"'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''",
+    r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""',
+    r"'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'",
+    r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"',
+)
+_COMMENT_OR_STRING = re.compile(r"#[^\n]*|[rRbBuUfF]{0,2}(?:" + "|".join(_STRING_FORMS) + ")")
+
+def code_skeleton(source: str) -> str:
+    """A hash of the source without its comment and blank lines: two files with the same skeleton have the
+    same tokens but for comments and blank lines. Every other line goes in as it is, and so does every
+    line of a string spanning lines (a docstring line that looks like a comment is still code)."""
+    import hashlib
+
+    text = source.replace("\r\n", "\n").replace("\r", "\n")
+    in_string: set[int] = set()
+    line, pos = 0, 0
+    for match in _COMMENT_OR_STRING.finditer(text):
+        start, end = match.span()
+        if text[start] == "#" or text.find("\n", start, end) < 0:
+            continue
+        line += text.count("\n", pos, start)
+        last = line + text.count("\n", start, end)
+        in_string.update(range(line, last + 1))
+        line, pos = last, end
+    kept = [raw for i, raw in enumerate(text.split("\n"))
+            if i in in_string or ((stripped := raw.lstrip()) and stripped[0] != "#")]
+    return hashlib.sha1("\n".join(kept).encode("utf-8", "surrogatepass")).hexdigest()
+
+def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict | None:
+    """The result for a file whose previous version had no finding, when the change touched only comment
+    and blank lines: then it still has none (module rules decide on code, never on comments or on how
+    far apart lines are; tests/code/test_incremental.py holds every rule to that). Only the cheap parts are
+    redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
+    if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
+        return None
+    source, _ = decode_source(data, int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES)))
+    if source is None or code_skeleton(source) != prev["skeleton"]:  # the cheap test first: no parse
+        return None
+    module, problem = _ast_parse(source, path)
+    if problem is not None:
+        return None
+    result = _base_result(source)
+    result.update(parsed=True, skeleton=prev["skeleton"], indexing=bool(prev.get("indexing")))
+    index = index_module() if result["indexing"] else None
+    if index is not None and index.needs_summary(source):
+        try:
+            _add_summary(result, index, path, source, module)
+        except Exception:  # noqa: BLE001 - the full analysis reports it, as RA001
+            return None
+    return result
+
+def _ast_parse(source: str, path: str):
+    """(ast.Module or None, None or (why, line, col))."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences etc. are not our business
+            return ast.parse(source, path), None
+    except SyntaxError as exc:
+        return None, (f"does not parse: {exc.msg}", exc.lineno or 1, max((exc.offset or 1) - 1, 0))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, (f"does not parse: {type(exc).__name__}", 1, 0)
+
+
+def summary_key(summary: dict) -> str:
+    import hashlib
+    import json
+
+    return "summary:" + hashlib.sha1(json.dumps(summary, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,131 @@
+"""Facts about the project that are not in any one module, read once before a scan.
+
+Today: the oldest torch each part of the project accepts. Since torch 2.6, `torch.load` defaults to
+`weights_only=True`, so whether a bare `torch.load(path)` unpickles depends on it. It is read from the
+packaging files (`pyproject.toml`, `setup.py`, `setup.cfg`, `requirements*.txt`) and from import-time
+checks in a package's `__init__.py` ("requires torch >= 2.11"). A folder with its own packaging files is
+its own sub-project: the nearest folder above a file that declares torch decides for that file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_MAX_DEPTH = 6
+_MAX_BYTES = 1_000_000
+# `torch>=2.6`, "torch==2.7.0", 'torch~=2.6', `torch >= 2.6.0, <3`; not `torchvision`, not a comment.
+_REQUIREMENT = re.compile(r"""(?<![\w.-])torch\s*(?:\[[^\]]*\])?\s*(>=|==|~=|>|===)\s*v?(\d+)\.(\d+)""")
+_BARE_REQUIREMENT = re.compile(r"""(?:^|["'\s,\[])torch\s*(?:["',\]]|$)""", re.MULTILINE)
+# An import-time check: "torch >= 2.11" in a message, or a minimum version parsed next to `torch.__version__`.
+_IMPORT_CHECK = re.compile(r"""(?:torch\s*>=\s*|min\w*torch\w*\s*=\s*\w*\(?\s*["'])(\d+)\.(\d+)""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TorchFloor:
+    version: tuple[int, int] | None  # the lowest torch the project accepts; None: torch declared with no floor
+    source: str  # the file that says so ("" when nothing declares torch)
+
+    def describe(self) -> str:
+        if self.version is None:
+            return f"{self.source} declares torch without a lower bound" if self.source else \
+                "no packaging file declares a torch version"
+        return f"{self.source} requires torch>={self.version[0]}.{self.version[1]}"
+
+
+NO_FLOOR = TorchFloor(None, "")
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    # folder ("" for the root, "a/b" relative with "/") -> its floor; only folders that declare torch
+    torch_floors: tuple[tuple[str, TorchFloor], ...] = field(default_factory=tuple)
+
+    def torch_floor(self, path: str) -> TorchFloor:
+        """The floor that applies to a file (relative path): the nearest declaring folder above it."""
+        folder = path.rpartition("/")[0]
+        floors = dict(self.torch_floors)
+        while True:
+            if folder in floors:
+                return floors[folder]
+            if not folder:
+                return NO_FLOOR
+            folder = folder.rpartition("/")[0]
+
+    def key(self) -> str:
+        """What the module results depend on, for the cache key."""
+        return ";".join(f"{folder}={floor.version}" for folder, floor in self.torch_floors)
+
+
+def read_facts(root: Path, skip_dirs: frozenset[str]) -> ProjectFacts:
+    """Walk the project (not entering skipped, hidden or symlinked folders) for its packaging files."""
+    floors: dict[str, TorchFloor] = {}
+    todo = [(str(root), "", 0)]
+    while todo:
+        folder, rel, depth = todo.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        found: list[TorchFloor] = []
+        for entry in entries:
+            name = entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if depth < _MAX_DEPTH and name not in skip_dirs and not name.startswith("."):
+                        todo.append((entry.path, f"{rel}/{name}" if rel else name, depth + 1))
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+            except OSError:
+                continue
+            shown = f"{rel}/{name}" if rel else name
+            if name in PACKAGING_FILES or (name.startswith("requirements") and name.endswith(".txt")):
+                floor = _declared_floor(entry.path, shown, _REQUIREMENT)
+            elif name == "__init__.py" and depth <= 2:
+                floor = _declared_floor(entry.path, shown, _IMPORT_CHECK, needs="__version__")
+            else:
+                continue
+            if floor is not None:
+                found.append(floor)
+        if found:
+            # a package's import check sits one folder below the project root it guards
+            floors[rel] = max(found, key=lambda f: (f.version is not None, f.version or (0, 0)))
+    _lift_import_checks(floors)
+    return ProjectFacts(tuple(sorted(floors.items())))
+
+
+def _declared_floor(path: str, shown: str, pattern: re.Pattern, needs: str = "") -> TorchFloor | None:
+    try:
+        if os.path.getsize(path) > _MAX_BYTES:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    if needs and needs not in text:
+        return None
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    text = "\n".join(lines)
+    versions = [(int(m.group(m.lastindex - 1)), int(m.group(m.lastindex))) for m in pattern.finditer(text)]
+    if versions:
+        return TorchFloor(max(versions), shown)
+    if not needs and _BARE_REQUIREMENT.search(text) and "torch" in text:
+        return TorchFloor(None, shown)
+    return None
+
+
+def _lift_import_checks(floors: dict[str, TorchFloor]) -> None:
+    """`pkg/__init__.py` refusing an old torch guards every importer of pkg: the check counts for the folder
+    holding the package too, unless that folder declares a higher floor itself."""
+    for folder, floor in list(floors.items()):
+        if not floor.source.endswith("__init__.py") or not folder or floor.version is None:
+            continue
+        parent = folder.rpartition("/")[0]
+        current = floors.get(parent)
+        if current is None or current.version is None or current.version < floor.version:
+            floors[parent] = floor

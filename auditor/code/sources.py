@@ -1,0 +1,108 @@
+"""Where the scanned source comes from: files on disk (with the stat cache that skips unchanged ones) or
+blobs of a commit, read with their size checked first; bytes decoded to text or an RA001 reason."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.code.cache import FileStats, blob_hash
+from auditor.code.discover import Candidate
+from auditor.config import Config
+
+DEFAULT_MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass
+class SourceFile:
+    path: str  # as reported: relative, "/" separators
+    data: bytes | None  # None when it could not be read (then `error` says why)
+    blob: str | None = None  # git blob id when known (read from a commit, or the stat cache): the cache key
+    error: str | None = None
+    full: str | Path | None = None  # with data None and no error: not read yet (its blob came from the stat cache)
+    raced: bool = False  # read later than stat'ed, and its content no longer matched `blob`
+    prev_blob: str | None = None  # the content this path had at the last scan (from the stat cache), if changed
+
+    @property
+    def unreadable(self) -> bool:
+        return self.data is None and (self.error is not None or self.full is None)
+
+    def content(self) -> bytes | None:
+        """The bytes; a file known by its stat signature is read only when it has to be analyzed."""
+        if self.data is None and self.error is None and self.full is not None:
+            try:
+                with open(self.full, "rb") as fh:
+                    self.data = fh.read()
+            except OSError as exc:
+                self.error = f"cannot be read: {exc.strerror or type(exc).__name__}"
+                self.raced = True
+                return None
+            if self.blob is not None and blob_hash(self.data) != self.blob:
+                self.raced = True  # changed since stat: analyze what is there, but cache nothing
+        return self.data
+
+def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, int] | None]:
+    """(the text, None), or (None, (why it is not Python source, line))."""
+    if len(data) > max_bytes:
+        return None, (f"file is too large ({len(data)} bytes > {max_bytes}; set [tool.auditor.scan] max-file-bytes)", 1)
+    if b"\0" in data:
+        return None, ("binary content, not Python source", 1)
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return None, (f"not UTF-8 (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+
+def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:
+    """The candidates as SourceFiles. With `stats`, a file whose stat signature is on record is not read:
+    its blob id comes from the record and its bytes are read only if it must be analyzed."""
+    max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
+    known = stats.known([str(c.full) for c in candidates]) if stats is not None else {}
+    out, rows = [], []
+    for cand in candidates:
+        f, st = _read_one(cand, max_bytes, stats, known.get(str(cand.full)))
+        if stats is not None and st is not None and f.data is not None:
+            f.blob = blob_hash(f.data)
+            rows.append((str(cand.full), stats.signature(st), f.blob, st.seen))
+        out.append(f)
+    if stats is not None:
+        stats.record(rows)
+    return out
+
+class _Stat:
+    """os.stat_result plus when it was taken (before the read: a write after it makes the entry racy)."""
+
+    def __init__(self, st: os.stat_result):
+        self.st_size, self.st_mtime_ns, self.st_ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        self.st_ino, self.st_dev = st.st_ino, st.st_dev
+        self.seen = time.time_ns()
+
+def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
+              entry: tuple | None = None) -> tuple[SourceFile, _Stat | None]:
+    try:
+        raw = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
+        if not stat.S_ISREG(raw.st_mode):
+            return SourceFile(cand.path, None, error="not a regular file"), None
+        if raw.st_size > max_bytes:
+            return SourceFile(cand.path, None, error=f"file is too large ({raw.st_size} bytes > {max_bytes}; "
+                                                     "set [tool.auditor.scan] max-file-bytes)"), None
+        st = _Stat(raw)
+        explicit_other = cand.explicit and not cand.path.endswith((".py", ".pyi"))
+        if stats is not None and not explicit_other:
+            blob = stats.trusted_blob(entry, st)
+            if blob is not None:
+                return SourceFile(cand.path, None, blob=blob, full=cand.full), None
+        with open(cand.full, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        why = "symlink loop" if exc.errno == 40 else (exc.strerror or type(exc).__name__)
+        return SourceFile(cand.path, None, error=f"cannot be read: {why}"), None
+    if explicit_other and not _python_shebang(data):
+        return SourceFile(cand.path, None, error="not a Python file"), None
+    return SourceFile(cand.path, data, prev_blob=entry[1] if entry is not None else None), st
+
+def _python_shebang(data: bytes) -> bool:
+    first = data.split(b"\n", 1)[0]
+    return first.startswith(b"#!") and b"python" in first
