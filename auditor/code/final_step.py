@@ -371,8 +371,6 @@ def analyse_loop(loop: ast.AST, behaviour: Behaviour) -> Loop:
                 found = _exit_value(ast.Compare(loop.test.left, [negated()], loop.test.comparators), counters, {})
                 if found is not None:
                     exits.append(Exit(found[0], found[1], 0, loop))
-    elif targets:
-        exits.append(Exit(None, None, 0, loop))  # the range runs out
     for stmt in statements:
         if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Break, ast.Return)) for s in stmt.body):
             found = _exit_value(stmt.test, counters, aliases)
@@ -380,6 +378,11 @@ def analyse_loop(loop: ast.AST, behaviour: Behaviour) -> Loop:
                 line = aliases[stmt.test.id][1] if isinstance(stmt.test, ast.Name) else stmt.lineno
                 leave = next(s for s in stmt.body if isinstance(s, (ast.Break, ast.Return)))
                 exits.append(Exit(found[0], found[1], line, leave))
+    # a `range` can also run out; a loop over data that breaks when a step counter reaches its bound ends
+    # there (diffusers' `if global_step >= max_train_steps: break` in `for step, batch in enumerate(loader)`)
+    if isinstance(loop, ast.For) and targets and (_range_last(loop.iter) is not None
+                                                  or not any(e.counter in increments for e in exits)):
+        exits.insert(0, Exit(None, None, 0, loop))
     return Loop(loop, {k: v for k, v in targets.items()}, increments, exits, aliases, sorted(training))
 
 
