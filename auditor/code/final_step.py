@@ -36,6 +36,8 @@ _NOT_EVAL = re.compile(r"(?:args|config|cfg|inputs?|paths?|shapes?|params|kwargs
 _HELD_OUT = re.compile(r"(?:^|[^a-z])(?:val|valid|validation|eval|evaluation|test|holdout|heldout)(?:[^a-z]|s?$)",
                        re.IGNORECASE)
 _NO_GRAD = ("no_grad", "inference_mode")
+_MEASURE = re.compile(r"loss|metric|accuracy|(^|_)acc($|_)|perplexity|ppl|score|f1|bleu|rouge|cross_entropy|nll",
+                      re.IGNORECASE)
 
 # Name-based fallback, used only where the loop's structure does not tell the last step.
 _LAST_FLAG = re.compile(r"^_*(is_)?(last|final)(_(train(ing)?_)?(step|epoch|iter|iteration|batch|round|update))?$")
@@ -96,7 +98,7 @@ class Behaviour:
     eval_lines: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, scopes: "Scopes", configured: Iterable[str]) -> "Behaviour":
+    def of(cls, scopes: Scopes, configured: Iterable[str]) -> Behaviour:
         functions: dict[str, list[ast.AST]] = {}
         for scope in scopes.functions:
             functions.setdefault(scope.name, []).append(scope)
@@ -104,7 +106,7 @@ class Behaviour:
         found._fixpoint(scopes)
         return found
 
-    def _fixpoint(self, scopes: "Scopes") -> None:
+    def _fixpoint(self, scopes: Scopes) -> None:
         calls = {name: [c for d in defs for c in scopes.calls[d]] for name, defs in self.functions.items()}
         callees = {name: {local_callee(c) for c in found} - {None, name} for name, found in calls.items()}
         direct_train = {name for name, found in calls.items() if any(self._trains_directly(c) for c in found)}
@@ -132,9 +134,14 @@ class Behaviour:
         return name in self.configured or (_EVAL_CALL.match(name.lower()) is not None
                                            and _NOT_EVAL.search(name.lower()) is None)
 
-    def _evaluates_directly(self, function: ast.AST, scopes: "Scopes") -> bool:
-        """`model.eval()`, a loop over held-out data, or a validation-named call into another module."""
+    def _evaluates_directly(self, function: ast.AST, scopes: Scopes) -> bool:
+        """`model.eval()`, a loop over held-out data, a loss or metric computed without gradients, or a
+        validation-named call into another module."""
         if any(_over_held_out(loop) for loop in scopes.loops[function]):
+            return True
+        no_grad = any(last_name(d) in _NO_GRAD for d in function.decorator_list) or any(
+            last_name(c.func) in _NO_GRAD for c in scopes.calls[function])
+        if no_grad and any(_MEASURE.search(last_name(c.func) or "") for c in scopes.calls[function]):
             return True
         for call in scopes.calls[function]:
             name = last_name(call.func) or ""
@@ -436,7 +443,7 @@ def _formula(node: ast.AST, cond: Cond, scenario: dict, depth: int = 0):
         return ("not", [_formula(node.operand, cond, scenario, depth)])
     if isinstance(node, ast.Compare) and len(node.ops) > 1:
         parts, left = [], node.left
-        for op, right in zip(node.ops, node.comparators):
+        for op, right in zip(node.ops, node.comparators, strict=True):
             parts.append(_formula(ast.Compare(left, [op], [right]), cond, scenario, depth))
             left = right
         return ("and", parts)
@@ -614,10 +621,10 @@ def verdict(formula) -> str:
     maybes = [v for v in variables if v.kind == "maybe"]
     any_true = False
     for flag_values in itertools.product((True, False), repeat=len(flags)):
-        values = dict(zip(flags, flag_values))
+        values = dict(zip(flags, flag_values, strict=True))
         outcomes = set()
         for maybe_values in itertools.product((True, False), repeat=len(maybes)):
-            values.update(zip(maybes, maybe_values))
+            values.update(zip(maybes, maybe_values, strict=True))
             outcomes.add(_truth(formula, values))
         if outcomes == {True}:
             return VALIDATED
@@ -787,7 +794,7 @@ class Scopes:
     ifs: list[ast.If]
 
     @classmethod
-    def of(cls, tree: ast.Module) -> "Scopes":
+    def of(cls, tree: ast.Module) -> Scopes:
         functions: list[ast.AST] = []
         calls: dict[ast.AST, list[ast.Call]] = {tree: []}
         assigns: dict[ast.AST, list[ast.Assign]] = {tree: []}
@@ -915,7 +922,7 @@ def _excluded_message(node: ast.AST) -> str:
 
 def _emptied(scopes: Scopes, behaviour: Behaviour, candidates: set[int]) -> Iterator[Problem]:
     """`if <last step>: val_metrics = {}` (or `= None`, `.clear()`) inside any loop."""
-    for scope, body in scopes.each():
+    for scope, _ in scopes.each():
         fed = None
         for loop in scopes.loops[scope]:
             ifs = [s for s in _loop_statements(loop) if id(s) in candidates]
@@ -956,7 +963,7 @@ def _holds_whatever_the_schedule(formula) -> bool:
     maybes = [v for v in variables if v.kind == "maybe"]
     values = {v: True for v in variables if v.kind == "flag"}
     for maybe_values in itertools.product((True, False), repeat=len(maybes)):
-        values.update(zip(maybes, maybe_values))
+        values.update(zip(maybes, maybe_values, strict=True))
         if not _truth(formula, values):
             return False
     return True
@@ -1026,9 +1033,10 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 # -- the rules' shared base -------------------------------------------------------------------------------------
 
-# Every validation signal contains one of these (`eval`, `validate`, `test`, `estimate_loss`, held-out loops):
+# Every validation signal contains one of these (`eval`, `validate`, `test`, `estimate_loss`, held-out loops,
+# a loss computed under `no_grad`):
 # a file without any cannot be flagged.
-EVALUATION_TEXT = ("val", "test", "estimate_loss", "holdout", "heldout")
+EVALUATION_TEXT = ("val", "test", "estimate_loss", "holdout", "heldout", "no_grad", "inference_mode")
 
 
 class FinalStepRule(ModuleRule):
@@ -1039,7 +1047,7 @@ class FinalStepRule(ModuleRule):
         configured = getattr(config, "validation_functions", None) or ()
         return Needs(text=self.text + tuple(name.rsplit(".", 1)[-1] for name in configured))
 
-    def check(self, ctx, context=None):
+    def check(self, ctx):
         for problem in final_step_problems(ctx.tree, ctx.config.validation_functions):
             if problem.rule == self.id:
                 yield self.finding(problem.message, ctx.location(problem.node), _evidence(ctx, problem),

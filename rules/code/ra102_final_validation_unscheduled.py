@@ -90,6 +90,21 @@ class Recipe:
             self.epochs_run += 1
         self.save_checkpoint(epoch=curr_epoch)
 ''',
+        # a held-out loss computed without gradients is an evaluation, whatever the helper is called
+        '''
+import torch
+
+@torch.no_grad()
+def held_out_loss(model, batches):
+    return sum(model.loss(b).item() for b in batches)
+
+def fit(model, opt, steps, every, batches):
+    for step in range(steps):
+        model.loss(next(batches)).backward()
+        opt.step()
+        if step % every == 0:  # expect: RA102
+            print(held_out_loss(model, batches))
+''',
     ]
     good = [
         # verl's real schedule
@@ -217,5 +232,21 @@ def fit(model, opt, steps, every):
         opt.step()
         if step % every == 0:
             validate_args(model)
+''',
+        # an EMA update under no_grad computes no loss or metric: not an evaluation
+        '''
+import torch
+
+@torch.no_grad()
+def update_ema(ema, model, decay):
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.mul_(decay).add_(p, alpha=1 - decay)
+
+def fit(model, ema, opt, steps, every, batches):
+    for step in range(steps):
+        model.loss(next(batches)).backward()
+        opt.step()
+        if step % every == 0:
+            update_ema(ema, model, 0.99)
 ''',
     ]

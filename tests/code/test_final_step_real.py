@@ -29,15 +29,15 @@ PLANTS = {
                       "if epoch_p_1 % args.val_interval != 0:", {("RA102", 1147)}),
     # torchtune: the validation excluded in the last epoch of `range(self.epochs_run, self.total_epochs)`
     "torchtune-epoch": (TORCHTUNE, "                        and self.global_step % self._run_val_every_n_steps == 0\n",
-                        "                        and self.global_step % self._run_val_every_n_steps == 0\n"
-                        "                        and curr_epoch != self.total_epochs - 1\n", {("RA101", 865)}),
+                        ("                        and self.global_step % self._run_val_every_n_steps == 0\n"
+                         "                        and curr_epoch != self.total_epochs - 1\n"), {("RA101", 865)}),
     # litgpt: `<` against the bound the loop breaks at (`if state["iter_num"] >= max_iters: break` at the top)
     "litgpt-lt": (LITGPT, 'state["step_count"] % eval.interval == 0:',
                   'state["step_count"] % eval.interval == 0 and state["iter_num"] < max_iters:', {("RA101", 387)}),
     # diffusers: the loop over the data ends at `if global_step >= args.max_train_steps: break`
     "dreambooth-lt": (DREAMBOOTH, "if args.validation_prompt is not None and global_step % args.validation_steps == 0:",
-                      "if args.validation_prompt is not None and global_step % args.validation_steps == 0 "
-                      "and global_step < args.max_train_steps:", {("RA101", 1379)}),
+                      ("if args.validation_prompt is not None and global_step % args.validation_steps == 0 "
+                       "and global_step < args.max_train_steps:"), {("RA101", 1379)}),
 }
 
 # What the copies report as they are (labelled tp in the development set, or judged so)
