@@ -9,24 +9,15 @@ import re
 
 from auditor.code.context import ModuleContext
 from auditor.code.facts import ProjectFacts
+from auditor.code.index import summary_head
 from auditor.code.resolve import Resolver, module_name_for
 from auditor.code.sources import DEFAULT_MAX_FILE_BYTES, decode_source
+from auditor.code.summarize import needs_summary, summarize_source
 from auditor.code.suppress import has_suppressions, parse_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
 
-
-# -- the index module (owned by the project rules) is optional: without it, no summaries ------------
-
-def index_module():
-    try:
-        import auditor.code.index as index
-    except ModuleNotFoundError as exc:
-        if exc.name == "auditor.code.index":
-            return None
-        raise
-    return index
 
 def code_rules(config: Config) -> list:
     """Instances of the selected code rules (only rules/code and rules/meta are imported: no torch, no runs)."""
@@ -41,12 +32,14 @@ def code_rules(config: Config) -> list:
                 raise InputError(str(exc), path=config.source) from exc
     return chosen
 
+
 def meta_rule(config: Config, rule_id: str):
     from auditor.registry import scope_rule_classes
 
     return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
 
 # -- one file ------------------------------------------------------------------------------------------
+
 
 class FileAnalyzer:
     """Everything done to one file; built once per process (rules instantiated once)."""
@@ -62,7 +55,7 @@ class FileAnalyzer:
         from auditor.code.rule_base import ProjectRule
 
         # Summaries feed only the project rules: none selected, no index (and far fewer parses).
-        self.index = index_module() if any(isinstance(r, ProjectRule) for r in selected) else None
+        self.indexing = any(isinstance(r, ProjectRule) for r in selected)
         self.max_bytes = int(config.section("scan").get("max_file_bytes", DEFAULT_MAX_FILE_BYTES))
         self.check_syntax = bool(config.section("scan").get("check_syntax", True))
 
@@ -74,7 +67,7 @@ class FileAnalyzer:
         if source is None:
             return self.unreadable(path, *problem)
         result = _base_result(source)
-        result["indexing"] = self.index is not None
+        result["indexing"] = self.indexing
         rules = [r for r in self.module_rules
                  if self.config.is_selected(r.id, path) and r.needs(self.config).text_allows(source)]
         want_summary = self._wants_summary(source)
@@ -87,19 +80,19 @@ class FileAnalyzer:
                 return self.unreadable(path, *problem)
             if module is not None:
                 result["skeleton"] = code_skeleton(source)
+        resolver = Resolver(module, *module_name_for(path)) if module is not None and (rules or want_summary) else None
         if module is None:
             rules = []
         elif rules:
-            resolver = Resolver(module, *module_name_for(path))
-            rules = [r for r in rules if r.needs(self.config).tree_allows(source, module, resolver)
+            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
+                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
+            ctx.__dict__["resolver"] = resolver
+            rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)
                      and (not getattr(r, "legacy_cst", False) or r.applies_to_tree(module, self.config))]
         if not rules and not want_summary:
             return result
         result["parsed"] = True
         if rules:
-            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
-                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
-            ctx.__dict__["resolver"] = resolver
             for rule in rules:
                 try:
                     subject = _cst_context(ctx) if getattr(rule, "legacy_cst", False) else ctx
@@ -111,7 +104,7 @@ class FileAnalyzer:
                                                                     f"{type(exc).__name__}: {exc}")["findings"])
         if want_summary:
             try:
-                _add_summary(result, self.index, path, source, module)
+                _add_summary(result, path, source, module, resolver)
             except Exception as exc:
                 if os.environ.get("AUDITOR_DEBUG"):
                     raise
@@ -120,10 +113,8 @@ class FileAnalyzer:
         return result
 
     def _wants_summary(self, source: str) -> bool:
-        if self.index is None or not hasattr(self.index, "summarize_source"):
-            return False
-        needs = getattr(self.index, "needs_summary", None)
-        return True if needs is None else bool(needs(source))
+        return self.indexing and needs_summary(source)
+
 
 def _cst_context(ctx: ModuleContext):
     """The libcst view for the rules not yet on the ast (parsed once per file, only for them)."""
@@ -138,11 +129,13 @@ def _cst_context(ctx: ModuleContext):
             module_name=ctx.module_name, is_package=ctx.is_package)
     return cached
 
+
 def unreadable_result(rule, path: str, why: str, line: int = 1, col: int = 0) -> dict:
     """The per-file result of a file that was not analyzed: one RA001 finding (`rule` is RA001's instance)."""
     finding = rule.finding(f"skipped: {why}", code_location(path, line, col), {"reason": why}, anchor=why)
     return {"findings": [finding.to_json()], "summary": None, "suppressions": [], "lines": 0,
             "parsed": False, "unreadable": True}
+
 
 def _base_result(source: str) -> dict:
     lines = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
@@ -152,11 +145,12 @@ def _base_result(source: str) -> dict:
         result["suppressions"] = [s.to_json() for s in parse_suppressions(source)]
     return result
 
-def _add_summary(result: dict, index, path: str, source: str, module) -> None:
+
+def _add_summary(result: dict, path: str, source: str, module, resolver=None) -> None:
     """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
     module_name, is_package = module_name_for(path)
-    summary = index.summarize_source(path, source, module_name, is_package, module).to_json()
-    head = index.summary_head(summary)
+    summary = summarize_source(path, source, module_name, is_package, module, resolver).to_json()
+    head = summary_head(summary)
     result.update(summary=summary, summary_key=summary_key(summary), head=head,
                   head_key="head:" + summary_key(head).partition(":")[2])
 
@@ -169,6 +163,7 @@ _STRING_FORMS = (  # unrolled loops: a long docstring is one quick scan
     r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"',
 )
 _COMMENT_OR_STRING = re.compile(r"#[^\n]*|[rRbBuUfF]{0,2}(?:" + "|".join(_STRING_FORMS) + ")")
+
 
 def code_skeleton(source: str) -> str:
     """A hash of the source without its comment and blank lines: two files with the same skeleton have the
@@ -191,6 +186,7 @@ def code_skeleton(source: str) -> str:
             if i in in_string or ((stripped := raw.lstrip()) and stripped[0] != "#")]
     return hashlib.sha1("\n".join(kept).encode("utf-8", "surrogatepass")).hexdigest()
 
+
 def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict | None:
     """The result for a file whose previous version had no finding, when the change touched only comment
     and blank lines: then it still has none (module rules decide on code, never on comments or on how
@@ -206,13 +202,13 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
         return None
     result = _base_result(source)
     result.update(parsed=True, skeleton=prev["skeleton"], indexing=bool(prev.get("indexing")))
-    index = index_module() if result["indexing"] else None
-    if index is not None and index.needs_summary(source):
+    if result["indexing"] and needs_summary(source):
         try:
-            _add_summary(result, index, path, source, module)
+            _add_summary(result, path, source, module)
         except Exception:  # noqa: BLE001 - the full analysis reports it, as RA001
             return None
     return result
+
 
 def _ast_parse(source: str, path: str):
     """(ast.Module or None, None or (why, line, col))."""

@@ -12,6 +12,16 @@ from auditor.config import Config
 from auditor.findings import code_location
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind",
+                          "type_comment", "conversion", "is_async", "simple", "names"})
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    return fields
+
+
 @dataclass
 class ModuleContext:
     path: str  # as reported: relative to the scan root, "/" separators
@@ -35,6 +45,36 @@ class ModuleContext:
     @cached_property
     def lines(self) -> list[str]:
         return self.source.splitlines()
+
+    @cached_property
+    def _by_type(self) -> dict[type, list[ast.AST]]:
+        """Every node of the module by its type: one walk shared by every rule."""
+        found: dict[type, list[ast.AST]] = {}
+        stack: list[ast.AST] = [self.tree]
+        pop, push, extend, AST = stack.pop, stack.append, stack.extend, ast.AST
+        while stack:
+            node = pop()
+            kind = type(node)
+            bucket = found.get(kind)
+            if bucket is None:
+                bucket = found[kind] = []
+            bucket.append(node)
+            for name in _CHILD_FIELDS.get(kind) or _child_fields(kind):
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    extend([v for v in value if isinstance(v, AST)])
+                elif isinstance(value, AST):
+                    push(value)
+        return found
+
+    def nodes(self, *types: type) -> list:
+        """The module's nodes of these types, in source order."""
+        cache = self.__dict__.setdefault("_nodes", {})
+        if types not in cache:
+            by_type = self._by_type
+            cache[types] = sorted((n for t in types for n in by_type.get(t, ())),
+                                  key=lambda n: (n.lineno, n.col_offset))
+        return cache[types]
 
     @cached_property
     def _parents(self) -> dict[int, ast.AST]:

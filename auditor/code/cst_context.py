@@ -14,7 +14,7 @@ from auditor.config import Config
 from auditor.findings import code_location
 
 if TYPE_CHECKING:  # pragma: no cover
-    from auditor.code.index import ProjectIndex
+    from auditor.code.project_index import ProjectIndex
 
 
 @dataclass

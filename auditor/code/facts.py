@@ -18,8 +18,10 @@ PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 _MAX_DEPTH = 6
 _MAX_BYTES = 1_000_000
 # `torch>=2.6`, "torch==2.7.0", 'torch~=2.6', `torch >= 2.6.0, <3`; not `torchvision`, not a comment.
-_REQUIREMENT = re.compile(r"""(?<![\w.-])torch\s*(?:\[[^\]]*\])?\s*(>=|==|~=|>|===)\s*v?(\d+)\.(\d+)""")
-_BARE_REQUIREMENT = re.compile(r"""(?:^|["'\s,\[])torch\s*(?:["',\]]|$)""", re.MULTILINE)
+_REQUIREMENT = re.compile(r"""(?<![\w.-])torch\s*(?:\[[^\]]*\])?\s*(>=|==|~=|>|===)\s*v?(\d+)\.(\d+)"""
+                          r"""|torch\w*\s*>=\s*[\[(]\s*(\d+)\s*,\s*(\d+)""")  # assert torch_ver >= [1, 8]
+# torch named as a requirement with no version: a line of its own in requirements.txt, or a quoted "torch".
+_BARE_REQUIREMENT = re.compile(r"""^\s*torch\s*(?:\[[^\]]*\])?\s*(?:;.*)?$|["']torch["']""", re.MULTILINE)
 # An import-time check: "torch >= 2.11" in a message, or a minimum version parsed next to `torch.__version__`.
 _IMPORT_CHECK = re.compile(r"""(?:torch\s*>=\s*|min\w*torch\w*\s*=\s*\w*\(?\s*["'])(\d+)\.(\d+)""", re.IGNORECASE)
 
@@ -45,14 +47,20 @@ class ProjectFacts:
     torch_floors: tuple[tuple[str, TorchFloor], ...] = field(default_factory=tuple)
 
     def torch_floor(self, path: str) -> TorchFloor:
-        """The floor that applies to a file (relative path): the nearest declaring folder above it."""
+        """The floor that applies to a file (relative path): the nearest folder above it that declares a torch
+        version. A folder naming torch without a version (an example's requirements.txt) inherits the floor of
+        the project around it; only when nothing above has one is that the answer."""
         folder = path.rpartition("/")[0]
         floors = dict(self.torch_floors)
+        unversioned = None
         while True:
-            if folder in floors:
-                return floors[folder]
+            found = floors.get(folder)
+            if found is not None:
+                if found.version is not None:
+                    return found
+                unversioned = unversioned or found
             if not folder:
-                return NO_FLOOR
+                return unversioned or NO_FLOOR
             folder = folder.rpartition("/")[0]
 
     def key(self) -> str:
@@ -111,7 +119,8 @@ def _declared_floor(path: str, shown: str, pattern: re.Pattern, needs: str = "")
         return None
     lines = [line.split("#", 1)[0] for line in text.splitlines()]
     text = "\n".join(lines)
-    versions = [(int(m.group(m.lastindex - 1)), int(m.group(m.lastindex))) for m in pattern.finditer(text)]
+    versions = [(int(m.group(m.lastindex - 1)), int(m.group(m.lastindex))) for m in pattern.finditer(text)
+                if m.lastindex and m.lastindex >= 2]
     if versions:
         return TorchFloor(max(versions), shown)
     if not needs and _BARE_REQUIREMENT.search(text) and "torch" in text:

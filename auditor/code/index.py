@@ -11,11 +11,7 @@ the transitive closure over the call graph answers "does this entry point seed n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from auditor.code.project_index import ProjectIndex
-    from auditor.config import Config
+from typing import Any
 
 MODULE_CODE = "<module>"  # the pseudo-function holding a module's top-level code
 
@@ -148,32 +144,3 @@ def head_of(summary) -> dict:
     """The head of a ModuleSummary or LazySummary."""
     head = getattr(summary, "head", None)
     return head if isinstance(head, dict) else summary_head(summary.to_json())
-
-
-def needs_summary(source: str) -> bool:
-    """Cheap text check: could this file contribute anything to the index?"""
-    from auditor.code.summarize import needs_summary as check
-
-    return check(source)
-
-
-def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:
-    """The summary from the source alone (`tree`: its `ast.parse`, when the caller already has it)."""
-    from auditor.code.summarize import summarize_source as run
-
-    return run(path, source, module_name, is_package, tree)
-
-
-def build_project_index(summaries: list[ModuleSummary], config: "Config") -> "ProjectIndex":
-    from auditor.code.project_index import ProjectIndex
-
-    return ProjectIndex(summaries, config)
-
-
-def __getattr__(name: str):
-    # ProjectIndex lives in project_index.py (which imports this module); re-exported lazily.
-    if name in ("ProjectIndex", "EntryPoint", "Step"):
-        from auditor.code import project_index
-
-        return getattr(project_index, name)
-    raise AttributeError(name)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from auditor.code.analysis import code_rules, index_module, summary_key
+from auditor.code.analysis import code_rules, summary_key
+from auditor.code.index import LazySummary, ModuleSummary
+from auditor.code.project_index import ProjectIndex
 from auditor.code.cache import ResultCache
 from auditor.config import Config
 from auditor.errors import InputError
@@ -45,6 +47,7 @@ def project_rules(config: Config, cache: ResultCache | None = None) -> list:
                 raise InputError(str(exc), path=config.source) from exc
     return chosen
 
+
 def split_summaries(results: dict[str, dict]) -> dict[str, dict]:
     """Per-file results go to the cache without their summary and its head, each stored once under its own
     hash: loading the per-file results of a big project then stays cheap, the heads are loaded only when
@@ -61,6 +64,7 @@ def split_summaries(results: dict[str, dict]) -> dict[str, dict]:
         out[key] = res
     return out
 
+
 def _variants(record) -> list[dict]:
     """The deps record's variants; anything malformed is a miss."""
     try:
@@ -68,8 +72,10 @@ def _variants(record) -> list[dict]:
     except (TypeError, KeyError):
         return []
 
+
 class _CacheMiss(Exception):
     """A summary the cache listed could not be read back."""
+
 
 def project_findings(result: ScanResult, per_file: dict[str, dict], config: Config,
                       cache: ResultCache | None, keep_index: bool) -> list[Finding] | None:
@@ -114,8 +120,6 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
             return res["summary"]
         return load
 
-    from auditor.code.index import LazySummary
-
     modules = []
     for path in with_summary:
         head = per_file[path].get("head") or heads.get(per_file[path]["head_key"])
@@ -132,12 +136,10 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
     cache.put_many({state_key: {"findings": found}, deps_key: {"variants": variants}})
     return out
 
+
 def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_summary: list[str], config: Config,
                             cache: ResultCache | None) -> list[Finding] | None:
     """Every summary loaded up front (no cache, or the caller wants the index and its summaries)."""
-    index = index_module()
-    if index is None:
-        return []
     missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
     loaded = cache.get_many(sorted(set(missing))) if cache is not None and missing else {}
     summaries = []
@@ -145,15 +147,14 @@ def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_
         data = per_file[path].get("summary") or loaded.get(per_file[path].get("summary_key"))
         if data is None:
             return None
-        summaries.append(index.ModuleSummary.from_json(data))
+        summaries.append(ModuleSummary.from_json(data))
     result.summaries = dict(zip(with_summary, summaries))
     return _run_project_rules(summaries, config, result, keep=True)
 
+
 def _run_project_rules(summaries: list, config: Config, result: ScanResult, keep: bool,
                        rules: list | None = None) -> list[Finding]:
-    from auditor.code.index import build_project_index
-
-    index = build_project_index(summaries, config)
+    index = ProjectIndex(summaries, config)
     if keep:
         result.index = index
     out = []

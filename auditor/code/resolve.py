@@ -19,8 +19,6 @@ import ast
 from dataclasses import dataclass, field
 from functools import cached_property
 
-_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_SCOPE_NODES = (*_FUNCTION_NODES, ast.ClassDef)
 
 
 def module_name_for(path: str) -> tuple[str, bool]:
@@ -85,19 +83,69 @@ class Resolver:
 
     # -- what the module binds --------------------------------------------------------------------------
     def _collect_module(self, tree: ast.Module) -> None:
-        local_imports: list[tuple[ast.AST, ast.stmt]] = []
-        for node, owner in _statements_with_owner(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                bindings = self._import_bindings(node)
-                if owner is None:
-                    for local, target in bindings:
+        """One walk over the statements (expressions hold no imports and, walrus aside, no bindings)."""
+        pending: list[tuple[ast.AST, dict[str, set[str]], set[str]]] = []  # function, its bindings, not-own names
+        self._walk(tree.body, None, pending)
+        watched = set(self._module)
+        for func, bound, not_own in pending:
+            kept = {name: frozenset(targets) for name, targets in bound.items()
+                    if name not in not_own and (targets or name in watched)}
+            if kept:
+                end = (getattr(func, "end_lineno", None) or func.lineno, getattr(func, "end_col_offset", None) or 0)
+                self._scopes.append(_Scope(func, (func.lineno, func.col_offset), end, kept))
+        # innermost first: a nested function's binding wins over its parent's
+        self._scopes.sort(key=lambda s: (s.start, (-s.end[0], -s.end[1])), reverse=True)
+
+    def _walk(self, body: list, scope, pending: list) -> None:
+        """`scope` is (bindings, not-own names) of the function the statements are in, or None at module level
+        (and in a class body at module level, whose names are the class's)."""
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._bind_plain(scope, stmt.name)
+                if scope is None and self.module_name:
+                    self._module.setdefault(stmt.name, set()).add(f"{self.module_name}.{stmt.name}")
+                inner: tuple[dict[str, set[str]], set[str]] = ({}, set())
+                args = stmt.args
+                for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+                    if arg is not None:
+                        inner[0].setdefault(arg.arg, set())
+                pending.append((stmt, *inner))
+                self._walk(stmt.body, inner, pending)
+                continue
+            if isinstance(stmt, ast.ClassDef):
+                self._bind_plain(scope, stmt.name)
+                if scope is None and self.module_name:
+                    self._module.setdefault(stmt.name, set()).add(f"{self.module_name}.{stmt.name}")
+                self._walk(stmt.body, scope if scope is not None else _CLASS_BODY, pending)
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for local, target in self._import_bindings(stmt):
+                    if scope is None:
                         self._module.setdefault(local, set()).add(target)
-                else:
-                    local_imports.append((owner, node))
-            elif owner is None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if self.module_name:
-                    self._module.setdefault(node.name, set()).add(f"{self.module_name}.{node.name}")
-        self._collect_scopes(tree, local_imports)
+                    elif scope is not _CLASS_BODY:
+                        scope[0].setdefault(local, set()).add(target)
+                continue
+            if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+                if scope is not None and scope is not _CLASS_BODY:
+                    scope[1].update(stmt.names)
+                continue
+            for target in _targets_of(stmt):
+                self._bind_plain(scope, target)
+            for name in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, name, None)
+                if isinstance(block, list):
+                    self._walk(block, scope, pending)
+            for handler in getattr(stmt, "handlers", ()) or ():
+                if handler.name:
+                    self._bind_plain(scope, handler.name)
+                self._walk(handler.body, scope, pending)
+            for case in getattr(stmt, "cases", ()) or ():
+                self._walk(case.body, scope, pending)
+
+    @staticmethod
+    def _bind_plain(scope, name: str) -> None:
+        if scope is not None and scope is not _CLASS_BODY:
+            scope[0].setdefault(name, set())
 
     def _import_bindings(self, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
         out = []
@@ -128,29 +176,6 @@ class Resolver:
                 self.imported_names.add(f"{base}.{alias.name}")
                 out.append((alias.asname or alias.name, f"{base}.{alias.name}"))
         return out
-
-    def _collect_scopes(self, tree: ast.Module, local_imports: list) -> None:
-        """Only functions that import or rebind a module-level name become scopes: most bind nothing that
-        matters, and a name's lookup then costs nothing."""
-        imports_in: dict[ast.AST, list] = {}
-        for owner, node in local_imports:
-            imports_in.setdefault(owner, []).append(node)
-        watched = set(self._module)
-        for node in ast.walk(tree):
-            if not isinstance(node, _FUNCTION_NODES):
-                continue
-            bound: dict[str, frozenset[str]] = {}
-            for name in _plain_bindings(node):
-                if name in watched:
-                    bound[name] = frozenset()
-            for stmt in imports_in.get(node, ()):
-                for local, target in self._import_bindings(stmt):
-                    bound[local] = bound.get(local, frozenset()) | {target}
-            if bound:
-                end = (getattr(node, "end_lineno", node.lineno) or node.lineno, getattr(node, "end_col_offset", 0) or 0)
-                self._scopes.append(_Scope(node, (node.lineno, node.col_offset), end, bound))
-        # innermost first: a nested function's binding wins over its parent's
-        self._scopes.sort(key=lambda s: (s.start, (-s.end[0], -s.end[1])), reverse=True)
 
     # -- lookups --------------------------------------------------------------------------------------
     @cached_property
@@ -197,62 +222,34 @@ class Resolver:
                     return bool(scope.bound[name])
         return name in self._module
 
-    def references(self, wanted: frozenset[str] | set[str], tree: ast.Module) -> bool:
-        """Does the module refer to any of these qualified names (through any alias)?"""
+    def references(self, wanted: frozenset[str] | set[str], names, attributes) -> bool:
+        """Does any of these Name / Attribute nodes refer to one of the qualified names (through any alias)?"""
         tails = {w.rsplit(".", 1)[-1] for w in wanted}
         tails.update(local for local, targets in self._module.items() if targets & wanted)
         tails.update(local for scope in self._scopes for local, targets in scope.bound.items() if targets & wanted)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in tails or isinstance(node, ast.Name) and node.id in tails:
-                if self.qualified_names(node) & wanted:
-                    return True
-        return False
+        return any(n.attr in tails and self.qualified_names(n) & wanted for n in attributes) or \
+            any(n.id in tails and self.qualified_names(n) & wanted for n in names)
 
 
-def _statements_with_owner(tree: ast.Module):
-    """(statement, the function it is in or None) for every statement, not entering expressions (imports
-    are statements). Class bodies belong to the module's level for imports only when at module level."""
-    stack: list[tuple[ast.AST, ast.AST | None]] = [(stmt, None) for stmt in reversed(tree.body)]
-    while stack:
-        node, owner = stack.pop()
-        yield node, owner
-        inner = node if isinstance(node, _FUNCTION_NODES) else owner
-        if isinstance(node, ast.ClassDef) and owner is None:
-            inner = node  # a class body's imports bind class attributes, not module names
-        children = []
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            for child in getattr(node, name, ()) or ():
-                children.append((child, inner))
-        stack.extend(reversed(children))
+_CLASS_BODY = ({}, set())  # a class body at module level: its names are neither the module's nor a function's
 
 
-def _plain_bindings(func: ast.AST):
-    """Names a function binds other than by import: parameters, assignment targets, loop and with targets,
-    except-as names, nested defs; `global` and `nonlocal` names are not its own."""
-    args = func.args
-    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-        if arg is not None:
-            yield arg.arg
-    body = func.body if isinstance(func.body, list) else [func.body]
-    inside = []
-    stack = list(body)
+def _targets_of(stmt: ast.stmt):
+    """The plain names a simple statement binds (assignment, for and with targets)."""
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+        targets = [stmt.target]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    else:
+        return
+    stack = list(targets)
     while stack:
         node = stack.pop()
-        inside.append(node)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stack.extend(node.decorator_list)
-            continue  # its body is its own scope
-        if not isinstance(node, ast.Lambda):
-            stack.extend(ast.iter_child_nodes(node))
-    not_own = {name for node in inside if isinstance(node, (ast.Global, ast.Nonlocal)) for name in node.names}
-    for node in inside:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            name = node.id
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            name = node.name
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            name = node.name
-        else:
-            continue
-        if name not in not_own:
-            yield name
+        if isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            stack.extend(node.elts)
+        elif isinstance(node, ast.Starred):
+            stack.append(node.value)

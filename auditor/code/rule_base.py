@@ -21,8 +21,7 @@ from auditor.rule import Rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from auditor.code.context import ModuleContext
-    from auditor.code.index import ProjectIndex
-    from auditor.code.resolve import Resolver
+    from auditor.code.project_index import ProjectIndex
     from auditor.config import Config
 
 
@@ -40,10 +39,10 @@ class Needs:
             return True
         return any(api.rsplit(".", 1)[-1] in source for api in self.apis)
 
-    def tree_allows(self, source: str, tree: ast.Module, resolver: "Resolver") -> bool:
-        if not self.apis or any(token in source for token in self.text):
+    def tree_allows(self, ctx: "ModuleContext") -> bool:
+        if not self.apis or any(token in ctx.source for token in self.text):
             return True
-        return resolver.references(self.apis, tree)
+        return ctx.resolver.references(self.apis, ctx.nodes(ast.Name), ctx.nodes(ast.Attribute))
 
 
 class ModuleRule(Rule):

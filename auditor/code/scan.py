@@ -45,6 +45,7 @@ class ScanResult:
 
 # -- the whole scan --------------------------------------------------------------------------------------
 
+
 def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = True, jobs: int | None = None,
                keep_index: bool = False, facts: ProjectFacts | None = None) -> ScanResult:
     """Scan these files as one project. Findings are sorted; broken files are RA001 findings.
@@ -80,6 +81,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
         if cache is not None:
             cache.close()
     return result
+
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
                    jobs: int | None, keep_index: bool, facts: ProjectFacts) -> ScanResult:
@@ -150,6 +152,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
     findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
     result.findings = sort_findings(apply_suppressions(findings, suppressions, config))
     return result
+
 
 def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, jobs: int | None = None,
                keep_index: bool = False) -> ScanResult:

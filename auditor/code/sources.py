@@ -44,6 +44,7 @@ class SourceFile:
                 self.raced = True  # changed since stat: analyze what is there, but cache nothing
         return self.data
 
+
 def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, int] | None]:
     """(the text, None), or (None, (why it is not Python source, line))."""
     if len(data) > max_bytes:
@@ -54,6 +55,7 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, i
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         return None, (f"not UTF-8 (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+
 
 def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:
     """The candidates as SourceFiles. With `stats`, a file whose stat signature is on record is not read:
@@ -71,6 +73,7 @@ def read_candidates(candidates: list[Candidate], config: Config, stats: FileStat
         stats.record(rows)
     return out
 
+
 class _Stat:
     """os.stat_result plus when it was taken (before the read: a write after it makes the entry racy)."""
 
@@ -78,6 +81,7 @@ class _Stat:
         self.st_size, self.st_mtime_ns, self.st_ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
         self.st_ino, self.st_dev = st.st_ino, st.st_dev
         self.seen = time.time_ns()
+
 
 def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
               entry: tuple | None = None) -> tuple[SourceFile, _Stat | None]:
@@ -102,6 +106,7 @@ def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
     if explicit_other and not _python_shebang(data):
         return SourceFile(cand.path, None, error="not a Python file"), None
     return SourceFile(cand.path, data, prev_blob=entry[1] if entry is not None else None), st
+
 
 def _python_shebang(data: bytes) -> bool:
     first = data.split(b"\n", 1)[0]

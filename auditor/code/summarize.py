@@ -164,10 +164,12 @@ def _paren_lines(source: str) -> list[int] | None:
 
 
 class Summarizer(ast.NodeVisitor):
-    def __init__(self, ctx, tree: ast.Module):
+    def __init__(self, ctx, tree: ast.Module, resolver: Resolver | None = None):
         self.lines = ctx.source.splitlines()
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        self.resolver = Resolver(tree, self.module, ctx.is_package)
+        if resolver is None or resolver.module_name != self.module:
+            resolver = Resolver(tree, self.module, ctx.is_package)
+        self.resolver = resolver
         self.aliases, imported = self.resolver.aliases, self.resolver.imported_modules
         top = FunctionSummary(qualname=f"{self.module}.{MODULE_CODE}", line=1, text="")
         own = self.module + "."
@@ -544,13 +546,14 @@ class _Source:
         self.path, self.source, self.module_name, self.is_package = path, source, module_name, is_package
 
 
-def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None) -> ModuleSummary:
+def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None,
+                     resolver: Resolver | None = None) -> ModuleSummary:
     if tree is None:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return ModuleSummary(path=path, module_name=module_name)  # nothing to index
-    walker = Summarizer(_Source(path, source, module_name, is_package), tree)
+    walker = Summarizer(_Source(path, source, module_name, is_package), tree, resolver)
     walker.walk(tree)
     return walker.finish()
 

@@ -191,7 +191,7 @@ class DiagnosticSideEffect(ModuleRule):
 
     def check(self, ctx, context=None):
         flags = {f.lower() for f in getattr(ctx.config, "diagnostic_flags", None) or ()}
-        regions = list(_regions(ctx.tree, flags))
+        regions = list(_regions(ctx, flags))
         if not regions:
             return
         forked = _inside_fork_rng(ctx)
@@ -207,10 +207,10 @@ class DiagnosticSideEffect(ModuleRule):
                     ctx.location(node), {"region_line": region.node.lineno}, anchor=ctx.anchor(node))
 
 
-def _regions(tree: ast.Module, flags: set[str]):
+def _regions(ctx, flags: set[str]):
     """Diagnostic code: the test and body of an `if` whose condition names a diagnostic flag (not its else
     branch: that is the normal path), and the whole of a function whose name says it is diagnostic."""
-    for node in ast.walk(tree):
+    for node in ctx.nodes(ast.If, ast.FunctionDef, ast.AsyncFunctionDef):
         if isinstance(node, ast.If):
             flag = next((n for n in _flag_names(node.test) if _is_diag_name(n, flags)), None)
             if flag:
@@ -227,8 +227,8 @@ def _calls_plain_name(region: _Region) -> bool:
 def _inside_fork_rng(ctx) -> set[int]:
     """ids of the nodes inside `with torch.random.fork_rng():` blocks (draws there do not shift training's)."""
     inside: set[int] = set()
-    for node in ast.walk(ctx.tree):
-        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+    for node in ctx.nodes(ast.With, ast.AsyncWith):
+        if any(
                 isinstance(item.context_expr, ast.Call) and ctx.qualified_name(item.context_expr.func) in _FORK_RNG
                 for item in node.items):
             inside.update(id(n) for stmt in node.body for n in ast.walk(stmt))

@@ -177,9 +177,7 @@ def cleanup(path):
 
     def check(self, ctx, context=None):
         configured = ctx.config.validation_functions
-        for node in ast.walk(ctx.tree):
-            if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-                continue
+        for node in ctx.nodes(ast.Try, getattr(ast, "TryStar", ast.Try)):
             what = self._guarded(ctx, node.body, configured)
             if what is None:
                 continue

@@ -2,6 +2,7 @@ import ast
 
 from auditor.code.resolve import dotted
 from auditor.code.rule_base import ModuleRule
+from auditor.code.syntax import calls_in, last_name
 
 TORCH_LOADS = frozenset({"torch.load", "torch.serialization.load"})
 NUMPY_LOADS = frozenset({"numpy.load"})
@@ -11,6 +12,8 @@ PICKLE_LOADS = frozenset({"pickle.load", "_pickle.load", "cPickle.load", "dill.l
 # between the ranks of one job come from the job itself.
 PICKLE_LOADS_BYTES = frozenset({"pickle.loads", "_pickle.loads", "cPickle.loads", "dill.loads", "cloudpickle.loads"})
 FILE_READS = frozenset({"read", "read_bytes", "open", "urlopen", "get"})
+COLLECTIVES = frozenset({"broadcast", "all_gather", "gather", "recv", "irecv", "scatter", "broadcast_object_list",
+                         "all_gather_object", "all_to_all"})
 _LOAD_NAMES = frozenset({"load", "loads", "read_pickle"})
 SAFE_DEFAULT = (2, 6)  # torch 2.6 made weights_only=True the default of torch.load
 
@@ -163,8 +166,8 @@ def load_state(path, weights_only):
 
     def check(self, ctx, context=None):
         floor = ctx.facts.torch_floor(ctx.path)
-        for call in ast.walk(ctx.tree):
-            if not isinstance(call, ast.Call) or any(kw.arg is None for kw in call.keywords):
+        for call in ctx.nodes(ast.Call):
+            if any(kw.arg is None for kw in call.keywords):
                 continue
             if isinstance(call.func, ast.Attribute) and call.func.attr not in _LOAD_NAMES:
                 continue
@@ -226,17 +229,20 @@ def _is_bytes_buffer(ctx, node: ast.AST | None) -> bool:
 
 
 def _in_memory(ctx, call: ast.Call) -> bool:
-    """The first argument is an in-memory buffer: built right there, or last assigned one in the same function."""
+    """The first argument is an in-memory buffer (built right there, or last assigned one in the same function)
+    of bytes the job's own ranks sent: the function runs a collective (broadcast, all_gather, recv...)."""
     if not call.args:
+        return False
+    scope = ctx.parent(call)
+    while scope is not None and not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+        scope = ctx.parent(scope)
+    if scope is None or not any(last_name(c.func) in COLLECTIVES for c in calls_in(scope.body)):
         return False
     first = call.args[0]
     if _is_bytes_buffer(ctx, first):
         return True
     if not isinstance(first, ast.Name):
         return False
-    scope = ctx.parent(call)
-    while scope is not None and not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
-        scope = ctx.parent(scope)
     last = None
     for node in ast.walk(scope) if scope is not None else ():
         if isinstance(node, ast.Assign) and node.lineno < call.lineno and any(

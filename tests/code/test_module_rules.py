@@ -88,3 +88,36 @@ def test_ra150_shapes(scan_source, source, expected):
 def test_ra150_says_when_the_failure_was_only_logged(scan_source):
     found = _flagged(scan_source, "RA150", "try:\n    evaluate(m)\nexcept Exception:\n    logger.error('x')\n")
     assert "only logged" in found[0].message
+
+
+def test_ra170_floor_of_a_sub_project(scan_source):
+    """The nearest folder with a versioned torch decides; an unversioned mention inherits the project's."""
+    project = {
+        "setup.py": 'setup(install_requires=["torch>=2.6"])\n',
+        "examples/a/requirements.txt": "torch\ntorchvision\n",
+        "examples/a/run.py": "import torch\nsd = torch.load('w.pt')\n",
+        "examples/old/requirements.txt": "torch==2.2.0\n",
+        "examples/old/run.py": "import torch\nsd = torch.load('w.pt')\n",
+        "setup.cfg": "[isort]\nknown_third_party = numpy, torch, yaml\n",
+    }
+    found = [(f.location["path"], f.severity) for f in scan_source(project).findings if f.rule == "RA170"]
+    assert found == [("examples/old/run.py", "warning")]
+
+
+def test_ra170_version_checked_by_an_assert_in_setup(scan_source):
+    project = {"setup.py": 'torch_ver = [int(x) for x in torch.__version__.split(".")[:2]]\n'
+                           'assert torch_ver >= [1, 8], "Requires PyTorch >= 1.8"\n',
+               "m.py": "import torch\nsd = torch.load('w.pt')\n"}
+    assert [f.severity for f in scan_source(project).findings if f.rule == "RA170"] == ["warning"]
+
+
+def test_ra170_in_memory_buffer_is_safe_only_when_the_job_sent_it(scan_source):
+    shared = """
+import io
+import torch
+def from_model_file(predict_net):
+    buffer = io.BytesIO(get_pb_arg_vals(predict_net, "anchor_generator"))
+    return torch.load(buffer)
+"""
+    found = _flagged(scan_source, "RA170", shared)
+    assert [f.location["line"] for f in found] == [5]
