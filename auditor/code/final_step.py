@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from auditor.code.rule_base import ModuleRule, Needs
+from auditor.code.syntax import last_name, walk_local
 
 # -- what code does -------------------------------------------------------------------------------------------
 
@@ -48,19 +49,6 @@ _VALIDATION_RESULT = re.compile(r"(^|_)(val|valid|validation|eval|evaluation|tes
 _METRICS = re.compile(r"(metric|result|score|acc)", re.IGNORECASE)
 
 
-def last_name(node: ast.AST) -> str | None:
-    """`self.trainer.validate` -> "validate"; `f(x)` -> "f"; `a[0]` -> "a"."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Call):
-        return last_name(node.func)
-    if isinstance(node, ast.Subscript):
-        return last_name(node.value)
-    return None
-
-
 def local_callee(call: ast.Call) -> str | None:
     """The name a call may take in this module: `f(...)`, `self.f(...)`, `cls.f(...)`; not `model.train()`."""
     func = call.func
@@ -71,19 +59,8 @@ def local_callee(call: ast.Call) -> str | None:
     return None
 
 
-def _own_nodes(node: ast.AST) -> Iterator[ast.AST]:
-    """Nodes under `node` (itself included), not entering nested functions, classes or lambdas."""
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        yield current
-        for child in ast.iter_child_nodes(current):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                todo.append(child)
-
-
 def _calls(node: ast.AST) -> Iterator[ast.Call]:
-    return (n for n in _own_nodes(node) if isinstance(n, ast.Call))
+    return (n for n in walk_local(node) if isinstance(n, ast.Call))
 
 
 @dataclass

@@ -106,17 +106,8 @@ def run(model, optimizer, loader, start_epoch):
             test(epoch)
 ''',
         # nanoGPT-style: the loop breaks once iter_num passes max_iters, so the last evaluation point is
-        # iter_num == max_iters, which the condition excludes; estimate_loss evaluates (model.eval(), no_grad)
+        # iter_num == max_iters, which the condition excludes
         '''
-import torch
-
-@torch.no_grad()
-def estimate_loss():
-    model.eval()
-    out = {split: model(*get_batch(split))[1].item() for split in ["train", "val"]}
-    model.train()
-    return out
-
 iter_num = 0
 while True:
     if iter_num % eval_interval == 0 and iter_num != max_iters and master_process:  # expect: RA101
