@@ -296,6 +296,11 @@ def _for_targets(loop: ast.For) -> dict[str, Linear]:
     return {}
 
 
+def _parts(test: ast.AST, operator: type) -> list[ast.AST]:
+    """`a and b` -> [a, b] for ast.And (likewise `or`); anything else -> [test]."""
+    return list(test.values) if isinstance(test, ast.BoolOp) and isinstance(test.op, operator) else [test]
+
+
 def _increment(stmt: ast.AST) -> tuple[str, int] | None:
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add) and isinstance(stmt.value, ast.Constant) \
             and isinstance(stmt.value.value, int) and isinstance(stmt.target, (ast.Name, ast.Attribute, ast.Subscript)):
@@ -348,20 +353,21 @@ def analyse_loop(loop: ast.AST, behaviour: Behaviour) -> Loop:
     aliases = {k: v for k, v in aliases.items() if v is not None and k not in targets and k not in increments}
     counters = set(increments) | set(targets)
     exits: list[Exit] = []
-    if isinstance(loop, ast.While):
-        if isinstance(loop.test, ast.Compare) and len(loop.test.ops) == 1:
-            negated = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.NotEq: ast.Eq}.get(type(loop.test.ops[0]))
-            if negated is not None:
-                found = _exit_value(ast.Compare(loop.test.left, [negated()], loop.test.comparators), counters, {})
-                if found is not None:
+    if isinstance(loop, ast.While):  # `while c < N and ...`: the loop ends when any part fails
+        for part in _parts(loop.test, ast.And):
+            if isinstance(part, ast.Compare) and len(part.ops) == 1:
+                negated = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.NotEq: ast.Eq}.get(type(part.ops[0]))
+                found = negated and _exit_value(ast.Compare(part.left, [negated()], part.comparators), counters, {})
+                if found:
                     exits.append(Exit(found[0], found[1], 0, loop))
-    for stmt in statements:
+    for stmt in statements:  # `if c >= N or ...: break`: the loop ends when any part holds
         if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Break, ast.Return)) for s in stmt.body):
-            found = _exit_value(stmt.test, counters, aliases)
-            if found is not None:
-                line = aliases[stmt.test.id][1] if isinstance(stmt.test, ast.Name) else stmt.lineno
-                leave = next(s for s in stmt.body if isinstance(s, (ast.Break, ast.Return)))
-                exits.append(Exit(found[0], found[1], line, leave))
+            leave = next(s for s in stmt.body if isinstance(s, (ast.Break, ast.Return)))
+            for part in _parts(stmt.test, ast.Or):
+                found = _exit_value(part, counters, aliases)
+                if found is not None:
+                    line = aliases[part.id][1] if isinstance(part, ast.Name) else stmt.lineno
+                    exits.append(Exit(found[0], found[1], line, leave))
     # a `range` can also run out; a loop over data that breaks when a step counter reaches its bound ends
     # there (diffusers' `if global_step >= max_train_steps: break` in `for step, batch in enumerate(loader)`)
     if isinstance(loop, ast.For) and targets and (_range_last(loop.iter) is not None

@@ -176,6 +176,17 @@ def train(model, optimizer, loader, max_train_steps, validation_steps):
         if global_step % validation_steps == 0:
             log_validation(model)
 ''',
+        # `while step < max_steps and ...`: the last step validated is max_steps, which `<` excludes
+        '''
+def fit(model, opt, data, max_steps, every):
+    step = 0
+    while step < max_steps and not model.converged:
+        model.loss(next(data)).backward()
+        opt.step()
+        step += 1
+        if step % every == 0 and step < max_steps:  # expect: RA101
+            validate(model)
+''',
     ]
     good = [
         # verl's real loop: the last step is validated, then the loop returns
