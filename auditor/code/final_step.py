@@ -89,7 +89,7 @@ class Behaviour:
         direct_train = {name for name, found in calls.items() if any(self._trains_directly(c) for c in found)}
         self.trains = _closure(direct_train, callees)
         direct_eval = {name for name, defs in self.functions.items() if name not in self.trains and (
-            self._named_eval(name) or any(self._evaluates_directly(d, scopes) for d in defs))}
+            name in self.configured or any(self._evaluates_directly(d, scopes) for d in defs))}
         self.evaluates = _closure(direct_eval, callees) - self.trains
         every = [c for found in scopes.calls.values() for c in found]
         self.train_lines = sorted({c.lineno for c in every if self.trains_call(c)})
@@ -1049,4 +1049,5 @@ def _evidence(ctx, problem: Problem) -> dict:
         evidence["counter"] = counter[0]
         if counter[1]:
             evidence["last_value"] = counter[1]
+    evidence["loop_at"] = {"line": problem.loop.node.lineno}
     return evidence
