@@ -36,6 +36,8 @@ _NOT_EVAL = re.compile(r"(?:args|config|cfg|inputs?|paths?|shapes?|params|kwargs
                        r"|dataset|data|transforms?|steps|interval|freq|every|mode|dir|file|split|fn)$")
 _HELD_OUT = re.compile(r"(?:^|[^a-z])(?:val|valid|validation|eval|evaluation|test|holdout|heldout)(?:[^a-z]|s?$)",
                        re.IGNORECASE)
+_DATA = re.compile(r"loader|(^|[^a-z])dl($|[^a-z])|data|(^|[^a-z])ds($|[^a-z])|batch|split|(^|[^a-z])set($|[^a-z])|iter"
+                   r"|samples|examples", re.IGNORECASE)
 _NO_GRAD = ("no_grad", "inference_mode")
 _MEASURE = re.compile(r"loss|metric|accuracy|(^|_)acc($|_)|perplexity|ppl|score|f1|bleu|rouge|cross_entropy|nll",
                       re.IGNORECASE)
@@ -152,7 +154,11 @@ def _within(lines: list[int], node: ast.AST) -> bool:
 
 
 def _over_held_out(loop: ast.AST) -> bool:
-    return isinstance(loop, (ast.For, ast.AsyncFor)) and _HELD_OUT.search(ast.unparse(loop.iter)) is not None
+    """`for batch in val_loader`, `for x, y in dataloaders["test"]`; not `range(args.num_validation_images)`."""
+    if not isinstance(loop, (ast.For, ast.AsyncFor)):
+        return False
+    text = ast.unparse(loop.iter)
+    return _HELD_OUT.search(text) is not None and _DATA.search(text) is not None
 
 
 def _is_eval_mode(call: ast.Call) -> bool:

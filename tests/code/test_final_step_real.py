@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not REALCODE.is_dir(), reason="the development s
 TIMM = "huggingface+pytorch-image-models/train.py"
 TORCHTUNE = "pytorch+torchtune/recipes/lora_finetune_distributed.py"
 LITGPT = "Lightning-AI+litgpt/extensions/thunder/pretrain.py"
-DREAMBOOTH = "huggingface+diffusers/examples/dreambooth/train_dreambooth.py"
+XLA_ADAPTER = "Lightning-AI+litgpt/extensions/xla/finetune/adapter.py"
 
 # (file, text replaced, replacement, what RA101/RA102 report in the copy as planted)
 PLANTS = {
@@ -34,14 +34,14 @@ PLANTS = {
     # litgpt: `<` against the bound the loop breaks at (`if state["iter_num"] >= max_iters: break` at the top)
     "litgpt-lt": (LITGPT, 'state["step_count"] % eval.interval == 0:',
                   'state["step_count"] % eval.interval == 0 and state["iter_num"] < max_iters:', {("RA101", 387)}),
-    # diffusers: the loop over the data ends at `if global_step >= args.max_train_steps: break`
-    "dreambooth-lt": (DREAMBOOTH, "if args.validation_prompt is not None and global_step % args.validation_steps == 0:",
-                      ("if args.validation_prompt is not None and global_step % args.validation_steps == 0 "
-                       "and global_step < args.max_train_steps:"), {("RA101", 1379)}),
+    # litgpt on XLA: `for iter_num in range(1, max_iters + 1)` ends at max_iters, which `<` excludes
+    "xla-adapter-lt": (XLA_ADAPTER, "if not is_accumulating and step_count % eval_interval == 0:",
+                       "if not is_accumulating and step_count % eval_interval == 0 and iter_num < max_iters:",
+                       {("RA101", 208)}),
 }
 
 # What the copies report as they are (labelled tp in the development set, or judged so)
-UNCHANGED = {TIMM: set(), TORCHTUNE: {("RA102", 865)}, LITGPT: {("RA102", 387)}, DREAMBOOTH: {("RA102", 1379)}}
+UNCHANGED = {TIMM: set(), TORCHTUNE: {("RA102", 865)}, LITGPT: {("RA102", 387)}, XLA_ADAPTER: {("RA102", 208)}}
 
 
 def _scan(tmp_path: Path, rel: str, text: str) -> set[tuple[str, int]]:
