@@ -159,7 +159,8 @@ def _worker(in_queue, out_queue):
         evaluate_model(in_queue.get())
     except Exception:
         error = f"{traceback.format_exc()}"
-    out_queue.put({"error": error})
+    results = {"error": error}
+    out_queue.put(results, timeout=30)
 ''',
         # broad except around something that is neither evaluation nor saving
         '''
@@ -256,7 +257,9 @@ def _status_surfaces(ctx, handler: ast.ExceptHandler, status: set[str]) -> bool:
     after = [n for n in walk_local(scope) if getattr(n, "lineno", 0) > (handler.end_lineno or handler.lineno)]
     def uses(node) -> bool:
         return any(dotted(n) in status for n in ast.walk(node) if isinstance(n, (ast.Name, ast.Attribute)))
-    for node in after:
+    for node in sorted(after, key=lambda n: (n.lineno, n.col_offset)):
+        if isinstance(node, ast.Assign) and uses(node.value):  # results = {"error": error}: passed along
+            status.update(dotted(t) for t in node.targets if dotted(t))
         if isinstance(node, ast.Return) and node.value is not None and uses(node.value):
             return True
         if isinstance(node, ast.Call) and last_name(node.func) in KEEPERS and any(uses(a) for a in node.args):
