@@ -444,9 +444,8 @@ def _formula(node: ast.AST, cond: Cond, scenario: dict, depth: int = 0):
                 return _formula(alias[0], inner, scenario, depth + 1)
     if isinstance(node, ast.Compare):
         return _compare(node, cond, scenario)
-    if isinstance(node, (ast.Name, ast.Attribute, ast.Call)) and _LAST_FLAG.match(last_name(node) or "") \
-            and not (isinstance(node, ast.Call) and last_name(node.func) in ("len",)):
-        return ALWAYS
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Call)) and _LAST_FLAG.match(last_name(node) or ""):
+        return ALWAYS  # `is_last_step`, `self.is_final_epoch`, `is_last_step(step)`: where the loop does not tell
     return Var("flag", _key(node))
 
 
