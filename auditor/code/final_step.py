@@ -835,12 +835,22 @@ def _evaluates_after(scope: ast.AST, line: int, behaviour: Behaviour, scopes: Sc
 _LAST: list = [None, None, []]  # the last module analysed, its configured names, its problems (RA101 and RA102 share it)
 
 
-def final_step_problems(tree: ast.Module, configured: Iterable[str]) -> list[Problem]:
+def final_step_problems(tree: ast.Module, configured: Iterable[str], source: str | None = None) -> list[Problem]:
     """Every RA101/RA102 problem of a module, each reported once, never both on one line."""
     configured = tuple(configured)
     if _LAST[0] is not tree or _LAST[1] != configured:
-        _LAST[:] = [tree, configured, _problems(tree, configured)]
+        _LAST[:] = [tree, configured, _problems(tree, configured) if _may_apply(source) else []]
     return _LAST[2]
+
+
+# A module can only be flagged when it trains (the loop analysis) or empties a value (emptied metrics): a
+# cheap look at the text before walking the tree.
+_TRAINS_TEXT = re.compile(r"backward|\.step\(|train|fit_|optimi[sz]er_step")
+_EMPTIES_TEXT = re.compile(r"=\s*(?:\{\s*\}|None|dict\(\)|OrderedDict\(\))|\.clear\(\)")
+
+
+def _may_apply(source: str | None) -> bool:
+    return source is None or _TRAINS_TEXT.search(source) is not None or _EMPTIES_TEXT.search(source) is not None
 
 
 def _render(form: Linear) -> str:
@@ -1036,7 +1046,7 @@ class FinalStepRule(ModuleRule):
         return Needs(text=self.text + tuple(name.rsplit(".", 1)[-1] for name in configured))
 
     def check(self, ctx):
-        for problem in final_step_problems(ctx.tree, ctx.config.validation_functions):
+        for problem in final_step_problems(ctx.tree, ctx.config.validation_functions, ctx.source):
             if problem.rule == self.id:
                 yield self.finding(problem.message, ctx.location(problem.node), _evidence(ctx, problem),
                                    anchor=ctx.anchor(problem.node))
