@@ -430,6 +430,13 @@ def refuse_write(full: Path, root: Path) -> str | None:
         base, rel, inside = absolute.parent, Path(absolute.name), False
     if os.path.realpath(absolute) != os.path.join(os.path.realpath(base), str(rel)):
         return "not written: a folder on its path is a symlink"
+    # a file named outside the root: no folder between it and where the user stands may be a link either
+    stop = base if inside else Path(os.path.commonpath([absolute, Path(os.path.abspath(os.getcwd()))]))
+    for folder in absolute.parents:
+        if folder == stop or folder == folder.parent:
+            break
+        if os.path.islink(folder):
+            return "not written: a folder on its path is a symlink"
     folder = absolute.parent
     while True:
         if folder.name in RUN_FOLDER_NAMES or ((folder != base or not inside) and _holds_run_record(folder)):

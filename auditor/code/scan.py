@@ -167,7 +167,8 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
             raise InputError("no such file or directory", path=str(given))
     candidates = discover([Path(p) for p in paths], config.root, config)
     wanted = None
-    if config.root.is_dir() and not _covers(paths, config.root):
+    inside = all(not os.path.isabs(c.path) for c in candidates)  # paths outside the root are not the project's
+    if config.root.is_dir() and inside and not _covers(paths, config.root):
         wanted = {c.path for c in candidates}
         context = {c.path: c for c in discover([config.root], config.root, config)}
         context.update({c.path: c for c in candidates})

@@ -1,18 +1,13 @@
-import re
+"""RA101 final-validation-skipped: the last step's validation is skipped, emptied or replaced.
 
-import libcst as cst
+The analysis (training loop, its counter and end, the conditions that reach each validation) is shared with
+RA102 in auditor/code/final_step.py; this rule reports the validations the last iteration never reaches.
+"""
 
-from auditor.code.patterns import (mentions_validation, text_last_step, has_validation, is_last_step_test, is_not_last_step_test, last_identifier,
-                                   is_validation_name, validation_calls)
-from auditor.code.rule_base import ModuleRule
-from auditor.code.walk import small_statements, statements
-
-VALIDATION_NAME = re.compile(r"(^|_)(val|valid|validation|eval|evaluation|test)(_|$|s$|\d)", re.IGNORECASE)
-METRICS_NAME = re.compile(r"(metric|result|score|acc)", re.IGNORECASE)
+from auditor.code.final_step import FinalStepRule
 
 
-class FinalValidationSkipped(ModuleRule):
-    legacy_cst = True  # runs on the libcst tree until it moves to the ast
+class FinalValidationSkipped(FinalStepRule):
     id = "RA101"
     name = "final-validation-skipped"
     severity = "error"
@@ -20,39 +15,13 @@ class FinalValidationSkipped(ModuleRule):
     rationale = (
         "The final checkpoint is the one people report. When the last step skips validation (or empties its "
         "metrics), the last number in the log is an intermediate one, and it gets reported as final: the "
-        "run looks complete and nobody notices the missing step."
+        "run looks complete and nobody notices the missing step. The training loop is found by what it does "
+        "(backward passes, optimizer steps), its last iteration from its `range`, its `while` condition or the "
+        "test of its `break`; a condition or a `continue` that excludes that iteration is reported whatever "
+        "the variables are called."
     )
-    incident = (
-        "A team's RL trainer gained `if is_last_step: val_metrics = {}` in a commit meant to avoid a "
-        'deadlock, so the last step never validated. Six experiments (64 GPU-hours) then reported their '
-        'step-20 score out of 29 steps as final, and nobody noticed for weeks.'
-    )
-    prefilter = ("last", "final", "total", "max_", "num_", "len(")
-
-    def applies_to(self, source: str, config=None) -> bool:
-        return text_last_step(source) and mentions_validation(source, config)
-
-    def applies_to_tree(self, tree, config=None) -> bool:
-        # every finding sits at an `if` whose test is (or excludes) the last step, and `_problems` needs, under
-        # it: an emptied value, a validating else branch, a break/return inside a loop with a validation after
-        # the `if`, or (excluding the last step) a validation call
-        import ast
-
-        from auditor.code.tree_prefilter import is_last_step_test, is_not_last_step_test
-
-        configured = list(getattr(config, "validation_functions", None) or ())
-        for node, in_loop, after in _ast_ifs(tree.body, False):
-            if is_last_step_test(node.test):
-                if any(_may_empty(sub) for stmt in node.body for sub in ast.walk(stmt)):
-                    return True
-                if any(_ast_validates(stmt, configured) for stmt in node.orelse):  # an elif too: a superset
-                    return True
-                if in_loop and any(isinstance(sub, (ast.Break, ast.Return)) for stmt in node.body
-                                   for sub in ast.walk(stmt)) and any(_ast_validates(s, configured) for s in after):
-                    return True
-            elif is_not_last_step_test(node.test) and any(_ast_validates(stmt, configured) for stmt in node.body):
-                return True
-        return False
+    incident = ("verl-skipped-validation-bf16-eval.md, Bug #1: `if is_last_step: val_metrics = {}` in "
+                "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")
 
     bad = [
         # the incident, pasted into a trainer method
@@ -114,6 +83,109 @@ def fit(self):
         self.val_metrics = self._validate()
         if self.is_last_step:
             self.val_metrics.clear()  # expect: RA101
+''',
+        # the last epoch is skipped with `continue` before the evaluation
+        '''
+def main(args, model, optimizer, train_loader, val_loader):
+    for epoch in range(args.epochs):
+        for x, y in train_loader:
+            loss = model(x, y)
+            loss.backward()
+            optimizer.step()
+        if epoch == args.epochs - 1:
+            continue  # expect: RA101
+        acc = evaluate(model, val_loader)
+        print(epoch, acc)
+''',
+        # the last epoch of `range(start, start + 200)`, excluded by its value
+        '''
+def run(model, optimizer, loader, start_epoch):
+    for epoch in range(start_epoch, start_epoch + 200):
+        train_one_epoch(model, optimizer, loader)
+        if epoch != start_epoch + 199:  # expect: RA101
+            test(epoch)
+''',
+        # nanoGPT-style: the loop breaks once iter_num passes max_iters, so the last evaluation point is
+        # iter_num == max_iters, which the condition excludes
+        '''
+iter_num = 0
+while True:
+    if iter_num % eval_interval == 0 and iter_num != max_iters and master_process:  # expect: RA101
+        losses = estimate_loss()
+    for micro_step in range(gradient_accumulation_steps):
+        logits, loss = model(X, Y)
+        scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    iter_num += 1
+    if iter_num > max_iters:
+        break
+''',
+        # `step < max_steps` in a loop whose last step is max_steps always excludes it
+        '''
+def train(model, opt, batches, max_steps, eval_every):
+    for step in range(1, max_steps + 1):
+        loss = model.loss(next(batches))
+        loss.backward()
+        opt.step()
+        if step % eval_every == 0 and step < max_steps:  # expect: RA101
+            run_eval(model)
+''',
+        # timm's schedule turned around: the last epoch now takes the `continue`
+        '''
+def main(args, model, optimizer, loader_train, loader_eval, num_epochs):
+    for epoch in range(num_epochs):
+        train_one_epoch(epoch, model, loader_train, optimizer, args)
+        epoch_p_1 = epoch + 1
+        if epoch_p_1 % args.val_interval != 0 or epoch_p_1 == num_epochs:
+            continue  # expect: RA101
+        eval_metrics = validate(model, loader_eval, args)
+''',
+        # the evaluation is a helper of the module with a neutral name; the counter is `it`
+        '''
+import torch
+
+def score(net, loader):
+    net.eval()
+    with torch.no_grad():
+        total = sum(net(x).argmax(-1).eq(y).sum().item() for x, y in loader)
+    net.train()
+    return total
+
+def fit(net, opt, train_loader, holdout, n_iters):
+    it = 0
+    while it < n_iters:
+        for x, y in train_loader:
+            opt.zero_grad()
+            net.loss(x, y).backward()
+            opt.step()
+        it += 1
+        if it % 5 == 0 and it != n_iters:  # expect: RA101
+            print(score(net, holdout))
+''',
+        # the loop is left as soon as the last step is trained, before the periodic validation that follows
+        '''
+def train(model, optimizer, loader, max_train_steps, validation_steps):
+    global_step = 0
+    for batch in infinite(loader):
+        model(batch).loss.backward()
+        optimizer.step()
+        global_step += 1
+        if global_step >= max_train_steps:
+            break  # expect: RA101
+        if global_step % validation_steps == 0:
+            log_validation(model)
+''',
+        # `while step < max_steps and ...`: the last step validated is max_steps, which `<` excludes
+        '''
+def fit(model, opt, data, max_steps, every):
+    step = 0
+    while step < max_steps and not model.converged:
+        model.loss(next(data)).backward()
+        opt.step()
+        step += 1
+        if step % every == 0 and step < max_steps:  # expect: RA101
+            validate(model)
 ''',
     ]
     good = [
@@ -184,60 +256,47 @@ def train(model, loader):
             logger_buffer = {}
         log(loss)
 ''',
+        # timm's real schedule: the last epoch is never skipped (`epoch_p_1 != num_epochs`)
+        '''
+def main(args, model, optimizer, loader_train, loader_eval, num_epochs, start_epoch):
+    for epoch in range(start_epoch, num_epochs):
+        train_one_epoch(epoch, model, loader_train, optimizer, args)
+        epoch_p_1 = epoch + 1
+        if epoch_p_1 % args.val_interval != 0 and epoch_p_1 != num_epochs:
+            continue
+        eval_metrics = validate(model, loader_eval, args)
+''',
+        # a full evaluation after the loop: the in-loop one may leave the last step out
+        '''
+def train(model, opt, loader, epochs):
+    for epoch in range(epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if epoch < epochs - 1:
+            evaluate(model)
+    evaluate(model)
+''',
+        # the loop is left at the end only after the last step was validated
+        '''
+def fit(model, opt, loader, max_steps):
+    step = 0
+    for batch in loader:
+        model(batch).backward()
+        opt.step()
+        step += 1
+        validate(model)
+        if step >= max_steps:
+            break
+''',
+        # a loop that does not train: its last iteration is not a training step
+        '''
+def evaluate_all(model, val_loader, n):
+    for i, batch in enumerate(val_loader):
+        if i != len(val_loader) - 1:
+            test(model, batch)
+''',
     ]
-
-    def check(self, ctx, context=None):
-        configured = ctx.config.validation_functions
-        reported: set[int] = set()
-        for place in statements(ctx.tree):
-            node = place.node
-            if not isinstance(node, cst.If):
-                continue
-            for target, why in self._problems(node, place, configured):
-                if id(target) in reported:
-                    continue
-                reported.add(id(target))
-                evidence = {"condition": _code(ctx, node.test)}
-                if target is node and is_not_last_step_test(node.test):  # what the fix takes out of the condition
-                    evidence["exclusion"] = _code(ctx, _exclusion(node.test))
-                yield self.finding(why, ctx.location(target), evidence, anchor=ctx.anchor(target))
-
-    def _problems(self, node: cst.If, place, configured):
-        orelse = node.orelse.body if isinstance(node.orelse, cst.Else) else None
-        if is_last_step_test(node.test):
-            emptied = list(self._emptied(node.body, place, configured))
-            for stmt in emptied:
-                yield stmt, "the last step's validation metrics are emptied or replaced"
-            body_validates = has_validation(node.body, configured)
-            if not emptied and orelse is not None and has_validation(orelse, configured) and not body_validates:
-                yield node, "only the steps before the last one validate: the last step's validation is skipped"
-            if not body_validates and place.loops:
-                leave = self._leaves_loop(node.body)
-                if leave is not None and any(has_validation(s, configured) for s in place.after):
-                    yield leave, "the loop is left at the last step before the validation that follows runs"
-        elif is_not_last_step_test(node.test) and has_validation(node.body, configured):
-            if orelse is None or not has_validation(orelse, configured):
-                yield node, "validation is guarded by 'not the last step': the final step is never validated"
-
-    def _emptied(self, body, place, configured):
-        fed = _fed_by_validation(place.function, configured) if place.function is not None else set()
-        for small in small_statements(body):
-            if isinstance(small, (cst.Assign, cst.AnnAssign)):
-                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
-                if small.value is not None and _is_empty(small.value) and any(_is_validation_result(t, fed) for t in targets):
-                    yield small
-            elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                func = small.value.func
-                if isinstance(func, cst.Attribute) and func.attr.value == "clear" and not small.value.args \
-                        and _is_validation_result(func.value, fed):
-                    yield small
-
-    @staticmethod
-    def _leaves_loop(body):
-        for small in small_statements(body):
-            if isinstance(small, (cst.Break, cst.Return)):
-                return small
-        return None
 
     # -- fix: give the last step its validation back (unsafe: the last step then runs validation) ---------
     fixes = [
@@ -353,101 +412,19 @@ def train(model, loader):
             return Edit(edits.move_to_end(source, node), safe=False)
         emptied = source.at(line, (cst.Assign, cst.AnnAssign, cst.Expr), col)
         if emptied:  # take out the emptying statement (and an `if` left with nothing to do)
-            node = _the_if(source, list(source.ancestors(emptied[0])), condition)
+            node = _the_if(source, list(source.ancestors(emptied[0])), None)
             return Edit(edits.remove_from_if(source, node, emptied[0]), safe=False)
         raise CannotFix("nothing on its line that the rule flags")
 
 
-def _may_empty(node) -> bool:
-    """On the ast, a superset of what `_emptied` yields: `x = {}`/`None`/`dict()`, or `x.clear()`."""
-    import ast
-
-    from auditor.code.tree_prefilter import last_identifier
-
-    if isinstance(node, (ast.Assign, ast.AnnAssign)):
-        value = node.value
-        return (isinstance(value, ast.Dict) and not value.keys) or (isinstance(value, ast.Constant) and value.value is None) \
-            or (isinstance(value, ast.Call) and last_identifier(value.func) in ("dict", "OrderedDict")
-                and not value.args and not value.keywords)
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear"
-
-
-def _ast_ifs(block, in_loop: bool):
-    """On the ast, as `walk.statements` sees them: every `if` with whether a loop of its function encloses it
-    and the statements after it in its block (an elif is a block of its own)."""
-    import ast
-
-    for index, stmt in enumerate(block):
-        if isinstance(stmt, ast.If):
-            yield stmt, in_loop, block[index + 1:]
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield from _ast_ifs(stmt.body, False)
-        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
-            yield from _ast_ifs(stmt.body, True)
-            yield from _ast_ifs(stmt.orelse, in_loop)
-        else:
-            for name in ("body", "orelse", "finalbody"):
-                inner = getattr(stmt, name, None)
-                if isinstance(inner, list):
-                    yield from _ast_ifs(inner, in_loop)
-            for part in getattr(stmt, "handlers", None) or getattr(stmt, "cases", None) or ():
-                yield from _ast_ifs(part.body, in_loop)
-
-
-def _ast_validates(node, configured) -> bool:
-    import ast
-
-    from auditor.code.tree_prefilter import last_identifier
-
-    return any(isinstance(sub, ast.Call) and is_validation_name(last_identifier(sub.func) or "", configured)
-               for sub in ast.walk(node))
-
-
-def _is_empty(value: cst.BaseExpression) -> bool:
-    if isinstance(value, cst.Dict) and not value.elements:
-        return True
-    if isinstance(value, cst.Name) and value.value == "None":
-        return True
-    return isinstance(value, cst.Call) and last_identifier(value.func) in ("dict", "OrderedDict") and not value.args
-
-
-def _is_validation_result(target: cst.BaseExpression, fed: set[str]) -> bool:
-    name = last_identifier(target)
-    if not name:
-        return False
-    return bool(VALIDATION_NAME.search(name)) or (name in fed and bool(METRICS_NAME.search(name)))
-
-
-def _fed_by_validation(function: cst.FunctionDef, configured) -> set[str]:
-    """Names assigned from a validation call somewhere in the function (`metrics = self._validate()`)."""
-    names = set()
-    for small in small_statements(function.body):
-        if isinstance(small, cst.Assign) and next(validation_calls(small.value, configured), None) is not None:
-            for t in small.targets:
-                name = last_identifier(t.target)
-                if name:
-                    names.add(name)
-    return names
-
-
-def _exclusion(test: cst.BaseExpression) -> cst.BaseExpression:
-    """The part of an `a and not last` condition that excludes the last step."""
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        return _exclusion(test.left if is_not_last_step_test(test.left) else test.right)
-    return test
-
-
-def _code(ctx, node) -> str:
-    return " ".join(ctx.tree.code_for_node(node).split())
-
-
-def _the_if(source, candidates, condition: str) -> cst.If:
-    """The `if` among these whose condition is the one the finding quotes."""
+def _the_if(source, candidates, condition: str | None):
+    """The `if` among these whose condition is the one the finding quotes; with no condition quoted (a `break`
+    or an emptied result reported where it is), the innermost `if` around it."""
     import libcst as cst
 
     from auditor.code.fix import CannotFix
 
     for node in candidates:
-        if isinstance(node, cst.If) and source.code(node.test) == condition:
+        if isinstance(node, cst.If) and (condition is None or source.code(node.test) == condition):
             return node
     raise CannotFix("its condition is no longer there")

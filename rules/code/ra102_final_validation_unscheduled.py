@@ -1,12 +1,13 @@
-import libcst as cst
+"""RA102 final-validation-unscheduled: a periodic validation schedule can miss the last step.
 
-from auditor.code.patterns import TEXT_PERIODIC, mentions_validation, has_validation, is_last_step_test, is_periodic_test, mentions_last_step
-from auditor.code.rule_base import ModuleRule
-from auditor.code.walk import statements
+The analysis is shared with RA101 in auditor/code/final_step.py; this rule reports the validations the last
+iteration may or may not reach (a `step % freq == 0` schedule), when nothing validates after the loop.
+"""
+
+from auditor.code.final_step import FinalStepRule
 
 
-class FinalValidationUnscheduled(ModuleRule):
-    legacy_cst = True  # runs on the libcst tree until it moves to the ast
+class FinalValidationUnscheduled(FinalStepRule):
     id = "RA102"
     name = "final-validation-unscheduled"
     severity = "warning"
@@ -15,28 +16,11 @@ class FinalValidationUnscheduled(ModuleRule):
     rationale = (
         "With 29 steps and test_freq=20, `if step % test_freq == 0` validates at step 20 and never at 29: the "
         "last logged score is nine steps old and gets reported as final. Add `or is_last_step` to the "
-        "condition, or validate once after the loop."
+        "condition, or validate once after the loop. A condition around the optimizer step (gradient "
+        "accumulation) is not a schedule; a condition that always excludes the last step is RA101."
     )
-    incident = (
-        'A trainer validated every 20 steps and ran 29, so the last validation was at step 20 and the final '
-        'model was never scored. Every run of that setup reported a score from two-thirds of the way through '
-        'training as its result.'
-    )
-    prefilter = ("%",)
-
-    def applies_to(self, source: str, config=None) -> bool:
-        return TEXT_PERIODIC.search(source) is not None and mentions_validation(source, config)
-
-    def applies_to_tree(self, tree, config=None) -> bool:
-        # every finding is an `if` with a `%` in its test and a validation call in its body
-        import ast
-
-        from auditor.code.tree_prefilter import calls_validation, nodes, statements
-
-        configured = list(getattr(config, "validation_functions", None) or ())
-        return any(any(isinstance(b.op, ast.Mod) for b in nodes(node.test, ast.BinOp))
-                   and any(calls_validation(stmt, configured) for stmt in node.body)
-                   for node in statements(tree) if isinstance(node, ast.If))
+    incident = ("verl-skipped-validation-bf16-eval.md: test_freq=20 with 29 steps; the fix suggested there is "
+                "`is_last_step or step % test_freq == 0`")
 
     bad = [
         '''
@@ -63,6 +47,63 @@ def train(model, epochs, eval_every):
         train_epoch(model)
         if (epoch + 1) % eval_every == 0 and is_main_process():  # expect: RA102
             evaluate(model)
+''',
+        # nanoGPT: `while True` left once iter_num passes max_iters; estimate_loss evaluates (model.eval())
+        '''
+import torch
+
+@torch.no_grad()
+def estimate_loss():
+    model.eval()
+    out = {split: model(*get_batch(split))[1].item() for split in ["train", "val"]}
+    model.train()
+    return out
+
+iter_num = 0
+while True:
+    if iter_num % eval_interval == 0 and master_process:  # expect: RA102
+        losses = estimate_loss()
+    logits, loss = model(X, Y)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    iter_num += 1
+    if iter_num > max_iters:
+        break
+''',
+        # torchtune: the gradient-accumulation step encloses the real schedule, which is the one reported
+        '''
+class Recipe:
+    def train(self):
+        for curr_epoch in range(self.epochs_run, self.total_epochs):
+            for idx, batch in enumerate(self._dataloader):
+                loss = self._loss_step(batch)
+                loss.backward()
+                if (idx + 1) % self._gradient_accumulation_steps == 0:
+                    self._optimizer.step()
+                    self._optimizer.zero_grad(set_to_none=True)
+                    self.global_step += 1
+                    if (  # expect: RA102
+                        self._run_val_every_n_steps is not None
+                        and self.global_step % self._run_val_every_n_steps == 0
+                    ):
+                        self.validate()
+            self.epochs_run += 1
+        self.save_checkpoint(epoch=curr_epoch)
+''',
+        # a held-out loss computed without gradients is an evaluation, whatever the helper is called
+        '''
+import torch
+
+@torch.no_grad()
+def held_out_loss(model, batches):
+    return sum(model.loss(b).item() for b in batches)
+
+def fit(model, opt, steps, every, batches):
+    for step in range(steps):
+        model.loss(next(batches)).backward()
+        opt.step()
+        if step % every == 0:  # expect: RA102
+            print(held_out_loss(model, batches))
 ''',
     ]
     good = [
@@ -122,66 +163,93 @@ def run(model, loader, eval_steps):
             evaluate_model(model)
     return evaluate_model(model)
 ''',
+        # nanoGPT with the last step in the schedule
+        '''
+iter_num = 0
+while True:
+    if (iter_num % eval_interval == 0 or iter_num == max_iters) and master_process:
+        losses = estimate_loss()
+    logits, loss = model(X, Y)
+    loss.backward()
+    optimizer.step()
+    iter_num += 1
+    if iter_num > max_iters:
+        break
+''',
+        # nanoGPT with a full evaluation after the loop
+        '''
+iter_num = 0
+while True:
+    if iter_num % eval_interval == 0:
+        losses = estimate_loss()
+    loss = model(X, Y)
+    loss.backward()
+    optimizer.step()
+    iter_num += 1
+    if iter_num > max_iters:
+        break
+final = estimate_loss()
+''',
+        # the function that trains is followed by an evaluation where it is called
+        '''
+def train(model, opt, loader, epochs, every):
+    for epoch in range(epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if epoch % every == 0:
+            evaluate(model)
+
+
+def main():
+    model, opt, loader = build()
+    train(model, opt, loader, 10, 3)
+    evaluate(model)
+''',
+        # a gradient-accumulation step around the optimizer is not a validation schedule
+        '''
+def train(model, optimizer, loader, epochs, accum):
+    for epoch in range(epochs):
+        for idx, batch in enumerate(loader):
+            model(batch).backward()
+            if (idx + 1) % accum == 0:
+                optimizer.step()
+                optimizer.zero_grad()
+        validate(model)
+''',
+        # a periodic check inside an evaluation loop, no training in it
+        '''
+def evaluate_all(model, val_loader):
+    for i, batch in enumerate(val_loader):
+        if i % 10 == 0:
+            test(model, batch)
+''',
+        # checking arguments is not validating the model
+        '''
+def fit(model, opt, steps, every):
+    for step in range(steps):
+        model.loss().backward()
+        opt.step()
+        if step % every == 0:
+            validate_args(model)
+''',
+        # an EMA update under no_grad computes no loss or metric: not an evaluation
+        '''
+import torch
+
+@torch.no_grad()
+def update_ema(ema, model, decay):
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.mul_(decay).add_(p, alpha=1 - decay)
+
+def fit(model, ema, opt, steps, every, batches):
+    for step in range(steps):
+        model.loss(next(batches)).backward()
+        opt.step()
+        if step % every == 0:
+            update_ema(ema, model, 0.99)
+''',
     ]
-
-    def check(self, ctx, context=None):
-        configured = ctx.config.validation_functions
-        for place in statements(ctx.tree):
-            node = place.node
-            if not isinstance(node, cst.If) or not place.loops:
-                continue
-            if is_periodic_test(node.test) is None or not has_validation(node.body, configured):
-                continue
-            if mentions_last_step(node.test) or self._last_step_branch(node, configured):
-                continue
-            loop = place.loops[0]
-            loop_block, loop_index = place.loop_blocks[0]
-            if self._validates_in_loop_at_end(loop, node, configured):
-                continue
-            if any(has_validation(s, configured) for s in loop_block[loop_index + 1:]):
-                continue
-            if place.function is not None and self._validates_after_enclosing(place, configured):
-                continue
-            yield self.finding("periodic validation can miss the last step and nothing validates after the loop",
-                               ctx.location(node), {"condition": " ".join(ctx.tree.code_for_node(node.test).split())},
-                               anchor=ctx.anchor(node))
-
-    @staticmethod
-    def _last_step_branch(node: cst.If, configured) -> bool:
-        orelse = node.orelse
-        while isinstance(orelse, cst.If):
-            if is_last_step_test(orelse.test) and has_validation(orelse.body, configured):
-                return True
-            orelse = orelse.orelse
-        return False
-
-    @staticmethod
-    def _validates_in_loop_at_end(loop, periodic: cst.If, configured) -> bool:
-        """Another `if <last step>: validate()` anywhere in the loop."""
-        stack = [loop]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, cst.If) and node is not periodic and is_last_step_test(node.test) \
-                    and has_validation(node.body, configured):
-                return True
-            if not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                stack.extend(c for c in node.children if isinstance(c, (cst.BaseCompoundStatement, cst.IndentedBlock,
-                                                                         cst.Else, cst.BaseSuite)))
-        return False
-
-    @staticmethod
-    def _validates_after_enclosing(place, configured) -> bool:
-        """A validation call in the function after the outermost loop's block (e.g. after a with/try around it)."""
-        outer = place.loops[0]
-        body = place.function.body
-        seen = False
-        for stmt in body.body if isinstance(body, cst.IndentedBlock) else [body]:
-            if seen and has_validation(stmt, configured):
-                return True
-            if stmt is outer or _contains(stmt, outer):
-                seen = True
-        return False
-
 
     # -- fix: `or <last step>` in the schedule (unsafe: the last step then also validates) ---------------------
     fixes = [
@@ -255,14 +323,6 @@ def run(model, loader, eval_steps):
             return Edit(source.replace(node.test, either), safe=False)
         either = either.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         return Edit(source.replace(node.test, node.test.deep_replace(periodic, either)), safe=False)
-
-
-def _contains(node: cst.CSTNode, target: cst.CSTNode) -> bool:
-    if node is target:
-        return True
-    if isinstance(node, cst.BaseSmallStatement) or isinstance(node, cst.BaseExpression):
-        return False
-    return any(_contains(c, target) for c in node.children)
 
 
 def _periodic_part(test):

@@ -104,7 +104,8 @@ def test_fix_writes_the_safe_fix_and_reports_what_remains(tmp_path):
 
 
 def test_unsafe_fixes_are_left_to_unsafe_fixes(tmp_path):
-    source = "def fit(model, steps, every):\n    for step in range(steps):\n        if step % every == 0:\n            validate(model)\n"
+    source = ("def fit(model, opt, steps, every):\n    for step in range(steps):\n        model(step).backward()\n"
+              "        opt.step()\n        if step % every == 0:\n            validate(model)\n")
     root = _project(tmp_path, {"fit.py": source})
     done = _scan(root, "--fix")
     assert (root / "fit.py").read_text() == source
@@ -172,7 +173,7 @@ def test_fix_never_writes_through_a_symlink_or_into_a_results_folder(tmp_path):
 
 
 def test_a_finding_the_fixer_cannot_place_is_reported_not_fixed(tmp_path):
-    source = ("class T:\n    def fit(self):\n        for batch in self.loader:\n            self.step(batch)\n"
+    source = ("class T:\n    def fit(self):\n        for batch in self.loader:\n            self.loss(batch).backward()\n"
               "            if self.global_steps % self.test_freq == 0:\n                self._validate()\n")
     root = _project(tmp_path, {"fit.py": source})
     done = _scan(root, "--unsafe-fixes")
