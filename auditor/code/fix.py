@@ -437,13 +437,23 @@ def refuse_write(full: Path, root: Path) -> str | None:
             break
         if os.path.islink(folder):
             return "not written: a folder on its path is a symlink"
-    folder = absolute.parent
+    folder, cwd = absolute.parent, Path(os.path.abspath(os.getcwd()))
     while True:
         if folder.name in RUN_FOLDER_NAMES or ((folder != base or not inside) and _holds_run_record(folder)):
             return f"not written: {folder} holds runs (a results folder)"
-        if folder == base or folder == folder.parent:
+        if folder == folder.parent or (folder == base and not _below(base, cwd)):
             return None
         folder = folder.parent
+        if folder == cwd:  # where the user stands: a results folder between it and the file counts too
+            return None
+
+
+def _below(folder: Path, cwd: Path) -> bool:
+    """Is `folder` strictly inside the current directory (then the folders up to it are checked too)?"""
+    try:
+        return folder != cwd and folder.is_relative_to(cwd)
+    except ValueError:
+        return False
 
 
 def _holds_run_record(folder: Path) -> bool:
