@@ -46,10 +46,6 @@ def boundary(root: str | os.PathLike | None):
         _ROOT.reset(token)
 
 
-def current_root() -> str | None:
-    return _ROOT.get()
-
-
 def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
     real, base = os.path.realpath(path), os.path.realpath(root)
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
@@ -107,14 +103,8 @@ def _open_checked(path: str | os.PathLike, root, max_bytes: int | None) -> int:
     return fd
 
 
-def open_text(path: str | os.PathLike, root: str | os.PathLike | None = None,
-              max_bytes: int | None = DEFAULT_MAX_BYTES, errors: str = "strict"):
-    """A text handle for streaming a large file line by line, after the same checks (the size check is
-    on the file as it is now; a reader that streams stops at what it needs)."""
-    return os.fdopen(_open_checked(path, root, max_bytes), "r", encoding="utf-8", errors=errors)
-
-
 def open_binary(path: str | os.PathLike, root: str | os.PathLike | None = None,
                 max_bytes: int | None = DEFAULT_MAX_BYTES):
-    """`open_text`, in bytes."""
+    """A binary handle for streaming a large file line by line, after the same checks (the size check is on
+    the file as it is now; a reader that streams stops at what it needs)."""
     return os.fdopen(_open_checked(path, root, max_bytes), "rb")

@@ -171,7 +171,7 @@ def scan_all(names: list[str], root: Path, jobs: int) -> dict[str, list[Finding]
     """Folder name -> findings; the biggest folders start first so the two lanes end together."""
     order = sorted(names, key=lambda n: -sum(1 for _ in (root / n).rglob("*.py")))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = dict(zip(order, pool.map(lambda n: scan_folder(root / n, repo_of(n)), order)))
+        results = dict(zip(order, pool.map(lambda n: scan_folder(root / n, repo_of(n)), order), strict=False))
     return {n: results[n] for n in names}
 
 
@@ -223,7 +223,7 @@ def check_plants(plants: list[Plant], jobs: int, root: Path = REALCODE) -> dict[
     with tempfile.TemporaryDirectory(prefix="realcode-plants-") as tmp:
         copies = {name: plant_copy(name, group, Path(tmp), root) for name, group in sorted(by_folder.items())}
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            found = dict(zip(copies, pool.map(lambda n: scan_folder(copies[n], repo_of(n)), copies)))
+            found = dict(zip(copies, pool.map(lambda n: scan_folder(copies[n], repo_of(n)), copies), strict=False))
         for name, group in by_folder.items():
             keys = {(f.path, f.line, f.rule) for f in found[name]}
             for plant in group:
@@ -268,7 +268,7 @@ def table(judged: list[Judged], lines: int) -> str:
         if rule != "all":
             total.update(c)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False)))
                      for row in rows)
 
 

@@ -22,6 +22,7 @@ IGNORE_NAMES = [
     "pytestmark",  # pytest reads it
     "plugin_name",  # protobuf fields set by the TensorBoard tests
     "visit_*", "leave_*",  # ast/libcst visitors dispatch by name
+    "dont_write_bytecode",  # sys.dont_write_bytecode, read by the interpreter
 ]
 
 

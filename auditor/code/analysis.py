@@ -88,20 +88,13 @@ class FileAnalyzer:
             ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
                                 module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
             ctx.__dict__["resolver"] = resolver
-            rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)
-                     and (not getattr(r, "legacy_cst", False) or r.applies_to_tree(module, self.config))]
+            rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)]
         if not rules and not want_summary:
             return result
         result["parsed"] = True
         if rules:
             for rule in rules:
-                try:
-                    subject = _cst_context(ctx) if getattr(rule, "legacy_cst", False) else ctx
-                except Exception as exc:  # libcst cannot parse what Python's parser did
-                    result["findings"].extend(self.unreadable(path, f"does not parse (libcst): "
-                                                                    f"{type(exc).__name__}")["findings"])
-                    continue
-                found = run_rule(rule, code_location(path, 1), subject, config=self.config)
+                found = run_rule(rule, code_location(path, 1), ctx, config=self.config)
                 result["findings"].extend(f.to_json() for f in found)
         if want_summary:
             try:
@@ -115,20 +108,6 @@ class FileAnalyzer:
 
     def _wants_summary(self, source: str) -> bool:
         return self.indexing and needs_summary(source)
-
-
-def _cst_context(ctx: ModuleContext):
-    """The libcst view for the rules not yet on the ast (parsed once per file, only for them)."""
-    cached = ctx.__dict__.get("_cst")
-    if cached is None:
-        import libcst as cst
-
-        from auditor.code.cst_context import CstModuleContext
-
-        cached = ctx.__dict__["_cst"] = CstModuleContext(
-            path=ctx.path, source=ctx.source, tree=cst.parse_module(ctx.source), config=ctx.config,
-            module_name=ctx.module_name, is_package=ctx.is_package)
-    return cached
 
 
 def unreadable_result(config: Config, path: str, why: str, line: int = 1, col: int = 0) -> dict:

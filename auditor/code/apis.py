@@ -174,14 +174,6 @@ QUANT_APIS = frozenset({
     "torch.quantization.FakeQuantize", "torch.ao.quantization.quantize_fx.convert_fx",
     "torchao.quantization.qat.FakeQuantizeConfig", "torchao.quantization.qat.IntxFakeQuantizeConfig",
 })
-# prepare/convert steps that only insert observers or swap modules for inference (post-training
-# quantization): not quantized training
-QUANT_TRAINING = frozenset({
-    "torch.ao.quantization.prepare_qat", "torch.quantization.prepare_qat",
-    "torch.ao.quantization.quantize_fx.prepare_qat_fx", "torchao.float8.convert_to_float8_training",
-    "torchao.quantization.qat.QATConfig", "torchao.quantization.qat.IntXQuantizationAwareTrainingConfig",
-    "torchao.quantization.qat.Int8DynActInt4WeightQATQuantizer",
-})
 # calls that evaluate or sample a model (besides the project's configured validation functions)
 EVAL_CALLS = frozenset({"simple_evaluate", "evaluate", "generate", "sample", "evaluate_policy", "validate",
                         "run_eval", "eval_model", "evaluate_model", "inference_on_dataset", "greedy_search",

@@ -62,6 +62,6 @@ def run_analysis(work: list[tuple[str, bytes]], config: Config, analyzer, jobs: 
                              initargs=(config, facts)) as pool:
         futures = [(batch, pool.submit(_analyze_batch, [work[i] for i in batch])) for batch in batches]
         for batch, future in futures:
-            for i, res in zip(batch, future.result()):
+            for i, res in zip(batch, future.result(), strict=False):
                 results[i] = res
     return [r for r in results if r is not None]

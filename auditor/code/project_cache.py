@@ -149,7 +149,7 @@ def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_
         if data is None:
             return None
         summaries.append(ModuleSummary.from_json(data))
-    result.summaries = dict(zip(with_summary, summaries))
+    result.summaries = dict(zip(with_summary, summaries, strict=False))
     return _run_project_rules(summaries, config, result, keep=True)
 
 

@@ -59,10 +59,6 @@ class Step:
         """The event in the starting function that led here (the event itself when it is there)."""
         return self.frames[0][1]
 
-    @property
-    def top_path(self) -> str:
-        return self.frames[0][0]
-
     def site_apart_from(self, other: "Step") -> tuple[str, Event]:
         """Where this step's path leaves the other's: the call (or event) to point at when comparing them."""
         mine, theirs = self.frames, other.frames
@@ -106,7 +102,7 @@ class _Functions(_ByDefiningModule):
 class _PathOf(_ByDefiningModule):
     """qualname -> path of the module defining it."""
 
-    def _value(self, module, qual: str) -> str:
+    def _value(self, module, _qual: str) -> str:
         return module.path
 
 
@@ -122,7 +118,7 @@ class ProjectIndex:
         self.modules: dict[str, ModuleSummary] = {}
         self.classes: dict[str, list[str]] = {}
         owner: dict[str, ModuleSummary] = {}
-        for summary, head in zip(self.summaries, self._heads):
+        for summary, head in zip(self.summaries, self._heads, strict=False):
             self.modules.setdefault(summary.module_name, summary)
             self.classes.update(summary.classes)
             defined = dict.fromkeys(head["functions"], summary)
@@ -151,7 +147,7 @@ class ProjectIndex:
     # -- iteration -------------------------------------------------------------------------
     def events(self, kind: str | None = None) -> Iterator[tuple[str, FunctionSummary, Event]]:
         """(path, function, event) for every recorded event of the project, in path/source order."""
-        for summary, head in zip(self.summaries, self._heads):
+        for summary, head in zip(self.summaries, self._heads, strict=False):
             if kind is not None and kind not in head["kinds"]:
                 continue  # its body is not loaded
             for fn in summary.functions.values():
@@ -303,7 +299,7 @@ class ProjectIndex:
     def _find_entry_points(self) -> list[EntryPoint]:
         kinds: dict[str, str] = {}
         imported = self.imported = self._imported_modules()
-        for summary, head in zip(self.summaries, self._heads):
+        for summary, head in zip(self.summaries, self._heads, strict=False):
             top = f"{summary.module_name}.{MODULE_CODE}"
             marks = {qual: entry for qual, entry, _ in head["entries"]}
             if marks.get(top) == "main-guard":
@@ -351,7 +347,7 @@ class ProjectIndex:
         if not helpers:
             return
         last_names = {q.rsplit(".", 1)[-1] for q in helpers}
-        for summary, head in zip(self.summaries, self._heads):
+        for summary, head in zip(self.summaries, self._heads, strict=False):
             if last_names.isdisjoint(head["call_names"]):
                 continue  # calls none of them: its body is not loaded
             for fn in summary.functions.values():

@@ -50,18 +50,18 @@ class ModuleRule(Rule):
     apis: ClassVar[tuple[str, ...]] = ()
     text: ClassVar[tuple[str, ...]] = ()
 
-    def needs(self, config: "Config | None" = None) -> Needs:
+    def needs(self, _config: "Config | None" = None) -> Needs:
         """What a file must contain for this rule to fire; rules whose names come from the config override it."""
         return Needs(frozenset(self.apis), tuple(self.text))
 
-    def check(self, ctx: "ModuleContext", context=None) -> Iterable[Finding]:
-        """Yield findings for one module."""
+    def check(self, _ctx: "ModuleContext") -> Iterable[Finding]:
+        """Yield findings for one module (every module rule overrides it)."""
         return ()
 
 
 class ProjectRule(Rule):
     scope = "code"
 
-    def check(self, index: "ProjectIndex", config: "Config") -> Iterable[Finding]:
-        """Yield findings for the whole project (entry points, helpers followed across files)."""
+    def check(self, _index: "ProjectIndex", _config: "Config") -> Iterable[Finding]:
+        """Yield findings for the whole project (every project rule overrides it)."""
         return ()

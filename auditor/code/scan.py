@@ -124,7 +124,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
             per_file[f.path] = res
             reused.append((f.path, res))
     fresh = run_analysis(work, config, analyzer, jobs, facts) if work else []
-    done = [*zip([path for path, _ in work], fresh), *reused]
+    done = [*zip([path for path, _ in work], fresh, strict=False), *reused]
     for path, res in done:
         per_file[path] = res
     if cache is not None and not any(f.raced for f in files):  # content that changed under the scan stays out

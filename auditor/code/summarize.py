@@ -278,8 +278,6 @@ class Summarizer(ast.NodeVisitor):
         else:
             self.visit_expression(node)
 
-    visit = walk
-
     def generic_visit(self, node) -> None:
         for name in _child_fields(node.__class__):
             value = getattr(node, name, None)

@@ -88,8 +88,6 @@ class Comparison:
     rows: list[Row] = field(default_factory=list)
     effect: stats.Effect | None = None
     selection: Selection = field(default_factory=Selection)
-    all_baseline: list[Run] = field(default_factory=list)  # every run of the side, failed ones too
-    all_treatment: list[Run] = field(default_factory=list)
 
     @property
     def location(self) -> dict:
@@ -132,12 +130,12 @@ def build_comparison(baseline: Side, treatment: Side, metric: str, *, config: Co
         treatment=[r for u in selection.treatment for r in u.runs], metric=metric,
         higher_is_better=infer_higher_is_better(metric) if higher_is_better is None else higher_is_better,
         treatment_keys=list(treatment_keys) if treatment_keys is not None else None, config=config, repo=repo,
-        settings=s, selection=selection, all_baseline=list(baseline.runs), all_treatment=list(treatment.runs))
+        settings=s, selection=selection)
     b_vals = [u.value for u in selection.baseline]
     t_vals = [u.value for u in selection.treatment]
     if selection.paired:
         comparison.rows = [Row(b.seed, b.label, t.label, b.value, t.value)
-                           for b, t in zip(selection.baseline, selection.treatment)]
+                           for b, t in zip(selection.baseline, selection.treatment, strict=False)]
     else:
         comparison.rows = ([Row(u.seed, u.label, None, u.value, None, paired=False) for u in selection.baseline]
                            + [Row(u.seed, None, u.label, None, u.value, paired=False) for u in selection.treatment])

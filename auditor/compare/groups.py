@@ -119,30 +119,5 @@ def final_step(run: Run, config: Config) -> float | None:
     return max(logged) if logged else None
 
 
-def pair_by_seed(baseline: list[Run], treatment: list[Run], config: Config) -> list[tuple[object, Run, Run]] | None:
-    """[(seed, baseline run, treatment run)] for the seeds both sides have, when every run on both sides
-    has a seed and no seed repeats within a side; None when the sides cannot be paired."""
-    def by_seed(side: list[Run]):
-        seeds = {}
-        for run in side:
-            seed = run_seed(run, config)
-            if seed is None or seed in seeds:
-                return None
-            seeds[seed] = run
-        return seeds
-
-    b, t = by_seed(baseline), by_seed(treatment)
-    if not b or not t:
-        return None
-    common = sorted(set(b) & set(t), key=seed_order)
-    if not common:
-        return None
-    return [(seed, b[seed], t[seed]) for seed in common]
-
-
 def seed_order(seed) -> tuple:
     return (0, seed, "") if isinstance(seed, (int, float)) and not isinstance(seed, bool) else (1, 0, str(seed))
-
-
-def seeds_of(side: list[Run], config: Config) -> list:
-    return sorted((s for s in (run_seed(r, config) for r in side) if s is not None), key=seed_order)

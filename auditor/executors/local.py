@@ -32,8 +32,8 @@ class LocalExecutor:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
 
-    def map(self, fn: Callable, items: Sequence, on_result: OnResult = None, gpu: bool = False,
-            label: str = "") -> list:
+    def map(self, fn: Callable, items: Sequence, on_result: OnResult = None, gpu: bool = False,  # noqa: ARG002
+            label: str = "") -> list:  # noqa: ARG002 - gpu and label matter to Slurm only (same signature)
         items = list(items)
         results: list = [None] * len(items)
         if self.jobs == 1 or len(items) <= 1:

@@ -60,8 +60,8 @@ class RayExecutor:
         ray.init(address="local", num_cpus=jobs or os.cpu_count() or 1, **options)
         self.name = "a local Ray"
 
-    def map(self, fn: Callable, items: Sequence, on_result: OnResult = None, gpu: bool = False,
-            label: str = "") -> list:
+    def map(self, fn: Callable, items: Sequence, on_result: OnResult = None, gpu: bool = False,  # noqa: ARG002
+            label: str = "") -> list:  # noqa: ARG002 - gpu and label matter to Slurm only (same signature)
         ray = self.ray
         remote = ray.remote(run_envelope)
         refs = [remote.remote(Envelope(self.token, index, fn, item)) for index, item in enumerate(items)]

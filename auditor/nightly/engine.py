@@ -458,7 +458,7 @@ def _term_stops_the_nightly():
         yield
         return
 
-    def stop(signum, frame):
+    def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, stop)

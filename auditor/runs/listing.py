@@ -69,7 +69,7 @@ def _text_table(rows: list[dict], columns: tuple[str, ...]) -> str:
 
     table = [list(columns)] + [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in table) + "\n"
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=False)).rstrip() for line in table) + "\n"
 
 
 @click.command("runs")

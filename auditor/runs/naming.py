@@ -8,14 +8,9 @@ name is answered with the closest ids and names.
 from __future__ import annotations
 
 import difflib
-import os
 
 from auditor.errors import InputError
 from auditor.runs.record import Run
-
-
-def folder_name(run: Run) -> str:
-    return os.path.basename(run.folder.rstrip(os.sep))
 
 
 def by_display_name(name: str, runs: list[Run]) -> list[Run]:

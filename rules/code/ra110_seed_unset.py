@@ -234,7 +234,7 @@ class SeedUnset(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         for entry in index.entry_points:
             prof = profile(index, entry)
             if not prof.uses or prof.seeds:

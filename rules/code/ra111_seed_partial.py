@@ -100,7 +100,7 @@ class SeedPartial(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         for entry in index.entry_points:
             prof = profile(index, entry)
             if not prof.seeds:

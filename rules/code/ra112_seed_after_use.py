@@ -95,7 +95,7 @@ class SeedAfterUse(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         for entry in index.entry_points:
             prof = profile(index, entry)
             late: dict[int, list[str]] = {}

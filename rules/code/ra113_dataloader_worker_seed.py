@@ -61,7 +61,7 @@ class DataloaderWorkerSeed(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         for entry in index.entry_points:
             prof = profile(index, entry)
             if not prof.seeds:

@@ -147,7 +147,7 @@ class NondeterministicBackend(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         switches = _mode_switches(index)
         trainers = _TrainingReach(index)
         for path, fn, ev in index.events("determinism"):

@@ -193,7 +193,7 @@ class DiagnosticSideEffect(ModuleRule):
         """,
     ]
 
-    def check(self, ctx, context=None):
+    def check(self, ctx):
         flags = {f.lower() for f in getattr(ctx.config, "diagnostic_flags", None) or ()}
         regions = list(_regions(ctx, flags))
         if not regions:
@@ -300,12 +300,12 @@ def _side_effects(ctx, region: _Region, forked: set[int], effects: dict[str, tup
         if mode == "eval" and not any(r == receiver and m == "train" and (c.lineno, c.col_offset) > (call.lineno, call.col_offset)
                                       for r, m, c in modes):
             yield call, f"puts `{receiver}` in eval mode and never restores train mode"
-    if draws and not _saves_and_restores_rng(ctx, region):
+    if draws and not _saves_and_restores_rng(region):
         for call, name in draws:
             yield call, f"draws random numbers (`{name}`), shifting every later draw of training"
 
 
-def _saves_and_restores_rng(ctx, region: _Region) -> bool:
+def _saves_and_restores_rng(region: _Region) -> bool:
     called = {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
               for part in region.parts for n in ast.walk(part) if isinstance(n, ast.Call)}
     return bool(called & set(_RNG_SAVE)) and bool(called & set(_RNG_RESTORE))

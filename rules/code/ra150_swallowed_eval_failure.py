@@ -2,7 +2,7 @@ import ast
 import re
 
 from auditor.code.resolve import dotted
-from auditor.code.rule_base import ModuleRule, Needs
+from auditor.code.rule_base import ModuleRule
 from auditor.code.syntax import (
     calls_in,
     enclosing_function,
@@ -26,6 +26,7 @@ LOGGING = {"debug", "info", "warning", "warn", "error", "exception", "critical",
 
 
 class SwallowedEvalFailure(ModuleRule):
+    text = ("except",)
     id = "RA150"
     name = "swallowed-eval-failure"
     severity = "warning"
@@ -184,10 +185,7 @@ def cleanup(path):
 ''',
     ]
 
-    def needs(self, config=None) -> Needs:
-        return Needs(text=("except",))
-
-    def check(self, ctx, context=None):
+    def check(self, ctx):
         configured = ctx.config.validation_functions
         for node in ctx.nodes(ast.Try, getattr(ast, "TryStar", ast.Try)):
             what = self._guarded(ctx, node.body, configured)

@@ -161,7 +161,7 @@ class ConfigNotLogged(ProjectRule):
         """,
     ]
 
-    def check(self, index, config):
+    def check(self, index, _config):
         logged_in_module: dict[str, set[str]] = {}
         for kind in ("config_log", "tracker"):
             for path, _, ev in index.events(kind):

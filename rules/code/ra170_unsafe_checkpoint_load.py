@@ -167,7 +167,7 @@ def load_state(path, weights_only):
 ''',
     ]
 
-    def check(self, ctx, context=None):
+    def check(self, ctx):
         floor = ctx.facts.torch_floor(ctx.path)
         for call in ctx.nodes(ast.Call):
             if any(kw.arg is None for kw in call.keywords):

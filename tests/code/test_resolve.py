@@ -130,7 +130,7 @@ def test_module_name_for(path, expected):
     assert module_name_for(path) == expected
 
 
-def test_training_path_uses_the_same_module_names(tmp_path):
+def test_training_path_uses_the_same_module_names():
     from auditor.trainpath import training_path
 
     files = {

@@ -21,7 +21,7 @@ from tests.compare.compare_helpers import write_runs
 def _group(name, values, *, seeds=None, config=None, extra=None):
     seeds = list(range(len(values))) if seeds is None else seeds
     out = []
-    for seed, value in zip(seeds, values):
+    for seed, value in zip(seeds, values, strict=False):
         record = {"id": f"{name}-s{seed}", "group": name, "seed": seed,
                   "config": {"lr": 3e-4, "seed": seed, **(config or {})},
                   "status": {"state": "completed", "exit_code": 0},

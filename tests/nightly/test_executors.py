@@ -38,7 +38,7 @@ def square_or_die(x: int) -> int:
     return x * x
 
 
-def swallowing_task(x: int) -> str:
+def swallowing_task(_x: int) -> str:
     """Like a replay: the scheduler's stop signal raises inside it, and its broad except turns that into a value."""
     try:
         os.kill(os.getpid(), signal.SIGUSR2)
@@ -48,7 +48,7 @@ def swallowing_task(x: int) -> str:
         return "replay not run"  # what must never be stored as this task's result
 
 
-def _submitit_like_handler(signum, frame):
+def _submitit_like_handler(_signum, _frame):
     raise RuntimeError("UncompletedJobError: the job timed out")
 
 
@@ -94,7 +94,7 @@ def test_local_pool_keeps_input_order_and_reports_each_result():
 def test_a_dead_worker_is_a_failure_after_the_other_results_are_reported():
     seen = []
     with pytest.raises(JobFailed, match="worker process died"):
-        LocalExecutor(jobs=2).map(square_or_die, [1, 2, 3], on_result=lambda i, r: seen.append(i))
+        LocalExecutor(jobs=2).map(square_or_die, [1, 2, 3], on_result=lambda i, _r: seen.append(i))
     assert 2 not in seen  # the dead task's result is never reported
 
 

@@ -30,7 +30,7 @@ def _sacred_run(results: Path) -> None:
     ex.observers.append(FileStorageObserver(str(results / "sacred")))
 
     @ex.main
-    def main(seed):
+    def main(seed):  # noqa: ARG001 - sacred fills it from the config
         return 0.5
 
     ex.run(config_updates={"seed": 3})
