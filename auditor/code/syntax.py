@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 VALIDATION_PREFIXES = ("validat", "evaluat", "run_valid", "run_eval", "do_valid", "do_eval", "eval_model",
-                       "compute_val", "_validat", "_evaluat")
+                       "compute_val", "_validat", "_evaluat", "do_test", "run_test")
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 

@@ -4,6 +4,7 @@ per-seed table. Plain text for the terminal, a table for Markdown."""
 from __future__ import annotations
 
 from auditor.compare.comparison import Comparison
+from auditor.report.escape import Markdown, md_code, md_text
 
 _VERDICT = {"invalid": "INVALID comparison", "not supported": "valid comparison, effect NOT supported by the seeds",
             "supported": "valid comparison, effect supported by the seeds"}
@@ -99,22 +100,25 @@ def render_text(comparison: Comparison, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(comparison: Comparison, summary: dict) -> str:
+def render_markdown(comparison: Comparison, summary: dict) -> Markdown:
+    """The comparison as Markdown the report shows as it is: every piece that came from input (labels, the
+    metric, run ids, seeds, messages quoting them) is escaped here; the numbers are the auditor's own."""
     direction = "higher is better" if comparison.higher_is_better else "lower is better"
-    reasons = ": " + "; ".join(summary["reasons"]) if summary["reasons"] else ""
-    out = [f"**{comparison.baseline_label}** (baseline) vs **{comparison.treatment_label}** (treatment), "
-           f"`{comparison.metric}` ({direction})", "",
+    reasons = ": " + md_text("; ".join(summary["reasons"])) if summary["reasons"] else ""
+    out = [f"**{md_text(comparison.baseline_label)}** (baseline) vs **{md_text(comparison.treatment_label)}** "
+           f"(treatment), {md_code(comparison.metric)} ({direction})", "",
            f"- Verdict: **{_VERDICT[summary['verdict']]}**{reasons}",
-           f"- Effect: {effect_line(comparison, summary)}"]
+           f"- Effect: {md_text(effect_line(comparison, summary))}"]
     if summary["caveats"]:
-        out.append(f"- Also: {'; '.join(summary['caveats'])}")
-    out += [f"- Seeds: {note}" for note in comparison.selection.notes]
+        out.append(f"- Also: {md_text('; '.join(summary['caveats']))}")
+    out += [f"- Seeds: {md_text(note)}" for note in comparison.selection.notes]
     if comparison.excluded:
-        out.append(f"- Left out: {_left_out(comparison)}")
+        out.append(f"- Left out: {md_text(_left_out(comparison))}")
     out.append("")
     table = _table(comparison)
-    out.append("| " + " | ".join(table[0]) + " |")
+    out.append("| " + " | ".join(md_text(cell) for cell in table[0]) + " |")
     out.append("|" + "---|" * len(table[0]))
-    for r in table[1:]:
-        out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |")
-    return "\n".join(out) + "\n"
+    for r in table[1:]:  # seed and run ids come from the records; the numbers are ours
+        seed, *numbers, runs = r
+        out.append("| " + " | ".join([md_text(seed), *numbers, md_text(runs)]) + " |")
+    return Markdown("\n".join(out) + "\n")
