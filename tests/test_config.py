@@ -54,7 +54,7 @@ confidence = 0.9
     assert config.key_map["seed"] == ["experiment.rng_seed"]
     assert config.key_map["max_steps"] == DEFAULT_KEY_MAP["max_steps"]
     assert config.rule_params == {"RA315": {"cv_threshold": 0.1}}
-    assert config.compare.confidence == 0.9 and config.compare.ci_method == "percentile"
+    assert config.compare.confidence == 0.9 and config.compare.ci_method == "auto"
 
 
 def test_auditor_yaml_wins_over_pyproject(tmp_path):

@@ -195,7 +195,8 @@ def test_the_nightly_checks_every_markdown_file_at_the_top_and_under_docs(tmp_pa
     for rel in ("README.md", "RESULTS.md", "docs/guide/runs.md", "src/notes.md"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("# x\n")
-    nightly = SimpleNamespace(options=SimpleNamespace(docs=None), settings={}, repo_path=str(tmp_path),
-                              config=Config(root=tmp_path))
+    config = Config(root=tmp_path)
+    nightly = SimpleNamespace(options=SimpleNamespace(docs=None), settings=config.nightly, repo_path=str(tmp_path),
+                              config=config)
     found = [p.relative_to(tmp_path).as_posix() for p in Nightly.docs_paths(nightly)]
     assert found == ["README.md", "RESULTS.md", "docs/guide/runs.md"]

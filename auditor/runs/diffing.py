@@ -13,6 +13,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.findings import Finding, sort_findings, split_new
+from auditor.report.escape import Markdown, md_code, md_text
 from auditor.runs.record import Run, flatten
 from auditor.trainpath import training_path
 from auditor.vcs import Commit, FileChange, Repo, scan_at_sha
@@ -257,21 +258,23 @@ def render_text(d: RunDiff) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_markdown(d: RunDiff) -> str:
-    out = [f"`{d.run_a.id}` → `{d.run_b.id}`", "", f"- A {_run_line(d.run_a, d.sha_a)}", f"- B {_run_line(d.run_b, d.sha_b)}", ""]
+def render_markdown(d: RunDiff) -> Markdown:
+    """Shown as written: every line's text (ids, commit summaries, paths, config values: input) is escaped here."""
+    out = [f"{md_code(d.run_a.id)} → {md_code(d.run_b.id)}", "", _item(f"A {_run_line(d.run_a, d.sha_a)}", True),
+           _item(f"B {_run_line(d.run_b, d.sha_b)}", True), ""]
     out += _code_sections(d, markdown=True)
     out += _pairs_section("Config", d.config, "key", markdown=True, recorded=d.config_recorded)
     out += _pairs_section("Environment", d.environment, "entry", markdown=True, recorded=d.environment_recorded)
     out += _protocol_section(d, markdown=True)
-    return "\n".join(out) + "\n"
+    return Markdown("\n".join(out) + "\n")
 
 
 def _heading(title: str, markdown: bool) -> str:
-    return f"### {title}" if markdown else f"{title}:"
+    return f"### {md_text(title)}" if markdown else f"{title}:"
 
 
 def _item(text: str, markdown: bool) -> str:
-    return f"- {text}" if markdown else f"  {text}"
+    return f"- {md_text(text)}" if markdown else f"  {text}"
 
 
 def _code_sections(d: RunDiff, markdown: bool) -> list[str]:
@@ -282,13 +285,12 @@ def _code_sections(d: RunDiff, markdown: bool) -> list[str]:
         return out
     if d.sha_a == d.sha_b:
         return out + [_heading("Code", markdown), _item(f"both runs at {d.sha_a[:10]}: same code", markdown), ""]
-    tick = "`" if markdown else ""
     out.append(_heading(f"Commits {d.sha_a[:10]}..{d.sha_b[:10]} ({len(d.commits)})", markdown))
-    out += [_item(f"{tick}{c.short}{tick} {c.date[:10]} {c.author}: {c.summary}", markdown) for c in d.commits] or [_item("none", markdown)]
+    out += [_item(f"{c.short} {c.date[:10]} {c.author}: {c.summary}", markdown) for c in d.commits] or [_item("none", markdown)]
     out.append("")
     def file_line(change: FileChange) -> str:
         name = f"{change.old_path} -> {change.path}" if change.old_path else change.path
-        return _item(f"{change.status} {tick}{name}{tick} +{change.added} -{change.removed}", markdown)
+        return _item(f"{change.status} {name} +{change.added} -{change.removed}", markdown)
     if d.training_path_known:
         on = [c for c, flag in d.files if flag]
         off = [c for c, flag in d.files if not flag]
@@ -309,7 +311,7 @@ def _code_sections(d: RunDiff, markdown: bool) -> list[str]:
             where = f"{loc.get('path')}:{loc.get('line')}"
             who = f"{verb} {h.commit.short} \"{h.commit.summary}\"" if h.commit else "commit not found in the range"
             path_note = {True: "", False: " (not on the training path)", None: ""}[h.on_training_path]
-            out.append(_item(f"{h.finding.rule} {h.finding.name} {tick}{where}{tick}{path_note}: {who}", markdown))
+            out.append(_item(f"{h.finding.rule} {h.finding.name} {where}{path_note}: {who}", markdown))
         if not hazards:
             out.append(_item("none", markdown))
         out.append("")
@@ -324,9 +326,8 @@ def _count(n: int, noun: str) -> str:
 def _pairs_section(title: str, pairs: list, noun: str, markdown: bool, recorded: bool = True) -> list[str]:
     if not pairs:
         return [_heading(title, markdown), _item("same" if recorded else "neither run recorded any", markdown), ""]
-    tick = "`" if markdown else ""
     out = [_heading(f"{title} ({_count(len(pairs), noun)})", markdown)]
-    out += [_item(f"{tick}{k}{tick}: {_show(a)} -> {_show(b)}", markdown) for k, a, b in pairs]
+    out += [_item(f"{k}: {_show(a)} -> {_show(b)}", markdown) for k, a, b in pairs]
     return out + [""]
 
 

@@ -67,7 +67,7 @@ def test_nightly_sees_an_edited_plugin_rule(tmp_path):
     (run / "run.yaml").write_text(yaml.safe_dump({"id": "r1", "seed": 0, "config": {"lr": 0.1}}), encoding="utf-8")
 
     def nightly() -> list[str]:
-        proc = run_cli("nightly", "results", "--out", "report", cwd=root, env=env)
+        proc = run_cli("nightly", "results", "--out", "report", "--no-repo", cwd=root, env=env)
         assert proc.returncode in (0, 1), proc.stderr
         found = json.loads((root / "report" / "findings.json").read_text(encoding="utf-8"))["findings"]
         return [f["message"] for f in found if f["rule"] == "RA982"]

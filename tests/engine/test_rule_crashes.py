@@ -122,7 +122,7 @@ def test_nightly_records_the_crash_and_carries_on(lab):
     results = root / "results"
     _native_run(results, "boom-1")
     _native_run(results, "calm-1")
-    proc = run_cli("nightly", str(results), "--out", str(root / "report"), cwd=root, env=env)
+    proc = run_cli("nightly", str(results), "--out", str(root / "report"), "--no-repo", cwd=root, env=env)
     assert proc.returncode in (0, 1), proc.stderr
     findings = json.loads((root / "report" / "findings.json").read_text())["findings"]
     assert [f["location"] for f in findings if f["rule"] == "RA004"] == [{"run": "boom-1"}]

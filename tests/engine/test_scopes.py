@@ -50,7 +50,7 @@ class TinyBaseline(CompareRule):
     good = [{"baseline": group("b", [0.2, 0.21]), "treatment": group("t", [0.3, 0.31]), "metric": "val/acc"}]
 
     def check(self, comparison, context=None):
-        values = [value for _, value in comparison.scored(comparison.baseline)]
+        values = [row.baseline for row in comparison.rows if row.baseline is not None]
         if values and max(values) < 0.1:
             yield self.finding("the baseline is near zero", comparison.location)
 '''

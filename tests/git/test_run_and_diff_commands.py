@@ -172,8 +172,12 @@ def test_run_hands_a_declared_replay_to_the_replay_driver(lab, tmp_path, monkeyp
         return [Finding(rule="RA401", name="replay-score-mismatch", severity="error", message="replayed 0.9",
                         location=run_location(run.id))]
 
+    class Replayed:
+        def outcome(self) -> str:
+            return "replayed: 0.9"
+
     driver = types.ModuleType("auditor.replay.driver")
-    driver.replay_findings = replay_findings
+    driver.replay = lambda run, config, repo_path, device: (Replayed(), replay_findings(run, config, repo_path, device))
     monkeypatch.setitem(sys.modules, "auditor.replay.driver", driver)
     runner = CliRunner()
     args = ["rp-s0", "--results", str(replay_results), "--repo", str(repo), "--format", "json"]

@@ -92,7 +92,7 @@ def test_an_empty_folder_is_not_a_pass(tmp_path, command):
     (empty / "logs" / "notes.txt").write_text("no runs here\n")
     args = [command[0], *command[1:]]
     if command[0] == "nightly":
-        args += [str(empty), "--out", str(tmp_path / "report")]
+        args += [str(empty), "--out", str(tmp_path / "report"), "--no-repo"]
     else:
         args += ["--results", str(empty)]
     proc = run_cli(*args, cwd=tmp_path)
