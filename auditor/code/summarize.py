@@ -18,6 +18,7 @@ import re
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
 from auditor.code.resolve import Resolver
+from auditor.code.resolve import dotted as _dotted  # the one definition of a plain name chain
 
 _BUILTINS = frozenset(dir(builtins))
 # Tokens whose absence means a file can neither start a program nor do anything the index tracks.
@@ -75,18 +76,6 @@ def _wandb_config(name: str) -> bool:
 
 def needs_summary(source: str) -> bool:
     return _RELEVANT.search(source) is not None
-
-
-def _dotted(node) -> str | None:
-    """`a.b.c` -> "a.b.c"; None unless a chain of attributes on a name."""
-    parts = []
-    while node.__class__ is ast.Attribute:
-        parts.append(node.attr)
-        node = node.value
-    if node.__class__ is not ast.Name:
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _literal(node):
