@@ -49,7 +49,10 @@ def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
         given = Path(given)
         full = given if given.is_absolute() else Path.cwd() / given
         if full.is_dir():
-            for cand in _walk(full, root, config):
+            # a folder named on the command line is taken where it really is (the root is resolved too), so that
+            # reached through a symlinked parent its files still get paths relative to the root; links met while
+            # walking inside it are judged by _walk
+            for cand in _walk(Path(os.path.realpath(full)), root, config):
                 found.setdefault(cand.path, cand)
         else:  # a file, a broken symlink or a missing path: the scanner says what is wrong with it
             shown = display_path(full, root)

@@ -76,9 +76,7 @@ def test_plots_render_with_the_incident_visible(report, tmp_path):
         reddish = sum(1 for r, g, b in pixels if r > 180 and g < 120 and b < 120)
         assert reddish > 50  # the red "last training step" line
 
-        link = page.locator('a[href*="ray_trainer.py#L"]').first
-        href = link.get_attribute("href")
-        assert href.startswith("../repo/trainer/ray_trainer.py#L")
-        target = (report.parent / href.split("#")[0]).resolve()
-        assert target.is_file()
+        # No remote to link to: the code is shown as it was at the finding's commit, in the report itself.
+        code = page.locator("code", has_text="trainer/ray_trainer.py:").first
+        assert code.is_visible()
         browser.close()
