@@ -141,7 +141,9 @@ class Slurm:
             if done.returncode != 0:
                 raise Unavailable(f"{daemon} did not start: {done.stderr.strip() or self._log(daemon)}")
             pid_file = self.root / "run" / f"{daemon}.pid"
-            self._wait(pid_file.exists, f"{daemon} to write its PID file", daemon)
+            # the file appears before its number is written: wait for the number
+            self._wait(lambda f=pid_file: f.exists() and bool(f.read_text().split()), f"{daemon} to write its PID file",
+                       daemon)
             _record(daemon, int(pid_file.read_text().split()[0]))
         self._wait(self._node_idle, "the node to be idle", "slurmd", timeout=60)
 
@@ -229,7 +231,7 @@ class Slurm:
         if done.returncode != 0:
             raise Unavailable(f"slurmdbd did not start: {done.stderr.strip() or self._log('slurmdbd')}")
         pid_file = self.root / "run" / "slurmdbd.pid"
-        self._wait(pid_file.exists, "slurmdbd's PID file", "slurmdbd")
+        self._wait(lambda: pid_file.exists() and bool(pid_file.read_text().split()), "slurmdbd's PID file", "slurmdbd")
         _record("slurmdbd", int(pid_file.read_text().split()[0]))
         self._wait(lambda: _port_open(6819), "slurmdbd to listen", "slurmdbd")
         self.run("sacctmgr", "-i", "add", "cluster", "auditor")
