@@ -33,7 +33,7 @@ from auditor.errors import InputError
 @click.option("--add-ignore", is_flag=True,
               help="Add `# audit: ignore[RULE] <reason>` on the line of every finding left (after --fix, if given).")
 @click.option("--ignore-reason", default=None, metavar="TEXT",
-              help="The reason --add-ignore writes (default: a TODO placeholder to fill in).")
+              help="The reason --add-ignore writes (default: a placeholder asking why, to fill in).")
 @report_options
 @config_option
 def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache, fix, unsafe_fixes, diff_fixes,

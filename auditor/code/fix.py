@@ -34,7 +34,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from auditor.code.suppress import MARKER
 from auditor.findings import Finding
 
-DEFAULT_IGNORE_REASON = "TODO: say why this is accepted"
+DEFAULT_IGNORE_REASON = "accepted when adopting the auditor: say why"
 NO_IGNORE = ("RA001", "RA002", "RA003")  # a file that cannot be read, and the suppressions themselves
 # Folders that hold runs (and the copies of the code they saved): never written into.
 RUN_FOLDER_NAMES = frozenset({"wandb", "mlruns", "multirun", ".guild"})
