@@ -177,7 +177,7 @@ QUANT_APIS = frozenset({
 # calls that evaluate or sample a model (besides the project's configured validation functions)
 EVAL_CALLS = frozenset({"simple_evaluate", "evaluate", "generate", "sample", "evaluate_policy", "validate",
                         "run_eval", "eval_model", "evaluate_model", "inference_on_dataset", "greedy_search",
-                        "beam_search"})
+                        "beam_search", "valid_step", "eval_step", "inference_step", "test_step", "evaluate_step"})
 # from_pretrained on these loads no weights
 NOT_CHECKPOINTS = ("Tokenizer", "Processor", "Config", "FeatureExtractor", "tokenizer", "processor", "config")
 QUANT_NAME_WORDS = ("mxfp4", "mxfp6", "mxfp8", "nvfp4", "fake_quant", "fakequant", "quantize", "quant_hook",

@@ -157,6 +157,7 @@ class _Frame:
         self.summary = summary
         self.types: dict[str, str] = {}  # local name -> "qualified.Class()" of what it was built from
         self.nested: dict[str, str] = {}  # nested def name -> qualname
+        self.callables: dict[str, list[str]] = {}  # local name -> the project callables assigned to it
         self.parses_args = False
 
 
@@ -192,6 +193,8 @@ def _paren_lines(source: str) -> list[int] | None:
 class Summarizer(ast.NodeVisitor):
     def __init__(self, ctx, tree: ast.Module, resolver: Resolver | None = None):
         self.lines = ctx.source.splitlines()
+        self.tree = tree
+        self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if resolver is None or resolver.module_name != self.module:
             resolver = Resolver(tree, self.module, ctx.is_package)
@@ -425,6 +428,7 @@ class Summarizer(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit_expression(node.value)  # the value runs first; then the names are bound
         built = self._built(node.value)
+        self._builds_trained_model(node.targets, node.value)
         for target in node.targets:
             self._assigned(target, node.value, built, node)
             if not isinstance(target, ast.Name):
@@ -437,6 +441,7 @@ class Summarizer(ast.NodeVisitor):
 
     def _assigned(self, target, value, built: str | None, node) -> None:
         if isinstance(target, ast.Name):
+            self._note_callable(target.id, value)
             if built:
                 self.frame.types[target.id] = built
             else:
@@ -459,8 +464,42 @@ class Summarizer(ast.NodeVisitor):
             if name and _wandb_config(name):
                 self.add("config_log", name, node, tracker="wandb")
 
+    def _builds_trained_model(self, targets, value) -> None:
+        """`model = create_model(args.model, ...)` whose parameters are later given to an optimizer: whatever
+        builds it (a registry, a factory behind a variable, a config's `instantiate`) draws the initial weights,
+        seen or not. A call that wraps, moves or loads the model (`DDP(model)`, `model.to(dev)`,
+        `from_pretrained`) builds nothing new."""
+        if not isinstance(value, ast.Call):
+            return
+        if self._optimized is None:
+            self._optimized = _optimized_refs(self.tree, self.resolver)
+        names = {_dotted(t) for t in _flat_targets(targets)} - {None}
+        scope = self.frame.summary.line if len(self.frames) > 1 else 0
+        if not any((scope, n) in self._optimized or (n.startswith("self.") and (-1, n) in self._optimized)
+                   for n in names):
+            return
+        name, _ = self.resolve(value.func)
+        if not name or name.rsplit(".", 1)[-1] in apis.LOAD_METHODS or name in apis.LOAD_APIS:
+            return
+        inputs = {_dotted(n) for n in ast.walk(value) if isinstance(n, (ast.Name, ast.Attribute))}
+        if names & inputs:
+            return
+        self.add("consume", name, value, rng="torch", strength="init", builds="model")
+
+    def _note_callable(self, local: str, value) -> None:
+        """`model_class = CLIP` (in each branch of an `if`): a later `model_class(...)` may call any of them.
+        Assignments add up, as branches would, rather than replace each other."""
+        if len(self.frames) > 1 and isinstance(value, (ast.Name, ast.Attribute)):
+            name, resolved = self.resolve(value)
+            if name and resolved and "()" not in name and name.split(".", 1)[0] not in _EXTERNAL:
+                self.frame.callables.setdefault(local, []).append(name)
+
     # -- calls (met in visit_expression) --------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id in self.frame.callables:
+            for target in self.frame.callables[node.func.id]:
+                self.add("call", target, node, resolved=True)
+            return
         name, resolved = self.resolve(node.func)
         if not name:
             return
@@ -574,12 +613,37 @@ class Summarizer(ast.NodeVisitor):
         if method in ("parse_args", "parse_known_args", "parse_args_into_dataclasses") and len(self.frames) > 1:
             self.frame.parses_args = True
         if resolved and name in _CLI_RUNNERS and node.args and _positional(node):
-            target, _ = self.resolve(_positional(node)[0])
-            if target:
-                self.add("entry_call", target, node)
-                self.add("call", target, node, resolved=True)  # the CLI runs it from here
+            self._cli_targets(node, _positional(node)[0])
             return True
         return False
+
+    def _cli_targets(self, node: ast.Call, given) -> None:
+        """`fire.Fire(main)` runs main from here. `CLI({"train": train, "eval": evaluate})` (a table of
+        subcommands, given as a literal or a module-level name bound to one) runs one of them per invocation:
+        each is a program of its own, an entry point not called from here."""
+        table = self._module_literal(given.id) if isinstance(given, ast.Name) else None
+        table = table if table is not None else given
+        if isinstance(table, (ast.Dict, ast.List, ast.Tuple, ast.Set)):
+            for item in table.values if isinstance(table, ast.Dict) else table.elts:
+                target, resolved = self.resolve(item) if isinstance(item, (ast.Name, ast.Attribute)) else (None, False)
+                if target and resolved:
+                    self.add("entry_call", target, node)
+            return
+        target, _ = self.resolve(given)
+        if target:
+            self.add("entry_call", target, node)
+            self.add("call", target, node, resolved=True)  # the CLI runs it from here
+
+    def _module_literal(self, name: str):
+        """The dict/list/tuple literal a module-level `NAME = {...}` binds (the last such binding), else None."""
+        found = None
+        for stmt in self.tree.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None and \
+                    isinstance(stmt.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    found = stmt.value
+        return found
 
     def _writes_config(self, node: ast.Call, name: str, resolved: bool) -> bool:
         """The run's arguments written to a file of their own: `open(params_file, "w")`, `json.dump(vars(args), f)`,
@@ -641,6 +705,68 @@ class Summarizer(ast.NodeVisitor):
             top.line = self.script_line
             top.text = self.text(top.line)
         return self.summary
+
+
+def _flat_targets(targets) -> list:
+    out = []
+    for t in targets:
+        out.extend(_flat_targets(t.elts) if isinstance(t, (ast.Tuple, ast.List)) else [t])
+    return out
+
+
+def _optimized_refs(tree: ast.Module, resolver: Resolver) -> set[tuple[int, str]]:
+    """The models whose parameters a function of this module hands to an optimizer: `Adam(model.parameters())`,
+    `create_optimizer_v2(model, ...)`, `instantiate(cfg.optimizer, self._model.parameters())`. Keyed by the
+    line of the function that does it (0: module code); `self.x` refs by -1, as any method may build them."""
+    found: set[tuple[int, str]] = set()
+
+    def visit(body, scope: int) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(node.body, node.lineno)
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, scope)
+            else:
+                for sub in ast.walk(node):
+                    how = _optimizer_call(sub, resolver) if isinstance(sub, ast.Call) else ""
+                    if how:
+                        for ref in _model_refs(sub, how):
+                            found.add((-1 if ref.startswith("self.") else scope, ref))
+                    elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                        visit([sub], scope)
+
+    visit(tree.body, 0)
+    return found
+
+
+_OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",
+                                re.IGNORECASE)
+_NOT_A_MODEL = ("optim", "param", "group", "cfg", "conf", "arg", "opt", "device", "step", "lr")
+
+
+def _optimizer_call(call: ast.Call, resolver: Resolver) -> str:
+    """"builds" for `torch.optim.AdamW(...)` and `create_optimizer_v2(...)` (their model or parameters are
+    arguments); "config" for `config.instantiate(cfg_optimizer, model.parameters())`; "" otherwise."""
+    name = resolver.qualified_name(call.func) or _dotted(call.func) or ""
+    if (name.startswith("torch.optim.") and ".lr_scheduler." not in name) or \
+            _OPTIMIZER_FACTORY.match(name.rsplit(".", 1)[-1]):
+        return "builds"
+    first = _dotted(call.args[0]).lower() if call.args and _dotted(call.args[0]) else ""
+    return "config" if "optim" in first and ("cfg" in first or "conf" in first) else ""
+
+
+def _model_refs(call: ast.Call, how: str) -> set[str]:
+    refs = set()
+    for given in call.args if how == "builds" else ():  # create_optimizer(model, ...), build_optimizer(cfg, model)
+        name = _dotted(given) if isinstance(given, (ast.Name, ast.Attribute)) else None
+        if name and not any(w in name.lower() for w in _NOT_A_MODEL):
+            refs.add(name)
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        for sub in ast.walk(arg):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and \
+                    sub.func.attr in ("parameters", "named_parameters") and _dotted(sub.func.value):
+                refs.add(_dotted(sub.func.value))
+    return refs
 
 
 _STMT_DISPATCH = {cls: getattr(Summarizer, "visit_" + cls.__name__) for cls in (

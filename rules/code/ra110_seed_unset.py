@@ -108,7 +108,35 @@ class SeedUnset(ProjectRule):
             valid = set(random.sample(range(len(docs)), 100))
             with open("valid.txt", "w") as out:
                 out.write("\\n\\n".join(d for i, d in enumerate(docs) if i in valid))
-        """,
+        """,        # a table of subcommands handed to a CLI: each one is a program of its own
+        {
+            "cli.py": """
+            from jsonargparse import CLI
+            from finetune import setup as finetune_fn
+            from chat import main as chat_fn
+
+            COMMANDS = {"finetune": finetune_fn, "chat": chat_fn}
+
+            if __name__ == "__main__":
+                CLI(COMMANDS)
+            """,
+            "chat.py": """
+            import torch
+
+            def main(prompt: str):
+                torch.manual_seed(0)
+                print(prompt)
+            """,
+            "finetune.py": """
+            import torch
+
+            def setup(lr: float = 0.1):  # expect: RA110
+                model = torch.nn.Linear(4, 1)
+                opt = torch.optim.SGD(model.parameters(), lr=lr)
+                model(torch.randn(8, 4)).sum().backward()
+                opt.step()
+            """,
+        },
     ]
     good = [
         {   # seeding in a helper in another module counts at the entry point that calls it

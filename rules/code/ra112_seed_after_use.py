@@ -58,7 +58,57 @@ class SeedAfterUse(ProjectRule):
             def set_seed(s):
                 random.seed(s); np.random.seed(s); torch.manual_seed(s)
             """,
+        },        # a model factory that looks its builder up in a registry: what it builds is trained, so it drew the
+        # initial weights, seen or not
+        {
+            "train.py": """
+            import torch
+            from factory import create_model
+
+            def main(args):
+                model = create_model(args.arch)
+                model = model.to("cpu")
+                torch.manual_seed(args.seed)  # expect: RA112
+                optimizer = torch.optim.AdamW(model.parameters())
+                model(torch.randn(2, 4)).sum().backward()
+                optimizer.step()
+
+            if __name__ == "__main__":
+                main(parse())
+            """,
+            "factory.py": """
+            _REGISTRY = {}
+
+            def create_model(name):
+                return _REGISTRY[name]()
+            """,
         },
+        # the class is chosen in branches and called through a variable
+        """
+        import torch
+
+        class Small(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 1)
+
+        class Large(Small):
+            pass
+
+        def main(big):
+            if big:
+                model_class = Large
+            else:
+                model_class = Small
+            model = model_class()
+            torch.manual_seed(0)  # expect: RA112
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model.fc(torch.randn(2, 4)).sum().backward()
+            opt.step()
+
+        if __name__ == "__main__":
+            main(False)
+        """,
     ]
     good = [
         """
@@ -82,6 +132,22 @@ class SeedAfterUse(ProjectRule):
             a, b = train_test_split(list(range(10)), random_state=0)
             np.random.seed(0)
             print(np.random.rand())
+        """,
+        # a pretrained model, wrapped before the seed: loading and wrapping draw no initial weights
+        """
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        def main():
+            model = AutoModelForCausalLM.from_pretrained("gpt2")
+            model = torch.nn.parallel.DistributedDataParallel(model)
+            torch.manual_seed(0)
+            optimizer = torch.optim.AdamW(model.parameters())
+            model(torch.randint(0, 100, (2, 8))).logits.sum().backward()
+            optimizer.step()
+
+        if __name__ == "__main__":
+            main()
         """,
         # re-seeding later is fine when the first seed came before any use
         """

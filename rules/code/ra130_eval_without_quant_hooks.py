@@ -121,6 +121,46 @@ class EvalWithoutQuantHooks(ProjectRule):
                 print(generate(model, torch.zeros(1, 8)))
             """,
         },
+        # the factory downloads hub weights first; the run's checkpoint is what the validation loop scores
+        {
+            "models.py": """
+            import torch
+
+            def create_model(name, pretrained=False):
+                model = torch.nn.Linear(8, 8)
+                if pretrained:
+                    model.load_state_dict(torch.load(name + ".pt", weights_only=True))
+                return model
+
+            def load_checkpoint(model, path):
+                model.load_state_dict(torch.load(path, weights_only=True))
+            """,
+            "train.py": """
+            import torch
+            from torch.ao.quantization import prepare_qat
+            from models import create_model
+
+            if __name__ == "__main__":
+                model = prepare_qat(create_model("small", pretrained=True))
+                opt = torch.optim.AdamW(model.parameters())
+                model(torch.randn(2, 8)).sum().backward()
+                opt.step()
+            """,
+            "validate.py": """
+            import torch
+            from models import create_model, load_checkpoint
+
+            def main(args, task):
+                model = create_model(args.model, pretrained=True)
+                load_checkpoint(model, args.checkpoint)  # expect: RA130
+                with torch.no_grad():
+                    for batch in task.batches():
+                        print(task.valid_step(batch, model))
+
+            if __name__ == "__main__":
+                main(*parse())
+            """,
+        },
     ]
     good = [
         {
@@ -268,8 +308,7 @@ class EvalWithoutQuantHooks(ProjectRule):
                 continue  # nothing ties this eval path to a quantized training path
             other = min(partners, key=lambda t: (t.entry.path, t.entry.line))
             hook = other.quant[0]
-            load = prog.loads[0]
-            path, site = prog.site(load)
+            path, site = prog.load_site(index)
             yield self.finding(
                 f"{prog.entry.label} loads a checkpoint and evaluates it (`{prog.evaluates}`) without "
                 f"quantization, while {other.entry.label} trains the same model under it (`{hook.event.target}` "
@@ -281,6 +320,8 @@ class EvalWithoutQuantHooks(ProjectRule):
 
 
 _FACTORY = re.compile(r"^(create|build|make|get|load|init)_?model$|^(create|build)_\w*model$")
+_CHECKPOINT_LOAD = re.compile(r"^(load|restore)|^from_pretrained$", re.IGNORECASE)
+_NAMES_CHECKPOINT = re.compile(r"checkpoint|ckpt", re.IGNORECASE)
 _CHECKPOINT_WORDS = re.compile(r"(save|load|restore).*(checkpoint|ckpt|ensemble|state_dict|model|weights)", re.IGNORECASE)
 
 
@@ -327,17 +368,28 @@ class _Program:
                     model_defs.add(callee)
                 if callee and _CHECKPOINT_WORDS.search(callee.rsplit(".", 1)[-1]):
                     checkpoints.add(callee.rsplit(".", 1)[0])
-                elif not callee and "checkpointer" in ev.target.lower() and \
-                        last in ("save_checkpoint", "load_checkpoint"):
+                elif not callee and _via_checkpointer(ev) and last in ("save_checkpoint", "load_checkpoint"):
                     checkpoints.add("checkpointer")
             if qual in own:
                 for ev in fn.events:
-                    if ev.kind == "load" and "checkpointer" in ev.target.lower():
+                    if ev.kind == "load" and _via_checkpointer(ev):
                         checkpoints.add("checkpointer")
         return cls(entry, steps, functions, model_defs, checkpoints, evaluates)
 
     def shares_model_with(self, other: "_Program") -> bool:
         return bool(self.model_defs & other.model_defs) or bool(self.checkpoints & other.checkpoints)
+
+    def load_site(self, index):
+        """Where the evaluated checkpoint is loaded: the entry point's own call that names a checkpoint
+        (`load_checkpoint(model, args.checkpoint)`), rather than a factory's download of hub weights;
+        else the line that leads to the first load."""
+        own = [ev for q in self.functions if q in index.path_of and index.path_of[q] == self.entry.path
+               for ev in index.functions[q].events
+               if ev.kind in ("load", "call") and _CHECKPOINT_LOAD.search(ev.target.rsplit(".", 1)[-1])
+               and _NAMES_CHECKPOINT.search(ev.text)]
+        if own:
+            return self.entry.path, min(own, key=lambda ev: (ev.line, ev.col))
+        return self.site(self.loads[0])
 
     def site(self, step):
         """The line in the entry point's own file that leads to the load (the load itself when it is there)."""
@@ -357,6 +409,11 @@ def _quantizes_a_model(ev) -> bool:
         return True
     low = ev.target.rsplit(".", 1)[-1].lower()
     return any(word in low for word in _STRONG_QUANT) or "model" in ev.text.lower()
+
+
+def _via_checkpointer(ev) -> bool:
+    """`checkpointer.load_checkpoint()`, whatever type `checkpointer` resolved to (`config.instantiate(...)`)."""
+    return "checkpointer" in ev.target.lower() or "checkpointer." in ev.text.lower()
 
 
 def _not_a_checkpoint(target: str) -> bool:

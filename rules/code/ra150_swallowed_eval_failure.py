@@ -92,6 +92,20 @@ def do_train(cfg, model, max_iter):
             except RuntimeError:  # expect: RA150
                 logger.warning("evaluation failed", exc_info=True)
 ''',
+        # a callback that returns "carry on" (or a made-up score) when its evaluation fails
+        '''
+import warnings
+
+class EvalCallback:
+    def _on_step(self):
+        try:
+            rewards = evaluate_policy(self.model, self.eval_env)
+        except RuntimeError as e:  # expect: RA150
+            warnings.warn(f"evaluation failed: {e}")
+            return True
+        self.last_mean_reward = sum(rewards) / len(rewards)
+        return True
+''',
     ]
     good = [
         '''
@@ -251,8 +265,7 @@ def _handles(ctx, handler: ast.ExceptHandler) -> bool:
     for node in (n for stmt in handler.body for n in walk_local(stmt)):
         if isinstance(node, ast.Raise):
             return True
-        if isinstance(node, ast.Return) and node.value is not None and not (
-                isinstance(node.value, ast.Constant) and node.value.value is None):
+        if isinstance(node, ast.Return) and _reports_failure(node.value):
             return True
         if isinstance(node, ast.Call):
             if _exits_non_zero(ctx, node):
@@ -266,6 +279,13 @@ def _handles(ctx, handler: ast.ExceptHandler) -> bool:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 status.update(dotted(t) for t in targets if dotted(t))
     return bool(status) and _status_surfaces(ctx, handler, status)
+
+
+def _reports_failure(value: ast.expr | None) -> bool:
+    """A returned value the caller can tell from success: the error, a dict or object carrying it, NaN, False,
+    a negative code. A plain constant (`return True` from a callback: "carry on"; `return 0.0` as the score;
+    `return None`) looks like a result and hides the failure."""
+    return value is not None and not (isinstance(value, ast.Constant) and value.value is not False)
 
 
 def _marks_failure(value: ast.expr) -> bool:
