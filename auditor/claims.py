@@ -61,6 +61,8 @@ class Claim:
     observed: list[tuple[str, float]] = field(default_factory=list)  # (run id, score) of the usable runs
     history: list[float] = field(default_factory=list)  # every logged value of the metric in those runs
     seeds: list[str] | None = None  # "(seeds 0-2)" after the number: only those seeds' runs count
+    seed_count: int | None = None  # "(3 seeds)", "over 3 seeds" after the number: how many seeds it claims
+    behind: list[str] = field(default_factory=list)  # the distinct seeds of the observed runs ("?id" if unknown)
 
 
 @dataclass
@@ -201,7 +203,7 @@ def _sentence_claims(path, number, line, known, heading_subject) -> list[Claim]:
         scope = _scope_after(line[num["end"]:], known)
         if scope is None:
             continue  # "0.00977 (q103 avg)": attributed to something else about q103: not guessed
-        scoped_subject, seeds = scope
+        scoped_subject, seeds, seed_count = scope
         preceding = [name for pos, name in subjects if pos < start]
         named = sorted({name for _, name in subjects if name})
         if scoped_subject:
@@ -214,37 +216,46 @@ def _sentence_claims(path, number, line, known, heading_subject) -> list[Claim]:
             subject = heading_subject
         else:
             continue  # no subject, or several: not guessed
-        claim = _claim(path, number, subject, known, chosen[2], num, seeds)
+        claim = _claim(path, number, subject, known, chosen[2], num, seeds, seed_count)
         if claim:
             out.append(claim)
     return out
 
 
-_PAREN = re.compile(r"^\s*\(([^()]*)\)")
+_SPREAD = r"(?:(?:±|\+/-)\s*\d+(?:\.\d+)?\s*%?\s*)?"  # "0.91 ± 0.01 (run X)": the spread is passed over
+_PAREN = re.compile(r"^\s*" + _SPREAD + r"\(([^()]*)\)")
 _SEEDS = re.compile(r"^seeds?\s+([\d][\d,\s-]*)$", re.IGNORECASE)
 _NAMED = re.compile(r"^(?:run|group)\s+(\S+)$", re.IGNORECASE)
+# "(3 seeds)", "(mean over 3 seeds)", "(n = 3 seeds)"
+_SEED_COUNT = re.compile(r"^(?:(?:mean|average|avg|median)\s+(?:over|of|across)\s+|n\s*=\s*)?(\d+)\s+seeds?$",
+                         re.IGNORECASE)
+# "0.91 over 5 seeds", "0.91 (run X) averaged across 3 seeds": the count said in the words after the number
+_SEED_COUNT_AFTER = re.compile(r"^\s*" + _SPREAD + r"(?:\([^()]*\))?\s*,?\s*(?:(?:mean|averaged?|median)\s+)?"
+                               r"(?:over|across|from)\s+(\d+)\s+(?:random\s+|different\s+)?seeds?\b", re.IGNORECASE)
 
 
-def _scope_after(rest: str, known: Known) -> tuple[str | None, list[str] | None] | None:
-    """What a parenthesis right after a number says about it: "(run X)", "(group X)", "(X)", "(seeds 0-2)",
-    "(N seeds)", or several of them separated by commas. None when it names a run or group together with
-    other words ("(q103 avg)"): the number describes something else about that subject."""
+def _scope_after(rest: str, known: Known) -> tuple[str | None, list[str] | None, int | None] | None:
+    """What follows a number says about it: a parenthesis "(run X)", "(group X)", "(X)", "(seeds 0-2)",
+    "(N seeds)" (several of them separated by commas), and "over N seeds". None when the parenthesis names
+    a run or group together with other words ("(q103 avg)"): the number describes something else about it."""
+    said = _SEED_COUNT_AFTER.match(rest)
+    seed_count = int(said.group(1)) if said else None
     match = _PAREN.match(rest)
     if not match:
-        return "", None
+        return "", None, seed_count
     subject, seeds = "", None
-    for part in (p.strip() for p in re.split(r"[;,](?![\d\s]*\d)", match.group(1)) if p.strip()):
+    for part in (p.strip() for p in re.split(r"[;,](?!\s*\d[\d\s-]*(?:[;,]|$))", match.group(1)) if p.strip()):
         named = _NAMED.match(part)
         candidate = named.group(1) if named else part
         if candidate in known.subjects:
             subject = candidate
         elif _SEEDS.match(part):
             seeds = expand_seeds([i.strip() for i in _SEEDS.match(part).group(1).split(",") if i.strip()])
-        elif re.fullmatch(r"\d+\s+seeds?", part, re.IGNORECASE):
-            continue  # "(3 seeds)": the count is said, the group's runs are the ones checked
+        elif _SEED_COUNT.match(part):
+            seed_count = int(_SEED_COUNT.match(part).group(1))  # checked against the seeds behind the number
         elif known.subject_pattern and known.subject_pattern.search(part):
             return None
-    return subject, seeds
+    return subject, seeds, seed_count
 
 
 def _numbers(text: str):
@@ -269,22 +280,30 @@ def _numbers(text: str):
                "decimals": len(digits.split(".")[1]) if "." in digits else 0}
 
 
-def _claim(path, number, subject, known, metric, num, seeds: list[str] | None = None) -> Claim | None:
+def _claim(path, number, subject, known, metric, num, seeds: list[str] | None = None,
+           seed_count: int | None = None) -> Claim | None:
     kind, runs = known.subjects[subject]
     if seeds is not None:
         runs = [run for run in runs if run.seed is not None and str(run.seed) in seeds]
     scored = []
     history = []
+    behind: set[str] = set()
     for run in runs:
         value, _ = score(run, metric)
         if usable(run) and value is not None and math.isfinite(value):
             scored.append((run.id, value))
             history += [v for _, v in run.metrics.get(metric, []) if v is not None and math.isfinite(v)]
+            behind.add(str(run.seed) if run.seed is not None else f"?{run.id}")  # a re-run of a seed is one seed
     if not scored:
         return None  # the runs say nothing about this metric: not a checkable claim
     return Claim(path=path, line=number, subject=subject, kind=kind, metric=metric, value=num["value"],
                  text=num["text"], percent=num["percent"], approx=num["approx"], decimals=num["decimals"],
-                 observed=scored, history=history, seeds=seeds)
+                 observed=scored, history=history, seeds=seeds, seed_count=seed_count,
+                 behind=sorted(behind, key=_seed_order))
+
+
+def _seed_order(seed: str) -> tuple:
+    return (0, int(seed), "") if seed.lstrip("-").isdigit() else (1, 0, seed)
 
 
 def _references(line: str) -> list[str]:

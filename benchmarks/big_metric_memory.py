@@ -1,5 +1,5 @@
 """Peak memory and time of `audit run` on an MLflow file-store run whose one metric file holds N lines
-(default 3,000,000, about 90 MB). Prints figures; asserts nothing.
+(default 2,900,000, about 100 MB). Prints figures; asserts nothing.
 
     python benchmarks/big_metric_memory.py [LINES]
 """
@@ -30,7 +30,7 @@ def write_store(root: Path, lines: int) -> Path:
 
 
 def main() -> None:
-    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 3_000_000
+    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 2_900_000
     with tempfile.TemporaryDirectory() as tmp:
         metric = write_store(Path(tmp), lines)
         size = os.path.getsize(metric) / 1e6

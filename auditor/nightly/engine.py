@@ -32,6 +32,7 @@ from auditor.nightly.lock import NightlyLock
 from auditor.fingerprint import nightly_fingerprint
 from auditor.nightly.state import NightlyState, digest, state_path
 from auditor.progress import PhaseTimer, Progress
+from auditor.runs.series import Series
 
 log = logging.getLogger("auditor")
 
@@ -82,7 +83,12 @@ class NightlyOutcome:
 def run_blob(run) -> str:
     """Everything discovery read about a run: a change anywhere makes it "changed"."""
     # vars(), not dataclasses.asdict(): no deep copy (10,000 runs a night); JSON walks the nesting itself.
-    return json.dumps(vars(run), sort_keys=True, default=str)
+    return json.dumps(vars(run), sort_keys=True, default=_plain)
+
+
+def _plain(value) -> str:
+    """A metric Series by the digest of its points (changed points change it), anything else as text."""
+    return value.digest() if isinstance(value, Series) else str(value)
 
 
 def _checkpoint_stamp(run) -> str:

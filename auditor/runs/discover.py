@@ -305,7 +305,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
     found: list[Run] = []
     from auditor.progress import Progress
 
-    with Progress("runs", len(tasks)) as bar:  # drawn only on an interactive terminal
+    with Progress("discover", len(tasks)) as bar:  # drawn only on an interactive terminal
         if cache:
             outcomes, discovery.from_cache = _read_cached(results_dir, folders, tasks, config, _workers(config), bar)
         else:

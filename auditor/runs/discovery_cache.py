@@ -35,6 +35,7 @@ from typing import Any
 
 from auditor.runs.readers.common import ReadError
 from auditor.runs.record import Run
+from auditor.runs.series import Series
 from auditor.sqlite_cache import RACY_NS, connect, source_fingerprint, write_in_one_transaction
 
 SCHEMA = 1
@@ -136,7 +137,9 @@ def encode(runs: list[Run], error: ReadError | None) -> bytes | None:
     """A folder's outcome as a marshal blob; None when it must not be cached."""
     if any(run.state == "running" for run in runs):
         return None
-    value = {"runs": [vars(run) for run in runs], "error": error.as_dict() if error else None}
+    plain = [{**vars(run), "metrics": {name: points.to_plain() for name, points in run.metrics.items()}}
+             for run in runs]
+    value = {"runs": plain, "error": error.as_dict() if error else None}
     try:
         return marshal.dumps(value)
     except ValueError:  # a value marshal cannot hold (datetime, a custom object): read it every time
@@ -145,7 +148,8 @@ def encode(runs: list[Run], error: ReadError | None) -> bytes | None:
 
 def decode(blob: bytes) -> tuple[list[Run], ReadError | None]:
     value = marshal.loads(blob)
-    runs = [Run(**fields) for fields in value["runs"]]
+    runs = [Run(**{**fields, "metrics": {name: Series.from_plain(points) for name, points in fields["metrics"].items()}})
+            for fields in value["runs"]]
     error = value["error"]
     if error is not None:
         error = ReadError(error["message"], error["path"], line=error.get("line"), field=error.get("field"))

@@ -4,46 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.runs.readers.common import ReadError, to_float, to_int, to_step
+from auditor.runs.readers.common import ReadError, to_int
 from auditor.runs.record import RUN_STATES, Run
-
-_INF = float("inf")
+from auditor.runs.series import Series, clean_series
 
 # key-map meaning -> field of run.eval it fills when the record's eval section does not say
 _EVAL_FIELDS = {"eval_quant": "quant", "eval_dataset": "dataset", "eval_framework": "framework"}
 
 
-def _already_clean(points: Any) -> bool:
-    """A reader's list of (number, float) tuples in step order: kept as it is, not copied (a 3M-point
-    history copied once more is hundreds of MB)."""
-    if not isinstance(points, list):
-        return False
-    last = None
-    for point in points:
-        if type(point) is not tuple or len(point) != 2 or type(point[1]) is not float:
-            return False
-        step = point[0]
-        integral_float = type(step) is float and (step.is_integer() or step != step or step in (_INF, -_INF))
-        if type(step) not in (int, float) or integral_float or (last is not None and step < last):
-            return False
-        last = step
-    return True
-
-
-def sort_points(points: Any) -> list[tuple[Any, float]]:
-    """[(step, value)] with numeric steps and float values, stably sorted by step."""
-    if _already_clean(points):
-        return points
-    out = []
-    for point in points or []:
-        if not isinstance(point, (list, tuple)) or len(point) < 2:
-            continue
-        step, value = to_step(point[0]), to_float(point[1])
-        if step is None or value is None:
-            continue
-        out.append((step, value))
-    out.sort(key=lambda p: p[0])
-    return out
+def sort_points(points: Any) -> Series:
+    """A compact Series of numeric steps and float values, stably sorted by step; a reader's Series in step
+    order is kept as it is, not copied (a 3M-point history copied once more is another 50 MB)."""
+    return clean_series(points).sorted_by_step()
 
 
 def normalize(run: Run, key_map: dict[str, list[str]]) -> Run:

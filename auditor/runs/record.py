@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.runs.series import Series
+
 RUN_STATES = ("completed", "failed", "running", "killed")
 
 # A run with no end record is alive while it keeps writing; silent for longer than this, it is dead.
@@ -40,7 +42,8 @@ class Run:
     elapsed_s: float | None = None
     max_steps: int | None = None  # train.max_steps, else derived from config through the key map
     eval: dict[str, Any] = field(default_factory=dict)  # quant, dataset, framework, metric definitions
-    metrics: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # name -> [(step, value)]
+    # name -> its (step, value) points; a reader may fill lists, normalize() makes each a compact Series
+    metrics: dict[str, Series] = field(default_factory=dict)
     reported: dict[str, Any] = field(default_factory=dict)  # {metric: value, "step": n}
     checkpoint: dict[str, Any] | None = None  # {"path": absolute path}
     replay: dict[str, Any] | None = None  # {"model", "evaluate", "quant"}

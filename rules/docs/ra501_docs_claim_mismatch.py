@@ -5,11 +5,16 @@ from auditor.rule import DocsRule
 
 
 def _runs(group, values, metric="nrmse"):
-    return [{"id": f"{group}-{i}", "group": group, "config": {"lr": 5e-5}, "metrics": {metric: [[8, v]]}}
+    return [{"id": f"{group}-{i}", "group": group, "seed": i, "config": {"lr": 5e-5}, "metrics": {metric: [[8, v]]}}
             for i, v in enumerate(values)]
 
 
 BURGERS = _runs("burgers-golden", [0.1247, 0.0831, 0.1047, 0.0849])
+# Three seeds were launched; seed 2 crashed, and seed 0 was run twice: two seeds are behind the mean.
+WIDE = [*_runs("wide-lr3", [0.91, 0.93], "acc"),
+        {"id": "wide-lr3-2", "group": "wide-lr3", "seed": 2, "status": {"state": "failed", "exit_code": 1},
+         "metrics": {"acc": [[3, 0.2]]}},
+        {"id": "wide-lr3-0b", "group": "wide-lr3", "seed": 0, "metrics": {"acc": [[8, 0.91]]}}]
 VERL = [{"id": "E13h", "seed": 0, "config": {"trainer": {"total_training_steps": 29}},
          "metrics": {"val/acc": [[0, 0.0796], [20, 0.6073], [29, 0.7142]]}, "reported": {"val/acc": 0.7142, "step": 29}}]
 
@@ -32,15 +37,40 @@ class DocsClaimMismatch(DocsRule):
     bad = [
         {"doc": "## burgers-golden\n\nExpected performance: NRMSE ~0.078 after 8 epochs.\n", "runs": BURGERS},
         {"doc": "| run | val/acc |\n|---|---|\n| E13h | 73.31% |\n", "runs": VERL},
+        # the value is right, the seed count is not: one of the three seeds crashed, one was run twice
+        {"doc": "The wide-lr3 model reaches acc 0.917 (3 seeds).\n", "runs": WIDE},
+        {"doc": "For wide-lr3, acc 0.917 over 3 seeds.\n", "runs": WIDE},
     ]
     good = [
         {"doc": "## burgers-golden\n\nBaseline NRMSE ranges 0.0831 to 0.1247 (mean ~0.099).\n", "runs": BURGERS},
         {"doc": "E13h reached val/acc 71.42% at step 29 (60.73% at step 20), 10.69pp more.\n", "runs": VERL},
         # not tied to a known run or group: skipped, not guessed
         {"doc": "The paper reports NRMSE 0.05 on a different benchmark.\n", "runs": BURGERS},
+        {"doc": "The wide-lr3 model reaches acc 0.917 (2 seeds).\n", "runs": WIDE},
+        {"doc": "burgers-golden: NRMSE ~0.099 ± 0.02 over 4 seeds.\n", "runs": BURGERS},
     ]
 
     def check(self, claim):
+        yield from self._seed_count(claim)
+        yield from self._value(claim)
+
+    def _seed_count(self, claim):
+        """"(3 seeds)" / "over 3 seeds": as many distinct completed seeds must be behind the number."""
+        if claim.seed_count is None or claim.seed_count == len(claim.behind):
+            return
+        seeds = ", ".join(s for s in claim.behind if not s.startswith("?"))
+        unknown = sum(s.startswith("?") for s in claim.behind)
+        which = (f" (seed {seeds})" if len(claim.behind) == 1 and seeds else f" (seeds {seeds})" if seeds else "") + \
+            (f", {unknown} without a recorded seed" if unknown else "")
+        yield self.finding(
+            f"claims {claim.metric} {claim.text} for {claim.subject} over {claim.seed_count} seeds, but "
+            f"{len(claim.behind)} completed seed(s) are behind it{which}; failed, unfinished and repeated "
+            "runs do not count", docs_location(claim.path, claim.line),
+            {"subject": claim.subject, "metric": claim.metric, "claimed": claim.text,
+             "claimed_seeds": claim.seed_count, "seeds": claim.behind},
+            anchor=f"{claim.subject} {claim.metric} {claim.text} seeds")
+
+    def _value(self, claim):
         values = [v for _, v in claim.observed]
         candidates = values + [mean(values)] + list(claim.history)
         fractions = all(abs(v) <= 1.5 for v in candidates)

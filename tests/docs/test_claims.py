@@ -181,3 +181,39 @@ def test_docs_reads_the_configuration_of_the_repo_it_is_given(tmp_path):
     (repo / "pyproject.toml").write_text('[tool.auditor]\nignore = ["RA502"]\n')
     proc = run_cli(*argv, cwd=elsewhere)
     assert proc.returncode == 0 and "RA502" not in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_seed_counts_claimed_after_a_number_are_checked_through_audit_docs(tmp_path):
+    """"(3 seeds)", "over 4 seeds", "(mean over 5 seeds)": the distinct completed seeds behind the number
+    must be that many. A killed seed and a re-run of a seed do not add one."""
+    import json
+
+    from docs_helpers import write_docs_example
+
+    runs = [{"id": f"q8-s{seed}", "group": "q8", "seed": seed, "metrics": {"acc": [[10, value]]}}
+            for seed, value in enumerate([0.90, 0.92, 0.94])]
+    runs += [{"id": "q8-s1-rerun", "group": "q8", "seed": 1, "metrics": {"acc": [[10, 0.92]]}},
+             {"id": "q8-s3", "group": "q8", "seed": 3, "status": {"state": "killed"}, "metrics": {"acc": [[4, 0.5]]}}]
+    doc = "\n".join(["q8 reaches acc 0.92 (3 seeds).",
+                     "q8 reaches acc 0.92 over 4 seeds.",
+                     "q8 reaches acc 0.91 (seeds 0-1, 2 seeds).",
+                     "q8: acc 0.92 ± 0.02 (mean over 5 seeds).",
+                     "q8 reaches acc 0.92 (run q8-s1, 1 seed)."]) + "\n"
+    repo, results, _ = write_docs_example(tmp_path, {"doc": doc, "runs": runs})
+    proc = run_cli("docs", "docs/RESULTS.md", "--results", results, "--format", "json", cwd=repo)
+    assert proc.returncode == 1, proc.stderr
+    found = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "RA501"]
+    assert [f["location"]["line"] for f in found] == [2, 4], [f["message"] for f in found]
+    assert "over 4 seeds, but 3 completed seed(s) are behind it (seeds 0, 1, 2)" in found[0]["message"]
+    assert "over 5 seeds" in found[1]["message"]
+    assert found[0]["evidence"]["seeds"] == ["0", "1", "2"]
+
+
+def test_seed_count_parsing():
+    runs = [run_from_native({"id": f"g-s{s}", "group": "g", "seed": s, "metrics": {"acc": [[1, 0.5]]}},
+                            folder=f"/r/g-s{s}") for s in range(3)]
+    known = known_names(runs, Config())
+    text = "g acc 0.5 (3 seeds)\ng acc 0.5 across 2 random seeds\ng acc 0.5 (n = 4 seeds)\ng acc 0.5 at 3 seeds\n"
+    claims = extract("doc.md", text, known)[0]
+    assert [(c.line, c.seed_count, c.behind) for c in claims] == [
+        (1, 3, ["0", "1", "2"]), (2, 2, ["0", "1", "2"]), (3, 4, ["0", "1", "2"]), (4, None, ["0", "1", "2"])]

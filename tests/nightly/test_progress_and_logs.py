@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import re
 import sys
 from pathlib import Path
 
@@ -82,3 +83,60 @@ def test_results_dir_that_is_a_file_exits_2(lab):
     (root / "not-a-dir.txt").write_text("x")
     proc = nightly(root, root / "not-a-dir.txt", repo)
     assert proc.returncode == 2 and "not-a-dir.txt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run `python -m auditor ARGS` with stderr on a real pseudo-terminal (stdout piped): (exit code, what the
+    terminal showed, stdout). The terminal is read while the command runs: a full pty would block it."""
+    import subprocess
+    import threading
+
+    leader, follower = pty.openpty()
+    shown = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every writer closed
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=follower, stdin=subprocess.DEVNULL, text=True, timeout=600)
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    return proc.returncode, shown.decode(errors="replace"), proc.stdout
+
+
+def test_discovery_shows_progress_on_a_terminal_and_none_when_piped(lab):
+    """Reading a results folder of many runs draws a "discover" bar on stderr for a person at a terminal
+    (`audit run` and `audit nightly`), and writes nothing to stderr when it is not a terminal (cron, CI)."""
+    root, repo, shas = lab
+    results = root / "many"
+    for index in range(60):
+        write_run(results, run_record(f"r{index:02d}", f"g{index % 6}", index // 6, shas["ok"]))
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "AUDITOR_NO_PROGRESS")}
+    env.update(TERM="xterm", XDG_CACHE_HOME=str(root / "cache"))
+
+    code, shown, stdout = _on_a_terminal(["run", "r07", "--results", str(results), "--no-replay"], root, env)
+    assert code in (0, 1) and "run r07" in stdout, shown
+    assert re.search(r"discover\s+\[#{30}\] 60/60", shown), shown
+
+    code, shown, _ = _on_a_terminal(["nightly", str(results), "--repo", str(repo), "--out", str(root / "out"),
+                                     "--jobs", "1"], root, env)
+    assert code in (0, 1), shown
+    assert re.search(r"discover\s+\[#{30}\] 60/60", shown), shown
+
+    piped = run_cli("run", "r07", "--results", str(results), "--no-replay", cwd=root, env=env)
+    assert piped.returncode in (0, 1) and "run r07" in piped.stdout
+    assert piped.stderr == ""
+    nightly_piped = nightly(root, results, repo)
+    assert "discover" not in nightly_piped.stderr and "60/60" not in nightly_piped.stderr

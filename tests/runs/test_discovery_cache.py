@@ -20,6 +20,7 @@ from auditor.runs import discover as discover_module
 from auditor.runs import discovery_cache
 from auditor.runs.discover import discover_runs
 from auditor.runs.readers import hydra, mlflow, native, tensorboard, wandb
+from auditor.runs.series import Series
 
 from .helpers import age, config, write_record
 
@@ -87,6 +88,7 @@ def test_an_unchanged_folder_is_not_opened_again_and_reads_the_same(tmp_path, op
     second = discover_runs(results, config(), cache=True)
     assert opened == [] and second.from_cache == 5  # four runs and the broken record
     assert _view(first) == _view(second) == uncached
+    assert all(isinstance(points, Series) for run in second.runs for points in run.metrics.values())
     assert [p.rule for p in second.problems] == ["RA001"] and "broken" in second.problems[0].location["path"]
 
 

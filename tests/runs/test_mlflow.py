@@ -14,6 +14,7 @@ import pytest
 from auditor.config import RunsSettings
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs
+from auditor.runs.series import Series
 
 from .helpers import age, config, git_repo
 
@@ -85,6 +86,7 @@ def test_file_store_and_sqlite(mlflow_results):
     assert s1.state == "failed"
     assert sql.state == "completed" and sql.metrics["val/acc"][0] == (3, 0.25)
     assert sql.metrics["val/acc"][1][0] == 4 and sql.metrics["val/acc"][1][1] != sql.metrics["val/acc"][1][1]
+    assert isinstance(s0.metrics["train/loss"], Series) and isinstance(sql.metrics["val/acc"], Series)
     # read-only: the database is byte-identical afterwards, and no journal was left behind
     assert hashlib.sha256((results / "db" / "mlflow.db").read_bytes()).hexdigest() == db_bytes
     assert sorted(p.name for p in (results / "db").iterdir()) == ["mlflow.db"]

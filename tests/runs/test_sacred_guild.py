@@ -8,6 +8,7 @@ import pytest
 
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs
+from auditor.runs.series import Series
 
 from .helpers import config
 
@@ -49,6 +50,7 @@ def test_sacred_runs(sacred_results):
     assert ok.seed == 11 and isinstance(failed.seed, int)  # sacred always records a seed
     assert ok.config["lr"] == 0.1 and ok.state == "completed" and ok.reported == {"result": 0.75}
     assert ok.metrics["train/loss"] == [(0, 0.1), (1, 0.05), (2, pytest.approx(0.1 / 3))]
+    assert isinstance(ok.metrics["train/loss"], Series)
     raw = json.loads((sacred_results / "sacred" / "1" / "run.json").read_text())
     assert ok.environment["python"] == raw["host"]["python_version"]
     assert [f"{k}=={v}" for k, v in ok.environment["packages"].items()] == sorted(raw["experiment"]["dependencies"])

@@ -11,6 +11,7 @@ import pytest
 
 from auditor.runs.discover import discover_runs
 from auditor.runs.readers import tensorboard as tb
+from auditor.runs.series import Series
 
 from .helpers import config
 
@@ -55,6 +56,7 @@ def test_summary_writer_simple_values_no_downsampling(tmp_path):
     (run,) = discovery.runs
     assert run.id == "run1" and run.source == "tensorboard"
     assert len(run.metrics["train/loss"]) == 12000 and run.metrics["val/acc"] == [(11999, 0.5)]
+    assert isinstance(run.metrics["train/loss"], Series)
 
 
 def test_tensor_encoded_scalars_and_truncated_tail(tmp_path):
@@ -114,6 +116,7 @@ def test_hydra_single_and_multirun(hydra_results):
     single = runs["outputs/single"]
     assert single.source == "hydra" and single.config["lr"] == 0.2 and single.seed == 1 and single.max_steps == 29
     assert len(single.metrics["train/loss"]) == 29 and single.metrics["val/acc"][-1][0] == 20
+    assert isinstance(single.metrics["train/loss"], Series)
     sweep0, sweep1 = runs["multirun/sweep/0"], runs["multirun/sweep/1"]
     assert (sweep0.seed, sweep1.seed) == (1, 2)
     assert sweep0.group == sweep1.group == "train"  # seeds of one condition share a group

@@ -13,6 +13,7 @@ from auditor.errors import InputError
 from auditor.runs.audit import audit_run_record
 from auditor.runs.discover import discover_runs, find_run
 from auditor.runs.readers.wandb_log import BLOCK, CHUNK, read_payloads
+from auditor.runs.series import Series
 
 from .helpers import age, config, git_repo
 
@@ -69,6 +70,7 @@ def test_reads_config_history_git_and_exit_from_the_binary_log(wandb_results):
     assert good.state == "completed" and good.exit_code == 0
     assert good.metrics["val/acc"] == [(0, 0.1), (20, pytest.approx(0.3))]
     assert [s for s, _ in good.metrics["train/loss"]] == list(range(29))
+    assert isinstance(good.metrics["train/loss"], Series)
     assert good.reported == {"best_acc": 0.9}
     assert good.environment["python"].startswith("3.") and "wandb" in good.environment["packages"]
     assert good.entry_point == "log_runs.py"

@@ -7,6 +7,7 @@ import os
 from auditor.runs.readers import tensorboard
 from auditor.runs.readers.common import ReadError, environment, load_yaml, newest_mtime, packages_from_list
 from auditor.runs.record import Run
+from auditor.runs.series import series_for
 
 
 def is_run_folder(folder: str, names: set[str]) -> bool:
@@ -57,7 +58,7 @@ def read(folder: str, display_folder: str, names: set[str]) -> list[Run]:
     for path in events:
         display = os.path.dirname(path).replace(folder, display_folder, 1)
         for key, points in tensorboard.read_scalars([path], display, problems).items():
-            metrics.setdefault(key, []).extend(points)
+            series_for(metrics, key).extend(points)
     flags = attrs.get("flags")
     return [Run(
         id=str(attrs.get("id") or os.path.basename(folder)),

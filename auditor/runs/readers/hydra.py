@@ -11,6 +11,7 @@ import os
 from auditor.runs.readers import metrics_files, tensorboard
 from auditor.runs.readers.common import ReadError, load_yaml
 from auditor.runs.record import Run
+from auditor.runs.series import Series, series_for
 
 
 def is_run_folder(folder: str, names: set[str]) -> bool:
@@ -40,7 +41,7 @@ def hydra_config(folder: str, display_folder: str) -> tuple[dict, list, dict]:
 
 def _metric_sources(folder: str, display_folder: str, problems: list[dict]) -> dict[str, list]:
     """Event files and metrics files in the folder, or one level below (tb/, logs/, lightning_logs/...)."""
-    metrics: dict[str, list] = {}
+    metrics: dict[str, Series] = {}
     candidates = [(folder, display_folder)]
     try:
         with os.scandir(folder) as entries:
@@ -56,12 +57,12 @@ def _metric_sources(folder: str, display_folder: str, problems: list[dict]) -> d
         events = tensorboard.event_files(path, names)
         if events:
             for key, points in tensorboard.read_scalars(events, display, problems).items():
-                metrics.setdefault(key, []).extend(points)
+                series_for(metrics, key).extend(points)
         for name in metrics_files.NAMES:
             if name in names:
                 found = metrics_files.read_metrics_file(os.path.join(path, name), os.path.join(display, name))
                 for key, points in found.items():
-                    metrics.setdefault(key, []).extend(points)
+                    series_for(metrics, key).extend(points)
     return metrics
 
 

@@ -8,12 +8,13 @@ import json
 import os
 
 from auditor.runs.readers.common import ReadError, load_json, read_text, to_float, to_step
+from auditor.runs.series import Series, clean_series, series_for
 
 NAMES = ("metrics.json", "metrics.jsonl", "metrics.csv")
 STEP_KEYS = ("step", "_step", "global_step", "iteration", "iter", "epoch")
 
 
-def _rows(rows: list[dict], metrics: dict[str, list]) -> None:
+def _rows(rows: list[dict], metrics: dict[str, Series]) -> None:
     for index, row in enumerate(rows):
         if not isinstance(row, dict):
             continue
@@ -23,12 +24,12 @@ def _rows(rows: list[dict], metrics: dict[str, list]) -> None:
             number = to_float(value) if value not in ("", None) else None
             if name in STEP_KEYS or name.startswith("_") or number is None:
                 continue
-            metrics.setdefault(name, []).append((step, number))
+            series_for(metrics, name).append(step, number)
 
 
-def read_metrics_file(path: str, display: str) -> dict[str, list]:
-    """{name: [(step, value)]} from one of the supported files; a ReadError names file and line."""
-    metrics: dict[str, list] = {}
+def read_metrics_file(path: str, display: str) -> dict[str, Series]:
+    """{name: Series of (step, value)} from one of the supported files; a ReadError names file and line."""
+    metrics: dict[str, Series] = {}
     name = os.path.basename(path)
     text = read_text(path)
     if name.endswith(".jsonl"):
@@ -56,7 +57,7 @@ def read_metrics_file(path: str, display: str) -> dict[str, list]:
             for key, series in data.items():
                 if isinstance(series, dict) and "values" in series:  # {steps: [], values: []} (Sacred style)
                     steps = series.get("steps") or list(range(len(series["values"])))
-                    metrics[key] = list(zip(steps, series["values"], strict=False))
+                    metrics[key] = clean_series(zip(steps, series["values"], strict=False))
                 elif isinstance(series, list):
-                    metrics[key] = [tuple(p[:2]) for p in series if isinstance(p, (list, tuple)) and len(p) >= 2]
+                    metrics[key] = clean_series(series)
     return metrics

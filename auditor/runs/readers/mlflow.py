@@ -16,6 +16,7 @@ from auditor import safe_read
 from auditor.runs.readers.common import (ReadError, iter_lines, load_yaml, newest_mtime, read_text, to_float, to_step,
                                          typed)
 from auditor.runs.record import Run
+from auditor.runs.series import Series, series_for
 
 _INT_STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 _STATE = {"FINISHED": "completed", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running",
@@ -45,11 +46,11 @@ def _files_under(root: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_metric_lines(text, display: str, problems: list[dict],
-                       stamps: list[float] | None = None) -> list[tuple[Any, float]]:
-    """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>". With
-    `stamps`, the newest time stamp (ms) of the file is appended to it: when the run last logged."""
-    points = []
+def parse_metric_lines(text, display: str, problems: list[dict], stamps: list[float] | None = None) -> Series:
+    """Lines "<ts> <value>", "<ts> <value> <step>" or "<ts> <value> <step> <dataset> <digest>", read one at a
+    time into a compact Series (a 3M-line file is never held as lines or tuples). With `stamps`, the newest
+    time stamp (ms) of the file is appended to it: when the run last logged."""
+    points = Series()
     bad: list[tuple[int, str]] = []  # (line, text) of the first bad line; then only counted
     skipped = 0
     newest = None
@@ -57,17 +58,22 @@ def parse_metric_lines(text, display: str, problems: list[dict],
         fields = line.split()
         if not fields:
             continue
-        value = to_float(fields[1]) if len(fields) >= 2 else None
-        step = to_step(fields[2]) if len(fields) >= 3 else 0
-        if len(fields) not in (2, 3, 5) or value is None or step is None:
+        try:  # the common line, converted directly: the general conversion is several times slower
+            value, step = float(fields[1]), (int(fields[2]) if len(fields) > 2 else 0)
+        except (ValueError, IndexError):
+            step, value = _point(fields)
+        if len(fields) not in (2, 3, 5) or step is None or value is None:
             skipped += 1
             if not bad:
                 bad.append((number, line.strip()[:60]))
             continue
-        points.append((step, value))
+        points.append(step, value)
         if stamps is not None:
-            stamp = to_float(fields[0])
-            if stamp is not None and (newest is None or stamp > newest):
+            try:
+                stamp = float(fields[0])
+            except ValueError:
+                continue
+            if newest is None or stamp > newest:
                 newest = stamp
     if stamps is not None and newest is not None:
         stamps.append(newest)
@@ -77,6 +83,11 @@ def parse_metric_lines(text, display: str, problems: list[dict],
                                     + (f" (and {more} more unparsable line(s) in this file)" if more else ""),
                          "path": display, "line": number})
     return points
+
+
+def _point(fields: list[str]) -> tuple[Any, float | None]:
+    """(step, value) of a split line the direct conversion refused; None where it is not a number."""
+    return (to_step(fields[2]) if len(fields) > 2 else 0), (to_float(fields[1]) if len(fields) > 1 else None)
 
 
 def _experiment_name(exp_folder: str) -> str | None:
@@ -187,7 +198,9 @@ def read_sqlite(path: str, display: str) -> list[Run]:
         metrics: dict[str, dict] = {}
         for key, value, run, step, is_nan in cursor.execute(
                 "SELECT key, value, run_uuid, step, is_nan FROM metrics ORDER BY run_uuid, key, step, timestamp"):
-            metrics.setdefault(run, {}).setdefault(key, []).append((step, math.nan if is_nan else value))
+            step, value = to_step(step), math.nan if is_nan else to_float(value)
+            if step is not None and value is not None:
+                series_for(metrics.setdefault(run, {}), key).append(step, value)
         last_logged = {run: stamp / 1000.0 for run, stamp in cursor.execute(
             "SELECT run_uuid, MAX(timestamp) FROM metrics GROUP BY run_uuid") if isinstance(stamp, (int, float))}
     except sqlite3.Error as exc:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from auditor.runs.readers.common import ReadError, environment, load_json, newest_mtime, packages_from_list
 from auditor.runs.record import Run
+from auditor.runs.series import clean_series
 
 # A RUNNING record is alive while its heartbeat moves; a stale one is a crashed run (settle_liveness).
 _STATES = {"COMPLETED": "completed", "FAILED": "failed", "INTERRUPTED": "killed", "TIMED_OUT": "killed",
@@ -53,7 +54,7 @@ def from_files(folder: str, display_folder: str, run_json: dict, run_id: str) ->
     metrics = {}
     for name, series in raw_metrics.items() if isinstance(raw_metrics, dict) else ():
         if isinstance(series, dict):
-            metrics[name] = list(zip(series.get("steps") or [], series.get("values") or [], strict=False))
+            metrics[name] = clean_series(zip(series.get("steps") or [], series.get("values") or [], strict=False))
     status = str(run_json.get("status") or "").upper()
     result = run_json.get("result")
     return Run(

@@ -17,6 +17,7 @@ import yaml
 
 from auditor.runs.readers.common import read_bytes
 from auditor.runs.record import Run
+from auditor.runs.series import Series, series_for
 
 EVENT_PREFIX = "events.out.tfevents"
 # PyTorch's SummaryWriter.add_hparams writes into a sub-folder named after time.time() (unless given a
@@ -311,9 +312,9 @@ def _summary_value(raw: bytes, scalar_tags: set[str]) -> tuple[str, float] | Non
 
 
 def read_scalars(paths: list[str], display_folder: str, problems: list[dict],
-                 extras: dict | None = None) -> dict[str, list]:
-    """Every scalar point of the given event files: {tag: [(step, value)]}, nothing down-sampled."""
-    metrics: dict[str, list] = {}
+                 extras: dict | None = None) -> dict[str, Series]:
+    """Every scalar point of the given event files: {tag: Series of (step, value)}, nothing down-sampled."""
+    metrics: dict[str, Series] = {}
     for path in sorted(paths):
         display = os.path.join(display_folder, os.path.basename(path))
         data = read_bytes(path)
@@ -333,7 +334,7 @@ def read_scalars(paths: list[str], display_folder: str, problems: list[dict],
                                  "path": display})
                 continue
             for tag, value in values:
-                metrics.setdefault(tag, []).append((step, value))
+                series_for(metrics, tag).append(step, value)
     return metrics
 
 

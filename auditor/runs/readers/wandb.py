@@ -17,6 +17,7 @@ from auditor.runs.readers.common import (ReadError, environment, load_json, load
                                          newest_mtime, parse_requirements, read_bytes, read_text, to_float, to_step)
 from auditor.runs.readers.wandb_log import LogFormatError, read_payloads
 from auditor.runs.record import Run
+from auditor.runs.series import Series, series_for
 
 FOLDER = re.compile(r"^(offline-)?run-(\d{8}_\d{6}-)?(?P<id>[A-Za-z0-9_-]+)$")
 _INTERNAL = ("_wandb", "_runtime", "_timestamp", "_step")
@@ -56,7 +57,7 @@ class _State:
         self.group = None
         self.config: dict[str, Any] = {}
         self.summary: dict[str, Any] = {}
-        self.history: dict[str, list] = {}
+        self.history: dict[str, Series] = {}
         self.exit_code = None
         self.runtime = None
         self.git_sha = None
@@ -96,7 +97,7 @@ def _apply(state: _State, record) -> None:
             number = to_float(value)
             if name.startswith("_") or number is None or step is None:
                 continue
-            state.history.setdefault(name, []).append((step, number))
+            series_for(state.history, name).append(step, number)
     elif kind == "summary":
         for item in record.summary.update:
             nested_set(state.summary, _key(item), _value(item))
