@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from auditor.errors import InputError
+from auditor.replay.code_at_sha import ReplayCode, replay_code
 
 DEFAULT_TIMEOUT_S = 1800
 DEFAULT_MEMORY_MB = 16384
@@ -61,16 +62,17 @@ def allowed_packages(config) -> list[str]:
     return sorted([value] if isinstance(value, str) else value)
 
 
-def check_targets(run, config, repo: str | Path) -> None:
+def check_targets(run, config, code: ReplayCode) -> None:
     """Refuse a record naming anything outside the boundary before a process is even started."""
-    from auditor.replay.imports import ImportFailure, allow_packages, check_target
+    from auditor.replay.imports import ImportFailure, allow_packages, check_target, label_source
 
     allow_packages(allowed_packages(config))
+    label_source(code.root, code.label)
     for key in TARGET_KEYS:
         target = (run.replay or {}).get(key)
         if isinstance(target, str) and ":" in target:
             try:
-                check_target(target, repo, f"replay.{key}")
+                check_target(target, code.root, f"replay.{key}")
             except ImportFailure as exc:
                 raise ReplayProblem(f"run {run.id}: {exc}", path=run.record_path, field=f"replay.{key}") from exc
 
@@ -83,21 +85,25 @@ def replay_in_child(run, config, repo_path: str | Path = ".", device: str = "cpu
     repo = Path(repo_path).resolve()
     if not repo.is_dir():
         raise ReplayProblem(f"run {run.id}: the repository {repo} is not a directory", path=run.record_path)
-    check_targets(run, config, repo)
     limits = Limits.from_config(config, device)
     base = config.cache_dir / "replay"
     base.mkdir(parents=True, exist_ok=True)
     jobdir = Path(tempfile.mkdtemp(prefix="job-", dir=base))  # private (0700): nothing planted in it
     try:
+        code = replay_code(run, repo, jobdir)  # the tree at the run's SHA, exported into jobdir/code
+        check_targets(run, config, code)
         (jobdir / "work").mkdir()
-        job = {"run": run, "config": config, "repo": str(repo), "device": device, "tolerance": tolerance,
-               "limits": limits, "allow": allowed_packages(config)}
+        job = {"run": run, "config": config, "repo": str(code.root), "label": code.label, "device": device,
+               "tolerance": tolerance, "limits": limits, "allow": allowed_packages(config)}
         try:
             (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
         except (RecursionError, pickle.PicklingError, TypeError) as exc:
             raise ReplayProblem(f"run {run.id}: the record cannot be handed to the replay process "
                                 f"({type(exc).__name__})", path=run.record_path) from exc
-        return _outcome(run, _run_child(jobdir, limits), jobdir, limits)
+        result = _outcome(run, _run_child(jobdir, limits), jobdir, limits)
+        if code.note:
+            result.notes.append(code.note)
+        return result
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
 
@@ -205,9 +211,10 @@ def child_main(jobdir: Path) -> None:
     job = pickle.loads((jobdir / "job.pkl").read_bytes())  # written by the parent, not by the record's author
     _limit(job["limits"])
     from auditor.replay.driver import replay_run
-    from auditor.replay.imports import allow_packages
+    from auditor.replay.imports import allow_packages, label_source
 
     allow_packages(job["allow"])
+    label_source(job["repo"], job["label"])
     try:
         result = replay_run(job["run"], job["config"], job["repo"], job["device"], job["tolerance"])
         answer = {"status": "ok", "result": asdict(result)}
