@@ -5,7 +5,9 @@ The child is a fresh interpreter (`python -P -m auditor.replay.sandbox JOBDIR`),
 close_fds (no inherited lock or other descriptors), in its own session (so whatever it forks is killed
 with it), in an empty private working directory inside the cache (never the results directory: no
 planted `.pdbrc` or module is found there), with bytecode writing off, `breakpoint()` disabled, and
-memory (address space) and CPU-time limits from `[tool.auditor.replay]`. The job goes in as a pickle the
+memory and CPU-time limits from `[tool.auditor.replay]` (memory: an address-space limit in the child on
+CPU; on CUDA, whose driver reserves huge address ranges, the parent watches the resident memory of the
+child and what it forked, and stops it past the limit). The job goes in as a pickle the
 parent wrote; the result comes back as JSON (a child running project code never gets to unpickle into
 the parent), written only by the child's original process.
 """
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +31,8 @@ from auditor.replay.code_at_sha import ReplayCode, replay_code
 
 DEFAULT_TIMEOUT_S = 1800
 DEFAULT_MEMORY_MB = 16384
+WATCH_INTERVAL_S = 0.1  # how often the parent reads a watched child's resident memory
+ADDRESS_SPACE, RESIDENT = "address-space", "resident"  # how memory_mb is enforced
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 TARGET_KEYS = ("model", "evaluate", "quant")
 
@@ -36,10 +41,18 @@ class ReplayProblem(InputError):
     """The replay could not run, or its process crashed, hung or went over a limit."""
 
 
+def memory_limiter(device: str) -> str:
+    """How memory_mb is enforced for a device: RLIMIT_AS set in the child on CPU; on CUDA, whose driver maps
+    address space far beyond any real use (RLIMIT_AS would stop it at start), the parent's watch on the
+    resident memory of the child and its descendants (auditor.replay.resident)."""
+    return RESIDENT if device.startswith("cuda") else ADDRESS_SPACE
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = DEFAULT_TIMEOUT_S
-    memory_mb: int | None = DEFAULT_MEMORY_MB  # address space; None: no limit (CUDA maps huge areas)
+    memory_mb: int | None = DEFAULT_MEMORY_MB  # None: no limit
+    memory_limiter: str = ADDRESS_SPACE
     cpu_s: int | None = None  # CPU seconds over all threads; None: timeout x cores
 
     @classmethod
@@ -53,8 +66,15 @@ class Limits:
         timeout = float(number("timeout_s", DEFAULT_TIMEOUT_S))
         memory = number("memory_mb", DEFAULT_MEMORY_MB)
         cpu = number("cpu_s", None)
-        return cls(timeout_s=timeout, memory_mb=None if device.startswith("cuda") else int(memory),
+        return cls(timeout_s=timeout, memory_mb=int(memory), memory_limiter=memory_limiter(device),
                    cpu_s=int(cpu) if cpu else int(timeout * (os.cpu_count() or 1)) + 10)
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    code: int | None
+    timed_out: bool = False
+    resident_mb: int | None = None  # set when the watch stopped it: the resident memory it had reached
 
 
 def allowed_packages(config) -> list[str]:
@@ -116,21 +136,34 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run_child(jobdir: Path, limits: Limits) -> tuple[int | None, bool]:
-    """(return code, timed out)."""
+def _run_child(jobdir: Path, limits: Limits) -> ChildExit:
     with open(jobdir / "stderr.txt", "wb") as err:
         safe_path = ["-P"] if sys.version_info >= (3, 11) else []  # 3.10: sys.path[0] is the empty work dir
         proc = subprocess.Popen([sys.executable, *safe_path, "-m", "auditor.replay.sandbox", str(jobdir)],
                                 cwd=jobdir / "work", env=_child_env(), stdin=subprocess.DEVNULL, stdout=err,
                                 stderr=err, close_fds=True, start_new_session=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out, resident_mb = _wait(proc, limits)
         _kill_group(proc.pid)  # the child after a timeout, and anything it forked that outlived it
         proc.wait()
-    return proc.returncode, timed_out
+    return ChildExit(proc.returncode, timed_out, resident_mb)
+
+
+def _wait(proc: subprocess.Popen, limits: Limits) -> tuple[bool, int | None]:
+    """Wait for the child: (timed out, resident MB when the memory watch stopped it)."""
+    from auditor.replay.resident import tree_resident_mb
+
+    watch = limits.memory_mb if limits.memory_limiter == RESIDENT else None
+    deadline = time.monotonic() + limits.timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True, None
+        try:
+            proc.wait(timeout=min(left, WATCH_INTERVAL_S) if watch else left)
+            return False, None
+        except subprocess.TimeoutExpired:
+            if watch and (used := tree_resident_mb(proc.pid)) > watch:
+                return False, used
 
 
 def _kill_group(pgid: int) -> None:
@@ -152,14 +185,17 @@ def _last_line(path: Path) -> str:
     return text[:200]
 
 
-def _outcome(run, status: tuple[int | None, bool], jobdir: Path, limits: Limits):
+def _outcome(run, status: ChildExit, jobdir: Path, limits: Limits):
     from auditor.replay.result import ReplayResult
 
-    code, timed_out = status
+    code = status.code
     fail = lambda message: ReplayProblem(f"run {run.id}: {message}", path=run.record_path)
-    if timed_out:
+    if status.timed_out:
         raise fail(f"the replay did not finish within {limits.timeout_s:g} s and was stopped "
                    "([tool.auditor.replay] timeout_s)")
+    if status.resident_mb is not None:
+        raise fail(f"the replay exceeded {limits.memory_mb} MB of memory (resident: {status.resident_mb} MB; "
+                   "[tool.auditor.replay] memory_mb) and was stopped")
     answer = jobdir / "result.json"
     if not answer.is_file() or answer.stat().st_size > MAX_RESULT_BYTES:
         raise fail(f"the replay process {_death(code, limits)}" + (f": {_last_line(jobdir / 'stderr.txt')}"
@@ -198,7 +234,7 @@ def _limit(limits: Limits) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limits.memory_mb:
+    if limits.memory_mb and limits.memory_limiter == ADDRESS_SPACE:
         size = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
     if limits.cpu_s:
