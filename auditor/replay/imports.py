@@ -1,10 +1,12 @@
 """Importing the project's own `module:function` names with its repo on the import path.
 
 The trust boundary: a run record is written by whoever can write the results directory, so the names it
-gives may only point at functions and classes *defined in the repository* (or in a package the project's
-configuration allows, `[tool.auditor.replay] allow`). The standard library, other installed packages and
-the auditor itself are refused before anything is imported; after the import, the object is checked again
-(a module of the repository that does `from os import abort` does not make `os.abort` the project's).
+gives may only point at functions and classes *defined in the repository* at the run's commit (the
+replay imports from that commit's exported tree, auditor.replay.code_at_sha), or in a package the
+project's configuration allows, `[tool.auditor.replay] allow`. The standard library, other installed
+packages and the auditor itself are refused before anything is imported; after the import, the object is
+checked again (a module of the repository that does `from os import abort` does not make `os.abort` the
+project's).
 """
 
 from __future__ import annotations
