@@ -19,6 +19,11 @@ from auditor.findings import Finding
 # were asked for.
 PROJECT_PATH = "."
 
+# The evidence key (value: the SHA) of an RA001 saying the code at a commit could not be read (not fetched
+# yet, a missing object): that is about the repository tonight, not the run, so the nightly keeps no such
+# result and tries again the next night.
+UNREADABLE_COMMIT = "unreadable_commit"
+
 
 class EngineSignal(Exception):
     """Raised by the engine underneath a rule (a cache entry gone missing): not the rule's bug, so

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,21 @@ class Repo:
         blob = self._blob_listing(self.resolve(sha)).get(_norm(path))
         return self._blob_data(blob[0]) if blob else None
 
+    def export_tree(self, sha: str, dest: Path) -> None:
+        """Write the files of the tree at `sha` under `dest` (a new folder), for code that must run as it was
+        at that commit. `git archive`: nothing is checked out and the repository is not written. Symlinks
+        that point outside `dest` are left out (a committed `utils.py -> ~/.netrc` is not followed)."""
+        full = self.resolve(sha)
+        dest = Path(dest)
+        dest.mkdir(parents=True)
+        archive = dest.with_name(dest.name + ".tar")
+        try:
+            self._run("archive", "--format=tar", f"--output={archive}", full, "--",
+                      what=f"exporting the code at {full[:10]}")
+            _extract_inside(archive, dest)
+        finally:
+            archive.unlink(missing_ok=True)
+
     def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int]]:
         return _listing(self, full_sha)
 
@@ -346,6 +362,16 @@ def _blob(repo: Repo, blob_sha: str) -> bytes:
             raise InputError(f"cannot read git object {blob_sha}: {exc}", path=str(repo.root)) from None
         repo._blobs[blob_sha] = data
     return data
+
+
+def _extract_inside(archive: Path, dest: Path) -> None:
+    """Unpack a tar written by `git archive`; members that would land or point outside `dest` are skipped."""
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            try:
+                tar.extract(member, dest, filter="data")
+            except tarfile.FilterError:
+                continue
 
 
 def _norm(path: str) -> str:

@@ -97,7 +97,10 @@ def _checkpoint_stamp(run) -> str:
 
 def _code_stamp(run, repo_path: str | None) -> str:
     """The files of the replay's model/evaluate/quant modules (`pkg.mod:fn` -> REPO/pkg/mod.py): an edited
-    model or eval function replays again. Best effort: modules those import are not followed."""
+    model or eval function replays again. Best effort: modules those import are not followed. Only for a
+    record without a SHA: one with a SHA replays that commit's code, and the SHA is in the record's blob."""
+    if run.git_sha:
+        return ""
     stamps = []
     for key in ("model", "evaluate", "quant"):
         target = str((run.replay or {}).get(key) or "")
@@ -197,7 +200,7 @@ class Nightly:
         total = sum(count(w) for w in work)
         with Progress(label, total, enabled=self.options.progress) as bar:
             def on_result(_index: int, result: tasks.TaskResult) -> None:
-                state.store(kind, result.rows)
+                state.store(kind, result.kept())
                 for key, _subject, dicts in result.rows:
                     found[key] = [Finding.from_json(d) for d in dicts]
                 bar.advance(len(result.rows))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from auditor.config import Config
 from auditor.findings import Finding
+from auditor.meta import UNREADABLE_COMMIT
 
 _REPOS: dict[str, object] = {}  # one Repo per worker process and path: opening one costs a git call
 
@@ -43,12 +44,18 @@ class ShaTask:
 
 @dataclass
 class TaskResult:
-    """(key, subject, finding dicts) per item; the state stores them as they come."""
+    """(key, subject, finding dicts) per item; the state stores them as they come, except the keys in
+    `retry`: results that depend on a commit that could not be read tonight, audited again next night."""
     rows: list[tuple[str, str, list[dict]]] = field(default_factory=list)
+    retry: set[str] = field(default_factory=set)
 
+    def add(self, key: str, subject: str, findings: list[Finding]) -> None:
+        self.rows.append((key, subject, [f.to_json() for f in findings]))
+        if any(f.rule == "RA001" and f.evidence.get(UNREADABLE_COMMIT) for f in findings):
+            self.retry.add(key)
 
-def _dicts(findings: list[Finding]) -> list[dict]:
-    return [f.to_json() for f in findings]
+    def kept(self) -> list[tuple[str, str, list[dict]]]:
+        return [row for row in self.rows if row[0] not in self.retry]
 
 
 def audit_runs(batch: RunBatch) -> TaskResult:
@@ -60,7 +67,7 @@ def audit_runs(batch: RunBatch) -> TaskResult:
             findings = sources.replay_run(run, batch.config, batch.repo)
         else:
             findings = sources.audit_run(run, batch.config, _repo(batch.repo))
-        result.rows.append((key, run.id, _dicts(findings)))
+        result.add(key, run.id, findings)
     return result
 
 
@@ -75,5 +82,8 @@ def scan_sha(task: ShaTask) -> TaskResult:
 
         findings = [rule_class("RA001")().finding(
             f"the code at {task.sha} could not be read ({exc.message[:200]}); runs of this commit were not "
-            "checked against their code", {"path": f"(commit {task.sha[:12]})"}, {"sha": task.sha}, severity="error")]
-    return TaskResult([(task.key, task.sha, _dicts(findings))])
+            "checked against their code", {"path": f"(commit {task.sha[:12]})"},
+            {"sha": task.sha, UNREADABLE_COMMIT: task.sha}, severity="error")]
+    result = TaskResult()
+    result.add(task.key, task.sha, findings)
+    return result

@@ -18,7 +18,8 @@ from auditor.runs.cli_support import emit_json, find_run, results_dir
 @click.argument("run_id")
 @click.option("--results", default=None, type=click.Path(), help="The results directory holding the run (default: `results` in [tool.auditor]).")
 @click.option("--repo", "repo_path", default=None, type=click.Path(),
-              help="Where replay.model / replay.evaluate / a quant hook are imported from (default: the current directory).")
+              help="The git repository whose tree at the run's SHA defines replay.model / replay.evaluate / a quant "
+                   "hook (default: the current directory).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--tolerance", type=float, default=None,
               help="Allowed |replayed - reported| (default: [tool.auditor.replay] tolerance, else 0.01 for "

@@ -22,7 +22,7 @@ from torch import nn
 
 from auditor.errors import InputError
 from auditor.findings import Finding, run_location
-from auditor.meta import input_unreadable, run_rule
+from auditor.meta import UNREADABLE_COMMIT, input_unreadable, run_rule
 from auditor.registry import selected_rules
 from auditor.replay.apply import QuantOptions, apply_quant, parse_spec
 from auditor.replay.imports import ImportFailure, load_callable
@@ -270,13 +270,16 @@ def replay(run: Run, config, repo_path: str | Path = ".", device: str = "cpu",
            tolerance: float | None = None) -> tuple[ReplayResult | None, list[Finding]]:
     """(result, findings); a replay that cannot run (or crashes, hangs, goes over a limit in its child
     process, auditor.replay.sandbox) gives (None, [an RA001 finding]) instead of raising."""
+    from auditor.replay.code_at_sha import CodeUnavailable
     from auditor.replay.sandbox import replay_in_child
 
     try:
         result = replay_in_child(run, config, repo_path, device, tolerance)
     except InputError as exc:
-        return None, [input_unreadable(f"replay not run: {exc}", run_location(run.id), {"stage": "replay"},
-                                       config=config)]
+        evidence = {"stage": "replay"}
+        if isinstance(exc, CodeUnavailable):  # a fetch may bring the commit: the nightly tries again
+            evidence[UNREADABLE_COMMIT] = exc.sha
+        return None, [input_unreadable(f"replay not run: {exc}", run_location(run.id), evidence, config=config)]
     return result, findings_for(result, config)
 
 

@@ -1,10 +1,12 @@
 """Importing the project's own `module:function` names with its repo on the import path.
 
 The trust boundary: a run record is written by whoever can write the results directory, so the names it
-gives may only point at functions and classes *defined in the repository* (or in a package the project's
-configuration allows, `[tool.auditor.replay] allow`). The standard library, other installed packages and
-the auditor itself are refused before anything is imported; after the import, the object is checked again
-(a module of the repository that does `from os import abort` does not make `os.abort` the project's).
+gives may only point at functions and classes *defined in the repository* at the run's commit (the
+replay imports from that commit's exported tree, auditor.replay.code_at_sha), or in a package the
+project's configuration allows, `[tool.auditor.replay] allow`. The standard library, other installed
+packages and the auditor itself are refused before anything is imported; after the import, the object is
+checked again (a module of the repository that does `from os import abort` does not make `os.abort` the
+project's).
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from typing import Callable, Iterable
 FOREIGN_PARTS = {"site-packages", "dist-packages", "node_modules", "__pycache__"}
 
 _ALLOWED_PACKAGES: set[str] = set()
+_SOURCE_LABEL: dict[str, str] = {}  # the import root of the current replay -> how messages name it
+
+
+def label_source(root: str | Path, label: str) -> None:
+    """Name the folder the replay imports from in messages ("the repository at 1a2b3c4d5e6f"): it is a
+    temporary export of the run's commit, whose path tells a reader nothing."""
+    _SOURCE_LABEL.clear()
+    _SOURCE_LABEL[str(Path(root).resolve())] = label
+
+
+def _where(root: Path) -> str:
+    return _SOURCE_LABEL.get(str(root), f"the repository {root}")
 
 
 class ImportFailure(Exception):
@@ -79,7 +93,7 @@ def check_target(target: str, repo: str | Path, what: str = "function") -> tuple
     if top in _ALLOWED_PACKAGES:
         return module_name, attr
     if _module_file(module_name, Path(repo).resolve()) is None:
-        raise ImportFailure(f"{what} {target!r}: no module {module_name!r} in the repository {Path(repo).resolve()} "
+        raise ImportFailure(f"{what} {target!r}: no module {module_name!r} in {_where(Path(repo).resolve())} "
                             "(a run record may only name functions defined there, or in a package listed in "
                             "[tool.auditor.replay] allow)")
     return module_name, attr
@@ -130,15 +144,15 @@ def load_callable(target: str, repo: str | Path, what: str = "function") -> Call
     try:
         value = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:  # the project's code (argparse at import exits): a reason, not a crash
-        raise ImportFailure(f"cannot import {module_name!r} for {what} {target!r} (repo {root}): "
+        raise ImportFailure(f"cannot import {module_name!r} for {what} {target!r} ({_where(root)}): "
                             f"{type(exc).__name__}: {exc}") from exc
     top = module_name.split(".")[0]
     if top not in _ALLOWED_PACKAGES and not _project_file(getattr(value, "__file__", None), root):
         raise ImportFailure(f"{what} {target!r}: {module_name!r} was imported from {getattr(value, '__file__', '?')}, "
-                            f"not from the repository {root}")
+                            f"not from {_where(root)}")
     for part in attr.split("."):
         if not hasattr(value, part):
-            raise ImportFailure(f"{module_name!r} has no attribute {attr!r} ({what} {target!r})")
+            raise ImportFailure(f"{what} {target!r}: {module_name!r} has no attribute {attr!r} in {_where(root)}")
         value = getattr(value, part)
     if not callable(value):
         raise ImportFailure(f"{what} {target!r} is not callable")

@@ -128,12 +128,16 @@ def test_nightly_replays_checkpoints_and_flags_the_unquantized_score(replay_lab)
     assert "replays: 2 (1 run)" in proc.stderr
     assert set(_ra401(third)) == {"bf16eval-s0", "honest-s0"}
 
-    # The evaluate function edited in the repo: both replays run again with it.
+    # The evaluate function edited (and committed) in the repo after the runs: a replay imports the code of
+    # the run's own commit, so neither is replayed again and the numbers stay those of the runs' code.
     model_py = repo / "tinylab" / "model.py"
     model_py.write_text(model_py.read_text().replace("round(agree, 4)", "round(agree / 2, 4)"))
+    with git.Repo(repo) as handle:
+        handle.index.add(["tinylab/model.py"])
+        handle.index.commit("evaluate halved")
     proc, fourth = _nightly(root, repo, results)
-    assert "replays: 2 (2 run)" in proc.stderr
-    assert _ra401(fourth)["bf16eval-s0"]["evidence"]["replay_unquantized"] == pytest.approx(0.5)
+    assert "replays: 2 (0 run)" in proc.stderr
+    assert _ra401(fourth)["bf16eval-s0"]["evidence"]["replay_unquantized"] == pytest.approx(1.0)
 
 
 def test_no_replay_skips_them(replay_lab):

@@ -52,7 +52,18 @@ def lab(tmp_path_factory):
         def forgets(model):
             model.eval()  # registers nothing: the W4A4 claim is never applied
     """))
+    (code / "hostile.py").write_text(textwrap.dedent("""
+        import sys
+        def exits(model):
+            sys.exit(3)  # a script's argparse or an early exit inside the project's evaluate
+        def not_a_model():
+            return {"weights": 1}
+        def words(model):
+            return "accuracy: high"
+    """))
+    (code / "exits_on_import.py").write_text("import sys\nsys.exit('usage: train.py --config X')\n")
     base = json.loads((lab.results / "e13j-demo" / "run.json").read_text())
+    base["git"]["sha"] = _commit(lab.repo)  # a replay imports the code of the run's commit
     ckpt = lab.results / "e13j-demo" / "ckpt" / "model.safetensors"
     plain = lab.info["replay"]["plain"]
 
@@ -82,16 +93,6 @@ def lab(tmp_path_factory):
         {**state, "extra": Payload(root / "pwned")}, p)))
     add("truncated-run", checkpoint=("model.safetensors", lambda p: p.write_bytes(ckpt.read_bytes()[:100])))
     add("badmodel-run", model="replaylab.demo_model:nope")
-    (code / "hostile.py").write_text(textwrap.dedent("""
-        import sys
-        def exits(model):
-            sys.exit(3)  # a script's argparse or an early exit inside the project's evaluate
-        def not_a_model():
-            return {"weights": 1}
-        def words(model):
-            return "accuracy: high"
-    """))
-    (code / "exits_on_import.py").write_text("import sys\nsys.exit('usage: train.py --config X')\n")
     add("exit-eval-run", evaluate="replaylab.hostile:exits")
     add("exit-import-run", model="replaylab.exits_on_import:build")
     add("dict-model-run", model="replaylab.hostile:not_a_model")
@@ -108,6 +109,14 @@ def lab(tmp_path_factory):
     lab.info["code"] = lab.repo
     lab.info["plain"] = plain
     return lab
+
+
+def _commit(repo: Path) -> str:
+    import git
+
+    with git.Repo(repo) as handle:
+        handle.git.add(A=True)
+        return handle.index.commit("hooks and hostile code for the replay tests").hexsha
 
 
 def _write_shards(folder: Path, state: dict) -> None:

@@ -54,6 +54,14 @@ LAB = textwrap.dedent('''\
         return bytearray(6 * 1024 ** 3)
 
 
+    def creeps():
+        held = []
+        for _ in range(60):  # up to 1.5 GB, 25 MB at a time (touched: resident, not just reserved)
+            held.append(bytearray(25 * 1024 ** 2))
+            time.sleep(0.02)
+        return build()
+
+
     def forks():
         if os.fork() == 0:  # the copy lingers: it must be killed with the replay, never answer
             with open(os.environ["PROBE_OUT"] + ".forked", "w") as handle:
@@ -183,6 +191,26 @@ def test_a_memory_blow_up_is_one_ra001(lab):
     root, _, _ = lab
     message = _problem(lab, "hog", _config(root, memory_mb=4096), model="tinylab.model:hog")
     assert "MemoryError" in message or "memory limit" in message, message
+
+
+def test_cuda_replays_have_a_memory_limit_too():
+    """CUDA reserves huge address space, so the limit is the parent's watch on resident memory there."""
+    from auditor.replay.sandbox import ADDRESS_SPACE, RESIDENT, Limits
+
+    config = _config(Path("."), memory_mb=2048)
+    cuda, cpu = Limits.from_config(config, "cuda"), Limits.from_config(config, "cpu")
+    assert (cuda.memory_mb, cuda.memory_limiter) == (2048, RESIDENT)
+    assert (cpu.memory_mb, cpu.memory_limiter) == (2048, ADDRESS_SPACE)
+
+
+def test_the_resident_memory_watch_stops_a_replay_past_its_limit(lab, monkeypatch):
+    """The limiter --device cuda gets, forced on CPU (no GPU here): the replay is stopped, one RA001."""
+    from auditor.replay import sandbox
+
+    monkeypatch.setattr(sandbox, "memory_limiter", lambda _device: sandbox.RESIDENT)
+    root, _, _ = lab
+    message = _problem(lab, "creeps", _config(root, memory_mb=700), model="tinylab.model:creeps")
+    assert "exceeded 700 MB of memory" in message and "memory_mb" in message, message
 
 
 def test_a_fork_answers_once_and_its_copy_is_killed(lab, tmp_path, monkeypatch):

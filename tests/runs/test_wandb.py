@@ -188,3 +188,53 @@ def test_header_only_log_still_being_written_is_running(wandb_results, tmp_path)
     runs, _ = _by_id(tmp_path)
     assert runs["goodrun1"].state == "running"
     assert not [f for f in audit_run_record(runs["goodrun1"], config()) if f.rule == "RA230"]
+
+
+def _chunks(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, length, type) of each chunk of a real .wandb file (small runs: one 32 KiB block)."""
+    from auditor.runs.readers.wandb_log import HEADER
+
+    found, pos = [], HEADER.size
+    while pos + CHUNK.size <= len(data) and pos // BLOCK == (pos + CHUNK.size - 1) // BLOCK:
+        crc, length, kind = CHUNK.unpack_from(data, pos)
+        if kind == 0:
+            break
+        found.append((pos, length, kind))
+        pos += CHUNK.size + length
+    return found
+
+
+def test_corrupt_records_in_a_real_log_are_one_problem_with_a_count(wandb_results, tmp_path):
+    """Two records replaced by junk (their CRCs made right: a writer's bug) and a flipped byte further on (bit
+    rot): one RA001 for the file counting three bad records; the records before the flip are still audited."""
+    import zlib
+
+    results, sha = wandb_results
+    folder, log = _copy_run(results, "goodrun1", tmp_path)
+    data = bytearray(log.read_bytes())
+    full = [c for c in _chunks(bytes(data)) if c[2] == 1]
+    assert len(full) > 12 and len(data) < BLOCK  # the real file is big enough to corrupt its middle
+    middle = len(full) // 2
+    for pos, length, kind in full[middle:middle + 2]:
+        junk = b"\xff" * length
+        data[pos + CHUNK.size:pos + CHUNK.size + length] = junk
+        data[pos:pos + 4] = (zlib.crc32(junk, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF).to_bytes(4, "little")
+    pos, length, _ = full[middle + 4]
+    data[pos + CHUNK.size + length // 2] ^= 0x5A
+    log.write_bytes(bytes(data))
+    age(folder, 3 * 3600)
+
+    runs, discovery = _by_id(tmp_path)
+    run = runs["goodrun1"]
+    assert discovery.problems == []
+    (problem,) = run.problems
+    assert problem["count"] == 3 and "3 bad record(s)" in problem["message"]
+    assert f"2 not a valid protobuf, skipped (first: record {middle})" in problem["message"]
+    assert "CRC mismatch" in problem["message"] and "the rest of the file was not read" in problem["message"]
+    # the good records before the damage: config, git, the first steps of the history
+    assert run.git_sha == sha and run.config["trainer"]["total_training_steps"] == 29
+    assert run.metrics["train/loss"] and run.state == "killed"  # the exit record was past the flip
+    findings = audit_run_record(run, config())
+    ra001 = [f for f in findings if f.rule == "RA001"]
+    assert len(ra001) == 1 and ra001[0].location["path"].endswith(log.name)
+    assert "RA230" in {f.rule for f in findings}  # its partial history is still audited

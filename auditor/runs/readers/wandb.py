@@ -123,12 +123,8 @@ def _read_log(path: str, display: str, state: _State, problems: list[dict]) -> N
         payloads = read_payloads(read_bytes(path))
     except LogFormatError as exc:
         raise ReadError(str(exc), display) from exc
-    if payloads.problem:
-        problems.append({"message": f"W&B log: {payloads.problem}; records before it were read", "path": display})
-    if Record is None:
-        return
     invalid: list[int] = []
-    for index, payload in enumerate(payloads.records):
+    for index, payload in enumerate(payloads.records if Record is not None else ()):
         record = Record()
         try:
             record.ParseFromString(payload)
@@ -137,10 +133,14 @@ def _read_log(path: str, display: str, state: _State, problems: list[dict]) -> N
             continue
         state.records += 1
         _apply(state, record)
-    if invalid:  # one problem per file, with a count
-        more = f" (and {len(invalid) - 1} more invalid record(s) in this file)" if len(invalid) > 1 else ""
-        problems.append({"message": f"W&B log: record {invalid[0]} is not a valid protobuf; skipped{more}",
-                         "path": display})
+    # One problem per file, with a count: invalid records are skipped, a torn or corrupt chunk ends the reading.
+    bad = [f"{len(invalid)} not a valid protobuf, skipped (first: record {invalid[0]})"] if invalid else []
+    if payloads.problem:
+        bad.append(f"{payloads.problem}: the rest of the file was not read")
+    if bad:
+        count = len(invalid) + bool(payloads.problem)
+        problems.append({"message": f"W&B log: {count} bad record(s) ({'; '.join(bad)}); the {state.records} "
+                                    "other record(s) were read", "path": display, "count": count})
 
 
 def _side_files(files: str, state: _State) -> None:
