@@ -127,7 +127,7 @@ def test_truncated_chunk_keeps_earlier_records_and_reports(wandb_results, tmp_pa
     assert run.config["trainer"]["total_training_steps"] == 29 and run.metrics["train/loss"]
     assert any("truncated" in p["message"] or "incomplete" in p["message"] for p in run.problems)
     ra001 = [f for f in audit_run_record(run, config()) if f.rule == "RA001"]
-    assert ra001 and ra001[0].location["path"].endswith(log.name)
+    assert ra001 and ra001[0].location.path.endswith(log.name)
     ra230 = [f for f in audit_run_record(run, config()) if f.rule == "RA230"]  # its partial history is no result
     assert ra230 and "killed" in ra230[0].message
 
@@ -140,7 +140,7 @@ def test_corrupt_header_is_ra001_and_an_input_error_for_that_run(wandb_results, 
     runs, discovery = _by_id(tmp_path)
     assert set(runs) == {"goodrun1"}
     (problem,) = discovery.problems
-    assert problem.rule == "RA001" and problem.location["path"].endswith(log.name)
+    assert problem.rule == "RA001" and problem.location.path.endswith(log.name)
     with pytest.raises(InputError) as err:
         find_run(tmp_path, log.parent.name, config())
     assert log.name in str(err.value) and "magic" in str(err.value)
