@@ -2,18 +2,26 @@
 reports always did, and a finding built from the old dict is the same finding (same fingerprint)."""
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
 from auditor.findings import (Finding, code_location, docs_location, fingerprint, groups_location, run_location,
                               sort_findings)
-from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, RunLocation, RunPairLocation,
+from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, Location, RunLocation, RunPairLocation,
                                location_from_json)
 from auditor.registry import rule_class
 
-# (typed, the contract's dict, text report heading, short label, fingerprint of a sample finding at it, hashed by
-# the dict-based code before the types: the hashed data must not change)
-KINDS = [
+@dataclass(frozen=True)
+class Kind:
+    typed: Location
+    data: dict  # the contract's dict
+    heading: str  # the text report's
+    label: str  # display()
+    stamp: str  # the fingerprint of a sample finding there, from the dict-based code before the types
+
+
+KINDS = [Kind(*row) for row in [
     (CodeLocation("train.py", 12, 4), {"path": "train.py", "line": 12, "col": 4}, "train.py", "train.py:12",
      "2746a6f91869a60c851ffac7bd51fbbd"),
     (FileLocation("README.md", 7), {"path": "README.md", "line": 7}, "README.md", "README.md:7",
@@ -24,8 +32,8 @@ KINDS = [
     (RunPairLocation(("a", "b")), {"runs": ["a", "b"]}, "runs a vs b", "a vs b", "997a00f207841c9f075abe3964975604"),
     (GroupsLocation(("base", "treat")), {"groups": ["base", "treat"]}, "groups base vs treat", "base vs treat",
      "1154399b9c2be316de202eb0351c3e88"),
-]
-IDS = [type(k[0]).__name__ + "-" + "-".join(k[1]) for k in KINDS]
+]]
+IDS = [type(k.typed).__name__ + "-" + "-".join(k.data) for k in KINDS]
 
 
 def sample(location, anchor: bool) -> Finding:
@@ -33,25 +41,27 @@ def sample(location, anchor: bool) -> Finding:
     return Finding("RA999", "x", "warning", "m", location, {"k": 1}, stamp)
 
 
-@pytest.mark.parametrize("typed, data, heading, label, stamp", KINDS, ids=IDS)
-def test_each_kind_gives_back_the_contract_dict_and_reads_it_again(typed, data, heading, label, stamp):
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_each_kind_gives_back_the_contract_dict_and_reads_it_again(kind):
+    typed, data = kind.typed, kind.data
     assert typed.to_json() == data and list(typed.to_json()) == list(data)  # same keys, same order
     assert location_from_json(data) == typed
     assert location_from_json(json.loads(json.dumps(typed.to_json()))) == typed  # through a cache's JSON
     assert hash(location_from_json(data)) == hash(typed)
 
 
-@pytest.mark.parametrize("typed, data, heading, label, stamp", KINDS, ids=IDS)
-def test_each_kind_shows_itself_as_the_reports_did(typed, data, heading, label, stamp):
-    assert typed.subject() == heading
-    assert typed.display() == label
-    quoted = typed.display(lambda name: f"`{name}`")
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_each_kind_shows_itself_as_the_reports_did(kind):
+    assert kind.typed.subject() == kind.heading
+    assert kind.typed.display() == kind.label
+    quoted = kind.typed.display(lambda name: f"`{name}`")
     assert quoted == {"run q201-s0": "run `q201-s0`", "a vs b": "`a` vs `b`",
-                      "base vs treat": "`base` vs `treat`"}.get(label, f"`{label}`")
+                      "base vs treat": "`base` vs `treat`"}.get(kind.label, f"`{kind.label}`")
 
 
-@pytest.mark.parametrize("typed, data, heading, label, stamp", KINDS, ids=IDS)
-def test_a_finding_from_the_old_dict_is_the_same_finding(typed, data, heading, label, stamp):
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_a_finding_from_the_old_dict_is_the_same_finding(kind):
+    typed, data, stamp = kind.typed, kind.data, kind.stamp
     anchor = isinstance(typed, CodeLocation)
     legacy, current = sample(dict(data), anchor), sample(typed, anchor)
     assert legacy == current and legacy.location == typed
