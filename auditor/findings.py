@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, Location, LocationLike, RunLocation, as_location,
-                               location_from_json)
+from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, Location, LocationLike, RunLocation,
+                               as_location, location_from_json)
 
 SEVERITIES = ("info", "warning", "error")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
