@@ -28,10 +28,10 @@ def baseline_document(findings: Iterable[Finding]) -> dict:
     entries = []
     for f in sort_findings(findings):
         loc = f.location
-        where = loc.get("path") or loc.get("run") or " vs ".join(map(str, loc.get("runs") or loc.get("groups") or []))
+        where = loc.path or " vs ".join(loc.names)
         entry = {"fingerprint": f.fingerprint, "rule": f.rule, "name": f.name, "where": where}
-        if loc.get("line"):
-            entry["line"] = loc["line"]
+        if loc.line:
+            entry["line"] = loc.line
         entry["message"] = f.message
         entries.append(entry)
     return {"version": FORMAT_VERSION, "tool": "repro-auditor", "accepted": entries}

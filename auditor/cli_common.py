@@ -56,7 +56,7 @@ def configured_results(results: str | None, config: Config) -> str:
 def finish(findings: Iterable[Finding], *, fmt: str, output: str | None, fail_on: str | None, config: Config,
            source_lookup: SourceLookup | None = None, title: str = "", preamble: str = "") -> None:
     # Every command honours the selection (`ignore`, per-path ignores) for every rule, RA001 included.
-    findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
+    findings = [f for f in findings if config.is_selected(f.rule, f.location.path)]
     code = emit(findings, fmt=fmt, output=output, fail_on=fail_on or config.fail_on,
                 source_lookup=source_lookup, title=title, preamble=preamble if fmt in ("text", "markdown") else "")
     raise SystemExit(code)

@@ -7,33 +7,37 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, Location, LocationLike, RunLocation,
+                               as_location, location_from_json)
+
 SEVERITIES = ("info", "warning", "error")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
-def code_location(path: str, line: int, col: int = 0) -> dict:
-    return {"path": path, "line": int(line), "col": int(col)}
+def code_location(path: str, line: int, col: int = 0) -> CodeLocation:
+    return CodeLocation(path, int(line), int(col))
 
 
-def run_location(run_id: str) -> dict:
-    return {"run": run_id}
+def run_location(run_id: str) -> RunLocation:
+    return RunLocation(run_id)
 
 
-def groups_location(baseline: str, treatment: str) -> dict:
-    return {"groups": [baseline, treatment]}
+def groups_location(baseline: str, treatment: str) -> GroupsLocation:
+    return GroupsLocation((baseline, treatment))
 
 
-def docs_location(path: str, line: int) -> dict:
-    return {"path": path, "line": int(line)}
+def docs_location(path: str, line: int) -> FileLocation:
+    return FileLocation(path, int(line))
 
 
-def fingerprint(rule: str, location: dict, anchor: str = "") -> str:
+def fingerprint(rule: str, location: LocationLike, anchor: str = "") -> str:
     """Stable hash of rule + location + normalized anchor text.
 
     For code, pass the normalized source line as `anchor` and leave the line number out of the
     location used here, so that fingerprints survive edits that only move lines.
     """
-    stable = {k: v for k, v in location.items() if k not in ("line", "col")} if anchor else location
+    data = as_location(location).to_json()  # the contract's dict: what the fingerprints have always hashed
+    stable = {k: v for k, v in data.items() if k not in ("line", "col")} if anchor else data
     text = json.dumps([rule, stable, " ".join(anchor.split())], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -44,18 +48,18 @@ class Finding:
     name: str
     severity: str
     message: str
-    location: dict
+    location: Location  # a dict of the contract's shape is read into one (rules and plugins may pass either)
     evidence: dict = field(default_factory=dict)
     fingerprint: str = ""
 
     def __post_init__(self) -> None:
+        self.location = as_location(self.location)
         if not self.fingerprint:
-            self.fingerprint = fingerprint(self.rule, self.location, json.dumps(self.evidence, sort_keys=True, default=str) if "path" not in self.location else "")
+            evidence = json.dumps(self.evidence, sort_keys=True, default=str) if self.location.path is None else ""
+            self.fingerprint = fingerprint(self.rule, self.location, evidence)
 
     def sort_key(self) -> tuple:
-        loc = self.location
-        where = loc.get("path") or loc.get("run") or "/".join(map(str, loc.get("runs") or loc.get("groups") or []))
-        return (str(where), int(loc.get("line") or 0), int(loc.get("col") or 0), self.rule, self.message)
+        return (*self.location.sort_key(), self.rule, self.message)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,21 +67,22 @@ class Finding:
             "name": self.name,
             "severity": self.severity,
             "message": self.message,
-            "location": self.location,
+            "location": self.location.to_json(),
             "evidence": self.evidence,
             "fingerprint": self.fingerprint,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "Finding":
-        return cls(**{k: data[k] for k in ("rule", "name", "severity", "message", "location", "evidence", "fingerprint")})
+        fields = {k: data[k] for k in ("rule", "name", "severity", "message", "evidence", "fingerprint")}
+        return cls(location=location_from_json(data["location"]), **fields)
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     """Sorted and de-duplicated: the same input gives the same list, byte for byte."""
     unique = {}
     for f in findings:
-        unique.setdefault((f.rule, f.fingerprint, json.dumps(f.location, sort_keys=True), f.message), f)
+        unique.setdefault((f.rule, f.fingerprint, f.location, f.message), f)
     return sorted(unique.values(), key=Finding.sort_key)
 
 

@@ -171,8 +171,7 @@ def known_summary(changes: list[Change], limit: int = 10) -> str:
         lines.append(f"Checked {change.label}: {change.files} file(s), {change.changed_files} changed; "
                      f"{len(change.new)} new finding(s), {len(change.known)} known (already in the base, not blocking).")
         for f in change.known[:limit]:
-            where = f"{f.location.get('path')}:{f.location.get('line')}" if f.location.get("line") else f.location.get("path")
-            lines.append(f"  known: {where} {f.rule} {f.message}")
+            lines.append(f"  known: {f.location.display()} {f.rule} {f.message}")
         if len(change.known) > limit:
             lines.append(f"  ... and {len(change.known) - limit} more known finding(s) (`audit scan` lists them)")
     return "\n".join(lines) + "\n\n" if lines else ""

@@ -13,6 +13,7 @@ import traceback
 from typing import Any
 
 from auditor.findings import Finding
+from auditor.locations import LocationLike
 
 
 # The path of a finding about the whole project (a project rule that crashed): reported whatever files
@@ -34,7 +35,7 @@ def _severity(config: Any, rule_id: str) -> str | None:
     return getattr(config, "severity", {}).get(rule_id) if config is not None else None
 
 
-def input_unreadable(message: str, location: dict, evidence: dict | None = None, *, config: Any = None,
+def input_unreadable(message: str, location: LocationLike, evidence: dict | None = None, *, config: Any = None,
                      anchor: str = "", severity: str | None = None) -> Finding:
     """An RA001 finding (with the configured severity, when a configuration is given; `severity` overrides
     both where nothing was audited at all)."""
@@ -44,7 +45,7 @@ def input_unreadable(message: str, location: dict, evidence: dict | None = None,
                                                                                      anchor=anchor)
 
 
-def rule_crashed(rule, exc: BaseException, location: dict, *, config: Any = None) -> Finding:
+def rule_crashed(rule, exc: BaseException, location: LocationLike, *, config: Any = None) -> Finding:
     """An RA004 finding: `rule` raised `exc` on the subject at `location`."""
     from auditor.rules.meta.ra004_rule_crashed import RuleCrashed
 
@@ -67,7 +68,7 @@ def _where(exc: BaseException) -> str:
     return f"{module}:{line} in {frame.f_code.co_name}"
 
 
-def run_rule(rule, location: dict, *args: Any, config: Any = None) -> list[Finding]:
+def run_rule(rule, location: LocationLike, *args: Any, config: Any = None) -> list[Finding]:
     """`rule.check(*args)` as a list; a rule that raises gives one RA004 finding at `location` instead.
     AUDITOR_DEBUG=1 lets the exception through, with its traceback, for the rule's author."""
     try:

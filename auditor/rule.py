@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from auditor.findings import SEVERITIES, Finding, fingerprint
+from auditor.locations import LocationLike
 from auditor.scopes import SCOPES as _SCOPES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ class Rule:
         self.level = severity or self.severity
         assert self.level in SEVERITIES, self.level
 
-    def finding(self, message: str, location: dict, evidence: dict | None = None, *,
+    def finding(self, message: str, location: LocationLike, evidence: dict | None = None, *,
                 severity: str | None = None, anchor: str = "") -> Finding:
         """Build a finding of this rule. `anchor` is the code text the fingerprint is tied to."""
         return Finding(

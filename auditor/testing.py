@@ -88,5 +88,5 @@ def check_example(case: ExampleCase, folder: Path) -> None:
     if case.rule.scope in MARKED_SCOPES:
         expected = expected_lines(case.example, rule_id)
         assert expected, f"{case}: a bad code example marks the lines it expects flagged with `# expect: {rule_id}`"
-        hits = {(f.location["path"], f.location["line"]) for f in mine}
+        hits = {(f.location.path, f.location.line) for f in mine}
         assert hits == expected, f"{case}: flagged {sorted(hits)}, the example marks {sorted(expected)}"

@@ -187,7 +187,7 @@ def _only_changed(findings, start: Path, base: str, root: Path, all_lines: bool)
     changed = repo.changed_lines_since(base)
     kept = []
     for f in findings:
-        path = f.location.get("path")
+        path = f.location.path
         if path is None:
             continue
         full = Path(path) if Path(path).is_absolute() else root / path
@@ -195,6 +195,6 @@ def _only_changed(findings, start: Path, base: str, root: Path, all_lines: bool)
         if rel not in changed:
             continue
         lines = changed[rel]
-        if all_lines or lines is None or f.location.get("line") in lines or f.rule == "RA001":
+        if all_lines or lines is None or f.location.line in lines or f.rule == "RA001":
             kept.append(f)
     return kept

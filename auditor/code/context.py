@@ -10,6 +10,7 @@ from auditor.code.facts import ProjectFacts
 from auditor.code.resolve import Resolver
 from auditor.config import Config
 from auditor.findings import code_location
+from auditor.locations import CodeLocation
 
 
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
@@ -95,7 +96,7 @@ class ModuleContext:
             col = len(text.encode("utf-8")[:col].decode("utf-8", "replace"))
         return line, col
 
-    def location(self, node: ast.AST) -> dict:
+    def location(self, node: ast.AST) -> CodeLocation:
         return code_location(self.path, *self.position(node))
 
     def anchor(self, node: ast.AST) -> str:

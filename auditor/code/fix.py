@@ -304,10 +304,10 @@ def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fi
     imports: list[str] = []
     by_line: dict[int, list[Finding]] = {}
     for f in findings:
-        by_line.setdefault(int(f.location.get("line") or 0), []).append(f)
+        by_line.setdefault(f.location.line or 0, []).append(f)
     for line in sorted(by_line, reverse=True):
         left = []
-        for f in sorted(by_line[line], key=lambda f: (-int(f.location.get("col") or 0), f.rule, f.message)):
+        for f in sorted(by_line[line], key=lambda f: (-(f.location.col or 0), f.rule, f.message)):
             edit = _try_fix(f, fixers, source, result) if fix else None
             if edit is None:
                 left.append(f)
@@ -374,7 +374,7 @@ def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *,
     fixers = fixers_for(config, only) if fix else {}
     per_path: dict[str, list[Finding]] = {}
     for f in findings:
-        path = f.location.get("path")
+        path = f.location.path
         if path in files and (f.rule in fixers or (ignore_reason is not None and f.rule not in NO_IGNORE)):
             per_path.setdefault(path, []).append(f)
     out = []
@@ -406,7 +406,7 @@ def fix_until_stable(findings: list[Finding], files: dict[str, Path], config, re
     outcome = Outcome([], None, findings)
     done: set[tuple[str, str]] = set()  # (path, rule) fixed in an earlier round: a fix is never applied twice
     for _ in range(MAX_ROUNDS):
-        todo = [f for f in outcome.findings if (f.location.get("path"), f.rule) not in done]
+        todo = [f for f in outcome.findings if (f.location.path, f.rule) not in done]
         plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only)
         done.update((p.path, f.rule) for p in plans for f in p.fixed)
         write(plans)
@@ -520,5 +520,5 @@ def summary(rounds: list[list[FileFix]], *, applied: bool = True) -> str:
         lines.append(f"{unsafe} more fixable with --unsafe-fixes (those fixes change behaviour).")
     for item in last:
         for f, why in item.failed:
-            lines.append(f"not fixed: {item.path}:{f.location.get('line')} {f.rule}: {why}")
+            lines.append(f"not fixed: {item.path}:{f.location.line} {f.rule}: {why}")
     return "\n".join(lines) + "\n"

@@ -150,7 +150,7 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
                 per_file[path] = analyzer().analyze(path, data[path])
         project = project_findings(result, per_file, config, None, keep_index) or []
     findings.extend(project)
-    findings = [f for f in findings if config.is_selected(f.rule, f.location.get("path"))]
+    findings = [f for f in findings if config.is_selected(f.rule, f.location.path)]
     result.findings = sort_findings(apply_suppressions(findings, suppressions, config))
     return result
 
@@ -190,8 +190,8 @@ def _covers(paths: list[Path], root: Path) -> bool:
 
 def _only(result: ScanResult, files: list[SourceFile], wanted: set[str]) -> ScanResult:
     """The result restricted to the files asked for (the index saw them all)."""
-    result.findings = [f for f in result.findings if f.location.get("path") in wanted or
-                       f.location.get("path") == PROJECT_PATH]
+    result.findings = [f for f in result.findings if f.location.path in wanted or
+                       f.location.path == PROJECT_PATH]
     asked = [f for f in files if f.path in wanted]
     result.files = len(asked)
     result.lines = sum(_line_count(f.content()) for f in asked)

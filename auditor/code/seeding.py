@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from auditor.code import apis
 from auditor.code.project_index import EntryPoint, ProjectIndex, Step
 from auditor.findings import code_location
+from auditor.locations import CodeLocation
 
 RNG_LABELS = {"python": "python `random`", "numpy": "numpy", "torch": "torch", "cuda": "CUDA"}
 
@@ -60,7 +61,7 @@ def reaches_result(strength: str | None, trains: bool) -> bool:
     return strength == "draw" or (trains and strength in ("init", "tensor", "loader"))
 
 
-def entry_location(entry: EntryPoint) -> dict:
+def entry_location(entry: EntryPoint) -> CodeLocation:
     return code_location(entry.path, entry.line, 0)
 
 

@@ -102,7 +102,7 @@ def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Sup
                     wanted.setdefault((path, s.line), {})[rid] = s
     used: set[tuple[str, int, str]] = set()
     for f in findings:
-        key = (f.location.get("path"), f.location.get("line"))
+        key = (f.location.path, f.location.line)
         s = wanted.get(key, {}).get(f.rule) if key[0] is not None else None
         if s is None:
             kept.append(f)
@@ -114,4 +114,4 @@ def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Sup
                 extra.append(unused_rule.finding(
                     f"suppression of {rid} matches no finding on line {line}; remove it",
                     code_location(path, s.comment_line, s.col), {"rule": rid}, anchor=s.text))
-    return kept + [f for f in extra if config.is_selected(f.rule, f.location.get("path"))]
+    return kept + [f for f in extra if config.is_selected(f.rule, f.location.path)]

@@ -13,6 +13,7 @@ from auditor.compare.selection import DEDUPE_MODES, Excluded, Selection, Unit, s
 from auditor.config import CompareSettings, Config
 from auditor.errors import UsageError
 from auditor.findings import groups_location
+from auditor.locations import GroupsLocation
 from auditor.runs.record import Run
 
 _LOWER_IS_BETTER = re.compile(r"(loss|mse|rmse|mae|err|perplexity|ppl|wer|cer|fid|regret|gap|violation|latency)",
@@ -90,7 +91,7 @@ class Comparison:
     selection: Selection = field(default_factory=Selection)
 
     @property
-    def location(self) -> dict:
+    def location(self) -> GroupsLocation:
         return groups_location(self.baseline_label, self.treatment_label)
 
     @property

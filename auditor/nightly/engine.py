@@ -450,7 +450,7 @@ def merge_code_findings(per_sha: dict[str, list[Finding]], runs_by_sha: dict[str
     for _, items in sorted(groups.items()):
         shas = sorted({sha for sha, _ in items})
         first = min((f for _, f in items), key=Finding.sort_key)
-        path = first.location.get("path")
+        path = first.location.path
         run_ids = sorted({r for sha in shas for r in runs_by_sha.get(sha, []) if r not in reach or path in reach[r]})
         evidence = {**first.evidence, "shas": [s[:12] for s in shas], "runs": run_ids[:20]}
         if len(run_ids) > 20:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from auditor.config import Config
 from auditor.findings import Finding, summarize
+from auditor.locations import GroupsLocation
 from auditor.report import render, write_atomic
 from auditor.report.escape import Markdown
 
@@ -26,15 +27,11 @@ REPORT_FILES = ("report.md", "report.html", "findings.json", "findings.sarif", "
 def groups_of(finding: Finding, group_of_run: dict[str, str]) -> list[str]:
     """The run groups a finding concerns ("(code)"/"(docs)" for code and docs findings)."""
     loc = finding.location
-    if "run" in loc:
-        return [group_of_run.get(loc["run"], "(no group)")]
-    if "runs" in loc:
-        return sorted({group_of_run.get(r, "(no group)") for r in loc["runs"]})
-    if "groups" in loc:
-        return sorted(set(map(str, loc["groups"])))
-    if "path" in loc:
-        return ["(docs)" if str(loc["path"]).endswith((".md", ".markdown")) else "(code)"]
-    return ["(other)"]
+    if isinstance(loc, GroupsLocation):
+        return sorted(set(loc.names))
+    if loc.path is not None:
+        return ["(docs)" if loc.path.endswith((".md", ".markdown")) else "(code)"]
+    return sorted({group_of_run.get(r, "(no group)") for r in loc.names})  # a run, or runs
 
 
 def build_summary(outcome) -> dict:

@@ -11,6 +11,7 @@ from typing import Any
 
 from auditor.config import Config
 from auditor.findings import Finding, run_location
+from auditor.locations import FileLocation
 
 
 def discover(results_dir: Path, config: Config, cache: bool = True,
@@ -94,7 +95,7 @@ def check_docs(paths: list[Path], runs: list, results_dir: Path, config: Config)
             read_doc(Path(path))
             readable.append(path)
         except InputError as exc:
-            location = {"path": str(path), **({"line": exc.line} if exc.line else {})}
+            location = FileLocation(str(path), exc.line or None)
             problems.append(rule_class("RA001")().finding(f"{exc.message}; this doc was not checked", location, {}))
     return problems + list(check(readable, runs, results_dir, config)) if readable else problems
 

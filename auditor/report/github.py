@@ -18,23 +18,16 @@ def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _subject(loc: dict) -> str:
-    if "run" in loc:
-        return f"run {loc['run']}: "
-    if "runs" in loc or "groups" in loc:
-        return " vs ".join(map(str, loc.get("runs") or loc.get("groups"))) + ": "
-    return ""
-
-
 def render_github(findings: list[Finding]) -> str:
     lines = []
     for f in findings:
         loc = f.location
         props = [f"title={_property(f'{f.rule} {f.name}')}"]
-        if loc.get("path"):
-            props.append(f"file={_property(str(loc['path']))}")
-            if loc.get("line"):
-                props.append(f"line={int(loc['line'])}")
-                props.append(f"col={int(loc.get('col', 0)) + 1}")
-        lines.append(f"::{_LEVEL.get(f.severity, 'warning')} {','.join(props)}::{_data(_subject(loc) + f.message)}")
+        if loc.path:
+            props.append(f"file={_property(loc.path)}")
+            if loc.line:
+                props.append(f"line={loc.line}")
+                props.append(f"col={(loc.col or 0) + 1}")
+        subject = f"{loc.display()}: " if loc.names else ""  # a file is in the annotation's place already
+        lines.append(f"::{_LEVEL.get(f.severity, 'warning')} {','.join(props)}::{_data(subject + f.message)}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.findings import SEVERITY_RANK, Finding
+from auditor.locations import RunLocation
 
 MAX_RUN_PLOTS = 40
 MAX_RUN_ROWS = 1000
@@ -137,28 +138,24 @@ class Links:
 
 def _where(f: Finding, links: Links) -> str:
     loc = f.location
-    if "path" in loc:
-        label = f"{loc['path']}:{loc['line']}" if loc.get("line") else str(loc["path"])
+    if loc.path is not None:
+        label = loc.display()
         shas = f.evidence.get("shas") if isinstance(f.evidence, dict) else None
         sha = shas[-1] if shas else None
-        href = links.code(str(loc["path"]), loc.get("line"), sha)
+        href = links.code(loc.path, loc.line, sha)
         if href:
             return f'<a href="{_e(href)}"><code>{_e(label)}</code></a>'
-        excerpt = links.excerpt(str(loc["path"]), loc.get("line"), sha) if sha else None
+        excerpt = links.excerpt(loc.path, loc.line, sha) if sha else None
         if excerpt:
             return (f"<details><summary><code>{_e(label)}</code> at <code>{_e(sha[:10])}</code></summary>"
                     f"<pre>{_e(excerpt)}</pre></details>")
         return f"<code>{_e(label)}</code>"
-    if "run" in loc:
-        href = links.run(str(loc["run"]))
-        anchor = f'<a href="#run-{_e(loc["run"])}">{_e(loc["run"])}</a>'
+    if isinstance(loc, RunLocation):
+        href = links.run(loc.run)
+        anchor = f'<a href="#run-{_e(loc.run)}">{_e(loc.run)}</a>'
         record = f' (<a href="{_e(href)}">record</a>)' if href else ""
         return f"run {anchor}{record}"
-    if "runs" in loc:
-        return " vs ".join(f"<code>{_e(r)}</code>" for r in loc["runs"])
-    if "groups" in loc:
-        return " vs ".join(f"<code>{_e(g)}</code>" for g in loc["groups"])
-    return ""
+    return loc.display(lambda name: f"<code>{_e(name)}</code>")
 
 
 def _code_context(f: Finding) -> str:
@@ -296,8 +293,8 @@ def render_html(outcome, summary: dict, *, out_dir: Path, config, plot_cache=Non
 
     by_run: dict[str, list[Finding]] = {}
     for f in findings:
-        if "run" in f.location:
-            by_run.setdefault(str(f.location["run"]), []).append(f)
+        if isinstance(f.location, RunLocation):
+            by_run.setdefault(f.location.run, []).append(f)
     runs = {run.id: run for run in outcome.runs}
     flagged = sorted((rid for rid in by_run if rid in runs), key=lambda rid: (
         not any(f.fingerprint in new for f in by_run[rid]),

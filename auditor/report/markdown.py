@@ -6,19 +6,6 @@ from auditor.findings import Finding, summarize
 from auditor.report.escape import Markdown, md_code, md_text
 
 
-def _where(f: Finding) -> str:
-    loc = f.location
-    if "path" in loc:
-        return md_code(f"{loc['path']}:{loc.get('line', '')}") if loc.get("line") else md_code(loc["path"])
-    if "run" in loc:
-        return f"run {md_code(loc['run'])}"
-    if "runs" in loc:
-        return " vs ".join(md_code(r) for r in loc["runs"])
-    if "groups" in loc:
-        return " vs ".join(md_code(g) for g in loc["groups"])
-    return ""
-
-
 def _cell(text: str) -> str:
     """A message (it quotes ids, paths, values from the input) as one table cell of plain text."""
     return md_text(str(text).replace("\n", " "))
@@ -40,6 +27,6 @@ def render_markdown(findings: list[Finding], *, title: str = "", preamble: str =
         if not chosen:
             continue
         out += [f"### {severity.capitalize()}s", "", "| rule | where | finding |", "|---|---|---|"]
-        out += [f"| {f.rule} {md_code(f.name)} | {_where(f)} | {_cell(f.message)} |" for f in chosen]
+        out += [f"| {f.rule} {md_code(f.name)} | {f.location.display(md_code)} | {_cell(f.message)} |" for f in chosen]
         out.append("")
     return "\n".join(out) + "\n"

@@ -35,19 +35,17 @@ def _rule_descriptors(findings: list[Finding]) -> list[dict]:
 
 def _locations(finding: Finding) -> dict:
     loc = finding.location
-    path = loc.get("path") or finding.evidence.get("record_path")
+    path = loc.path or finding.evidence.get("record_path")
     out: dict = {}
     if path:
-        region = {"startLine": max(1, int(loc.get("line") or 1))}
-        if loc.get("col") is not None and "line" in loc:
-            region["startColumn"] = int(loc["col"]) + 1
+        region = {"startLine": max(1, loc.line or 1)}
+        if loc.col is not None and loc.line is not None:
+            region["startColumn"] = loc.col + 1
         out["locations"] = [{"physicalLocation": {
             "artifactLocation": {"uri": str(path).replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
             "region": region}}]
-    subject = loc.get("run") or loc.get("runs") or loc.get("groups")
-    if subject:
-        names = subject if isinstance(subject, list) else [subject]
-        logical = [{"name": str(n), "kind": "resource"} for n in names]
+    if loc.names:
+        logical = [{"name": name, "kind": "resource"} for name in loc.names]
         if "locations" in out:
             out["locations"][0]["logicalLocations"] = logical
         else:

@@ -16,20 +16,7 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def _subject(f: Finding) -> str:
-    return printable(_subject_text(f))
-
-
-def _subject_text(f: Finding) -> str:
-    loc = f.location
-    if "path" in loc:
-        return loc["path"]
-    if "run" in loc:
-        return f"run {loc['run']}"
-    if "runs" in loc:
-        return "runs " + " vs ".join(map(str, loc["runs"]))
-    if "groups" in loc:
-        return "groups " + " vs ".join(map(str, loc["groups"]))
-    return "(project)"
+    return printable(f.location.subject())
 
 
 def render_text(findings: list[Finding], *, source_lookup=None, color: bool = False, preamble: str = "") -> str:
@@ -38,14 +25,15 @@ def render_text(findings: list[Finding], *, source_lookup=None, color: bool = Fa
         lines.append(_paint(subject, "bold", color))
         for f in group:
             loc = f.location
-            where = f"  {loc['line']}:{loc.get('col', 0) + 1}" if "line" in loc else " "
+            col = loc.col or 0
+            where = f"  {loc.line}:{col + 1}" if loc.line is not None else " "
             lines.append(f"{where} {_paint(f.severity, f.severity, color)} {f.rule} {printable(f.message)} "
                          f"{_paint('[' + f.name + ']', 'dim', color)}")
-            source = source_lookup(loc["path"], loc["line"]) if source_lookup and "line" in loc else None
+            source = source_lookup(loc.path, loc.line) if source_lookup and loc.line is not None else None
             if source is not None:
                 shown = printable(source.expandtabs(4))
                 lines.append(f"      | {shown}")
-                lines.append(f"      | {' ' * int(loc.get('col', 0))}{_paint('^', f.severity, color)}")
+                lines.append(f"      | {' ' * col}{_paint('^', f.severity, color)}")
         lines.append("")
     counts = summarize(findings)
     total = sum(counts.values())

@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.findings import Finding, run_location, sort_findings
+from auditor.locations import FileLocation
 from auditor.meta import input_unreadable, run_rule
 from auditor.registry import selected_rules
 from auditor.runs.record import Run
@@ -46,7 +47,7 @@ def audit_run_record(run: Run, config, repo=None) -> list[Finding]:
         findings.extend(run_rule(rule, run_location(run.id), run, context, config=config))
     if run.problems and config.is_selected("RA001"):
         for problem in run.problems:
-            location = {"path": problem["path"], **({"line": problem["line"]} if problem.get("line") else {})}
+            location = FileLocation(problem["path"], problem.get("line") or None)
             findings.append(input_unreadable(f"run {run.id}: {problem['message']}", location, {"run": run.id},
                                              config=config))
     return sort_findings(findings)

@@ -77,7 +77,7 @@ def code_findings_for_run(run: Run, repo: Repo, config) -> tuple[list[Finding], 
     for f in scan_at_sha(repo, sha, config, paths=paths):
         evidence = {**f.evidence, "sha": sha}
         findings.append(Finding(rule=f.rule, name=f.name, severity=f.severity, message=f.message,
-                                location=dict(f.location), evidence=evidence, fingerprint=f.fingerprint))
+                                location=f.location, evidence=evidence, fingerprint=f.fingerprint))
     return findings, info
 
 

@@ -72,7 +72,7 @@ class RunDiff:
                 message = f"{f.message} [introduced between {self.sha_a[:10]} and {self.sha_b[:10]}]"
             evidence["runs"] = [self.run_a.id, self.run_b.id]
             out.append(Finding(rule=f.rule, name=f.name, severity=f.severity, message=message,
-                               location=dict(f.location), evidence=evidence, fingerprint=f.fingerprint))
+                               location=f.location, evidence=evidence, fingerprint=f.fingerprint))
         return sort_findings(out)
 
 
@@ -126,10 +126,10 @@ def _diff_code(result: RunDiff, repo: Repo | None, config, repo_error: str | Non
     gone = {f.fingerprint: f for f in split_new(findings_b, findings_a)[0]}
     appeared, vanished = _attribute(repo, result, config, set(new), set(gone), before)
     for fp, f in new.items():
-        flag = f.location.get("path") in path_b if result.training_path_known else None
+        flag = f.location.path in path_b if result.training_path_known else None
         result.introduced.append(Hazard(f, appeared.get(fp), flag))
     for fp, f in gone.items():
-        flag = f.location.get("path") in path_a if result.training_path_known else None
+        flag = f.location.path in path_a if result.training_path_known else None
         result.removed.append(Hazard(f, vanished.get(fp), flag))
     order = lambda h: h.finding.sort_key()
     result.introduced.sort(key=order)
@@ -308,7 +308,7 @@ def _code_sections(d: RunDiff, markdown: bool) -> list[str]:
         out.append(_heading(f"{title} ({len(hazards)})", markdown))
         for h in hazards:
             loc = h.finding.location
-            where = f"{loc.get('path')}:{loc.get('line')}"
+            where = f"{loc.path}:{loc.line}"
             who = f"{verb} {h.commit.short} \"{h.commit.summary}\"" if h.commit else "commit not found in the range"
             path_note = {True: "", False: " (not on the training path)", None: ""}[h.on_training_path]
             out.append(_item(f"{h.finding.rule} {h.finding.name} {where}{path_note}: {who}", markdown))
@@ -352,7 +352,7 @@ def to_json(d: RunDiff) -> dict:
 
     def hazard(h: Hazard) -> dict:
         item = {"rule": h.finding.rule, "name": h.finding.name, "severity": h.finding.severity,
-                "location": h.finding.location, "fingerprint": h.finding.fingerprint,
+                "location": h.finding.location.to_json(), "fingerprint": h.finding.fingerprint,
                 "commit": h.commit.sha if h.commit else None,
                 "commit_summary": h.commit.summary if h.commit else None}
         if h.on_training_path is not None:

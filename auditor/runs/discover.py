@@ -18,6 +18,7 @@ from pathlib import Path
 from auditor import safe_read
 from auditor.errors import InputError
 from auditor.findings import Finding
+from auditor.locations import FileLocation
 from auditor.report.escape import printable
 from auditor.meta import input_unreadable
 from auditor.runs.normalize import normalize
@@ -174,9 +175,7 @@ def _error_from(exc: BaseException, folder: _Folder) -> ReadError:
 
 
 def _problem(error: ReadError, config, extra: str = "") -> Finding:
-    location = {"path": error.path}
-    if error.line:
-        location["line"] = error.line
+    location = FileLocation(error.path, error.line or None)
     evidence = {"field": error.field} if error.field else {}
     prefix = f"{error.field}: " if error.field else ""
     return input_unreadable(f"{prefix}{error.message}{extra}", location, evidence, config=config)

@@ -90,7 +90,7 @@ def runs(results, show_groups, fmt, where, seeds, exclude, config_path):
         raise nothing_found(root, len(found.errors))
     seed_of = lambda run: run_seed(run, config)
     chosen = RunFilter.parse(where, seeds, exclude).apply(found.runs, seed_of)
-    problems = [{"path": f.location.get("path"), "line": f.location.get("line"), "message": f.message}
+    problems = [{"path": f.location.path, "line": f.location.line, "message": f.message}
                 for f in found.problems]
     if show_groups:
         rows = group_rows(chosen, config, seed_of)

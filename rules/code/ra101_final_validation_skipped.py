@@ -398,7 +398,7 @@ def evaluate_all(model, val_loader, n):
         from auditor.code import fix_edits as edits
         from auditor.code.fix import CannotFix, Edit
 
-        line, col = finding.location["line"], finding.location.get("col")
+        line, col = finding.location.line, finding.location.col
         condition, exclusion = finding.evidence.get("condition"), finding.evidence.get("exclusion")
         if exclusion is not None:  # `if periodic and not last:` -> `if periodic:`
             node = _the_if(source, source.at(line, cst.If, col), condition)

@@ -303,7 +303,7 @@ def fit(model, ema, opt, steps, every, batches):
 
         from auditor.code.fix import CannotFix, Edit
 
-        line, col = finding.location["line"], finding.location.get("col")
+        line, col = finding.location.line, finding.location.col
         node = next((n for n in source.at(line, cst.If, col) if source.code(n.test) == finding.evidence.get("condition")), None)
         if node is None:
             raise CannotFix("its condition is no longer there")

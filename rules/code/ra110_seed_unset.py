@@ -338,7 +338,7 @@ class SeedUnset(ProjectRule):
     def fix(self, finding, source):
         from auditor.code.fix_edits import seed_entry_point
 
-        return seed_entry_point(source, finding.location["line"], finding.evidence.get("used", ()),
+        return seed_entry_point(source, finding.location.line, finding.evidence.get("used", ()),
                                 self.options["fix_seed"])
 
 

@@ -151,5 +151,5 @@ class SeedPartial(ProjectRule):
     def fix(self, finding, source):
         from auditor.code.fix_edits import seed_entry_point
 
-        return seed_entry_point(source, finding.location["line"], finding.evidence.get("unseeded", ()),
+        return seed_entry_point(source, finding.location.line, finding.evidence.get("unseeded", ()),
                                 self.options["fix_seed"])

@@ -269,7 +269,7 @@ class NondeterministicBackend(ProjectRule):
         from auditor.code.fix import CannotFix, Edit, last_name
         from auditor.code.fix_edits import insert_at_top
 
-        line, col = finding.location["line"], finding.location.get("col")
+        line, col = finding.location.line, finding.location.col
         setting = finding.evidence.get("setting")
         if setting is None:  # the entry point never asks for deterministic kernels: ask at its top
             torch, imports = source.name_for("torch")

@@ -254,7 +254,7 @@ def load_state(path, weights_only):
         flag = "weights_only" if name in TORCH_LOADS else "allow_pickle" if name in NUMPY_LOADS else None
         if flag is None:
             return None  # pickle, joblib, dill: no loader of theirs is safe; the data has to change format
-        calls = [c for c in source.at(finding.location["line"], cst.Call, finding.location.get("col"))
+        calls = [c for c in source.at(finding.location.line, cst.Call, finding.location.col)
                  if last_name(c.func) == name.rsplit(".", 1)[-1]]
         if len(calls) != 1:
             raise CannotFix(f"{len(calls)} calls of {name} start on its line")

@@ -40,7 +40,7 @@ class SuppressionUnused(MetaRule):
         from auditor.code.suppress import MARKER
         from auditor.registry import all_rule_classes
 
-        line, col = finding.location["line"], finding.location.get("col")
+        line, col = finding.location.line, finding.location.col
         comment = next((c for c in source.at(line, cst.Comment, col) if MARKER.search(c.value)), None)
         if comment is None:
             raise CannotFix("no suppression comment found on its line")

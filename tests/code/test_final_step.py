@@ -26,7 +26,7 @@ while True:
 def _findings(tmp_path: Path, source: str, **config):
     (tmp_path / "train.py").write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
     result = scan_paths([tmp_path], Config(root=tmp_path, select=["RA101", "RA102"], **config), use_cache=False)
-    return [(f.rule, f.location["line"], f.evidence) for f in result.findings]
+    return [(f.rule, f.location.line, f.evidence) for f in result.findings]
 
 
 def test_schedule_finding_names_the_condition_the_counter_and_its_last_value(tmp_path):

@@ -48,7 +48,7 @@ def _scan(tmp_path: Path, rel: str, text: str) -> set[tuple[str, int]]:
     target = tmp_path / Path(rel).name
     target.write_text(text, encoding="utf-8")
     config = Config(root=tmp_path, select=["RA101", "RA102"])
-    return {(f.rule, f.location["line"]) for f in scan_paths([tmp_path], config, use_cache=False).findings}
+    return {(f.rule, f.location.line) for f in scan_paths([tmp_path], config, use_cache=False).findings}
 
 
 @pytest.mark.parametrize("name", sorted(PLANTS))

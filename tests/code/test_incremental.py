@@ -118,7 +118,7 @@ def test_a_helper_change_in_one_file_changes_the_entry_point_findings_in_another
     _write(root, {"utils/seed.py": PROJECT["utils/seed.py"].replace("np.random.seed(s)", "pass")})
     changed = _check(root, config)
     partial = [f for f in changed.findings if f.rule == "RA111"]
-    assert [f.location["path"] for f in partial] == ["train.py"]
+    assert [f.location.path for f in partial] == ["train.py"]
     assert "numpy" in partial[0].message
     # and back: the first state's findings again
     _write(root, {"utils/seed.py": PROJECT["utils/seed.py"]})
@@ -128,12 +128,12 @@ def test_a_helper_change_in_one_file_changes_the_entry_point_findings_in_another
 def test_a_line_shift_in_the_entry_point_moves_its_findings(project):
     root, config = project
     first = _check(root, config)
-    before = {f.rule: f.location["line"] for f in first.findings if f.location.get("path") == "train.py"}
+    before = {f.rule: f.location.line for f in first.findings if f.location.path == "train.py"}
     assert "RA170" in before  # the unsafe torch.load
     text = (root / "train.py").read_text()
     (root / "train.py").write_text("# a comment\n# and another\n\n" + text)
     shifted = _check(root, config)
-    after = {f.rule: f.location["line"] for f in shifted.findings if f.location.get("path") == "train.py"}
+    after = {f.rule: f.location.line for f in shifted.findings if f.location.path == "train.py"}
     assert after == {rule: line + 3 for rule, line in before.items()}
 
 
@@ -191,7 +191,7 @@ def test_a_new_entry_point_and_a_removed_file_rebuild_the_index(project):
     _check(root, config)
     _write(root, {"eval.py": "import random\n\n\nif __name__ == '__main__':\n    print(random.random())\n"})
     with_eval = _check(root, config)
-    assert [f.location["path"] for f in with_eval.findings if f.rule == "RA110"] == ["eval.py"]
+    assert [f.location.path for f in with_eval.findings if f.rule == "RA110"] == ["eval.py"]
     (root / "utils/seed.py").unlink()
     _check(root, config)
     (root / "lib/unused.py").write_text("import random\n\n\ndef jitter(x):\n    return x\n")
@@ -252,7 +252,7 @@ def test_module_rules_decide_on_code_not_on_comments(example, tmp_path):
     module_rules = {r for r, cls in all_rule_classes().items() if issubclass(cls, ModuleRule)}
 
     def count(result):
-        return sorted((f.rule, f.location.get("path")) for f in result.findings if f.rule in module_rules)
+        return sorted((f.rule, f.location.path) for f in result.findings if f.rule in module_rules)
 
     assert count(noisy) == count(original)
 
@@ -314,7 +314,7 @@ def test_a_suppression_comment_added_to_a_clean_file_is_seen(project, spies):
     spies.update(analyze=0, project=0)
     result = scan_paths([root], config, jobs=1)
     assert spies["analyze"] == 0  # only a comment line was added to a file without findings
-    assert [(f.rule, f.location["path"]) for f in result.findings if f.rule == "RA002"] == [("RA002", "lib/unused.py")]
+    assert [(f.rule, f.location.path) for f in result.findings if f.rule == "RA002"] == [("RA002", "lib/unused.py")]
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
 
 

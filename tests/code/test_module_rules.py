@@ -100,7 +100,7 @@ def test_ra170_floor_of_a_sub_project(scan_source):
         "examples/old/run.py": "import torch\nsd = torch.load('w.pt')\n",
         "setup.cfg": "[isort]\nknown_third_party = numpy, torch, yaml\n",
     }
-    found = [(f.location["path"], f.severity) for f in scan_source(project).findings if f.rule == "RA170"]
+    found = [(f.location.path, f.severity) for f in scan_source(project).findings if f.rule == "RA170"]
     assert found == [("examples/old/run.py", "warning")]
 
 
@@ -120,4 +120,4 @@ def from_model_file(predict_net):
     return torch.load(buffer)
 """
     found = _flagged(scan_source, "RA170", shared)
-    assert [f.location["line"] for f in found] == [5]
+    assert [f.location.line for f in found] == [5]

@@ -17,7 +17,7 @@ def _scan(example, tmp_path, **config):
 
 
 def _rules(result, *ids):
-    return sorted((f.rule, f.location["path"], f.location["line"]) for f in result.findings if f.rule in ids)
+    return sorted((f.rule, f.location.path, f.location.line) for f in result.findings if f.rule in ids)
 
 
 def _seeded(result, entry_index=0):
@@ -69,7 +69,7 @@ def test_without_the_helper_call_numpy_and_python_are_reported(tmp_path):
     result = _scan(project, tmp_path)
     findings = [f for f in result.findings if f.rule == "RA111"]
     assert len(findings) == 1 and findings[0].evidence["unseeded"] == ["numpy"]
-    assert findings[0].location == {"path": "train.py", "line": 12, "col": 0}
+    assert findings[0].location.to_json() == {"path": "train.py", "line": 12, "col": 0}
 
 
 def test_helper_reexported_by_package_and_called_through_module_alias(tmp_path):
@@ -189,7 +189,7 @@ def test_entry_point_styles(tmp_path):
         ("fir.py", MODULE_CODE): "script",  # the script's top level reaches launch() through fire
         ("tool.py", "job"): "configured",
     }
-    flagged = {f.location["path"] for f in result.findings if f.rule == "RA110"}
+    flagged = {f.location.path for f in result.findings if f.rule == "RA110"}
     assert flagged == {"guard.py", "hyd.py", "clk.py", "typ.py", "cli.py", "fir.py", "tool.py"}
 
 
@@ -238,7 +238,7 @@ def test_seed_after_use_through_helpers_is_reported_at_the_call_site(tmp_path):
     }
     result = _scan(project, tmp_path)
     late = [f for f in result.findings if f.rule == "RA112"]
-    assert [(f.location["path"], f.location["line"]) for f in late] == [("train.py", 6)]
+    assert [(f.location.path, f.location.line) for f in late] == [("train.py", 6)]
     assert late[0].evidence["first_use"] == "model.py:6"  # nn.Linear inside Net.__init__
     # swapped into the right order, nothing is reported
     swapped = project["train.py"].replace("net = build()", "TMP").replace("set_seed(0)", "net = build()")

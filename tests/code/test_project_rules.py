@@ -14,7 +14,7 @@ from code_helpers import scan_example
 
 
 def _rules(result, *ids):
-    return sorted((f.rule, f.location["path"], f.location["line"]) for f in result.findings if f.rule in ids)
+    return sorted((f.rule, f.location.path, f.location.line) for f in result.findings if f.rule in ids)
 
 
 def test_config_logged_by_a_helper_in_another_module(tmp_path):
@@ -52,7 +52,7 @@ def test_diagnostic_flags_from_the_configuration():
     """)
     def run(config):
         ctx = ModuleContext(path="t.py", source=source, tree=ast.parse(source), config=config, module_name="t")
-        return [f.location["line"] for f in DiagnosticSideEffect().check(ctx)]
+        return [f.location.line for f in DiagnosticSideEffect().check(ctx)]
     assert run(Config()) == []
     assert run(Config(diagnostic_flags=["probe_energy"])) == [6]
 

@@ -61,11 +61,11 @@ def _scan(folder: Path, targets: list[Path], rules: set[str]) -> set[tuple[str, 
     result = scan_paths(targets, config, use_cache=False, jobs=1)
     out = set()
     for f in result.findings:
-        path = f.location.get("path")
+        path = f.location.path
         if path is None:
             continue
         rel = Path(path).resolve().relative_to(folder.resolve()).as_posix() if Path(path).is_absolute() else path
-        out.add((rel, int(f.location.get("line", 0)), f.rule, f.severity))
+        out.add((rel, (f.location.line or 0), f.rule, f.severity))
     return out
 
 

@@ -46,7 +46,7 @@ def write(folder: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def rules_at(result, rule=None):
-    return sorted((f.location["path"], f.location["line"], f.rule) for f in result.findings
+    return sorted((f.location.path, f.location.line, f.rule) for f in result.findings
                   if rule is None or f.rule == rule)
 
 
@@ -57,7 +57,7 @@ def test_incident_snippet_in_a_trainer_is_flagged_at_the_emptying_line(tmp_path)
         '                    val_metrics = {}  # Empty dict for final step') + 1
     assert rules_at(result, "RA101") == [("verl/trainer/ppo/ray_trainer.py", line, "RA101")]
     finding = [f for f in result.findings if f.rule == "RA101"][0]
-    assert finding.severity == "error" and finding.location["col"] == 20
+    assert finding.severity == "error" and finding.location.col == 20
 
 
 def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
@@ -73,7 +73,7 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     (tmp_path / "notes.txt").write_text("just text\n")
     config = Config(root=tmp_path, scan=ScanSettings(max_file_bytes=1_000_000))
     result = scan_paths([tmp_path, tmp_path / "notes.txt"], config, use_cache=False)
-    unreadable = {f.location["path"]: f.message for f in result.findings if f.rule == "RA001"}
+    unreadable = {f.location.path: f.message for f in result.findings if f.rule == "RA001"}
     assert set(unreadable) == {"latin1.py", "broken.py", "binary.py", "huge.py", "loop.py", "notes.txt"}
     assert "not UTF-8" in unreadable["latin1.py"]
     assert "does not parse" in unreadable["broken.py"]
@@ -81,8 +81,8 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     assert "too large" in unreadable["huge.py"]
     assert "symlink loop" in unreadable["loop.py"]
     assert "not a Python file" in unreadable["notes.txt"]
-    assert ("broken.py", 1) == (lambda f: (f.location["path"], f.location["line"]))(
-        [f for f in result.findings if f.location["path"] == "broken.py"][0])
+    assert ("broken.py", 1) == (lambda f: (f.location.path, f.location.line))(
+        [f for f in result.findings if f.location.path == "broken.py"][0])
     assert rules_at(result, "RA170") == [("good.py", 2, "RA170")]
 
 
@@ -188,7 +188,7 @@ def test_project_rule_findings_are_suppressed_inline_too(tmp_path):
     config = Config(root=tmp_path)
     before = [f for f in scan_paths([tmp_path], config, use_cache=False).findings if f.rule == "RA110"]
     assert before, "an unseeded entry point is RA110"
-    line = before[0].location["line"]
+    line = before[0].location.line
     lines = source.splitlines()
     lines[line - 1] += "  # audit: ignore[RA110] a demo script"
     (tmp_path / "train.py").write_text("\n".join(lines) + "\n")
@@ -208,7 +208,7 @@ SEEDED_PROJECT = {
 
 
 def _seed_findings(result):
-    return sorted((f.rule, f.location.get("path"), f.location.get("line")) for f in result.findings
+    return sorted((f.rule, f.location.path, f.location.line) for f in result.findings
                   if f.rule.startswith("RA11"))
 
 
@@ -328,7 +328,7 @@ def test_a_file_on_record_that_vanishes_before_analysis_is_reported(tmp_path, mo
     # a new config fingerprint: no cached results, so the lazily read files must be read now
     other = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"), ignore=["RA160"])
     result = scan_files(files, other)
-    assert [(f.location["path"], f.rule) for f in result.findings] == [("b.py", "RA001")]
+    assert [(f.location.path, f.rule) for f in result.findings] == [("b.py", "RA001")]
 
 
 def test_a_single_file_scan_sees_helpers_in_the_rest_of_the_project(tmp_path):
@@ -360,7 +360,7 @@ def test_a_single_file_scan_sees_helpers_in_the_rest_of_the_project(tmp_path):
     })
     config = load_config(tmp_path)
     result = scan_paths([tmp_path / "train.py"], config, use_cache=False)
-    assert {f.location["path"] for f in result.findings} <= {"train.py"} and result.files == 1
+    assert {f.location.path for f in result.findings} <= {"train.py"} and result.files == 1
     assert not [f for f in result.findings if f.rule in ("RA110", "RA111", "RA112")]
     assert result.lines == 10
     whole = scan_paths([tmp_path], config, use_cache=False)

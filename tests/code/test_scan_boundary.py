@@ -27,7 +27,7 @@ def _repo(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _ra001(result) -> dict[str, str]:
-    return {f.location["path"]: f.message for f in result.findings if f.rule == "RA001"}
+    return {f.location.path: f.message for f in result.findings if f.rule == "RA001"}
 
 
 def test_a_symlink_to_a_secret_outside_is_refused_and_not_quoted(tmp_path):
@@ -70,5 +70,5 @@ def test_a_folder_that_cannot_be_listed_is_a_finding(tmp_path, monkeypatch):
         locked.chmod(0o755)
     found = _ra001(result)
     assert "cannot list folder" in found.get("pkg/private", ""), found
-    severities = [f.severity for f in result.findings if f.location.get("path") == "pkg/private"]
+    severities = [f.severity for f in result.findings if f.location.path == "pkg/private"]
     assert severities == ["error"]  # nothing audited there: the scan must not pass

@@ -90,7 +90,7 @@ def test_check_docs_api(tmp_path):
                    "E13h val/acc 71.4% and E13j val/acc 60.73%.\nLogs: `logs/run.log`, [cfg](cfg.yaml)\n")
     (tmp_path / "cfg.yaml").write_text("a: 1\n")
     findings = check_docs([str(doc)], _runs(), tmp_path, Config(root=tmp_path))
-    got = sorted((f.rule, f.location["line"], f.message) for f in findings)
+    got = sorted((f.rule, f.location.line, f.message) for f in findings)
     assert [(r, line) for r, line, _ in got] == [("RA501", 3), ("RA501", 4), ("RA502", 5)]
     assert "0.0831–0.1247" in got[0][2]
     assert "E13j" in got[1][2] and "its record says 0.7331" in got[1][2]
@@ -126,7 +126,7 @@ def test_incident_reports_against_runs_that_log_every_metric_they_mention(tmp_pa
         runs.append(run_from_native({"id": f"{name}-s0", "group": f"{name}-grp", "metrics": history},
                                     folder=f"/r/{name}-s0"))
     findings = check_docs([str(incidents)], runs, tmp_path, Config(root=tmp_path))
-    flagged = sorted((Path(f.location["path"]).name, f.location["line"]) for f in findings if f.rule == "RA501")
+    flagged = sorted((Path(f.location.path).name, f.location.line) for f in findings if f.rule == "RA501")
     # q201-sha-regression: "q101 baseline ... val MSE = 0.00969", "q101 baseline (val MSE 0.009)",
     # "q201 current (val MSE 1.70)"; verl: "Reported score: 73.31%" under the E13j heading. Not claims:
     # "q201 previously reached val MSE 0.00977 (q103 multiseed avg)" (attributed to what follows) and
@@ -150,11 +150,11 @@ def test_unreadable_docs(tmp_path):
     (tmp_path / "results").mkdir()
     # among many: RA001 each (no excerpt of binary lines), the rest checked
     findings = check_docs([str(docs)], _runs(), tmp_path / "results", Config(root=tmp_path))
-    unreadable = sorted((Path(f.location["path"]).name, f.message) for f in findings if f.rule == "RA001")
+    unreadable = sorted((Path(f.location.path).name, f.message) for f in findings if f.rule == "RA001")
     assert [name for name, _ in unreadable] == ["image.md", "latin.md"]
-    assert all("line" not in f.location for f in findings if f.rule == "RA001")
+    assert all(f.location.line is None for f in findings if f.rule == "RA001")
     assert "not UTF-8 text (byte 20 is 0xe9) (line 2)" in unreadable[1][1] and "binary" in unreadable[0][1]
-    assert [f.rule for f in findings if f.location["path"].endswith("ok.md")] == ["RA501"]
+    assert [f.rule for f in findings if f.location.path.endswith("ok.md")] == ["RA501"]
     # the one file asked for: exit 2 naming the file and line
     proc = run_cli("docs", docs / "latin.md", "--results", tmp_path / "results", cwd=tmp_path)
     assert proc.returncode == 2 and "internal error" not in proc.stderr

@@ -113,7 +113,7 @@ def test_replay_rule_crash(lab, monkeypatch):
     findings = findings_for(ReplayResult(**example), config)
     assert {f.rule for f in findings} >= {"RA402", "RA004"}
     crash = next(f for f in findings if f.rule == "RA004")
-    assert crash.evidence["rule"] == "RA996" and crash.location == {"run": example["run_id"]}
+    assert crash.evidence["rule"] == "RA996" and crash.location.to_json() == {"run": example["run_id"]}
     all_rule_classes.cache_clear()
 
 

@@ -212,6 +212,6 @@ def test_scan_at_sha_reads_the_commit_and_skips_vendored_folders(tmp_path):
     ])
     repo = Repo(path)
     config = Config(root=path)
-    assert [(f.rule, f.location["path"]) for f in scan_at_sha(repo, shas[0], config)] == [("RA170", "lab/a.py")]
+    assert [(f.rule, f.location.path) for f in scan_at_sha(repo, shas[0], config)] == [("RA170", "lab/a.py")]
     assert scan_at_sha(repo, shas[1], config) == []
     assert scan_at_sha(repo, shas[0], config, paths={"lab/ok.py"}) == []

@@ -43,6 +43,6 @@ def test_read_problems_become_ra001_findings(tmp_path):
     run = Run(id="r", folder=str(tmp_path), seed=0, config={"a": 1}, git_sha="abc1234",
               problems=[{"message": "truncated last record", "path": "results/r/events.out.tfevents.1", "line": 3}])
     (finding,) = [f for f in audit_run_record(run, config()) if f.rule == "RA001"]
-    assert finding.location == {"path": "results/r/events.out.tfevents.1", "line": 3}
+    assert finding.location.to_json() == {"path": "results/r/events.out.tfevents.1", "line": 3}
     assert "truncated" in finding.message
     assert not [f for f in audit_run_record(run, config(ignore=["RA001"])) if f.rule == "RA001"]

@@ -89,7 +89,7 @@ def test_an_unchanged_folder_is_not_opened_again_and_reads_the_same(tmp_path, op
     assert opened == [] and second.from_cache == 5  # four runs and the broken record
     assert _view(first) == _view(second) == uncached
     assert all(isinstance(points, Series) for run in second.runs for points in run.metrics.values())
-    assert [p.rule for p in second.problems] == ["RA001"] and "broken" in second.problems[0].location["path"]
+    assert [p.rule for p in second.problems] == ["RA001"] and "broken" in second.problems[0].location.path
 
 
 def test_the_cache_lives_under_the_cache_dir_and_nothing_is_written_into_results(tmp_path):

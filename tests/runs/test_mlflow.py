@@ -148,7 +148,7 @@ def test_stale_running_float_steps_and_odd_lines(mlflow_results, tmp_path):
     findings = audit_run_record(run, config())
     assert {"RA230", "RA240", "RA001"} <= {f.rule for f in findings}
     (ra001,) = [f for f in findings if f.rule == "RA001"]
-    assert ra001.location["line"] == 5 and ra001.location["path"].endswith("lightning")
+    assert ra001.location.line == 5 and ra001.location.path.endswith("lightning")
 
 
 def test_half_written_meta_is_ra001_and_others_still_read(mlflow_results, tmp_path):
@@ -162,7 +162,7 @@ def test_half_written_meta_is_ra001_and_others_still_read(mlflow_results, tmp_pa
     discovery = discover_runs(tmp_path, config())
     assert len(discovery.runs) == 1
     (problem,) = discovery.problems
-    assert problem.location["path"].endswith(os.path.join("f" * 32, "meta.yaml")) and problem.location["line"] >= 1
+    assert problem.location.path.endswith(os.path.join("f" * 32, "meta.yaml")) and problem.location.line >= 1
 
 
 def test_unfinished_run_that_still_writes_is_running_not_killed(mlflow_results, tmp_path):

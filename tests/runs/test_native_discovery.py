@@ -49,7 +49,7 @@ def test_schema_violation_names_file_and_field(tmp_path):
     discovery = discover_runs(results, config())
     assert [r.id for r in discovery.runs] == ["q201-s1"]
     (problem,) = discovery.problems
-    assert problem.rule == "RA001" and problem.location["path"] == str(results / "q201-s0" / "run.yaml")
+    assert problem.rule == "RA001" and problem.location.path == str(results / "q201-s0" / "run.yaml")
     assert problem.message.startswith("status.state: 'done' is not one of")
     with pytest.raises(InputError) as err:
         find_run(results, "q201-s0", config())
@@ -76,7 +76,7 @@ def test_broken_yaml_names_the_line(tmp_path):
     (folder / "run.yaml").write_text("id: broken\nseed: 0\nconfig: {lr: [1, 2}\n")
     discovery = discover_runs(tmp_path / "results", config())
     (problem,) = discovery.problems
-    assert problem.location["line"] == 3 and "invalid YAML" in problem.message
+    assert problem.location.line == 3 and "invalid YAML" in problem.message
     with pytest.raises(InputError) as err:
         find_run(tmp_path / "results", "broken", config())
     assert err.value.line == 3
@@ -105,7 +105,7 @@ def test_duplicate_ids_are_reported_and_first_kept(tmp_path):
     discovery = discover_runs(tmp_path, config())
     assert len(discovery.runs) == 1 and discovery.runs[0].record_path.endswith(os.path.join("a", "run.yaml"))
     (problem,) = discovery.problems
-    assert "duplicate run id 'q201-s0'" in problem.message and problem.location["path"].endswith("b/run.yaml")
+    assert "duplicate run id 'q201-s0'" in problem.message and problem.location.path.endswith("b/run.yaml")
 
 
 def test_symlink_loop_and_symlinked_run_are_not_followed(tmp_path):
@@ -127,7 +127,7 @@ def test_unreadable_file_is_reported_and_the_rest_read(tmp_path):
         discovery = discover_runs(tmp_path, config())
         assert [r.id for r in discovery.runs] == ["q201-s0"]
         (problem,) = discovery.problems
-        assert "cannot read" in problem.message and problem.location["path"].endswith("locked/run.yaml")
+        assert "cannot read" in problem.message and problem.location.path.endswith("locked/run.yaml")
     finally:
         os.chmod(locked, 0o644)
 
@@ -154,7 +154,7 @@ def test_undecodable_and_empty_files(tmp_path):
     write_record(tmp_path / "ok", Q201)
     discovery = discover_runs(tmp_path, config())
     assert [r.id for r in discovery.runs] == ["q201-s0"]
-    assert sorted(p.location["path"].rsplit("/", 2)[-2] for p in discovery.problems) == ["bin", "empty"]
+    assert sorted(p.location.path.rsplit("/", 2)[-2] for p in discovery.problems) == ["bin", "empty"]
 
 
 def test_results_dir_missing(tmp_path):
@@ -199,7 +199,7 @@ def test_dangling_symlink_record_is_reported_even_as_root(tmp_path):
     discovery = discover_runs(tmp_path, config())
     assert [r.id for r in discovery.runs] == ["q201-s0"]
     (problem,) = discovery.problems
-    assert "cannot read" in problem.message and problem.location["path"].endswith("dangling/run.yaml")
+    assert "cannot read" in problem.message and problem.location.path.endswith("dangling/run.yaml")
 
 
 def test_process_pool_reads_the_same_as_one_process(tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ def test_a_record_symlinked_from_outside_is_one_ra001_without_its_content(tmp_pa
     discovery = discover_runs(results, config(), cache=False)
     assert [r.id for r in discovery.runs] == ["good"]
     (problem,) = discovery.problems
-    assert problem.rule == "RA001" and "leak/run.yaml" in problem.location["path"]
+    assert problem.rule == "RA001" and "leak/run.yaml" in problem.location.path
     assert "outside the audited folder" in problem.message
     assert SECRET not in _messages(discovery)
 
@@ -125,7 +125,7 @@ def test_an_mlflow_tag_linked_to_a_token_never_becomes_the_sha(tmp_path, outside
     discovery = discover_runs(results, config(), cache=False)
     assert SECRET not in _messages(discovery)
     (problem,) = discovery.problems
-    assert "mlflow.source.git.commit" in problem.location["path"] and "outside" in problem.message
+    assert "mlflow.source.git.commit" in problem.location.path and "outside" in problem.message
 
 
 @pytest.mark.parametrize("twin", ["b\u0430se-s0", "base-s0\u200b", "\u202ebase-s0", "ｂａｓｅ-s0"])

@@ -129,7 +129,7 @@ def test_truncated_chunk_keeps_earlier_records_and_reports(wandb_results, tmp_pa
     assert run.config["trainer"]["total_training_steps"] == 29 and run.metrics["train/loss"]
     assert any("truncated" in p["message"] or "incomplete" in p["message"] for p in run.problems)
     ra001 = [f for f in audit_run_record(run, config()) if f.rule == "RA001"]
-    assert ra001 and ra001[0].location["path"].endswith(log.name)
+    assert ra001 and ra001[0].location.path.endswith(log.name)
     ra230 = [f for f in audit_run_record(run, config()) if f.rule == "RA230"]  # its partial history is no result
     assert ra230 and "killed" in ra230[0].message
 
@@ -142,7 +142,7 @@ def test_corrupt_header_is_ra001_and_an_input_error_for_that_run(wandb_results, 
     runs, discovery = _by_id(tmp_path)
     assert set(runs) == {"goodrun1"}
     (problem,) = discovery.problems
-    assert problem.rule == "RA001" and problem.location["path"].endswith(log.name)
+    assert problem.rule == "RA001" and problem.location.path.endswith(log.name)
     with pytest.raises(InputError) as err:
         find_run(tmp_path, log.parent.name, config())
     assert log.name in str(err.value) and "magic" in str(err.value)
@@ -236,5 +236,5 @@ def test_corrupt_records_in_a_real_log_are_one_problem_with_a_count(wandb_result
     assert run.metrics["train/loss"] and run.state == "killed"  # the exit record was past the flip
     findings = audit_run_record(run, config())
     ra001 = [f for f in findings if f.rule == "RA001"]
-    assert len(ra001) == 1 and ra001[0].location["path"].endswith(log.name)
+    assert len(ra001) == 1 and ra001[0].location.path.endswith(log.name)
     assert "RA230" in {f.rule for f in findings}  # its partial history is still audited
