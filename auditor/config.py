@@ -117,6 +117,15 @@ class CompareSettings:
     bootstrap_reps: int = setting(10_000, _positive, "a positive number of resamples")
     bootstrap_seed: int = 0
     dedupe: str = setting("latest", lambda v: v in ("latest", "first", "mean", "error"), "latest, first, mean or error")
+    # Comparisons derived from the runs (auditor/compare/derive.py; docs/usage-compare.md, "Derived comparisons"):
+    # auto = only when the results folder has no comparisons.yaml, always = besides its declared ones, off = never.
+    derive: str = setting("auto", lambda v: v in ("auto", "always", "off"), "auto, always or off")
+    baseline: str | None = None  # a run group: every derived comparison has it as the baseline
+    treatment_keys: list[str] = setting(factory=list)  # derive only between groups that differ in these keys
+    max_treatment_keys: int = setting(1, _positive, "a positive number of config keys")
+    min_seeds: int = setting(2, _positive, "a positive number of seeds")
+    metrics: list[str] = setting(factory=list)  # the metrics derived comparisons use (default: eval-like ones)
+    max_derived: int = setting(50, _positive, "a positive number of comparisons")
 
 
 @dataclass(frozen=True)
