@@ -237,17 +237,33 @@ def _report(changes, config, *, baseline_file, fmt, output, fail_on, lookup) -> 
            title="audit hook", preamble=preamble)
 
 
-def check_staged(start: Path, targets: list[Path], config, *, baseline_file, fmt, output, fail_on,
+def check_staged(start: Path, targets: list[Path], config_path: str | None, *, baseline_file, fmt, output, fail_on,
                  use_cache: bool = True, jobs: int | None = None) -> None:
-    """`audit scan --staged`: the index against HEAD; exits like every report (1 when a new finding blocks)."""
+    """`audit scan --staged`: the index against HEAD; exits like every report (1 when a new finding blocks).
+    The configuration is the staged one too (unless --config names a file): what is committed is checked
+    with the settings committed with it, not with an unstaged edit of pyproject.toml."""
     from auditor.gate import staged_change
     from auditor.vcs import Repo
 
     repo = Repo(start)
+    config = get_config(start, config_path) if config_path else staged_config(repo, start)
     rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
     change = staged_change(repo, config, [("" if r == "." else r) for r in rel], use_cache=use_cache, jobs=jobs)
     _report([change], config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
             lookup=_index_lookup(repo, config))
+
+
+def staged_config(repo, start: Path):
+    """[tool.auditor] (or auditor.yaml) as staged in the index, searched from `start` up to the repository's top."""
+    from auditor.config import load_snapshot_config
+
+    staged = repo.index_blobs()
+
+    def read(path: Path) -> bytes | None:
+        blob = staged.get(path.relative_to(repo.root).as_posix())
+        return repo.blob(blob) if blob else None
+
+    return load_snapshot_config(start, repo.root, read, " (staged)")
 
 
 def _index_lookup(repo, config):

@@ -80,6 +80,7 @@ class Repo:
         self._git.update_environment(GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
         self._resolved: dict[str, str] = {}
         self._blobs: dict[str, bytes] = {}  # blob sha -> data: content-addressed, so never stale
+        self._index: dict[str, str] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -255,7 +256,13 @@ class Repo:
         return _blob(self, blob_sha)
 
     def index_blobs(self) -> dict[str, str]:
-        """path -> blob sha of every regular file staged in the index (what the next commit holds)."""
+        """path -> blob sha of every regular file staged in the index (what the next commit holds); read once
+        (the configuration, the scan and the report's excerpts all ask)."""
+        if self._index is None:
+            self._index = self._read_index()
+        return dict(self._index)
+
+    def _read_index(self) -> dict[str, str]:
         out = self._run("ls-files", "--stage", "-z", what="reading the index")
         staged = {}
         for entry in out.split("\0"):
