@@ -17,8 +17,6 @@ from pathlib import Path
 
 from typing import Any, Callable, Iterable
 
-import yaml
-
 from auditor.errors import InputError
 from auditor.findings import SEVERITIES
 
@@ -308,6 +306,8 @@ def _settings_of(path: Path, data: bytes, where: str) -> dict | None:
             return tomllib.loads(text).get("tool", {}).get("auditor")
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"invalid TOML: {exc}", path=where) from exc
+    import yaml  # only for an auditor.yaml: the pre-commit hook's start-up does not pay for it
+
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

@@ -268,14 +268,14 @@ def staged_config(repo, start: Path):
 
 def _index_lookup(repo, config):
     """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
-    the index is listed again only when a finding is shown."""
-    from auditor.gate import git_files
+    a file is read from the index only when one of its findings is shown."""
+    from auditor.gate import git_file
 
     files: dict = {}
 
     def staged(path: str, line: int) -> str | None:
-        if not files:
-            files.update({f.path: f for f in git_files(repo, repo.index_blobs(), config)} or {"": None})
+        if path not in files:
+            files[path] = git_file(repo, repo.index_blobs(), config, path)
         return lookup(path, line)
 
     lookup = _git_lookup(files)
