@@ -255,15 +255,17 @@ def check_staged(start: Path, targets: list[Path], config_path: str | None, *, b
 
 def staged_config(repo, start: Path):
     """[tool.auditor] (or auditor.yaml) as staged in the index, searched from `start` up to the repository's top."""
+    return _snapshot_config(repo, start, repo.index_blobs(), " (staged)")
+
+
+def _snapshot_config(repo, start: Path, blobs: dict[str, str], label: str):
     from auditor.config import load_snapshot_config
 
-    staged = repo.index_blobs()
-
     def read(path: Path) -> bytes | None:
-        blob = staged.get(path.relative_to(repo.root).as_posix())
+        blob = blobs.get(path.relative_to(repo.root).as_posix())
         return repo.blob(blob) if blob else None
 
-    return load_snapshot_config(start, repo.root, read, " (staged)")
+    return load_snapshot_config(start, repo.root, read, label)
 
 
 def _index_lookup(repo, config):
@@ -332,7 +334,6 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
     from auditor.vcs import Repo
 
     git_repo = Repo(repo)
-    config = get_config(git_repo.root, config_path)
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if to_ref:
         refs = [PushedRef("HEAD", git_repo.resolve(to_ref), os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "(remote)"),
@@ -340,6 +341,12 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
                           else ZERO_SHA)]
     else:
         refs = parse_push_lines(click.get_text_stream("stdin").read())
+    # What is pushed is checked with the configuration pushed with it (the first pushed tip's; --config wins).
+    tip = next((ref.local_sha for ref in refs if ref.local_sha != ZERO_SHA), None)
+    if config_path or tip is None:
+        config = get_config(git_repo.root, config_path)
+    else:
+        config = _snapshot_config(git_repo, git_repo.root, git_repo.blob_shas_at(tip), f" (at {tip[:10]})")
     changes = push_changes(git_repo, refs, config)
     files = {}
     if changes:

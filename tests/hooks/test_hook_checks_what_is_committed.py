@@ -225,3 +225,19 @@ def test_scan_staged_names_the_staged_config_in_its_errors_and_config_overrides(
     (root / "auditor.yaml").write_text("ignore: [RA110]\n")
     blocked = run_cli("scan", "--staged", cwd=root)
     assert blocked.returncode == 1 and "RA110" in blocked.stdout
+
+
+def test_pre_push_uses_the_configuration_of_the_pushed_commit(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed", "--no-verify")
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text('[tool.auditor]\nignore = ["RA110"]\n')  # ignored in the working tree only
+    blocked = _git(root, "push", "origin", "main")
+    assert blocked.returncode != 0 and "RA110" in blocked.stdout + blocked.stderr
+
+    _git(root, "add", "pyproject.toml")
+    _git(root, "commit", "-qm", "RA110 ignored in the pushed config", "--no-verify")
+    pyproject.write_text('[tool.auditor]\nfail-on = "error"\n')  # the working tree's no longer ignores
+    ok = _git(root, "push", "origin", "main")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
