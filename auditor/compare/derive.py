@@ -52,6 +52,10 @@ class _Group:
     values: dict[str, frozenset[str]]  # config key -> the values its runs hold ("(unset)" where a run lacks it)
     started: float | None  # the earliest start time its runs record
 
+    @property
+    def items(self) -> frozenset:
+        return frozenset(self.values.items())
+
     def value_text(self, key: str) -> str:
         return ", ".join(sorted(self.values.get(key, UNSET)))
 
@@ -62,11 +66,11 @@ def derive_comparisons(runs: list[Run], config: Config, declared: list[Compariso
     taken = {frozenset((spec.baseline, spec.treatment)) for spec in declared}
     names = {spec.name for spec in declared}
     found: list[tuple[int, str, str, str, ComparisonSpec]] = []
-    for a, b in combinations(groups, 2):
-        if frozenset((a.name, b.name)) in taken:
-            continue
-        keys = sorted(k for k in a.values.keys() | b.values.keys() if a.values.get(k, UNSET) != b.values.get(k, UNSET))
-        if not keys or len(keys) > settings.max_treatment_keys:
+    items = {g.name: g.items for g in groups}
+    for a, b in _close_pairs(groups, settings.max_treatment_keys):
+        differing = items[a.name] ^ items[b.name]  # a key that differs leaves one or two (key, values) items
+        keys = sorted({key for key, _ in differing})
+        if not keys or len(keys) > settings.max_treatment_keys or frozenset((a.name, b.name)) in taken:
             continue
         if settings.treatment_keys and not all(is_treatment_key(k, settings.treatment_keys) for k in keys):
             continue
@@ -89,6 +93,27 @@ def derive_comparisons(runs: list[Run], config: Config, declared: list[Compariso
     return specs
 
 
+def _close_pairs(groups: list[_Group], most: int):
+    """The pairs of groups that may differ in at most `most` keys. For one key (the default) without comparing
+    every pair: groups equal but for key K share their items without K; a group without K at all has exactly
+    those items. A sweep of thousands of groups costs one pass over their keys, not millions of pairs."""
+    if most > 1:
+        yield from combinations(groups, 2)
+        return
+    by_items = {g.items: g for g in groups}
+    buckets: dict[tuple[str, frozenset], list[_Group]] = {}
+    for group in groups:
+        whole = group.items
+        for key, value in group.values.items():
+            rest = whole - {(key, value)}
+            buckets.setdefault((key, rest), []).append(group)
+            lacking = by_items.get(rest)
+            if lacking is not None:
+                yield lacking, group
+    for members in buckets.values():
+        yield from combinations(members, 2)
+
+
 def _ignored(config: Config) -> list[str]:
     """RA304's ignore_keys: what it does not count as a difference, derivation does not count either."""
     return list((config.rule_params.get("RA304") or {}).get("ignore_keys", DEFAULT_IGNORE_KEYS))
@@ -96,13 +121,17 @@ def _ignored(config: Config) -> list[str]:
 
 def _groups(runs: list[Run], config: Config) -> list[_Group]:
     skip, ignore = set(seed_keys(config)), _ignored(config)
+    counted: dict[str, bool] = {}  # key -> whether it can be a treatment (asked once per key, not per group)
     out = []
     for name, members in conditions(runs, config).items():
         flat = [flatten(run.config) for run in members if run.config]
         if not flat:
             continue  # nothing recorded: what differs cannot be told
-        keys = {k for f in flat for k in f if k not in skip and not any(fnmatch.fnmatch(k, p) for p in ignore)}
+        for key in {k for f in flat for k in f} - counted.keys():
+            counted[key] = key not in skip and not any(fnmatch.fnmatch(key, p) for p in ignore)
+        keys = {k for f in flat for k in f if counted[k]}
         values = {k: frozenset(show(f.get(k)) for f in flat) for k in keys}
+        values = {k: v for k, v in values.items() if v != UNSET}  # set to nothing everywhere: as if absent
         starts = [run.started_at for run in members if run.started_at is not None]
         out.append(_Group(name, members, values, min(starts) if starts else None))
     return out

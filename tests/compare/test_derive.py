@@ -48,3 +48,19 @@ def test_declared_pairs_are_left_to_comparisons_yaml_and_the_cap_warns(caplog):
         specs = derive_comparisons(runs, _config(max_derived=3), declared)
     assert [(s.baseline, s.treatment) for s in specs] == [("g0", "g2"), ("g0", "g3"), ("g0", "g4")]
     assert "9 comparisons could be derived; the first 3 are checked" in caplog.text
+
+
+def test_one_key_pairs_found_without_comparing_every_pair_are_the_pairwise_ones():
+    from auditor.runs.record import Run
+
+    runs = []
+    for g in range(60):
+        config = {"lr": g % 4, "wd": (g // 4) % 3, "depth": g // 12}
+        if g % 7 == 0:
+            config["ema"] = True  # set on some groups only: "unset vs value" is a difference too
+        runs += [Run(id=f"g{g:02d}-s{s}", folder="/r", group=f"g{g:02d}", seed=s, state="completed",
+                     config={**config, "seed": s}, reported={"val/acc": 0.5}) for s in range(2)]
+    everything = dict(max_derived=10_000)
+    one = derive_comparisons(runs, _config(**everything), [])
+    pairwise = derive_comparisons(runs, _config(max_treatment_keys=2, **everything), [])
+    assert one and [s.name for s in one] == [s.name for s in pairwise if len(s.treatment_keys) == 1]
