@@ -346,6 +346,11 @@ def _blob(repo: Repo, blob_sha: str) -> bytes:
     return data
 
 
+def _norm(path: str) -> str:
+    path = str(path).replace("\\", "/")
+    return path.removeprefix("./")
+
+
 def _git(cwd: Path, args: list[str], where: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of one git command; a missing git binary is the user's input error."""
     try:
@@ -409,11 +414,6 @@ def _stop(proc: subprocess.Popen) -> None:
     finally:
         if proc.stdout:
             proc.stdout.close()
-
-
-def _norm(path: str) -> str:
-    path = str(path).replace("\\", "/")
-    return path.removeprefix("./")
 
 
 def _unquote(path: str) -> str:
