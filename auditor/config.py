@@ -17,8 +17,6 @@ from pathlib import Path
 
 from typing import Any, Callable, Iterable
 
-import yaml
-
 from auditor.errors import InputError
 from auditor.findings import SEVERITIES
 
@@ -117,6 +115,15 @@ class CompareSettings:
     bootstrap_reps: int = setting(10_000, _positive, "a positive number of resamples")
     bootstrap_seed: int = 0
     dedupe: str = setting("latest", lambda v: v in ("latest", "first", "mean", "error"), "latest, first, mean or error")
+    # Comparisons derived from the runs (auditor/compare/derive.py; docs/usage-compare.md, "Derived comparisons"):
+    # auto = only when the results folder has no comparisons.yaml, always = besides its declared ones, off = never.
+    derive: str = setting("auto", lambda v: v in ("auto", "always", "off"), "auto, always or off")
+    baseline: str | None = None  # a run group: every derived comparison has it as the baseline
+    treatment_keys: list[str] = setting(factory=list)  # derive only between groups that differ in these keys
+    max_treatment_keys: int = setting(1, _positive, "a positive number of config keys")
+    min_seeds: int = setting(2, _positive, "a positive number of seeds")
+    metrics: list[str] = setting(factory=list)  # the metrics derived comparisons use (default: eval-like ones)
+    max_derived: int = setting(50, _positive, "a positive number of comparisons")
 
 
 @dataclass(frozen=True)
@@ -257,26 +264,56 @@ def find_config_file(start: Path, untrusted: Iterable[Path | str] = ()) -> Path 
     repo_root = next((index for index, folder in enumerate(folders) if (folder / ".git").exists()), None)
     folders = folders[:1] if repo_root is None else folders[:repo_root + 1]
     refused = [Path(u).resolve() for u in untrusted]
+    folders = [f for f in folders if not any(f == bad or f.is_relative_to(bad) for bad in refused)]
+    found = _first_config(folders, _read_disk)
+    return found[0] if found else None
+
+
+# A configuration file's bytes by its path, or None when there is none: the disk, or a git snapshot (the index).
+Reader = Callable[[Path], "bytes | None"]
+
+
+def _read_disk(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc}", path=str(path)) from exc
+
+
+def _first_config(folders: list[Path], read: Reader, label: str = "") -> tuple[Path, dict] | None:
+    """(file, its auditor settings) of the first folder holding auditor.yaml or a pyproject.toml with
+    [tool.auditor]; `label` marks where the bytes came from in errors (" (staged)")."""
     for folder in folders:
-        if any(folder == bad or folder.is_relative_to(bad) for bad in refused):
-            continue
-        yaml_file = folder / "auditor.yaml"
-        if yaml_file.is_file():
-            return yaml_file
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and _pyproject_section(pyproject) is not None:
-            return pyproject
+        for name in ("auditor.yaml", "pyproject.toml"):
+            data = read(folder / name)
+            if data is None:
+                continue
+            raw = _settings_of(folder / name, data, f"{folder / name}{label}")
+            if raw is not None:
+                return folder / name, raw
     return None
 
 
-def _pyproject_section(path: Path) -> dict | None:
+def _settings_of(path: Path, data: bytes, where: str) -> dict | None:
+    """The auditor's settings in a file's bytes: [tool.auditor] of a pyproject.toml (None when it has none),
+    the whole auditor.yaml (or its `auditor:` key)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", path=str(path)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"invalid TOML: {exc}", path=str(path)) from exc
-    return data.get("tool", {}).get("auditor")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read: {exc}", path=where) from exc
+    if path.name.endswith(".toml"):
+        try:
+            return tomllib.loads(text).get("tool", {}).get("auditor")
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"invalid TOML: {exc}", path=where) from exc
+    import yaml  # only for an auditor.yaml: the pre-commit hook's start-up does not pay for it
+
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InputError(f"invalid YAML: {exc}", path=where, line=line + 1 if line is not None else None) from exc
+    return raw.get("auditor", raw) if isinstance(raw, dict) else raw
 
 
 def load_config(start: Path | str | None = None, explicit: Path | str | None = None,
@@ -288,20 +325,26 @@ def load_config(start: Path | str | None = None, explicit: Path | str | None = N
         return Config(root=start.resolve() if start.is_dir() else start.resolve().parent)
     if not path.is_file():
         raise InputError("configuration file not found", path=str(path))
-    if path.name.endswith(".toml"):
-        raw = _pyproject_section(path) or {}
-    else:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            raise InputError(f"invalid YAML: {exc}", path=str(path), line=line + 1 if line is not None else None) from exc
-        raw = raw.get("auditor", raw) if isinstance(raw, dict) else raw
-    return parse_config(raw, path)
+    raw = _settings_of(path, _read_disk(path) or b"", str(path))
+    return parse_config(raw if raw is not None else {}, path)
 
 
-def parse_config(raw: Any, path: Path) -> Config:
-    where = str(path)
+def load_snapshot_config(start: Path, repo_root: Path, read: Reader, label: str) -> Config:
+    """The configuration a git snapshot (the index, a commit) holds for `start`: the same search as on disk,
+    from `start` up to `repo_root`, reading each file through `read`. Errors name the file with `label`."""
+    start, repo_root = start.resolve(), repo_root.resolve()
+    folder = start if start.is_dir() else start.parent
+    folders = [folder, *[p for p in folder.parents if p.is_relative_to(repo_root)]] \
+        if folder.is_relative_to(repo_root) else [repo_root]
+    found = _first_config(folders, read, label)
+    if found is None:
+        return Config(root=folder)
+    path, raw = found
+    return parse_config(raw, path, where=f"{path}{label}")
+
+
+def parse_config(raw: Any, path: Path, where: str | None = None) -> Config:
+    where = where or str(path)
     if not isinstance(raw, dict):
         raise InputError("the auditor configuration must be a table/mapping", path=where)
     config = Config(root=path.resolve().parent, source=where)

@@ -57,13 +57,16 @@ def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[s
     from auditor.code.discover import SKIP_DIRS
 
     prefix = _prefix(repo, config)
+    skipped: dict[str, bool] = {}  # folder -> skipped: asked once per folder, not per file (the hook's budget)
     files: list[SourceFile] = []
     for path, blob in sorted(blobs.items()):
         if not path.endswith(".py") or not path.startswith(prefix):
             continue
         rel = path[len(prefix):]
-        folders = rel.split("/")[:-1]
-        if any(p in SKIP_DIRS or p.endswith(".egg-info") for p in folders) or config.is_excluded(rel):
+        folder = rel.rpartition("/")[0]
+        if folder not in skipped:
+            skipped[folder] = any(p in SKIP_DIRS or p.endswith(".egg-info") for p in folder.split("/") if p)
+        if skipped[folder] or (config.exclude and config.is_excluded(rel)):
             continue
         if targets and not any(not t or rel == t or rel.startswith(t + "/") for t in targets):
             continue
@@ -71,11 +74,23 @@ def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[s
     return files
 
 
+def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> SourceFile | None:
+    """One file of `blobs` by its path relative to the config root (None when the snapshot has no such file)."""
+    path = _prefix(repo, config) + rel
+    blob = blobs.get(path)
+    return GitFile(rel, None, blob=blob, full=f"{blob}:{path}", reader=repo.blob) if blob else None
+
+
 def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str, *,
             use_cache: bool = True, jobs: int | None = None) -> Change:
     """Scan both snapshots; the head's findings split into new and known by fingerprint."""
-    before = scan_files(base, config, use_cache=use_cache, jobs=jobs).findings if base else []
-    result = scan_files(head, config, use_cache=use_cache, jobs=jobs)
+    from auditor.code.discover import SKIP_DIRS
+    from auditor.code.facts import ProjectFacts, read_facts
+
+    # The project's packaging facts are read once (a walk of the tree), not once per snapshot.
+    facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
+    before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if base else []
+    result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts)
     new, known = split_new(before, result.findings)
     base_blobs = {f.path: f.blob for f in base}
     changed = sum(1 for f in head if f.blob is None or base_blobs.get(f.path) != f.blob)

@@ -237,29 +237,47 @@ def _report(changes, config, *, baseline_file, fmt, output, fail_on, lookup) -> 
            title="audit hook", preamble=preamble)
 
 
-def check_staged(start: Path, targets: list[Path], config, *, baseline_file, fmt, output, fail_on,
+def check_staged(start: Path, targets: list[Path], config_path: str | None, *, baseline_file, fmt, output, fail_on,
                  use_cache: bool = True, jobs: int | None = None) -> None:
-    """`audit scan --staged`: the index against HEAD; exits like every report (1 when a new finding blocks)."""
+    """`audit scan --staged`: the index against HEAD; exits like every report (1 when a new finding blocks).
+    The configuration is the staged one too (unless --config names a file): what is committed is checked
+    with the settings committed with it, not with an unstaged edit of pyproject.toml."""
     from auditor.gate import staged_change
     from auditor.vcs import Repo
 
     repo = Repo(start)
+    config = get_config(start, config_path) if config_path else staged_config(repo, start)
     rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
     change = staged_change(repo, config, [("" if r == "." else r) for r in rel], use_cache=use_cache, jobs=jobs)
     _report([change], config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
             lookup=_index_lookup(repo, config))
 
 
+def staged_config(repo, start: Path):
+    """[tool.auditor] (or auditor.yaml) as staged in the index, searched from `start` up to the repository's top."""
+    return _snapshot_config(repo, start, repo.index_blobs(), " (staged)")
+
+
+def _snapshot_config(repo, start: Path, blobs: dict[str, str], label: str):
+    from auditor.config import load_snapshot_config
+
+    def read(path: Path) -> bytes | None:
+        blob = blobs.get(path.relative_to(repo.root).as_posix())
+        return repo.blob(blob) if blob else None
+
+    return load_snapshot_config(start, repo.root, read, label)
+
+
 def _index_lookup(repo, config):
     """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
-    the index is listed again only when a finding is shown."""
-    from auditor.gate import git_files
+    a file is read from the index only when one of its findings is shown."""
+    from auditor.gate import git_file
 
     files: dict = {}
 
     def staged(path: str, line: int) -> str | None:
-        if not files:
-            files.update({f.path: f for f in git_files(repo, repo.index_blobs(), config)} or {"": None})
+        if path not in files:
+            files[path] = git_file(repo, repo.index_blobs(), config, path)
         return lookup(path, line)
 
     lookup = _git_lookup(files)
@@ -316,7 +334,6 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
     from auditor.vcs import Repo
 
     git_repo = Repo(repo)
-    config = get_config(git_repo.root, config_path)
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if to_ref:
         refs = [PushedRef("HEAD", git_repo.resolve(to_ref), os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "(remote)"),
@@ -324,6 +341,12 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
                           else ZERO_SHA)]
     else:
         refs = parse_push_lines(click.get_text_stream("stdin").read())
+    # What is pushed is checked with the configuration pushed with it (the first pushed tip's; --config wins).
+    tip = next((ref.local_sha for ref in refs if ref.local_sha != ZERO_SHA), None)
+    if config_path or tip is None:
+        config = get_config(git_repo.root, config_path)
+    else:
+        config = _snapshot_config(git_repo, git_repo.root, git_repo.blob_shas_at(tip), f" (at {tip[:10]})")
     changes = push_changes(git_repo, refs, config)
     files = {}
     if changes:

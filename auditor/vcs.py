@@ -1,4 +1,4 @@
-"""The one layer over git (through gitpython): resolve SHAs, read trees at a SHA, list commits and changes.
+"""The one layer over git (plain `git` processes): resolve SHAs, read trees at a SHA, list commits and changes.
 
 Nothing here checks anything out or writes into the repository: files are read from tree and
 blob objects, and git commands run with GIT_OPTIONAL_LOCKS=0 so that even `git diff` against
@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,15 +26,8 @@ if TYPE_CHECKING:
     from auditor.config import Config
     from auditor.findings import Finding
 
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # a missing git binary becomes our error, not an ImportError
-
-import git
-from git.exc import (
-    GitCommandError,
-    GitCommandNotFound,
-    InvalidGitRepositoryError,
-    NoSuchPathError,
-)
+# Plain `git` processes, no gitpython: importing it costs a pre-commit hook more than the whole warm scan.
+GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 
 SHALLOW_HINT = "the repository is shallow: fetch more history (git fetch --unshallow)"
 MAX_SOURCE_BYTES = 2_000_000  # larger .py blobs are generated data, not code worth scanning
@@ -67,37 +63,42 @@ class Repo:
         where = Path(path).expanduser()
         if not where.exists():
             raise InputError("no such directory (expected a git repository)", path=str(where))
-        try:
-            self._repo = git.Repo(where, search_parent_directories=True)
-        except (InvalidGitRepositoryError, NoSuchPathError):
+        folder = where if where.is_dir() else where.parent
+        # --show-toplevel last: in a bare repository (or inside .git) it fails after printing the rest.
+        status, out, _ = _git(folder, ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-dir",
+                                       "--git-common-dir", "--show-toplevel"], folder)
+        lines = out.splitlines()
+        if len(lines) < 3:
             raise InputError("not a git repository (pass --repo with the repository the runs came from)",
-                             path=str(where)) from None
-        if self._repo.bare:
-            self.root = Path(self._repo.git_dir).resolve()
+                             path=str(where))
+        self.bare = lines[0].strip() == "true"
+        self.git_dir, self.common_dir = Path(lines[1]).resolve(), Path(lines[2]).resolve()
+        if self.bare:
+            self.root = self.git_dir
         else:
-            self.root = Path(self._repo.working_tree_dir).resolve()
-        self._git = self._repo.git
-        # No optional index refresh: reading the working tree must not rewrite .git/index.
-        self._git.update_environment(GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
+            self.root = Path(lines[3]).resolve() if status == 0 and len(lines) > 3 else self.git_dir.parent
         self._resolved: dict[str, str] = {}
         self._blobs: dict[str, bytes] = {}  # blob sha -> data: content-addressed, so never stale
+        self._index: dict[str, str] | None = None
+        self._objects = _ObjectReader(self.root)
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _run(self, *args: str, what: str = "") -> str:
-        try:
-            return self._git.execute(["git", "-c", "core.quotePath=false", *args], strip_newline_in_stdout=False)
-        except GitCommandNotFound:
-            raise InputError("the git executable was not found on PATH", path=str(self.root)) from None
-        except GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            message = detail[-1].removeprefix("stderr: ").strip(" '") if detail else str(exc)
+    def _status(self, *args: str) -> tuple[int, str, str]:
+        return _git(self.root, ["-c", "core.quotePath=false", *args], self.root)
+
+    def _run(self, *args: str, what: str = "", env: dict[str, str] | None = None) -> str:
+        status, out, err = _git(self.root, ["-c", "core.quotePath=false", *args], self.root, env)
+        if status != 0:
+            detail = err.strip().splitlines()
+            message = detail[-1].strip() if detail else f"exit status {status}"
             if self.is_shallow():
                 message += f" ({SHALLOW_HINT})"
-            raise InputError(f"{what or 'git ' + args[0]} failed: {message}", path=str(self.root)) from None
+            raise InputError(f"{what or 'git ' + args[0]} failed: {message}", path=str(self.root))
+        return out
 
     def close(self) -> None:
-        self._repo.close()
+        self._objects.close()
 
     def __enter__(self):
         return self
@@ -108,13 +109,13 @@ class Repo:
     # -- revisions --------------------------------------------------------------------------
 
     def is_shallow(self) -> bool:
-        return (Path(self._repo.common_dir) / "shallow").exists()
+        return (self.common_dir / "shallow").exists()
 
     def head_sha(self) -> str:
-        try:
-            return self._repo.head.commit.hexsha  # detached HEAD is fine
-        except ValueError:
-            raise InputError("the repository has no commits yet", path=str(self.root)) from None
+        status, out, _ = self._status("rev-parse", "--verify", "--quiet", "HEAD^{commit}")  # detached HEAD is fine
+        if status != 0 or not out.strip():
+            raise InputError("the repository has no commits yet", path=str(self.root))
+        return out.strip()
 
     def resolve(self, rev: str) -> str:
         """Full 40-hex SHA of a commit named by `rev` (a full or abbreviated SHA, branch, tag, HEAD~2...)."""
@@ -123,12 +124,7 @@ class Repo:
             return self._resolved[rev]
         if not rev or rev.startswith("-"):
             raise InputError(f"{rev!r} is not a revision", path=str(self.root))
-        try:
-            out = self._git.execute(["git", "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}"],
-                                    with_extended_output=True, with_exceptions=False)
-        except GitCommandNotFound:
-            raise InputError("the git executable was not found on PATH", path=str(self.root)) from None
-        status, stdout, stderr = out
+        status, stdout, stderr = self._status("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}")
         if status == 0 and stdout.strip():
             sha = stdout.strip()
             self._resolved[rev] = sha
@@ -162,8 +158,7 @@ class Repo:
 
     def merge_base(self, a: str, b: str) -> str:
         sha_a, sha_b = self.resolve(a), self.resolve(b)
-        status, stdout, _ = self._git.execute(["git", "merge-base", sha_a, sha_b],
-                                              with_extended_output=True, with_exceptions=False)
+        status, stdout, _ = self._status("merge-base", sha_a, sha_b)
         if status == 0 and stdout.strip():
             return stdout.strip().splitlines()[0]
         message = f"{sha_a[:10]} and {sha_b[:10]} have no common history"
@@ -172,8 +167,7 @@ class Repo:
         raise InputError(message, path=str(self.root))
 
     def is_ancestor(self, a: str, b: str) -> bool:
-        status, _, _ = self._git.execute(["git", "merge-base", "--is-ancestor", self.resolve(a), self.resolve(b)],
-                                         with_extended_output=True, with_exceptions=False)
+        status, _, _ = self._status("merge-base", "--is-ancestor", self.resolve(a), self.resolve(b))
         return status == 0
 
     def range_note(self, a: str, b: str) -> str | None:
@@ -271,7 +265,13 @@ class Repo:
         return _blob(self, blob_sha)
 
     def index_blobs(self) -> dict[str, str]:
-        """path -> blob sha of every regular file staged in the index (what the next commit holds)."""
+        """path -> blob sha of every regular file staged in the index (what the next commit holds); read once
+        (the configuration, the scan and the report's excerpts all ask)."""
+        if self._index is None:
+            self._index = self._read_index()
+        return dict(self._index)
+
+    def _read_index(self) -> dict[str, str]:
         out = self._run("ls-files", "--stage", "-z", what="reading the index")
         staged = {}
         for entry in out.split("\0"):
@@ -305,21 +305,22 @@ class Repo:
         path -> set of 1-based line numbers in the current file; None means the whole file
         (untracked .py files). Deleted files are left out; a pure deletion gives an empty set.
         """
-        if self._repo.bare:
+        if self.bare:
             raise InputError("a bare repository has no working tree to diff", path=str(self.root))
         start = self.merge_base(base, self.head_sha())
         # `git diff` against the working tree refreshes and rewrites the index (GIT_OPTIONAL_LOCKS
         # does not stop it in every git version): give it a private copy of the index instead.
         with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
-            index = Path(self._repo.git_dir) / "index"
+            index = Path(os.environ.get("GIT_INDEX_FILE") or self.git_dir / "index")
+            index = index if index.is_absolute() else self.root / index
             private = Path(scratch) / "index"
             if index.exists():
                 shutil.copyfile(index, private)
-            with self._git.custom_environment(GIT_INDEX_FILE=str(private)):
-                text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--",
-                                 what="diffing the working tree")
-                untracked = self._run("ls-files", "--others", "--exclude-standard", "-z",
-                                      what="listing untracked files")
+            env = {"GIT_INDEX_FILE": str(private)}
+            text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--",
+                             what="diffing the working tree", env=env)
+            untracked = self._run("ls-files", "--others", "--exclude-standard", "-z",
+                                  what="listing untracked files", env=env)
         changed = _parse_unified_zero(text)
         for path in untracked.split("\0"):
             if path.endswith(".py"):
@@ -334,7 +335,7 @@ _LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
 
 
 def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
-    key = (repo._repo.git_dir, full_sha)
+    key = (str(repo.git_dir), full_sha)
     if key not in _LISTINGS:
         out = repo._run("ls-tree", "-r", "-l", "-z", "--full-tree", full_sha, what=f"reading the tree at {full_sha[:10]}")
         listing = {}
@@ -356,10 +357,7 @@ def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
 def _blob(repo: Repo, blob_sha: str) -> bytes:
     data = repo._blobs.get(blob_sha)
     if data is None:
-        try:
-            data = repo._repo.odb.stream(bytes.fromhex(blob_sha)).read()
-        except (ValueError, GitCommandError) as exc:
-            raise InputError(f"cannot read git object {blob_sha}: {exc}", path=str(repo.root)) from None
+        data = repo._objects.read(blob_sha)
         repo._blobs[blob_sha] = data
     return data
 
@@ -377,6 +375,71 @@ def _extract_inside(archive: Path, dest: Path) -> None:
 def _norm(path: str) -> str:
     path = str(path).replace("\\", "/")
     return path.removeprefix("./")
+
+
+def _git(cwd: Path, args: list[str], where: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of one git command; a missing git binary is the user's input error."""
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, env={**os.environ, **GIT_ENV, **(env or {})})
+    except FileNotFoundError:
+        raise InputError("the git executable was not found on PATH", path=str(where)) from None
+    decode = lambda data: data.decode("utf-8", "surrogateescape")  # noqa: E731 - paths keep their bytes
+    return proc.returncode, decode(proc.stdout), decode(proc.stderr)
+
+
+class _ObjectReader:
+    """Blobs by id through one `git cat-file --batch` for the repository's life (a cold scan reads thousands;
+    a process each would cost more than the scan). Started on the first read; a forked child starts its own."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._proc: subprocess.Popen | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._finalizer = None
+
+    def read(self, sha: str) -> bytes:
+        if not re.fullmatch(r"[0-9a-fA-F]{4,64}", sha or ""):
+            raise InputError(f"cannot read git object {sha!r}: not an object id", path=str(self.root))
+        with self._lock:
+            proc = self._process()
+            proc.stdin.write(sha.encode("ascii") + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline().split()
+            if len(header) != 3 or header[1] != b"blob":
+                what = b" ".join(header[1:]).decode("ascii", "replace") or "git cat-file ended"
+                raise InputError(f"cannot read git object {sha}: {what}", path=str(self.root))
+            data = proc.stdout.read(int(header[2]))
+            proc.stdout.read(1)  # the newline after the content
+            return data
+
+    def _process(self) -> subprocess.Popen:
+        if self._proc is None or self._pid != os.getpid() or self._proc.poll() is not None:
+            try:
+                self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                              env={**os.environ, **GIT_ENV})
+            except FileNotFoundError:
+                raise InputError("the git executable was not found on PATH", path=str(self.root)) from None
+            self._pid = os.getpid()
+            self._finalizer = weakref.finalize(self, _stop, self._proc)
+        return self._proc
+
+    def close(self) -> None:
+        if self._finalizer is not None and self._pid == os.getpid():
+            self._finalizer()
+        self._proc = None
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.close()
+        proc.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+    finally:
+        if proc.stdout:
+            proc.stdout.close()
 
 
 def _unquote(path: str) -> str:

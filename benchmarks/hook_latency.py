@@ -3,8 +3,9 @@ repo with a 10-file change.
 
 Builds a temp git repo of 2,000 committed trainer-like Python files, then edits 10 of them (one edit adds the
 verl-style final-validation skip) and stages them. Times each command as a subprocess with a fresh
-XDG_CACHE_HOME: cold (empty cache) and warm (the number a hook user feels; the median of three). Also prints
-the floor: `python -m auditor --help` (interpreter + CLI start-up).
+XDG_CACHE_HOME: cold (empty cache) and warm (the number a hook user feels; the median of three), each with the
+child's CPU time (user + system, from getrusage): on a loaded machine the wall time grows, the CPU time does not.
+Also prints the floor: `python -m auditor --help` (interpreter + CLI start-up).
 
 Usage: python benchmarks/hook_latency.py [--files 2000] [--changed 10]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,15 +99,24 @@ def make_repo(root: Path, files: int) -> list[Path]:
     return paths
 
 
-def scan(repo: Path, env: dict, mode: tuple[str, ...] = ("--diff", "HEAD")) -> tuple[float, int, str]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "auditor", "scan", *mode], cwd=repo, env=env,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall s, CPU s of the child, the process)."""
+    cpu, start = child_cpu(), time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    return time.perf_counter() - start, child_cpu() - cpu, proc
+
+
+def scan(repo: Path, env: dict, mode: tuple[str, ...] = ("--diff", "HEAD")) -> tuple[float, float, int, str]:
+    elapsed, cpu, proc = timed([sys.executable, "-m", "auditor", "scan", *mode], cwd=repo, env=env)
     if proc.returncode not in (0, 1):
         sys.exit(f"scan failed (exit {proc.returncode}):\n{proc.stderr}")
     last = (proc.stdout.strip().splitlines() or [""])[-1]
-    return elapsed, proc.returncode, last
+    return elapsed, cpu, proc.returncode, last
 
 
 def main() -> None:
@@ -124,18 +135,20 @@ def main() -> None:
             paths[i].write_text(source(i, validate=SKIP if n == 0 else OK, scale=2.0))
         env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "cache")}
         env.pop("CI", None)
+        # An installed package has its bytecode compiled; without it every run compiles the auditor again.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "auditor", "--help"], env=env, capture_output=True, check=True)
-        print(f"{'floor (audit --help)':<26} {time.perf_counter() - start:6.3f} s")
+        wall, cpu, _ = timed([sys.executable, "-m", "auditor", "--help"], env=env, check=True)
+        print(f"{'floor (audit --help)':<26} {wall:6.3f} s  cpu {cpu:.3f} s")
         subprocess.run(["git", "add", "-A"], cwd=tmp / "repo", check=True)
         for mode in (("--staged",), ("--diff", "HEAD")):
             name = " ".join(mode)
-            cold, code, last = scan(tmp / "repo", env, mode)
-            print(f"{name + ' cold':<26} {cold:6.3f} s  exit {code}  [{last}]")
-            warm = [scan(tmp / "repo", env, mode)[0] for _ in range(3)]
-            print(f"{name + ' warm (median)':<26} {statistics.median(warm):6.3f} s  "
-                  f"(runs: {', '.join(f'{w:.3f}' for w in warm)})")
+            cold, cpu, code, last = scan(tmp / "repo", env, mode)
+            print(f"{name + ' cold':<26} {cold:6.3f} s  cpu {cpu:.3f} s  exit {code}  [{last}]")
+            warm = [scan(tmp / "repo", env, mode)[:2] for _ in range(3)]
+            print(f"{name + ' warm (median)':<26} {statistics.median(w for w, _ in warm):6.3f} s  "
+                  f"cpu {statistics.median(c for _, c in warm):.3f} s  "
+                  f"(runs: {', '.join(f'{w:.3f}' for w, _ in warm)})")
         print(f"{args.changed} of {args.files} files changed; load average after {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

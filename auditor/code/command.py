@@ -57,14 +57,13 @@ def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache
         if not os.path.lexists(target):
             raise InputError("no such file or directory", path=str(target))
     start = targets[0] if targets[0].is_dir() else targets[0].parent
-    config = get_config(start, config_path)
     use_cache = not no_cache
-
-    if staged:
+    if staged:  # the index, with the configuration staged in it
         from auditor.hooks import check_staged
 
-        check_staged(start, targets, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
-                     use_cache=use_cache, jobs=jobs)
+        check_staged(start, targets, config_path, baseline_file=baseline_file, fmt=fmt, output=output,
+                     fail_on=fail_on, use_cache=use_cache, jobs=jobs)
+    config = get_config(start, config_path)
     notes = {"where": ""}
 
     def reported(result):

@@ -15,19 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.code.analysis import FileAnalyzer, reuse_previous, unreadable_result
+from typing import TYPE_CHECKING
+
 from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, discover
 from auditor.code.facts import ProjectFacts, read_facts
-from auditor.code.pool import run_analysis
-from auditor.code.project_cache import project_findings, split_summaries
 from auditor.code.sources import SourceFile, read_candidates
-from auditor.code.suppress import Suppression, apply_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.fingerprint import code_fingerprint
 from auditor.meta import PROJECT_PATH
 from auditor.findings import Finding, sort_findings
+
+if TYPE_CHECKING:
+    from auditor.code.analysis import FileAnalyzer
 
 
 @dataclass
@@ -87,6 +88,12 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
                    jobs: int | None, keep_index: bool, facts: ProjectFacts) -> ScanResult:
+    # Imported here: a warm scan answered by the project cache (the pre-commit hook) never loads the analysis.
+    from auditor.code.analysis import FileAnalyzer, reuse_previous, unreadable_result
+    from auditor.code.pool import run_analysis
+    from auditor.code.project_cache import project_findings, split_summaries
+    from auditor.code.suppress import Suppression, apply_suppressions
+
     analyzers: list[FileAnalyzer] = []
 
     def analyzer() -> FileAnalyzer:  # built only when a file must really be analyzed: it imports every rule

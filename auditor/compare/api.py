@@ -1,6 +1,7 @@
 """The comparison engine, for `audit compare` and for `nightly`.
 
 - `load_comparisons(results_dir)`: the declared comparisons of `comparisons.yaml`, validated.
+- `auditor.compare.derive.derive_comparisons(runs, config, declared)`: the ones derived from the runs.
 - `check_comparison(spec, runs, config, repo=None)`: run the compare rules on one comparison and
   return the findings with a summary (effect, CI, per-seed rows, verdict).
 """
@@ -45,6 +46,7 @@ class ComparisonSpec:
     confidence: float | None = None
     path: str | None = None  # where it was declared
     line: int | None = None
+    derived: str | None = None  # derived from the runs, not declared: why (auditor/compare/derive.py)
 
 
 @dataclass
@@ -149,7 +151,9 @@ def check_comparison(spec: ComparisonSpec, runs: list[Run], config: Config, repo
                                   higher_is_better=spec.higher_is_better, treatment_keys=spec.treatment_keys,
                                   repo=repo, confidence=spec.confidence, **overrides)
     findings = run_rules(comparison, selected_rules(config, "compare"))
-    return ComparisonResult(findings, summarize_comparison(comparison, findings, name=spec.name), comparison)
+    summary = summarize_comparison(comparison, findings, name=spec.name)
+    summary["derived"] = spec.derived
+    return ComparisonResult(findings, summary, comparison)
 
 
 def run_rules(comparison: Comparison, rules) -> list[Finding]:

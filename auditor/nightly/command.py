@@ -80,8 +80,10 @@ def nightly(results_dir, repo, no_repo, out, executor, address, partition, time_
     log.info("replays: %d (%d run)", stats.get("replays", 0), stats.get("replays_run", 0))
     counts = {s: sum(f.severity == s for f in outcome.findings) for s in SEVERITIES}
     new = sum(f.fingerprint in outcome.new for f in outcome.findings)
+    derived = stats.get("comparisons_derived", 0)
     click.echo(f"{len(outcome.findings)} finding(s) ({counts['error']} error, {counts['warning']} warning, "
-               f"{counts['info']} info; {new} new) in {stats.get('runs', 0)} run(s)")
+               f"{counts['info']} info; {new} new) in {stats.get('runs', 0)} run(s), "
+               f"{stats.get('comparisons', 0)} comparison(s)" + (f" ({derived} derived from the runs)" if derived else ""))
     click.echo(f"report: {Path(out) / 'report.html'}")
     _refuse_empty(results_dir, stats, config)
     if outcome.repo_root is None and not no_repo:

@@ -67,6 +67,7 @@ class ComparisonReport:
     metric: str
     summary: dict
     findings: list[Finding]
+    derived: str | None = None  # not declared in comparisons.yaml: why it was derived
 
 
 @dataclass
@@ -302,7 +303,10 @@ class Nightly:
         return reach
 
     def check_comparisons(self, runs: list) -> tuple[list[Finding], list[ComparisonReport]]:
-        specs = sources.comparisons(self.results_dir) or []
+        """The comparisons of comparisons.yaml, then those derived from the runs (see auditor/compare/derive.py)."""
+        declared = sources.comparisons(self.results_dir) or []
+        derived = sources.derived_comparisons(runs, self.config, declared, self.results_dir)
+        specs = declared + derived
         findings, reports = [], []
         for spec in specs:
             try:
@@ -316,15 +320,18 @@ class Nightly:
                 name=str(getattr(spec, "name", "") or f"{spec.baseline} vs {spec.treatment}"),
                 baseline=str(getattr(spec, "baseline", "")), treatment=str(getattr(spec, "treatment", "")),
                 metric=str(getattr(spec, "metric", "")), summary=summary,
-                findings=sort_findings(spec_findings)))
-        self.stats.update(comparisons=len(reports))
+                findings=sort_findings(spec_findings), derived=getattr(spec, "derived", None)))
+        self.stats.update(comparisons=len(reports), comparisons_derived=len(derived))
         return findings, reports
 
     def _comparison_unusable(self, spec, exc: InputError) -> Finding:
         from auditor.findings import groups_location
         from auditor.meta import input_unreadable
 
-        where = f"comparisons.yaml:{spec.line}" if getattr(spec, "line", None) else "comparisons.yaml"
+        if getattr(spec, "derived", None):
+            where = "derived from the runs"
+        else:
+            where = f"comparisons.yaml:{spec.line}" if getattr(spec, "line", None) else "comparisons.yaml"
         return input_unreadable(f"comparison {spec.name!r} ({where}) was not checked: {exc.message}",
                                 groups_location(str(spec.baseline), str(spec.treatment)),
                                 {"comparison": spec.name, "path": where}, config=self.config, anchor=str(spec.name))

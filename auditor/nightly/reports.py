@@ -18,7 +18,7 @@ from auditor.config import Config
 from auditor.findings import Finding, summarize
 from auditor.locations import GroupsLocation
 from auditor.report import render, write_atomic
-from auditor.report.escape import Markdown
+from auditor.report.escape import Markdown, md_text
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 REPORT_FILES = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
@@ -59,7 +59,8 @@ def build_summary(outcome) -> dict:
         "runs": len(outcome.runs),
         "groups": len({run.group for run in outcome.runs if run.group}),
         "comparisons": [{"name": c.name, "baseline": c.baseline, "treatment": c.treatment, "metric": c.metric,
-                         "findings": len(c.findings)} for c in outcome.comparisons],
+                         "verdict": (c.summary or {}).get("verdict"), "findings": len(c.findings),
+                         "derived": c.derived} for c in outcome.comparisons],
         "new_fingerprints": sorted({f.fingerprint for f in new}),
     }
     if outcome.repo_root is None:
@@ -74,6 +75,10 @@ def markdown_preamble(summary: dict) -> str:
     if summary["by_rule"]:
         lines += ["| rule | findings | new |", "|---|---|---|"]
         lines += [f"| {rule} `{e['name']}` | {e['count']} | {e['new']} |" for rule, e in summary["by_rule"].items()]
+    if summary["comparisons"]:
+        lines += ["", "| comparison | verdict | source |", "|---|---|---|"]
+        lines += [f"| {md_text(c['name'])} | {md_text(c['verdict'] or 'not checked')} | "
+                  f"{md_text(c['derived'] or 'comparisons.yaml')} |" for c in summary["comparisons"]]
     return Markdown("\n".join(lines))
 
 

@@ -76,6 +76,13 @@ def comparisons(results_dir: Path) -> list:
     return list(load_comparisons(results_dir))
 
 
+def derived_comparisons(runs: list, config: Config, declared: list, results_dir: Path) -> list:
+    """The comparisons derived from the runs, when [tool.auditor.compare] derive says so for this folder."""
+    from auditor.compare.derive import derive_comparisons, should_derive
+
+    return derive_comparisons(runs, config, declared) if should_derive(config, results_dir) else []
+
+
 def check_comparison(spec, runs: list, config: Config, repo: str | None):
     from auditor.compare.api import check_comparison as check
 

@@ -253,6 +253,7 @@ def _comparison_panel(report, new: set[str], links: Links, plot: PlotMaker) -> s
             f'<p class="facts"><code>{_e(report.baseline)}</code> → <code>{_e(report.treatment)}</code> on '
             f'<code>{_e(report.metric)}</code> · {_e(effect)}'
             + (f' · <span class="verdict">{_e(verdict)}</span>' if verdict else "") + "</p>"
+            + (f'<p class="facts">{_e(report.derived)}</p>' if getattr(report, "derived", None) else "")
             + plot.get("comparison", data) + _findings_table(_by_severity(report.findings), new, links) + "</section>")
 
 

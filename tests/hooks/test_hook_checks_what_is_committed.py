@@ -178,3 +178,66 @@ def test_pre_push_under_the_pre_commit_framework_reads_its_refs_from_the_environ
     proc = subprocess.run([sys.executable, "-m", "auditor", "hook", "pre-push"], cwd=root, capture_output=True,
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 1 and "RA110" in proc.stdout and "1 commit(s) since" in proc.stdout
+
+
+def test_the_staged_configuration_decides_not_the_working_trees(tmp_path):
+    """The commit is checked with the [tool.auditor] committed with it: an ignore staged in pyproject.toml
+    lets the commit through although the working tree's pyproject no longer ignores; and the reverse."""
+    repo, root = _repo(tmp_path)
+    install(root)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "proj"\n\n[tool.auditor]\nignore = ["RA110"]\n')
+    _git(root, "add", "pyproject.toml")
+    pyproject.write_text('[project]\nname = "proj"\n')  # unstaged: the ignore is gone from the working tree
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    ok = _git(root, "commit", "-m", "unseeded, RA110 ignored in the committed config")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    # Now the working tree ignores RA110 but the index does not: blocked.
+    _git(root, "add", "pyproject.toml")  # stage the version without the ignore
+    (root / "train.py").write_text(SEEDED)
+    _git(root, "commit", "-am", "seed back")
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    pyproject.write_text('[project]\nname = "proj"\n\n[tool.auditor]\nignore = ["RA110"]\n')  # unstaged
+    blocked = _git(root, "commit", "-m", "unseeded again")
+    assert blocked.returncode != 0 and "RA110" in blocked.stdout + blocked.stderr
+
+
+def test_scan_staged_names_the_staged_config_in_its_errors_and_config_overrides(tmp_path):
+    repo, root = _repo(tmp_path)
+    (root / "pyproject.toml").write_text('[tool.auditor]\nfail-on = "sometimes"\n')
+    _git(root, "add", "pyproject.toml")
+    (root / "pyproject.toml").write_text('[tool.auditor]\nfail-on = "error"\n')  # fixed, not staged
+    broken = run_cli("scan", "--staged", cwd=root)
+    assert broken.returncode == 2 and "pyproject.toml (staged)" in broken.stderr and "fail-on" in broken.stderr
+    # --config names a file: that file is the configuration
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "add", "train.py")
+    other = tmp_path / "ci.toml"
+    other.write_text('[tool.auditor]\nignore = ["RA110"]\n')
+    ok = run_cli("scan", "--staged", "--config", str(other), cwd=root)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # a config file that is only in the working tree (never staged) is not what the commit holds
+    (root / "pyproject.toml").unlink()
+    _git(root, "rm", "--cached", "-q", "pyproject.toml")
+    (root / "auditor.yaml").write_text("ignore: [RA110]\n")
+    blocked = run_cli("scan", "--staged", cwd=root)
+    assert blocked.returncode == 1 and "RA110" in blocked.stdout
+
+
+def test_pre_push_uses_the_configuration_of_the_pushed_commit(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed", "--no-verify")
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text('[tool.auditor]\nignore = ["RA110"]\n')  # ignored in the working tree only
+    blocked = _git(root, "push", "origin", "main")
+    assert blocked.returncode != 0 and "RA110" in blocked.stdout + blocked.stderr
+
+    _git(root, "add", "pyproject.toml")
+    _git(root, "commit", "-qm", "RA110 ignored in the pushed config", "--no-verify")
+    pyproject.write_text('[tool.auditor]\nfail-on = "error"\n')  # the working tree's no longer ignores
+    ok = _git(root, "push", "origin", "main")
+    assert ok.returncode == 0, ok.stdout + ok.stderr

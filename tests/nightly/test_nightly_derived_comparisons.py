@@ -1,0 +1,118 @@
+"""A nightly on a results folder nobody wrote a comparisons.yaml for still checks the comparisons the runs
+imply: groups that differ in one config key, at enough seeds each. Declared comparisons take precedence,
+and derivation follows [tool.auditor.compare] (derive, baseline, treatment-keys)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nightly_lab import make_repo, run_record, write_run  # noqa: E402
+from test_nightly import nightly  # noqa: E402
+
+
+def _group(results: Path, group: str, sha: str, *, lr: float, scores: list[float], warmup: int = 10,
+           output_dir: bool = True) -> None:
+    for seed, score in enumerate(scores):
+        record = run_record(f"{group}-s{seed}", group, seed, sha, score=score)
+        record["config"].update(strategy="fsdp", lr=lr, warmup=warmup)
+        if output_dir:  # differs on every run: never a treatment
+            record["config"]["output_dir"] = f"/ckpt/{group}/s{seed}"
+        write_run(results, record)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    repo, shas = make_repo(tmp_path)
+    results = tmp_path / "results"
+    ok = shas["ok"]
+    _group(results, "base", ok, lr=3e-4, scores=[0.70, 0.71, 0.72])
+    _group(results, "lr-high", ok, lr=1e-3, scores=[0.75, 0.761, 0.769])  # a clear, consistent gain
+    _group(results, "lr-low", ok, lr=1e-4, scores=[0.70, 0.722, 0.709])  # noise: deltas change sign
+    _group(results, "two-keys", ok, lr=1e-3, warmup=50, scores=[0.8, 0.8, 0.8])  # lr and warmup: not derived
+    _group(results, "one-seed", ok, lr=3e-3, scores=[0.9])  # too few seeds: not derived
+    return tmp_path, repo, results
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_a_first_nightly_without_comparisons_yaml_checks_the_derived_comparisons(lab):
+    root, repo, results = lab
+    out = root / "report"
+    proc = nightly(root, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "4 comparison(s) (4 derived from the runs)" in proc.stdout
+
+    comparisons = _summary(out)["comparisons"]
+    # Fixed order: baseline then treatment by name (no start times recorded), each says why it exists.
+    assert [(c["baseline"], c["treatment"], c["metric"]) for c in comparisons] == [
+        ("base", "lr-high", "val/acc"), ("base", "lr-low", "val/acc"), ("lr-high", "lr-low", "val/acc"),
+        ("lr-high", "two-keys", "val/acc")]
+    assert [c["name"] for c in comparisons][0] == "lr-high vs base on val/acc"
+    high, low, _, warmup = comparisons
+    assert high["derived"].startswith("derived: the groups differ only in lr: 0.0003 → 0.001")
+    assert "3 and 3 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
+    assert "warmup: 10 → 50" in warmup["derived"]
+    assert high["verdict"] == "supported" and low["verdict"] == "not supported"
+
+    findings = json.loads((out / "findings.json").read_text())["findings"]
+    at_low = {f["rule"] for f in findings if f["location"].get("groups") == ["base", "lr-low"]}
+    assert "RA311" in at_low or "RA312" in at_low  # the noise is reported at that comparison
+    # output_dir differs on every run, lr is the treatment: no protocol mismatch reported
+    assert not [f for f in findings if f["rule"] == "RA304" and f["location"].get("groups") == ["base", "lr-high"]]
+
+    markdown = (out / "report.md").read_text()
+    assert "4 comparison(s)" in markdown and "derived: the groups differ only in lr" in markdown
+    assert "| supported |" in markdown and "| not supported |" in markdown
+    assert "derived: the groups differ only in lr" in (out / "report.html").read_text()
+
+
+def test_declared_comparisons_are_kept_exactly_unless_derivation_is_asked_for(lab):
+    root, repo, results = lab
+    (results / "comparisons.yaml").write_text(yaml.safe_dump([
+        {"name": "the lr sweep", "baseline": "lr-high", "treatment": "base", "metric": "val/acc"}]))
+    proc = nightly(root, results, repo, root / "declared")
+    assert proc.returncode in (0, 1), proc.stderr
+    comparisons = _summary(root / "declared")["comparisons"]
+    assert [(c["name"], c["derived"]) for c in comparisons] == [("the lr sweep", None)]
+    assert "1 comparison(s)\n" in proc.stdout
+
+    (repo / "pyproject.toml").write_text('[tool.auditor.compare]\nderive = "always"\n')
+    proc = nightly(root, results, repo, root / "always")
+    assert proc.returncode in (0, 1), proc.stderr
+    comparisons = _summary(root / "always")["comparisons"]
+    # the declared one first; the pair it names (either way round) is not derived again
+    assert [(c["baseline"], c["treatment"], bool(c["derived"])) for c in comparisons] == [
+        ("lr-high", "base", False), ("base", "lr-low", True), ("lr-high", "lr-low", True),
+        ("lr-high", "two-keys", True)]
+
+
+def test_a_configured_baseline_and_treatment_keys_narrow_derivation_and_off_turns_it_off(lab):
+    root, repo, results = lab
+    (repo / "pyproject.toml").write_text(
+        '[tool.auditor.compare]\nbaseline = "lr-low"\ntreatment-keys = ["lr"]\n')
+    proc = nightly(root, results, repo, root / "narrow")
+    assert proc.returncode in (0, 1), proc.stderr
+    comparisons = _summary(root / "narrow")["comparisons"]
+    assert [(c["baseline"], c["treatment"]) for c in comparisons] == [("lr-low", "base"), ("lr-low", "lr-high")]
+    assert all("baseline lr-low: the configured baseline" in c["derived"] for c in comparisons)
+
+    (repo / "pyproject.toml").write_text('[tool.auditor.compare]\nderive = "off"\n')
+    proc = nightly(root, results, repo, root / "off")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert _summary(root / "off")["comparisons"] == [] and "0 comparison(s)" in proc.stdout
+
+
+def test_a_wrong_derive_setting_is_an_input_error(lab):
+    root, repo, results = lab
+    (repo / "pyproject.toml").write_text('[tool.auditor.compare]\nderive = "sometimes"\n')
+    proc = nightly(root, results, repo, root / "bad")
+    assert proc.returncode == 2
+    assert "pyproject.toml" in proc.stderr and "compare.derive" in proc.stderr and "auto, always or off" in proc.stderr
