@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 REALCODE = Path(os.environ.get("AUDITOR_REALCODE", REPO.parent / "shared" / "realcode"))
 PROJECT_LABELS = REPO / "benchmarks" / "realcode_labels.jsonl"
 PLANTS = REPO / "benchmarks" / "realcode_plants.yaml"
+MOVES = REPO / "benchmarks" / "realcode_moved.txt"
 JUDGED = ("warning", "error")
 VERDICTS = ("tp", "fp", "debatable")
 
@@ -246,10 +247,30 @@ def judge(findings: list[Finding], labels: dict[tuple, Label]) -> list[Judged]:
     return [Judged(f, labels.get(f.key)) for f in findings if f.severity in JUDGED]
 
 
+def load_moves(path: Path = MOVES) -> dict[tuple[str, str, int, str], str]:
+    """Labelled true positives now reported under another rule id at the same line (the same hazard, named
+    more exactly): (repo, path, line, old rule) -> new rule. `OLD>NEW repo path:line  # why`."""
+    out = {}
+    for text in path.read_text().splitlines() if path.exists() else []:
+        text = text.split("#", 1)[0].strip()
+        if text:
+            rules, repo, where = text.split()
+            old, _, new = rules.partition(">")
+            file, _, line = where.rpartition(":")
+            out[(repo, file, int(line), old)] = new
+    return out
+
+
+def still_reported(label: Label, reported: set[tuple[str, str, int, str]], moves: dict) -> bool:
+    moved = moves.get(label.key)
+    return label.key in reported or (moved is not None and (label.repo, label.path, label.line, moved) in reported)
+
+
 def lost_true_positives(judged: list[Judged], labels: dict[tuple, Label], repos: set[str]) -> list[Label]:
     reported = {j.finding.key for j in judged}
+    moves = load_moves()
     return sorted((lb for lb in labels.values() if lb.verdict == "tp" and lb.repo in repos
-                   and lb.key not in reported), key=lambda lb: lb.key)
+                   and not still_reported(lb, reported, moves)), key=lambda lb: lb.key)
 
 
 def precision(tp: int, fp: int) -> str:

@@ -254,6 +254,8 @@ class ProjectIndex:
                 continue
             stack[-1] = (fn, i + 1, path, chain)
             ev = fn.events[i]
+            if ev.kind == "seed" and self._defined_here(ev):
+                ev = Event("call", ev.target, ev.line, ev.col, ev.text, {"resolved": True})
             if ev.kind != "call":
                 out.append(Step(ev, path, fn.qualname, chain))
                 continue
@@ -270,6 +272,11 @@ class ProjectIndex:
                 pending_helpers.pop()  # already expanded earlier: its seeds are already on the path
         self._flat[qualname] = out
         return out
+
+    def _defined_here(self, ev: Event) -> bool:
+        """A known seeding API the project itself defines (`timm.utils.random_seed` inside timm): what it
+        seeds is read from its body, not from the table of what the released version seeds."""
+        return not ev.detail.get("synthetic") and ev.target in apis.SEED_APIS and self.resolve_name(ev.target) is not None
 
     def reachable(self, qualname: str) -> set[str]:
         """Project functions reachable from this one (itself included)."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from auditor.code import apis
 from auditor.code.project_index import EntryPoint, ProjectIndex, Step
+from auditor.code.syntax import is_validation_name
 from auditor.findings import code_location
 from auditor.locations import CodeLocation
 
@@ -40,9 +41,10 @@ def profile(index: ProjectIndex, entry: EntryPoint) -> RngProfile:
     steps = index.flatten(entry.qualname)
     prof = RngProfile(entry, steps)
     prof.trains = any(s.event.kind == "train" and s.event.detail.get("how") in apis.UPDATES for s in steps)
+    validators = getattr(index.config, "validation_functions", None) or ()
     for i, step in enumerate(steps):
         ev = step.event
-        if ev.kind == "seed":
+        if ev.kind == "seed" and seeds_the_program(step, validators):
             for rng in ev.detail.get("rngs", ()):
                 prof.seeds.setdefault(rng, i)
         elif ev.kind == "consume" and reaches_result(ev.detail.get("strength"), prof.trains):
@@ -51,6 +53,14 @@ def profile(index: ProjectIndex, entry: EntryPoint) -> RngProfile:
             if ev.detail.get("strength") != "loader":
                 prof.early.setdefault(rng, i)
     return prof
+
+
+def seeds_the_program(step: Step, validators) -> bool:
+    """A seed that holds for what follows: not one a helper restores afterwards (`with numpy_seed(s):`), not
+    one set only on the way into an evaluation (a fixed validation seed leaves training's draws unseeded)."""
+    if step.event.detail.get("scoped"):
+        return False
+    return not any(is_validation_name(call.target.rsplit(".", 1)[-1], validators) for _, call in step.chain)
 
 
 def reaches_result(strength: str | None, trains: bool) -> bool:

@@ -122,6 +122,13 @@ def _quant_word(name: str) -> bool:
     return found
 
 
+# A seed after a saved RNG state and before it is put back (or inside `fork_rng`) is temporary.
+_RNG_SAVES = frozenset({"get_state", "getstate", "get_rng_state", "get_rng_state_all", "fork_rng"})
+_RNG_RESTORES = frozenset({"set_state", "setstate", "set_rng_state", "set_rng_state_all"})
+
+
+def _between(saves: list[int], line: int, restores: list[int]) -> bool:
+    return any(s <= line for s in saves) and any(r >= line for r in restores)
 _CLI_RUNNERS = ("fire.Fire", "typer.run", "jsonargparse.CLI", "jsonargparse.auto_cli")
 # Every name _classify looks up only when it resolved: a call named in none of them skips those checks.
 _KNOWN_NAMES = frozenset().union(
@@ -159,6 +166,8 @@ class _Frame:
         self.nested: dict[str, str] = {}  # nested def name -> qualname
         self.callables: dict[str, list[str]] = {}  # local name -> the project callables assigned to it
         self.parses_args = False
+        self.rng_saves: list[int] = []  # lines that save an RNG state (`state = np.random.get_state()`)
+        self.rng_restores: list[int] = []  # lines that put one back (`np.random.set_state(state)`)
 
 
 # Fields that never hold a node with a name or a call in them (contexts, operators, plain strings/ints).
@@ -347,6 +356,9 @@ class Summarizer(ast.NodeVisitor):
             _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
         frame = self.frames.pop()
         self.guards = guards
+        for ev in frame.summary.events:  # `numpy_seed(s)`: saves the state, seeds for a block, restores it
+            if ev.kind == "seed" and _between(frame.rng_saves, ev.line, frame.rng_restores):
+                ev.detail["scoped"] = True
         if frame.parses_args and not frame.summary.entry:
             frame.summary.entry = "argparse"
 
@@ -496,6 +508,12 @@ class Summarizer(ast.NodeVisitor):
 
     # -- calls (met in visit_expression) --------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _RNG_SAVES:
+            self.frame.rng_saves.append(node.lineno)
+            if node.func.attr == "fork_rng":  # `with torch.random.fork_rng(): ...` restores on leaving
+                self.frame.rng_restores.append(node.end_lineno or node.lineno)
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in _RNG_RESTORES:
+            self.frame.rng_restores.append(node.lineno)
         if isinstance(node.func, ast.Name) and node.func.id in self.frame.callables:
             for target in self.frame.callables[node.func.id]:
                 self.add("call", target, node, resolved=True)
@@ -716,27 +734,48 @@ def _flat_targets(targets) -> list:
 
 def _optimized_refs(tree: ast.Module, resolver: Resolver) -> set[tuple[int, str]]:
     """The models whose parameters a function of this module hands to an optimizer: `Adam(model.parameters())`,
-    `create_optimizer_v2(model, ...)`, `instantiate(cfg.optimizer, self._model.parameters())`. Keyed by the
-    line of the function that does it (0: module code); `self.x` refs by -1, as any method may build them."""
+    `create_optimizer_v2(model, ...)`, `instantiate(cfg.optimizer, self._model.parameters())`, or hands to a
+    function of this module that does (`do_train(cfg, model)`). Keyed by the line of the function that does
+    it (0: module code); `self.x` refs by -1, as any method may build them."""
     found: set[tuple[int, str]] = set()
+    signatures: dict[str, tuple[int, list[str]]] = {}  # function name -> (line, parameter names)
+    calls: list[tuple[int, ast.Call]] = []
 
     def visit(body, scope: int) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                signatures[node.name] = (node.lineno, [a.arg for a in [*node.args.posonlyargs, *node.args.args]])
                 visit(node.body, node.lineno)
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, scope)
             else:
                 for sub in ast.walk(node):
-                    how = _optimizer_call(sub, resolver) if isinstance(sub, ast.Call) else ""
-                    if how:
-                        for ref in _model_refs(sub, how):
+                    if isinstance(sub, ast.Call):
+                        calls.append((scope, sub))
+                        how = _optimizer_call(sub, resolver)
+                        for ref in _model_refs(sub, how) if how else ():
                             found.add((-1 if ref.startswith("self.") else scope, ref))
-                    elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                        visit([sub], scope)
 
     visit(tree.body, 0)
+    for scope, call in calls:
+        given = _optimized_arguments(call, signatures, found)
+        found.update((-1 if ref.startswith("self.") else scope, ref) for ref in given)
     return found
+
+
+def _optimized_arguments(call: ast.Call, signatures, found) -> set[str]:
+    """The arguments a call hands to parameters its callee (a function of this module) optimizes."""
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else \
+        func.attr if isinstance(func, ast.Attribute) and _dotted(func.value) == "self" else None
+    if name not in signatures:
+        return set()
+    line, params = signatures[name]
+    if isinstance(func, ast.Attribute):
+        params = params[1:]  # self
+    wanted = {p for p in params if (line, p) in found}
+    given = dict(zip(params, call.args, strict=False)) | {k.arg: k.value for k in call.keywords if k.arg}
+    return {_dotted(v) for p, v in given.items() if p in wanted and _dotted(v)}
 
 
 _OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",

@@ -137,6 +137,69 @@ class SeedUnset(ProjectRule):
                 opt.step()
             """,
         },
+        # a seed that is put back (numpy_seed) and a fixed seed for validation only leave training unseeded
+        """
+        import contextlib
+        import numpy as np
+        import torch
+
+        @contextlib.contextmanager
+        def numpy_seed(seed):
+            state = np.random.get_state()
+            np.random.seed(seed)
+            try:
+                yield
+            finally:
+                np.random.set_state(state)
+
+        def validate(model):
+            torch.manual_seed(1234)
+            return model(torch.randn(2, 4)).mean()
+
+        def main():
+            with numpy_seed(0):
+                order = np.random.permutation(10)
+            model = torch.nn.Linear(4, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.randn(8, 4)).sum().backward()
+            opt.step()
+            validate(model)
+
+        if __name__ == "__main__":  # expect: RA110
+            main()
+        """,
+        # the model comes from a registry and is trained by a helper that builds the optimizer
+        {
+            "train.py": """
+            from registry import build_model
+            from solver import build_optimizer
+
+            def do_train(cfg, model):
+                optimizer = build_optimizer(cfg, model)
+                for batch in cfg.data:
+                    model(batch).sum().backward()
+                    optimizer.step()
+
+            def main(cfg):
+                model = build_model(cfg)
+                do_train(cfg, model)
+
+            if __name__ == "__main__":  # expect: RA110
+                main(load())
+            """,
+            "registry.py": """
+            ARCHS = {}
+
+            def build_model(cfg):
+                return ARCHS[cfg.arch](cfg)
+            """,
+            "solver.py": """
+            import torch
+
+            def build_optimizer(cfg, model):
+                return torch.optim.SGD(model.parameters(), lr=cfg.lr)
+            """,
+        },
     ]
     good = [
         {   # seeding in a helper in another module counts at the entry point that calls it

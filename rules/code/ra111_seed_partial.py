@@ -52,6 +52,33 @@ class SeedPartial(ProjectRule):
                 return torch.randn(3)
             """,
         },
+        # the project is the library whose seed helper the auditor knows (timm's `random_seed`): its own body,
+        # which no longer seeds python's `random`, decides
+        {
+            "train.py": """
+            import random
+            from timm.utils import random_seed
+
+            def main():
+                random_seed(0)
+                crops = [random.random() for _ in range(4)]
+                print(crops)
+
+            if __name__ == "__main__":  # expect: RA111
+                main()
+            """,
+            "timm/utils/__init__.py": """
+            from .random import random_seed
+            """,
+            "timm/utils/random.py": """
+            import numpy as np
+            import torch
+
+            def random_seed(seed=42, rank=0):
+                torch.manual_seed(seed + rank)
+                np.random.seed(seed + rank)
+            """,
+        },
     ]
     good = [
         """

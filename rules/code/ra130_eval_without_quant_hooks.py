@@ -385,8 +385,8 @@ class _Program:
         else the line that leads to the first load."""
         own = [ev for q in self.functions if q in index.path_of and index.path_of[q] == self.entry.path
                for ev in index.functions[q].events
-               if ev.kind in ("load", "call") and _CHECKPOINT_LOAD.search(ev.target.rsplit(".", 1)[-1])
-               and _NAMES_CHECKPOINT.search(ev.text)]
+               if _NAMES_CHECKPOINT.search(ev.text) and _CHECKPOINT_LOAD.search(ev.target.rsplit(".", 1)[-1])
+               and (ev.kind == "load" or ev.kind == "call" and _loads_weights(index, ev.target))]
         if own:
             return self.entry.path, min(own, key=lambda ev: (ev.line, ev.col))
         return self.site(self.loads[0])
@@ -409,6 +409,13 @@ def _quantizes_a_model(ev) -> bool:
         return True
     low = ev.target.rsplit(".", 1)[-1].lower()
     return any(word in low for word in _STRONG_QUANT) or "model" in ev.text.lower()
+
+
+def _loads_weights(index, target: str) -> bool:
+    """A project function that loads a checkpoint somewhere below it (`load_checkpoint(fabric, model, path)`,
+    not `load_prompt_style(checkpoint_dir)`)."""
+    callee = index.resolve_name(target)
+    return callee is not None and any(s.event.kind == "load" for s in index.flatten(callee))
 
 
 def _via_checkpointer(ev) -> bool:
