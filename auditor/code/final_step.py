@@ -39,6 +39,8 @@ _HELD_OUT = re.compile(r"(?:^|[^a-z])(?:val|valid|validation|eval|evaluation|tes
 _DATA = re.compile(r"loader|(^|[^a-z])dl($|[^a-z])|data|(^|[^a-z])ds($|[^a-z])|batch|split|(^|[^a-z])set($|[^a-z])|iter"
                    r"|samples|examples", re.IGNORECASE)
 _NO_GRAD = ("no_grad", "inference_mode")
+# A debug probe or a printout that switches to eval mode is a diagnostic, not the run's validation.
+_DIAGNOSTIC = re.compile(r"debug|dump|inspect|print|visuali[sz]|plot|profil", re.IGNORECASE)
 _MEASURE = re.compile(r"loss|metric|accuracy|(^|_)acc($|_)|perplexity|ppl|score|f1|bleu|rouge|cross_entropy|nll",
                       re.IGNORECASE)
 
@@ -91,7 +93,8 @@ class Behaviour:
         direct_train = {name for name, found in calls.items() if any(self._trains_directly(c) for c in found)}
         self.trains = _closure(direct_train, callees)
         direct_eval = {name for name, defs in self.functions.items() if name not in self.trains and (
-            name in self.configured or any(self._evaluates_directly(d, scopes) for d in defs))}
+            name in self.configured or _DIAGNOSTIC.search(name) is None
+            and any(self._evaluates_directly(d, scopes) for d in defs))}
         self.evaluates = _closure(direct_eval, callees) - self.trains
         every = [c for found in scopes.calls.values() for c in found]
         self.train_lines = sorted({c.lineno for c in every if self.trains_call(c)})
@@ -685,8 +688,8 @@ class _Walker:
                     self.block(stmt.body, here + (Cond(stmt.test, True, stmt.lineno, stmt, loops),), loops)
                     self.block(stmt.orelse, here + (Cond(stmt.test, False, stmt.lineno, stmt, loops),), loops)
                 leave = next((s for s in stmt.body if isinstance(s, (ast.Continue, ast.Break, ast.Return))), None)
-                if leave is not None and not gate:
-                    guards.append(Cond(stmt.test, False, stmt.lineno, leave, loops))
+                if leave is not None and not gate:  # reported at a bare `if last: continue`'s continue, else the if
+                    guards.append(Cond(stmt.test, False, stmt.lineno, leave if len(stmt.body) == 1 else stmt, loops))
                 continue
             if isinstance(stmt, (ast.With, ast.AsyncWith)):
                 self.block(stmt.body, here, loops)

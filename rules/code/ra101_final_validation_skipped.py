@@ -141,6 +141,31 @@ def main(args, model, optimizer, loader_train, loader_eval, num_epochs):
             continue  # expect: RA101
         eval_metrics = validate(model, loader_eval, args)
 ''',
+        # the skip takes several statements (reported at its `if`); a debug probe that switches to eval mode at
+        # the first batch of each epoch is no validation of the last step
+        '''
+import torch
+
+def debug_print_batch(model, batch):
+    model.eval()
+    print(model(batch).shape)
+    model.train()
+
+def main(args, model, optimizer, train_loader, eval_loader):
+    for epoch in range(args.epochs):
+        for step, batch in enumerate(train_loader):
+            if step == 0:
+                debug_print_batch(model, batch)
+            model(batch).sum().backward()
+            optimizer.step()
+        if epoch + 1 == args.epochs:  # expect: RA101
+            print("skipping the evaluation")
+            continue
+        model.eval()
+        with torch.no_grad():
+            for batch in eval_loader:
+                print(model(batch).mean())
+''',
         # the evaluation is a helper of the module with a neutral name; the counter is `it`
         '''
 import torch
