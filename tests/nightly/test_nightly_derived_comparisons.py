@@ -31,10 +31,11 @@ def lab(tmp_path):
     repo, shas = make_repo(tmp_path)
     results = tmp_path / "results"
     ok = shas["ok"]
-    _group(results, "base", ok, lr=3e-4, scores=[0.70, 0.71, 0.72])
-    _group(results, "lr-high", ok, lr=1e-3, scores=[0.75, 0.761, 0.769])  # a clear, consistent gain
-    _group(results, "lr-low", ok, lr=1e-4, scores=[0.70, 0.722, 0.709])  # noise: deltas change sign
-    _group(results, "two-keys", ok, lr=1e-3, warmup=50, scores=[0.8, 0.8, 0.8])  # lr and warmup: not derived
+    # six seeds a side: the fewest at which the exact sign-flip test can reach p <= 0.05 (RA310)
+    _group(results, "base", ok, lr=3e-4, scores=[0.70, 0.71, 0.72, 0.70, 0.71, 0.72])
+    _group(results, "lr-high", ok, lr=1e-3, scores=[0.75, 0.761, 0.769, 0.752, 0.758, 0.771])  # a consistent gain
+    _group(results, "lr-low", ok, lr=1e-4, scores=[0.70, 0.722, 0.709, 0.695, 0.715, 0.705])  # noise: signs flip
+    _group(results, "two-keys", ok, lr=1e-3, warmup=50, scores=[0.8] * 6)  # lr and warmup: not derived
     _group(results, "one-seed", ok, lr=3e-3, scores=[0.9])  # too few seeds: not derived
     return tmp_path, repo, results
 
@@ -58,7 +59,7 @@ def test_a_first_nightly_without_comparisons_yaml_checks_the_derived_comparisons
     assert [c["name"] for c in comparisons][0] == "lr-high vs base on val/acc"
     high, low, _, warmup = comparisons
     assert high["derived"].startswith("derived: the groups differ only in lr: 0.0003 → 0.001")
-    assert "3 and 3 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
+    assert "6 and 6 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
     assert "warmup: 10 → 50" in warmup["derived"]
     assert high["verdict"] == "supported" and low["verdict"] == "not supported"
 
