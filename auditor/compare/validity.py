@@ -6,7 +6,7 @@ import fnmatch
 from typing import Any, Callable
 
 from auditor.compare.comparison import Comparison
-from auditor.compare.groups import is_ignored, seed_keys, show
+from auditor.compare.groups import DEFAULT_IGNORE_KEYS, is_ignored, seed_keys, show  # noqa: F401 (old import path)
 from auditor.runs.record import Run, flatten
 
 # Quantization modes that mean "no fake quantization": evaluating in bf16 is evaluating unquantized.
