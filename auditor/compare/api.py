@@ -28,7 +28,7 @@ COMPARISONS_FILE = "comparisons.yaml"
 VALIDITY = {"RA301": "code differs between the sides", "RA302": "eval quantization differs",
             "RA303": "scores from different or non-final steps", "RA304": "config differs outside the treatment",
             "RA305": "eval set/framework/metric differs"}
-EVIDENCE = {"RA310": "too few seeds", "RA311": "per-seed deltas flip sign", "RA312": "CI includes 0",
+EVIDENCE = {"RA310": "too few seeds", "RA311": "per-seed deltas flip sign", "RA312": "not significant",
             "RA313": "runs left out", "RA314": "treatment identical to baseline (no-op)",
             "RA315": "seed spread too large"}
 _SPEC_FIELDS = {"name", "baseline", "treatment", "metric", "higher_is_better", "lower_is_better", "treatment_keys",

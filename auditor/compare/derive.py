@@ -18,7 +18,6 @@ Each comparison says it was derived and why.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from itertools import combinations
 from pathlib import Path
 
 from auditor.compare.api import COMPARISONS_FILE, ComparisonSpec
-from auditor.compare.groups import conditions, run_seed, score, seed_keys, usable
-from auditor.compare.validity import DEFAULT_IGNORE_KEYS, is_treatment_key, show
+from auditor.compare.groups import conditions, ignored_keys, is_ignored, run_seed, score, seed_keys, show, usable
+from auditor.compare.validity import is_treatment_key
 from auditor.config import Config
 from auditor.runs.record import Run, flatten
 
@@ -114,13 +113,8 @@ def _close_pairs(groups: list[_Group], most: int):
         yield from combinations(members, 2)
 
 
-def _ignored(config: Config) -> list[str]:
-    """RA304's ignore_keys: what it does not count as a difference, derivation does not count either."""
-    return list((config.rule_params.get("RA304") or {}).get("ignore_keys", DEFAULT_IGNORE_KEYS))
-
-
 def _groups(runs: list[Run], config: Config) -> list[_Group]:
-    skip, ignore = set(seed_keys(config)), _ignored(config)
+    skip, ignore = set(seed_keys(config)), ignored_keys(config)  # RA304's: not a difference here either
     counted: dict[str, bool] = {}  # key -> whether it can be a treatment (asked once per key, not per group)
     out = []
     for name, members in conditions(runs, config).items():
@@ -128,7 +122,7 @@ def _groups(runs: list[Run], config: Config) -> list[_Group]:
         if not flat:
             continue  # nothing recorded: what differs cannot be told
         for key in {k for f in flat for k in f} - counted.keys():
-            counted[key] = key not in skip and not any(fnmatch.fnmatch(key, p) for p in ignore)
+            counted[key] = key not in skip and not is_ignored(key, ignore)
         keys = {k for f in flat for k in f if counted[k]}
         values = {k: frozenset(show(f.get(k)) for f in flat) for k in keys}
         values = {k: v for k, v in values.items() if v != UNSET}  # set to nothing everywhere: as if absent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,29 +14,70 @@ from auditor.runs.record import Run, flatten
 FAILED_STATES = ("failed", "killed")
 
 
+# Config keys that name where a run wrote things, not how it trained: never a protocol difference (RA304's
+# `ignore_keys`), never what tells two conditions apart (derived comparisons, groups of ungrouped runs).
+DEFAULT_IGNORE_KEYS = ["*output_dir*", "*out_dir*", "*log_dir*", "*logdir*", "*save_dir*", "*checkpoint_dir*",
+                       "*ckpt_dir*", "*run_name*", "*experiment_name*", "*exp_name*", "*wandb*", "*project_name*",
+                       "*.name", "name", "run_id", "id", "notes", "tags", "*hydra*", "*job_id*", "*timestamp*"]
+_MAX_NAME = 80  # a derived group name longer than this falls back to config-<hash>
+
+
 def seed_keys(config: Config) -> list[str]:
     return list(config.key_map.get("seed", []))
 
 
-def config_without_seed(run: Run, config: Config) -> dict:
-    seeds = set(seed_keys(config))
-    return {k: v for k, v in flatten(run.config).items() if k not in seeds}
+def ignored_keys(config: Config) -> list[str]:
+    """RA304's ignore_keys as configured ([tool.auditor.rules.RA304]), else the defaults."""
+    return list((config.rule_params.get("RA304") or {}).get("ignore_keys", DEFAULT_IGNORE_KEYS))
 
 
-def condition_of(run: Run, config: Config) -> str:
-    """The condition a run belongs to: its recorded group (native group, W&B group, MLflow experiment
-    or parent, as the readers map them), else a name derived from its config minus the seed keys."""
-    if run.group:
-        return run.group
-    text = json.dumps(config_without_seed(run, config), sort_keys=True, default=str)
-    return "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+def is_ignored(key: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(key, p) for p in patterns)
+
+
+def condition_config(run: Run, config: Config) -> dict:
+    """What makes a run's condition: its flattened config minus the seed keys and the per-run keys (output
+    dirs, run names, timestamps...) that RA304 ignores."""
+    seeds, ignore = set(seed_keys(config)), ignored_keys(config)
+    return {k: v for k, v in flatten(run.config).items() if k not in seeds and not is_ignored(k, ignore)}
 
 
 def conditions(runs: list[Run], config: Config) -> dict[str, list[Run]]:
+    """The conditions: each recorded group (native group, W&B group, MLflow experiment or parent, as the
+    readers map them) as it is; runs without one grouped by `condition_config`, named by the values of the
+    keys in which those groups differ ("lr=0.001"; config-<hash> when that says nothing or is too long)."""
     out: dict[str, list[Run]] = {}
+    ungrouped: dict[str, list[Run]] = {}
     for run in runs:
-        out.setdefault(condition_of(run, config), []).append(run)
+        if run.group:
+            out.setdefault(run.group, []).append(run)
+        else:
+            text = json.dumps(condition_config(run, config), sort_keys=True, default=str)
+            ungrouped.setdefault(text, []).append(run)
+    for text, members in _name_ungrouped(ungrouped, taken=set(out)).items():
+        out[text] = members
     return {name: sorted(members, key=lambda r: r.id) for name, members in sorted(out.items())}
+
+
+def _name_ungrouped(buckets: dict[str, list[Run]], taken: set[str]) -> dict[str, list[Run]]:
+    """{name: runs} for the config buckets of ungrouped runs: deterministic, from the configs alone."""
+    configs = {text: json.loads(text) for text in buckets}
+    keys = sorted({k for c in configs.values() for k in c})
+    differing = [k for k in keys if len({show(c.get(k)) for c in configs.values()}) > 1]
+    out: dict[str, list[Run]] = {}
+    for text in sorted(buckets):
+        name = ",".join(f"{k}={show(configs[text].get(k))}" for k in differing)
+        if not name or len(name) > _MAX_NAME or name in taken or name in out:
+            name = "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+        out[name] = buckets[text]
+    return out
+
+
+def show(value) -> str:
+    """A config value as text: "(unset)" for a missing one, JSON for a dict or list."""
+    if value is None:
+        return "(unset)"
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else str(value)
 
 
 @dataclass

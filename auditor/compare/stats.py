@@ -320,6 +320,15 @@ def permutation_test(baseline: Sequence[float], treatment: Sequence[float], *, p
     return PermutationTest(p_value=p, p_min=min(1.0, p_min), exact=exact, name=name)
 
 
+def seeds_needed(alpha: float, *, paired: bool) -> int:
+    """The fewest seeds (pairs; unpaired, runs per side) at which the exact test can reach p <= alpha:
+    2 / 2^n paired, 2 / C(2n, n) unpaired. 6 pairs (or 4 runs per side) at alpha = 0.05."""
+    n = 1
+    while 2.0 / (2 ** n if paired else math.comb(2 * n, n)) > alpha:
+        n += 1
+    return n
+
+
 def resolve_method(method: str, paired: bool, n: int) -> str:
     """The interval actually used: "auto" is t (Student paired, Welch unpaired) below T_BELOW seeds."""
     if method == "auto":

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 from typing import Any, Callable
 
 from auditor.compare.comparison import Comparison
-from auditor.compare.groups import seed_keys
+from auditor.compare.groups import DEFAULT_IGNORE_KEYS, is_ignored, seed_keys, show  # noqa: F401 (old import path)
 from auditor.runs.record import Run, flatten
 
 # Quantization modes that mean "no fake quantization": evaluating in bf16 is evaluating unquantized.
 UNQUANTIZED = {"none", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32", "full", "off", "false", "no"}
-
-# Config keys that name where a run wrote things, not how it trained: never a protocol difference.
-DEFAULT_IGNORE_KEYS = ["*output_dir*", "*out_dir*", "*log_dir*", "*logdir*", "*save_dir*", "*checkpoint_dir*",
-                       "*ckpt_dir*", "*run_name*", "*experiment_name*", "*exp_name*", "*wandb*", "*project_name*",
-                       "*.name", "name", "run_id", "id", "notes", "tags", "*hydra*", "*job_id*", "*timestamp*"]
-
-
-def show(value: Any) -> str:
-    if value is None:
-        return "(unset)"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
 
 
 def side_values(runs: list[Run], get: Callable[[Run], Any]) -> dict[str, list[str]]:
@@ -134,7 +120,7 @@ def config_differences(comparison: Comparison, ignore: list[str]) -> dict[str, t
     keys = sorted({k for f in flat.values() for k in f})
     out = {}
     for key in keys:
-        if key in skip or any(fnmatch.fnmatch(key, p) for p in ignore):
+        if key in skip or is_ignored(key, ignore):
             continue
         b = side_values(baseline, lambda r, key=key: flat[r.id].get(key))
         t = side_values(treatment, lambda r, key=key: flat[r.id].get(key))

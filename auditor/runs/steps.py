@@ -39,6 +39,11 @@ def last_train_step(run: Run, prefixes=EVAL_PREFIXES):
     return max(steps, default=None)
 
 
+def last_logged_step(run: Run):
+    """The last step any metric reached (each history's last point): where the record actually stops."""
+    return max((points[-1][0] for points in run.metrics.values() if points), default=None)
+
+
 def last_eval_step(run: Run, prefixes=EVAL_PREFIXES):
     steps = [run.metrics[name][-1][0] for name in eval_metrics(run, prefixes) if run.metrics[name]]
     return max(steps, default=None)

@@ -1,5 +1,5 @@
-from auditor.compare.validity import (DEFAULT_IGNORE_KEYS, config_differences, describe, is_treatment_key,
-                                      set_on_one_side_only)
+from auditor.compare.groups import DEFAULT_IGNORE_KEYS
+from auditor.compare.validity import config_differences, describe, is_treatment_key, set_on_one_side_only
 from auditor.rule import CompareRule
 
 

@@ -1,7 +1,10 @@
+from dataclasses import dataclass
+
 from auditor.findings import run_location
 from auditor.rule import RunRule
 from auditor.runs.readers.common import to_float, to_step
-from auditor.runs.steps import EVAL_PREFIXES, eval_metrics, format_step, last_eval_step, last_train_step
+from auditor.runs.steps import (EVAL_PREFIXES, eval_metrics, format_step, last_eval_step, last_logged_step,
+                                last_train_step)
 
 
 class RunFinalValidationMissing(RunRule):
@@ -77,12 +80,13 @@ class RunFinalValidationMissing(RunRule):
         early_report = reported_step is not None and reported_step < final
         if not (early_eval or early_report):
             return
-        yield self.finding(self._message(run, context, names, last_eval, end, max_steps, reported_name,
-                                         reported_value, reported_step, early_eval),
+        logged = last_logged_step(run) if stepped else None
+        yield self.finding(self._message(run, context, names, last_eval, _End(end, train_last, max_steps, logged),
+                                         reported_name, reported_value, reported_step, early_eval),
                            run_location(run.id),
                            {"last_eval_step": last_eval, "last_train_step": train_last, "max_steps": max_steps,
-                            "eval_interval": context.value(run, "eval_interval"), "reported_step": reported_step,
-                            "eval_metrics": names})
+                            "last_logged_step": logged, "eval_interval": context.value(run, "eval_interval"),
+                            "reported_step": reported_step, "eval_metrics": names})
 
     @staticmethod
     def _reported(run):
@@ -91,25 +95,54 @@ class RunFinalValidationMissing(RunRule):
                 return key, to_float(value)
         return None, None
 
-    def _message(self, run, context, names, last_eval, end, max_steps, reported_name, reported_value,
-                 reported_step, early_eval):
+    def _message(self, run, context, names, last_eval, end, reported_name, reported_value, reported_step,
+                 early_eval):
         parts = []
         if early_eval:
             shown = ", ".join(names[:3]) or "the evaluation"
-            parts.append(f"run {run.id}: the last evaluation ({shown}) is at step {format_step(last_eval)} but training "
-                         f"ran to step {format_step(end)}")
+            parts.append(f"run {run.id}: the last evaluation ({shown}) is at step {format_step(last_eval)} but "
+                         f"{end.describe()}")
             interval = to_step(context.value(run, "eval_interval"))
-            if interval and max_steps and max_steps % interval:
-                parts.append(f"(eval interval {format_step(interval)} does not divide max_steps {max_steps}, "
+            if interval and end.max_steps and end.max_steps % interval:
+                parts.append(f"(eval interval {format_step(interval)} does not divide max_steps {end.max_steps}, "
                              "and there is no validation after the last step)")
         else:
             parts.append(f"run {run.id}: evaluations reach step {format_step(last_eval)}, but")
         if reported_name is not None or reported_step is not None:
             step = reported_step if reported_step is not None else last_eval
             what = f"the reported {reported_name} = {reported_value:g}" if reported_name else "the reported number"
-            parts.append(f"{';' if early_eval else ''} {what} is from step {format_step(step)}, not {format_step(end)}".lstrip())
-            if reported_step is not None and reported_step < end:
-                parts.append(f"(reported.step {format_step(reported_step)} < last training step {format_step(end)})")
+            parts.append(f"{';' if early_eval else ''} {what} is from step {format_step(step)}, not "
+                         f"{format_step(end.step)}".lstrip())
+            if reported_step is not None and reported_step < end.step:
+                parts.append(f"(reported.step {format_step(reported_step)} < {end.label} {format_step(end.step)})")
         elif early_eval:
-            parts.append(f"; its final number is from step {format_step(last_eval)}, not {format_step(end)}")
+            parts.append(f"; its final number is from step {format_step(last_eval)}, not {format_step(end.step)}")
         return " ".join(parts).replace(" ;", ";")
+
+
+@dataclass
+class _End:
+    """Where training ended, as the record can say it: the training history reached `step`, or `step` is only
+    max_steps, which the history (stopping at `logged`) may never have reached: a truncated record says so
+    (RA230), and this rule must not claim the run trained to max_steps."""
+
+    step: float
+    train_last: float | None
+    max_steps: int | None
+    logged: float | None
+
+    @property
+    def from_history(self) -> bool:
+        return self.train_last is not None and self.train_last >= self.step - 1
+
+    @property
+    def label(self) -> str:
+        return "last training step" if self.from_history else "max_steps"
+
+    def describe(self) -> str:
+        if self.from_history:
+            return f"training ran to step {format_step(self.step)}"
+        text = f"the run was set to train to max_steps {self.max_steps}"
+        if self.logged is not None and self.logged < self.step - 1:
+            text += f" and its metrics stop at step {format_step(self.logged)} (the last step logged)"
+        return text

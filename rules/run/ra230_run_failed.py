@@ -2,7 +2,7 @@ import signal
 
 from auditor.findings import run_location
 from auditor.rule import RunRule
-from auditor.runs.steps import format_step
+from auditor.runs.steps import format_step, last_logged_step
 
 
 def _signal_note(code: int) -> str:
@@ -76,8 +76,7 @@ class RunFailed(RunRule):
         last = {name: points[-1][0] for name, points in run.metrics.items() if points}
         reach = ""
         if last:
-            step = max(last.values())
-            reach = f" up to step {format_step(step)}" + (f" of {run.max_steps}" if run.max_steps else "")
+            reach = f" up to step {format_step(last_logged_step(run))}" + (f" of {run.max_steps}" if run.max_steps else "")
         yield self.finding(f"run {run.id} {how} yet carries metrics{reach}: its partial numbers must not be read "
                            "as results", run_location(run.id),
                            {"state": run.state, "exit_code": run.exit_code, "last_steps": last})
@@ -85,11 +84,8 @@ class RunFailed(RunRule):
     def _truncated(self, run):
         if not run.max_steps or not run.metrics or _early_stopping(run.config):
             return
-        steps = [points[-1][0] for points in run.metrics.values() if points]
-        if not steps:
-            return
-        last = max(steps)
-        if last >= float(self.options["truncated_below"]) * run.max_steps:
+        last = last_logged_step(run)
+        if last is None or last >= float(self.options["truncated_below"]) * run.max_steps:
             return
         yield self.finding(
             f"run {run.id} is marked completed, but its metrics stop at step {format_step(last)} of {run.max_steps} "

@@ -10,6 +10,7 @@ from auditor.compare.runsource import load_runs
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.rules.compare.ra302_compare_eval_quant_mismatch import CompareEvalQuantMismatch
+from auditor.rules.compare.ra310_compare_single_seed import CompareSingleSeed
 from auditor.rules.compare.ra311_compare_sign_flip import CompareSignFlip
 from compare_helpers import rules_in, write_example, write_runs
 from cli_helpers import run_cli
@@ -185,11 +186,12 @@ def test_run_id_and_group_resolution(tmp_path):
 
 
 def test_supported_verdict_when_seeds_agree(tmp_path):
-    argv = write_example(tmp_path / "results", CompareSignFlip.good[0])
+    argv = write_example(tmp_path / "results", CompareSingleSeed.good[0])  # six seeds that agree
     proc = run_cli(*argv, cwd=tmp_path)
     assert proc.returncode == 0
     comparison = json.loads(proc.stdout)["comparison"]
     assert comparison["verdict"] == "supported" and comparison["reasons"] == []
-    assert comparison["ci"][0] > 0 and comparison["statistics"]["signs"] == {"positive": 3, "zero": 0, "negative": 0}
+    assert comparison["ci"][0] > 0 and comparison["statistics"]["signs"] == {"positive": 6, "zero": 0, "negative": 0}
+    assert comparison["statistics"]["permutation_test"]["p_value"] == 2 / 64
     argv[argv.index("json")] = "text"
     assert "Verdict     valid comparison, effect supported by the seeds" in run_cli(*argv, cwd=tmp_path).stdout

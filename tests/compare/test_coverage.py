@@ -46,3 +46,26 @@ def test_percentile_bootstrap_undercovers_at_small_n():
     # why "auto" does not use it below 30 seeds: at n = 2 same-sign deltas (half of all experiments) exclude 0
     assert _exclusion_rate(2, method="percentile", paired=True, experiments=500) > 0.4
     assert _exclusion_rate(5, method="percentile", paired=True, experiments=500) > 0.08
+
+
+def _supported_rate(n: int, experiments: int = 2000) -> float:
+    """How often a true effect of 0 would pass the statistics of "effect supported": the t interval excludes 0
+    AND the exact sign-flip test gives p <= 0.05 (RA312 / RA310)."""
+    rng = np.random.default_rng(99 + n)
+    passed = 0
+    for _ in range(experiments):
+        baseline = rng.normal(0.70, 0.02, size=n)
+        treatment = baseline + rng.normal(0.0, 0.01, size=n)
+        effect = stats.effect(baseline, treatment, paired=True)
+        lo, hi = effect.ci
+        passed += (lo > 0 or hi < 0) and effect.test.p_value <= 0.05
+    return passed / experiments
+
+
+@pytest.mark.parametrize("n", [3, 5, 6, 10])
+def test_supported_needs_both_the_interval_and_the_exact_test(n):
+    rate = _supported_rate(n)
+    if n < stats.seeds_needed(0.05, paired=True):
+        assert rate == 0.0  # the sign-flip test cannot reach 0.05: never "supported" by chance
+    else:
+        assert rate <= 0.06, rate

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -140,15 +141,16 @@ def test_quantization_as_the_declared_treatment_is_a_valid_comparison(tmp_path):
 
 
 def test_a_flag_unset_in_older_runs_is_a_lower_severity_difference(tmp_path):
-    old = _group("old", [0.30, 0.31, 0.29], config={"fs": 6})
-    new = _group("new", [0.35, 0.36, 0.34], config={"fs": 10, "grad_clip": 1.0})
+    old = _group("old", [0.30, 0.31, 0.29, 0.30, 0.32, 0.31], config={"fs": 6})  # six seeds: enough for RA310
+    new = _group("new", [0.35, 0.36, 0.34, 0.36, 0.37, 0.35], config={"fs": 10, "grad_clip": 1.0})
     write_runs(tmp_path, old + new)
     _, doc = _compare(tmp_path, "old", "new", "--treatment-keys", "fs")
     ra304 = [f for f in doc["findings"] if f["rule"] == "RA304"]
     assert [f["severity"] for f in ra304] == ["info"] and "unset vs value" in ra304[0]["message"]
     assert doc["comparison"]["verdict"] == "supported"
     # a real protocol change next to it stays an error
-    write_runs(tmp_path, _group("new", [0.35, 0.36, 0.34], config={"fs": 10, "grad_clip": 1.0, "lr": 1e-3}))
+    write_runs(tmp_path, _group("new", [0.35, 0.36, 0.34, 0.36, 0.37, 0.35],
+                                config={"fs": 10, "grad_clip": 1.0, "lr": 1e-3}))
     _, doc = _compare(tmp_path, "old", "new", "--treatment-keys", "fs")
     assert sorted(f["severity"] for f in doc["findings"] if f["rule"] == "RA304") == ["error", "info"]
 
@@ -183,3 +185,29 @@ def test_unseeded_sides_never_share_a_table_line(tmp_path):
     rows = doc["comparison"]["rows"]
     assert len(rows) == 5 and not any(r["paired"] for r in rows)
     assert all((r["baseline_run"] is None) != (r["treatment_run"] is None) for r in rows)
+
+
+def test_three_identical_deltas_are_not_supported_and_print_no_nan(tmp_path):
+    # +0.01 on every seed: the t interval has zero width and excludes 0, the exact sign-flip test says p = 0.25
+    write_runs(tmp_path, _group("base", [0.50, 0.25, 0.75]) + _group("treat", [0.51, 0.26, 0.76]))
+    _, doc = _compare(tmp_path, "base", "treat")
+    comparison = doc["comparison"]
+    lo, hi = comparison["ci"]
+    assert lo == hi and lo > 0 and comparison["statistics"]["std_delta"] < 1e-12
+    assert comparison["statistics"]["permutation_test"]["p_value"] == 0.25
+    assert comparison["verdict"] == "not supported" and comparison["reasons"] == ["too few seeds (RA310)"]
+    (ra310,) = [f for f in doc["findings"] if f["rule"] == "RA310"]
+    assert ra310["message"].startswith("direction consistent (3+/0=/0-) but too few seeds to exclude chance")
+    assert "p <= 0.05 needs at least 6" in ra310["message"]
+    text, _ = _compare(tmp_path, "base", "treat", fmt="text")
+    assert "effect NOT supported by the seeds: too few seeds (RA310)" in text.stdout
+    assert not re.search(r"\b(nan|[+-]?inf)\b", text.stdout, re.IGNORECASE), text.stdout
+
+
+def test_six_identical_deltas_are_supported(tmp_path):
+    # the same pattern on six seeds: the sign-flip test reaches 2/64 = 0.031
+    base = [0.50, 0.25, 0.75, 0.5, 0.625, 0.375]
+    write_runs(tmp_path, _group("base", base) + _group("treat", [v + 0.01 for v in base]))
+    _, doc = _compare(tmp_path, "base", "treat")
+    assert doc["comparison"]["verdict"] == "supported", doc["findings"]
+    assert not {"RA310", "RA312"} & set(_rules(doc))

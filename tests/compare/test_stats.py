@@ -1,5 +1,8 @@
 """The statistics module against published numbers (the incident reports), scipy, and rliable's definitions."""
 
+import json
+import warnings
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -188,3 +191,30 @@ def test_unpaired_permutation_test_matches_scipy():
     ours = stats.permutation_test(b, t, paired=False)
     assert ours.exact and ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
     assert ours.p_min == pytest.approx(2 / 35)
+
+
+ZERO_SPREAD = [
+    ([0.5, 0.25, 0.75], [0.51, 0.26, 0.76], True),  # identical deltas
+    ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], True),  # nothing at all
+    ([0.5, 0.5, 0.5], [0.6, 0.6, 0.6], False),  # both sides constant, unpaired
+    ([0.5, 0.5, 0.5], [0.6, 0.7, 0.5], False),  # one side constant
+    ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], True),  # zero means: CV undefined
+    ([0.5] * 40, [0.51] * 40, True),  # the bootstrap path (n >= 30), all replicates equal
+]
+
+
+@pytest.mark.parametrize("baseline,treatment,paired", ZERO_SPREAD)
+def test_zero_variance_never_divides_by_zero_or_gives_nan(baseline, treatment, paired):
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        effect = stats.effect(baseline, treatment, paired=paired)
+    numbers = [v for v in json.dumps(effect.to_json()).replace(",", " ").split() if "nan" in v.lower() or "inf" in v.lower()]
+    assert numbers == []
+    lo, hi = effect.ci
+    assert lo <= effect.delta <= hi
+
+
+def test_seeds_needed_for_the_exact_test():
+    assert stats.seeds_needed(0.05, paired=True) == 6  # 2/64 = 0.031; 2/32 = 0.0625
+    assert stats.seeds_needed(0.05, paired=False) == 4  # 2/C(8,4) = 0.029; 2/C(6,3) = 0.1
+    assert stats.seeds_needed(0.01, paired=True) == 8

@@ -14,6 +14,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nightly_lab import make_repo, run_record, write_run  # noqa: E402
 from test_nightly import nightly  # noqa: E402
+from cli_helpers import run_cli  # noqa: E402
 
 
 def _group(results: Path, group: str, sha: str, *, lr: float, scores: list[float], warmup: int = 10,
@@ -31,10 +32,11 @@ def lab(tmp_path):
     repo, shas = make_repo(tmp_path)
     results = tmp_path / "results"
     ok = shas["ok"]
-    _group(results, "base", ok, lr=3e-4, scores=[0.70, 0.71, 0.72])
-    _group(results, "lr-high", ok, lr=1e-3, scores=[0.75, 0.761, 0.769])  # a clear, consistent gain
-    _group(results, "lr-low", ok, lr=1e-4, scores=[0.70, 0.722, 0.709])  # noise: deltas change sign
-    _group(results, "two-keys", ok, lr=1e-3, warmup=50, scores=[0.8, 0.8, 0.8])  # lr and warmup: not derived
+    # six seeds a side: the fewest at which the exact sign-flip test can reach p <= 0.05 (RA310)
+    _group(results, "base", ok, lr=3e-4, scores=[0.70, 0.71, 0.72, 0.70, 0.71, 0.72])
+    _group(results, "lr-high", ok, lr=1e-3, scores=[0.75, 0.761, 0.769, 0.752, 0.758, 0.771])  # a consistent gain
+    _group(results, "lr-low", ok, lr=1e-4, scores=[0.70, 0.722, 0.709, 0.695, 0.715, 0.705])  # noise: signs flip
+    _group(results, "two-keys", ok, lr=1e-3, warmup=50, scores=[0.8] * 6)  # lr and warmup: not derived
     _group(results, "one-seed", ok, lr=3e-3, scores=[0.9])  # too few seeds: not derived
     return tmp_path, repo, results
 
@@ -58,7 +60,7 @@ def test_a_first_nightly_without_comparisons_yaml_checks_the_derived_comparisons
     assert [c["name"] for c in comparisons][0] == "lr-high vs base on val/acc"
     high, low, _, warmup = comparisons
     assert high["derived"].startswith("derived: the groups differ only in lr: 0.0003 → 0.001")
-    assert "3 and 3 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
+    assert "6 and 6 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
     assert "warmup: 10 → 50" in warmup["derived"]
     assert high["verdict"] == "supported" and low["verdict"] == "not supported"
 
@@ -116,3 +118,34 @@ def test_a_wrong_derive_setting_is_an_input_error(lab):
     proc = nightly(root, results, repo, root / "bad")
     assert proc.returncode == 2
     assert "pyproject.toml" in proc.stderr and "compare.derive" in proc.stderr and "auto, always or off" in proc.stderr
+
+
+def test_ungrouped_runs_with_per_run_keys_form_one_group_per_config(tmp_path):
+    """No recorded group, and every config carries its own output_dir, run name and timestamp: the runs still
+    fall into one group per config (seed and RA304's ignored keys aside), named by what differs."""
+    repo, shas = make_repo(tmp_path)
+    results = tmp_path / "results"
+    for lr, scores in ((3e-4, [0.70, 0.71, 0.72]), (1e-3, [0.75, 0.761, 0.769])):
+        for seed, score in enumerate(scores):
+            run_id = f"run-{lr:g}-{seed}"
+            record = run_record(run_id, "unused", seed, shas["ok"], score=score)
+            del record["group"]
+            record["config"].update(strategy="fsdp", lr=lr, output_dir=f"/ckpt/{run_id}", run_name=run_id,
+                                    timestamp=f"2026-11-2{seed}T10:0{seed}")
+            write_run(results, record)
+    out = tmp_path / "report"
+    proc = nightly(tmp_path, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    (comparison,) = _summary(out)["comparisons"]
+    assert (comparison["baseline"], comparison["treatment"]) == ("lr=0.0003", "lr=0.001")
+    assert comparison["derived"].startswith("derived: the groups differ only in lr: 0.0003 → 0.001")
+    assert "3 and 3 seeds" in comparison["derived"]
+    # the same names work on the command line, and `audit runs --groups` lists them
+    compare = run_cli("compare", "lr=0.0003", "lr=0.001", "--results", results, "--metric", "val/acc",
+                      "--format", "json", cwd=tmp_path)
+    assert compare.returncode in (0, 1), compare.stderr
+    document = json.loads(compare.stdout)
+    assert "RA304" not in {f["rule"] for f in document["findings"]}
+    assert document["comparison"]["paired"] and [r["seed"] for r in document["comparison"]["rows"]] == [0, 1, 2]
+    groups = run_cli("runs", "--results", results, "--groups", cwd=tmp_path)
+    assert "lr=0.0003" in groups.stdout and "lr=0.001" in groups.stdout and "config-" not in groups.stdout
