@@ -238,11 +238,12 @@ class ProjectIndex:
         if start is None:
             return out
         visited = {qualname}
-        # an explicit stack of (function, next event index, path, call chain that led into it)
-        stack: list[tuple[FunctionSummary, int, str, tuple]] = [(start, 0, self.path_of[qualname], ())]
+        # an explicit stack of (function, next event index, path, call chain that led into it, constants it was
+        # called with by keyword)
+        stack: list[tuple[FunctionSummary, int, str, tuple, dict]] = [(start, 0, self.path_of[qualname], (), {})]
         pending_helpers: list[tuple[int, Event, str, tuple, int]] = []  # (depth, call, path, chain, seeds before)
         while stack:
-            fn, i, path, chain = stack[-1]
+            fn, i, path, chain, given = stack[-1]
             if i >= len(fn.events):
                 stack.pop()
                 depth = len(stack)
@@ -252,8 +253,10 @@ class ProjectIndex:
                         out.append(Step(_synthetic(ev, "seed", rngs=sorted(apis.ALL_RNGS), helper=ev.target),
                                         hpath, fn.qualname, hchain))
                 continue
-            stack[-1] = (fn, i + 1, path, chain)
+            stack[-1] = (fn, i + 1, path, chain, given)
             ev = fn.events[i]
+            if given and not _possible(ev, given):
+                continue  # `if sample_pct < 1.0: random.sample(...)` called with sample_pct=1.0
             if ev.kind == "seed" and self._defined_here(ev):
                 ev = Event("call", ev.target, ev.line, ev.col, ev.text, {"resolved": True})
             if ev.kind != "call":
@@ -267,7 +270,7 @@ class ProjectIndex:
                     out.append(Step(_synthetic(ev, kind, **extra), path, fn.qualname, chain))
             if callee is not None and callee.qualname not in visited:
                 visited.add(callee.qualname)
-                stack.append((callee, 0, self.path_of[callee.qualname], (*chain, (path, ev))))
+                stack.append((callee, 0, self.path_of[callee.qualname], (*chain, (path, ev)), _passed(ev, given)))
             elif callee is not None and pending_helpers and pending_helpers[-1][1] is ev:
                 pending_helpers.pop()  # already expanded earlier: its seeds are already on the path
         self._flat[qualname] = out
@@ -416,6 +419,32 @@ def _matches(target: str, names: tuple[set[str], tuple[str, ...]], plain_ok: boo
     if any(target == d or target.endswith("." + d) for d in dotted):
         return True
     return plain_ok and target.rsplit(".", 1)[-1] in plain
+
+
+_TESTS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+          "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+def _passed(call: Event, given: dict) -> dict:
+    """The constants a call hands its callee by keyword: its own literals and the caller's that it forwards."""
+    passed = dict(call.detail.get("literals") or {})
+    for param, source in (call.detail.get("forwards") or {}).items():
+        if source in given:
+            passed[param] = given[source]
+    return passed
+
+
+def _possible(ev: Event, given: dict) -> bool:
+    """Can the event run, given the constants its function was called with? False only when one of its
+    enclosing `if <parameter> <op> <constant>` tests is decided against it."""
+    for param, op, constant, holds in ev.detail.get("requires", ()):
+        if param in given:
+            try:
+                if bool(_TESTS[op](given[param], constant)) != holds:
+                    return False
+            except TypeError:  # a comparison Python refuses (None < 1.0): undecided
+                continue
+    return True
 
 
 def _synthetic(ev: Event, kind: str, **detail) -> Event:

@@ -166,6 +166,8 @@ class _Frame:
         self.nested: dict[str, str] = {}  # nested def name -> qualname
         self.callables: dict[str, list[str]] = {}  # local name -> the project callables assigned to it
         self.parses_args = False
+        self.params: set[str] = set()
+        self.conditions: list[tuple[ast.expr, bool]] = []  # the enclosing `if` tests and which branch
         self.rng_saves: list[int] = []  # lines that save an RNG state (`state = np.random.get_state()`)
         self.rng_restores: list[int] = []  # lines that put one back (`np.random.set_state(state)`)
 
@@ -203,6 +205,7 @@ class Summarizer(ast.NodeVisitor):
     def __init__(self, ctx, tree: ast.Module, resolver: Resolver | None = None):
         self.lines = ctx.source.splitlines()
         self.tree = tree
+        self.mentions_optim = _OPTIM_TEXT.search(ctx.source) is not None
         self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if resolver is None or resolver.module_name != self.module:
@@ -231,6 +234,10 @@ class Summarizer(ast.NodeVisitor):
         return " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
 
     def add(self, kind: str, target: str, node, **detail) -> None:
+        if kind == "consume":
+            requires = _parameter_conditions(self.frame)
+            if requires:
+                detail["requires"] = requires
         self.frame.summary.events.append(Event(kind, target, node.lineno, node.col_offset, self.text(node.lineno),
                                                detail))
 
@@ -348,6 +355,7 @@ class Summarizer(ast.NodeVisitor):
         summary.entry = self._decorator_entry(node)
         self.summary.functions[qual] = summary
         self.frames.append(_Frame(summary))
+        self.frame.params = {a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
         guards, self.guards = self.guards, 0  # a function body runs unconditionally once called
         for default in [*node.args.defaults, *node.args.kw_defaults]:
             if default is not None:
@@ -393,8 +401,11 @@ class Summarizer(ast.NodeVisitor):
             return
         self.visit_expression(node.test)
         self.guards += 1
-        for stmt in [*node.body, *node.orelse]:
-            _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
+        for branch, holds in ((node.body, True), (node.orelse, False)):
+            self.frame.conditions.append((node.test, holds))
+            for stmt in branch:
+                _STMT_DISPATCH.get(stmt.__class__, Summarizer.generic_visit)(self, stmt)
+            self.frame.conditions.pop()
         self.guards -= 1
 
     def visit_Try(self, node) -> None:
@@ -483,8 +494,8 @@ class Summarizer(ast.NodeVisitor):
         `from_pretrained`) builds nothing new."""
         if not isinstance(value, ast.Call):
             return
-        if self._optimized is None:
-            self._optimized = _optimized_refs(self.tree, self.resolver)
+        if self._optimized is None:  # every optimizer call this looks for names "optim" somewhere in the file
+            self._optimized = _optimized_refs(self.tree, self.resolver) if self.mentions_optim else set()
         names = {_dotted(t) for t in _flat_targets(targets)} - {None}
         scope = self.frame.summary.line if len(self.frames) > 1 else 0
         if not any((scope, n) in self._optimized or (n.startswith("self.") and (-1, n) in self._optimized)
@@ -528,7 +539,15 @@ class Summarizer(ast.NodeVisitor):
             return
         if resolved and name.split(".", 1)[0] in _EXTERNAL and not self.module.startswith(name.split(".", 1)[0]):
             return  # a library call never resolves to a project function
-        self.add("call", name, node, resolved=resolved)
+        passed = {}
+        literals = _keyword_literals(node)
+        if literals:
+            passed["literals"] = literals
+        forwards = {kw.arg: kw.value.id for kw in node.keywords
+                    if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in self.frame.params}
+        if forwards:  # `get_feature_iterator(sample_pct=sample_pct)`: a constant given to this function goes on
+            passed["forwards"] = forwards
+        self.add("call", name, node, resolved=resolved, **passed)
 
     def _classify(self, node: ast.Call, name: str, resolved: bool, method: str) -> bool:
         """Record what a library call does; True when it was fully described (no plain call event)."""
@@ -725,6 +744,28 @@ class Summarizer(ast.NodeVisitor):
         return self.summary
 
 
+_LITERAL_TYPES = (int, float, bool, str, type(None))
+_COMPARISONS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+                ast.Is: "==", ast.IsNot: "!="}
+
+
+def _keyword_literals(call: ast.Call) -> dict:
+    """`f(sample_pct=1.0)`: the constants a call gives by name (the callee's draws may be dead under them)."""
+    return {kw.arg: kw.value.value for kw in call.keywords
+            if kw.arg and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, _LITERAL_TYPES)}
+
+
+def _parameter_conditions(frame: "_Frame") -> list:
+    """The enclosing `if <parameter> <op> <constant>` tests, as [parameter, op, constant, branch taken]."""
+    out = []
+    for test, holds in frame.conditions:
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.left, ast.Name) and \
+                test.left.id in frame.params and type(test.ops[0]) in _COMPARISONS and \
+                isinstance(test.comparators[0], ast.Constant) and isinstance(test.comparators[0].value, _LITERAL_TYPES):
+            out.append([test.left.id, _COMPARISONS[type(test.ops[0])], test.comparators[0].value, holds])
+    return out
+
+
 def _flat_targets(targets) -> list:
     out = []
     for t in targets:
@@ -778,6 +819,7 @@ def _optimized_arguments(call: ast.Call, signatures, found) -> set[str]:
     return {_dotted(v) for p, v in given.items() if p in wanted and _dotted(v)}
 
 
+_OPTIM_TEXT = re.compile(r"optim", re.IGNORECASE)
 _OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",
                                 re.IGNORECASE)
 _NOT_A_MODEL = ("optim", "param", "group", "cfg", "conf", "arg", "opt", "device", "step", "lr")

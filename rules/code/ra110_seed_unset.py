@@ -202,6 +202,28 @@ class SeedUnset(ProjectRule):
         },
     ]
     good = [
+        # the only draw sits under `if sample_pct < 1.0`, and the program passes sample_pct=1.0 (through a helper)
+        {
+            "dump.py": """
+            from features import get_features
+
+            if __name__ == "__main__":
+                feats = get_features("manifest.tsv", sample_pct=1.0)
+                print(len(feats))
+            """,
+            "features.py": """
+            import random
+
+            def get_features(manifest, sample_pct):
+                return list(get_feature_iterator(manifest, sample_pct=sample_pct))
+
+            def get_feature_iterator(manifest, sample_pct):
+                files = open(manifest).read().split()
+                if sample_pct < 1.0:
+                    files = random.sample(files, int(sample_pct * len(files)))
+                return files
+            """,
+        },
         {   # seeding in a helper in another module counts at the entry point that calls it
             "train.py": """
             import torch as T
