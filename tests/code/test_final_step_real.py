@@ -21,12 +21,12 @@ XLA_ADAPTER = "Lightning-AI+litgpt/extensions/xla/finetune/adapter.py"
 
 # (file, text replaced, replacement, what RA101/RA102 report in the copy as planted)
 PLANTS = {
-    # timm's schedule turned around: the last epoch takes the `continue` before the validation
+    # timm's schedule turned around: the last epoch takes the `continue` (a several-statement skip: reported at its `if`)
     "timm-continue": (TIMM, "if epoch_p_1 % args.val_interval != 0 and epoch_p_1 != num_epochs:",
-                      "if epoch_p_1 % args.val_interval != 0 or epoch_p_1 == num_epochs:", {("RA101", 1147)}),
+                      "if epoch_p_1 % args.val_interval != 0 or epoch_p_1 == num_epochs:", {("RA101", 1138)}),
     # timm without its last-epoch exception: a schedule that can miss the last epoch
     "timm-schedule": (TIMM, "if epoch_p_1 % args.val_interval != 0 and epoch_p_1 != num_epochs:",
-                      "if epoch_p_1 % args.val_interval != 0:", {("RA102", 1147)}),
+                      "if epoch_p_1 % args.val_interval != 0:", {("RA102", 1138)}),
     # torchtune: the validation excluded in the last epoch of `range(self.epochs_run, self.total_epochs)`
     "torchtune-epoch": (TORCHTUNE, "                        and self.global_step % self._run_val_every_n_steps == 0\n",
                         ("                        and self.global_step % self._run_val_every_n_steps == 0\n"
