@@ -151,15 +151,40 @@ def test_a_comment_edit_in_a_clean_file_is_not_analyzed_again(project, spies):
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
 
 
-def test_a_file_with_findings_is_analyzed_again_even_for_a_comment(project, spies):
+def test_a_comment_after_the_code_of_a_file_with_findings_is_not_analyzed_again(project, spies):
     root, config = project
-    _check(root, config)
+    first = _check(root, config)
     with open(root / "train.py", "a") as fh:
-        fh.write("# trailing\n")
+        fh.write("\n# trailing: torch.load(x) would be flagged in code\n")
     spies.update(analyze=0, project=0)
     result = scan_paths([root], config, jobs=1)
-    assert spies["analyze"] == 1 and spies["project"] == 0  # same summary: project findings from the cache
+    # every line of code is where it was: its findings and summary stand, project findings from the cache
+    assert spies == {"analyze": 0, "project": 0}
+    assert _json(result) == _json(first) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+    assert result.lines == first.lines + 2
+
+
+def test_a_file_with_findings_is_analyzed_again_for_a_comment_among_its_code(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "train.py").read_text()
+    (root / "train.py").write_text(text.replace("def main():", "# a comment\ndef main():"))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 1  # its findings' lines moved
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_trailing_suppression_on_a_file_with_findings_is_seen(project, spies):
+    root, config = project
+    first = _check(root, config)
+    with open(root / "train.py", "a") as fh:
+        fh.write("# audit: ignore[RA170] covers no line of code\n")
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 0
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+    assert [f.rule for f in result.findings if f not in first.findings] == ["RA002"]
 
 
 def test_a_docstring_line_that_looks_like_a_comment_is_code(project, spies):
