@@ -157,9 +157,10 @@ def main() -> None:
     original = victim.read_bytes()
     try:
         victim.write_bytes(original + b"\n# touched by the benchmark\n")
-        results["audit one-file"], _ = audit(corpus, cache, work / "one.json", args.jobs)
+        results["audit one-file"], one = audit(corpus, cache, work / "one.json", args.jobs)
     finally:
         victim.write_bytes(original)
+    assert one == report, "a comment after the code changes no finding"
     print(f"audit scan, 1 file  {rate(files, lines, results['audit one-file'])}  ({victim.relative_to(corpus)})",
           flush=True)
     try:
