@@ -150,34 +150,40 @@ _COMMENT_OR_STRING = re.compile(r"#[^\n]*|[rRbBuUfF]{0,2}(?:" + "|".join(_STRING
 
 
 def code_skeleton(source: str) -> str:
-    """A hash of the source without its comment and blank lines: two files with the same skeleton have the
-    same tokens but for comments and blank lines. Every other line goes in as it is, and so does every
-    line of a string spanning lines (a docstring line that looks like a comment is still code)."""
+    """A hash of the source without its comments and blank lines: two files with the same skeleton have the
+    same tokens but for comments and blank lines. Every other line goes in as it is (less a trailing comment
+    and the spaces before it), and so does every line of a string spanning lines (a docstring line that
+    looks like a comment is still code)."""
     return code_layout(source)[0]
 
 
 def code_layout(source: str) -> tuple[str, str]:
     """(the code skeleton, a hash of the source up to and including its last line of code). Two files with
     the same second hash differ only in comment and blank lines after their code: every line of code is
-    the same text at the same line number."""
+    the same text at the same line number (a trailing comment included: it is in a finding's anchor)."""
     import hashlib
 
     text = source.replace("\r\n", "\n").replace("\r", "\n")
     in_string: set[int] = set()
-    line, pos = 0, 0
+    bare: list[str] = []  # the text without its comments (a comment never holds a line break)
+    line, pos, copied = 0, 0, 0
     for match in _COMMENT_OR_STRING.finditer(text):
         start, end = match.span()
-        if text[start] == "#" or text.find("\n", start, end) < 0:
+        if text[start] == "#":
+            bare.append(text[copied:start])
+            copied = end
+            continue
+        if text.find("\n", start, end) < 0:
             continue
         line += text.count("\n", pos, start)
         last = line + text.count("\n", start, end)
         in_string.update(range(line, last + 1))
         line, pos = last, end
-    lines = text.split("\n")
-    kept = [i for i, raw in enumerate(lines)
-            if i in in_string or ((stripped := raw.lstrip()) and stripped[0] != "#")]
-    skeleton = "\n".join(lines[i] for i in kept)
-    prefix = "\n".join(lines[:kept[-1] + 1]) if kept else ""
+    bare.append(text[copied:])
+    code_lines = "".join(bare).split("\n")
+    kept = [i for i, raw in enumerate(code_lines) if i in in_string or raw.strip()]
+    skeleton = "\n".join(code_lines[i] if i in in_string else code_lines[i].rstrip() for i in kept)
+    prefix = "\n".join(text.split("\n")[:kept[-1] + 1]) if kept else ""
 
     def digest(part: str) -> str:
         return hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()
