@@ -1,7 +1,8 @@
 """`audit scan --fix` on a generated 100k-line repository with 50 fixable findings (25 `torch.load` calls
 whose result goes into `load_state_dict`, 25 unused suppressions), as a user runs it (a subprocess):
 with the result cache warm from an earlier scan, and cold; then, in this process, the warm run split into
-its parts (the first scan, the fixes, the scan after writing). Prints timings; asserts nothing.
+its parts (the first scan, the fixes, the scan after writing). Prints wall and CPU seconds and the load
+average; asserts nothing. The runs keep Python's bytecode cache on (timing.installed_env).
 
     .venv/bin/python benchmarks/fix_repo.py [--files 100] [--lines 1000]
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import Timed, installed_env, load, timed
 
 FUNCTION = """def step_{i}(x, y):
     total = 0
@@ -56,12 +58,10 @@ def build(root: Path, files: int, lines: int, fixable: int) -> int:
     return total
 
 
-def audit(root: Path, cache: Path, *args: str) -> tuple[float, str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "auditor", "scan", ".", *args], cwd=root, env=env,
-                          capture_output=True, text=True, check=False)
-    return time.perf_counter() - start, done.stdout + done.stderr
+def audit(root: Path, cache: Path, *args: str) -> tuple[Timed, str]:
+    run = timed([sys.executable, "-m", "auditor", "scan", ".", *args], cwd=root,
+                env=installed_env(XDG_CACHE_HOME=str(cache)))
+    return run, run.proc.stdout + run.proc.stderr
 
 
 def main() -> None:
@@ -71,19 +71,21 @@ def main() -> None:
     parser.add_argument("--fixable", type=int, default=50)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fix-bench-"))
+    print(f"cpus={os.cpu_count()}; {load()}  (goal: --fix under 2 s)")
     try:
         for label, warm in (("warm cache (scanned before)", True), ("cold (no cache)", False)):
             root, cache = work / f"repo-{warm}", work / f"cache-{warm}"
             lines = build(root, args.files, args.lines, args.fixable)
             if warm:
                 audit(root, cache)
-            seconds, out = audit(root, cache, "--fix")
+            run, out = audit(root, cache, "--fix")
             summary = next((line for line in out.splitlines() if line.startswith("Fixed")), "?")
-            print(f"audit scan --fix, {args.files} files, {lines} lines, {label}: {seconds:6.2f} s  ({summary})")
-            seconds, out = audit(root, cache, "--fix")
+            print(f"audit scan --fix, {args.files} files, {lines} lines, {label}: {run.figures()}  ({summary})")
+            run, out = audit(root, cache, "--fix")
             summary = next((line for line in out.splitlines() if line.startswith("Fixed")), "?")
-            print(f"  second run (nothing left to fix):                      {seconds:6.2f} s  ({summary})")
+            print(f"  second run (nothing left to fix):                      {run.figures()}  ({summary})")
         parts(work, args)
+        print(load())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import git
+from timing import installed_env, timed
 
 MODULE = '''\
 """Trainer variant {i}."""
@@ -99,20 +99,9 @@ def make_repo(root: Path, files: int) -> list[Path]:
     return paths
 
 
-def child_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall s, CPU s of the child, the process)."""
-    cpu, start = child_cpu(), time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, **kwargs)
-    return time.perf_counter() - start, child_cpu() - cpu, proc
-
-
 def scan(repo: Path, env: dict, mode: tuple[str, ...] = ("--diff", "HEAD")) -> tuple[float, float, int, str]:
-    elapsed, cpu, proc = timed([sys.executable, "-m", "auditor", "scan", *mode], cwd=repo, env=env)
+    run = timed([sys.executable, "-m", "auditor", "scan", *mode], cwd=repo, env=env)
+    elapsed, cpu, proc = run.wall, run.cpu, run.proc
     if proc.returncode not in (0, 1):
         sys.exit(f"scan failed (exit {proc.returncode}):\n{proc.stderr}")
     last = (proc.stdout.strip().splitlines() or [""])[-1]
@@ -133,13 +122,11 @@ def main() -> None:
         step = max(1, len(paths) // args.changed)
         for n, i in enumerate(range(0, len(paths), step)[: args.changed]):
             paths[i].write_text(source(i, validate=SKIP if n == 0 else OK, scale=2.0))
-        env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "cache")}
+        env = installed_env(XDG_CACHE_HOME=str(tmp / "cache"))
         env.pop("CI", None)
-        # An installed package has its bytecode compiled; without it every run compiles the auditor again.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-        wall, cpu, _ = timed([sys.executable, "-m", "auditor", "--help"], env=env, check=True)
-        print(f"{'floor (audit --help)':<26} {wall:6.3f} s  cpu {cpu:.3f} s")
+        floor = timed([sys.executable, "-m", "auditor", "--help"], env=env)
+        print(f"{'floor (audit --help)':<26} {floor.wall:6.3f} s  cpu {floor.cpu:.3f} s")
         subprocess.run(["git", "add", "-A"], cwd=tmp / "repo", check=True)
         for mode in (("--staged",), ("--diff", "HEAD")):
             name = " ".join(mode)

@@ -80,7 +80,7 @@ class FileAnalyzer:
             if problem is not None and self.check_syntax:
                 return self.unreadable(path, *problem)
             if module is not None:
-                result["skeleton"] = code_skeleton(source)
+                result["skeleton"], result["code_prefix"] = code_layout(source)
         resolver = Resolver(module, *module_name_for(path)) if module is not None and (rules or want_summary) else None
         if module is None:
             rules = []
@@ -150,47 +150,89 @@ _COMMENT_OR_STRING = re.compile(r"#[^\n]*|[rRbBuUfF]{0,2}(?:" + "|".join(_STRING
 
 
 def code_skeleton(source: str) -> str:
-    """A hash of the source without its comment and blank lines: two files with the same skeleton have the
-    same tokens but for comments and blank lines. Every other line goes in as it is, and so does every
-    line of a string spanning lines (a docstring line that looks like a comment is still code)."""
+    """A hash of the source without its comments and blank lines: two files with the same skeleton have the
+    same tokens but for comments and blank lines. Every other line goes in as it is (less a trailing comment
+    and the spaces before it), and so does every line of a string spanning lines (a docstring line that
+    looks like a comment is still code)."""
+    return code_layout(source)[0]
+
+
+def code_layout(source: str) -> tuple[str, str]:
+    """(the code skeleton, a hash of the source up to and including its last line of code). Two files with
+    the same second hash differ only in comment and blank lines after their code: every line of code is
+    the same text at the same line number (a trailing comment included: it is in a finding's anchor)."""
     import hashlib
 
     text = source.replace("\r\n", "\n").replace("\r", "\n")
     in_string: set[int] = set()
-    line, pos = 0, 0
+    bare: list[str] = []  # the text without its comments (a comment never holds a line break)
+    line, pos, copied = 0, 0, 0
     for match in _COMMENT_OR_STRING.finditer(text):
         start, end = match.span()
-        if text[start] == "#" or text.find("\n", start, end) < 0:
+        if text[start] == "#":
+            bare.append(text[copied:start])
+            copied = end
+            continue
+        if text.find("\n", start, end) < 0:
             continue
         line += text.count("\n", pos, start)
         last = line + text.count("\n", start, end)
         in_string.update(range(line, last + 1))
         line, pos = last, end
-    kept = [raw for i, raw in enumerate(text.split("\n"))
-            if i in in_string or ((stripped := raw.lstrip()) and stripped[0] != "#")]
-    return hashlib.sha1("\n".join(kept).encode("utf-8", "surrogatepass")).hexdigest()
+    bare.append(text[copied:])
+    code_lines = "".join(bare).split("\n")
+    kept = [i for i, raw in enumerate(code_lines) if i in in_string or raw.strip()]
+    skeleton = "\n".join(code_lines[i] if i in in_string else code_lines[i].rstrip() for i in kept)
+    prefix = "\n".join(text.split("\n")[:kept[-1] + 1]) if kept else ""
+
+    def digest(part: str) -> str:
+        return hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest(skeleton), digest(prefix)
 
 
 def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict | None:
-    """The result for a file whose previous version had no finding, when the change touched only comment
-    and blank lines: then it still has none (module rules decide on code, never on comments or on how
-    far apart lines are; tests/code/test_incremental.py holds every rule to that). Only the cheap parts are
-    redone: line count, suppressions, and the summary (its positions may have moved). None: analyze it."""
-    if prev.get("findings") or prev.get("unreadable") or not prev.get("skeleton"):
+    """The result for a file whose change touched only comment and blank lines, when that cannot change it
+    (module rules decide on code, never on comments or on how far apart lines are;
+    tests/code/test_incremental.py holds every rule to that). None: analyze it.
+
+    - the previous version had no finding: it still has none; the summary is redone (its positions may
+      have moved), and so are the line count and the suppressions;
+    - it had findings, and only lines after its last line of code changed: every line of code is where it
+      was, so its findings and summary stand; the line count and the suppressions are redone."""
+    if prev.get("unreadable") or not prev.get("skeleton"):
         return None
     source, _ = decode_source(data, config.scan.max_file_bytes)
-    if source is None or code_skeleton(source) != prev["skeleton"]:  # the cheap test first: no parse
+    if source is None:
         return None
+    skeleton, prefix = code_layout(source)  # the cheap test first: no parse
+    if skeleton != prev["skeleton"]:
+        return None
+    if prev.get("findings"):
+        return _same_code(prev, source, prefix)
     module, problem = _ast_parse(source, path)
     if problem is not None:
         return None
     result = _base_result(source)
-    result.update(parsed=True, skeleton=prev["skeleton"], indexing=bool(prev.get("indexing")))
+    result.update(parsed=True, skeleton=prev["skeleton"], code_prefix=prefix, indexing=bool(prev.get("indexing")))
     if result["indexing"] and needs_summary(source):
         try:
             _add_summary(result, path, source, module)
         except Exception:  # noqa: BLE001 - the full analysis reports it, as RA001
             return None
+    return result
+
+
+def _same_code(prev: dict, source: str, prefix: str) -> dict | None:
+    """The previous result for a file whose code lines are all as they were (None: analyze it). A comment
+    that makes the summary's text prefilter answer otherwise is analyzed, as a cold scan would be."""
+    if prefix != prev.get("code_prefix"):
+        return None
+    summarized = bool(prev.get("summary") is not None or prev.get("summary_key"))
+    if prev.get("indexing") and needs_summary(source) != summarized:
+        return None
+    result = _base_result(source)
+    kept = ("findings", "parsed", "skeleton", "code_prefix", "indexing", "summary", "summary_key", "head", "head_key")
+    result.update({key: prev[key] for key in kept if key in prev})
     return result
 
 

@@ -89,15 +89,16 @@ def _walk(top: Path, root: Path, config) -> list[Candidate]:
             continue
         for entry in entries:
             name = entry.name
-            try:
-                is_dir = entry.is_dir()
+            try:  # both answered from the listing: no stat for the (nearly all) plain files
+                is_dir, linked = entry.is_dir(), entry.is_symlink()
             except OSError:
-                is_dir = False
+                is_dir, linked = False, True  # _link_out looks again
             if is_dir:
-                if name in SKIP_DIRS or name.endswith(".egg-info") or entry.is_symlink() \
+                if name in SKIP_DIRS or name.endswith(".egg-info") or linked \
                         or _is_venv(entry.path) or config.is_excluded(prefix + name):
                     continue
                 todo.append((entry.path, prefix + name + "/"))
             elif name.endswith(".py") and not config.is_excluded(prefix + name):
-                out.append(Candidate(prefix + name, entry.path, False, _link_out(entry.path, (top, root))))
+                refused = _link_out(entry.path, (top, root)) if linked else None
+                out.append(Candidate(prefix + name, entry.path, False, refused))
     return out

@@ -151,15 +151,40 @@ def test_a_comment_edit_in_a_clean_file_is_not_analyzed_again(project, spies):
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
 
 
-def test_a_file_with_findings_is_analyzed_again_even_for_a_comment(project, spies):
+def test_a_comment_after_the_code_of_a_file_with_findings_is_not_analyzed_again(project, spies):
     root, config = project
-    _check(root, config)
+    first = _check(root, config)
     with open(root / "train.py", "a") as fh:
-        fh.write("# trailing\n")
+        fh.write("\n# trailing: torch.load(x) would be flagged in code\n")
     spies.update(analyze=0, project=0)
     result = scan_paths([root], config, jobs=1)
-    assert spies["analyze"] == 1 and spies["project"] == 0  # same summary: project findings from the cache
+    # every line of code is where it was: its findings and summary stand, project findings from the cache
+    assert spies == {"analyze": 0, "project": 0}
+    assert _json(result) == _json(first) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+    assert result.lines == first.lines + 2
+
+
+def test_a_file_with_findings_is_analyzed_again_for_a_comment_among_its_code(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "train.py").read_text()
+    (root / "train.py").write_text(text.replace("def main():", "# a comment\ndef main():"))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 1  # its findings' lines moved
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_trailing_suppression_on_a_file_with_findings_is_seen(project, spies):
+    root, config = project
+    first = _check(root, config)
+    with open(root / "train.py", "a") as fh:
+        fh.write("# audit: ignore[RA170] covers no line of code\n")
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 0
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+    assert [f.rule for f in result.findings if f not in first.findings] == ["RA002"]
 
 
 def test_a_docstring_line_that_looks_like_a_comment_is_code(project, spies):
@@ -328,11 +353,12 @@ def test_the_code_skeleton_ignores_comments_and_blank_lines_but_not_strings():
         base.replace("def f", "# note\n\ndef f"),
         base.replace("            1)", "            # inside the parentheses\n            1)"),
         base.replace("\n", "\r\n"),
+        base.replace("# sum", "# total"),  # a trailing comment (a file with findings: the code prefix decides)
+        base.replace("  # sum", ""),
     ]
     different = [
         base.replace("# looks like a comment", "# looks like another"),  # in the docstring
         base.replace('"""Doc.\n\n', '"""Doc.\n'),  # a blank line of the docstring
-        base.replace("# sum", "# total"),  # a trailing comment: the line's text is the finding's anchor
         base.replace("x +", "x  +"),
         base.replace('"""Doc.', "'''Doc.").replace('    """\n    return', "    '''\n    return"),
         base + 's = "a\\\n# b"\n',  # a string continued with a backslash
@@ -341,3 +367,34 @@ def test_the_code_skeleton_ignores_comments_and_blank_lines_but_not_strings():
     assert code_skeleton(base) not in {code_skeleton(s) for s in different}
     assert code_skeleton(base + 's = "a\\\n# b"\n') != code_skeleton(base + 's = "a\\\n# c"\n')
     assert code_skeleton("t = '''a \\''' # b\n'''\n") != code_skeleton("t = '''a \\''' # c\n'''\n")
+
+
+def test_the_code_prefix_changes_with_any_line_of_code_but_not_after_the_last():
+    from auditor.code.analysis import code_layout
+
+    base = "import torch\n\nx = torch.load(p)  # ours\n"
+    assert code_layout(base + "\n# trailer\n\n")[1] == code_layout(base)[1]
+    for other in (base.replace("# ours", "# theirs"), "# header\n" + base, base.replace("\n\n", "\n")):
+        assert code_layout(other)[1] != code_layout(base)[1]  # a finding's anchor or line would change
+
+
+def test_a_trailing_comment_edit_on_a_line_with_a_finding_is_analyzed_again(project, spies):
+    root, config = project
+    _check(root, config)
+    text = (root / "train.py").read_text()
+    (root / "train.py").write_text(text.replace('T.load("ckpt.pt")', 'T.load("ckpt.pt")  # our own file'))
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 1  # the finding's anchor is that line's text
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_a_trailing_comment_removed_from_a_clean_file_is_not_analyzed_again(project, spies):
+    root, config = project
+    _write(root, {"utils/seed.py": PROJECT["utils/seed.py"].replace("random.seed(s)", "random.seed(s)  # stale note")})
+    _check(root, config)
+    _write(root, {"utils/seed.py": PROJECT["utils/seed.py"]})  # what `audit scan --fix` does to a stale suppression
+    spies.update(analyze=0, project=0)
+    result = scan_paths([root], config, jobs=1)
+    assert spies["analyze"] == 0
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
