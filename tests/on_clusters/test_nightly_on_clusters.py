@@ -29,6 +29,8 @@ pytestmark = pytest.mark.clusters
 REPORTS = ("report.md", "report.html", "findings.json", "findings.sarif", "summary.json")
 
 # A replay whose model takes as long as the file SLOW says (seconds): a job to kill, or to run past --time.
+# SLOW sits outside the repository (its path is committed with the model): replays import the code at the
+# run's commit, so a file written into the working tree afterwards would not be seen.
 SLOW_MODEL = textwrap.dedent('''\
     import time
     from pathlib import Path
@@ -38,7 +40,7 @@ SLOW_MODEL = textwrap.dedent('''\
 
 
     def build() -> nn.Module:
-        slow = Path(__file__).with_name("SLOW")
+        slow = Path(SLOW_FILE)
         if slow.exists():
             time.sleep(float(slow.read_text()))
         torch.manual_seed(0)
@@ -146,7 +148,7 @@ def slow_lab(tmp_path):
     repo_dir, shas = make_repo(tmp_path)
     (repo_dir / "slowlab").mkdir()
     (repo_dir / "slowlab" / "__init__.py").write_text("")
-    (repo_dir / "slowlab" / "model.py").write_text(SLOW_MODEL)
+    (repo_dir / "slowlab" / "model.py").write_text(SLOW_MODEL.replace("SLOW_FILE", repr(str(tmp_path / "SLOW"))))
     repo = git.Repo(repo_dir)
     repo.index.add(["slowlab/__init__.py", "slowlab/model.py"])
     sha = repo.index.commit("slow model").hexsha
@@ -179,7 +181,7 @@ def _replay_rows(root: Path, results: Path, cache: str = "cache") -> int:
 
 def test_a_replay_past_its_time_limit_fails_the_nightly_and_is_not_kept(slow_lab, slurm):
     root, repo, results = slow_lab
-    (repo / "slowlab" / "SLOW").write_text("200")  # far past --time 1
+    (root / "SLOW").write_text("200")  # far past --time 1
     config = _slurm_config(root, grace=3)
     done = _nightly(root, repo, results, root / "out", "--executor", "slurm", "--time", "1", "--config", config,
                     env=slurm.env)
@@ -190,7 +192,7 @@ def test_a_replay_past_its_time_limit_fails_the_nightly_and_is_not_kept(slow_lab
     assert not (root / "out" / "summary.json").exists()
     assert _replay_rows(root, results) == 0  # never a cached "replay not run"
 
-    (repo / "slowlab" / "SLOW").unlink()
+    (root / "SLOW").unlink()
     rerun = _nightly(root, repo, results, root / "out", "--executor", "slurm", "--time", "1", "--config", config,
                      env=slurm.env)
     assert rerun.returncode in (0, 1), rerun.stderr
@@ -216,7 +218,7 @@ def test_a_cancelled_job_is_a_failure_naming_it_never_a_hang(slow_lab, slurm, ac
     if accounting:
         slurm.stop()
         with_dbd = _start(clusters.Slurm(accounting=True))
-    (repo / "slowlab" / "SLOW").write_text("300")
+    (root / "SLOW").write_text("300")
     try:
         proc = _nightly(root, repo, results, root / "out", "--executor", "slurm", "--config", _slurm_config(root),
                         "--time", "10", env=slurm.env, wait=False)
@@ -239,7 +241,7 @@ def test_a_cancelled_job_is_a_failure_naming_it_never_a_hang(slow_lab, slurm, ac
 
 def test_a_stopped_driver_cancels_its_jobs(slow_lab, slurm):
     root, repo, results = slow_lab
-    (repo / "slowlab" / "SLOW").write_text("300")
+    (root / "SLOW").write_text("300")
     proc = _nightly(root, repo, results, root / "out", "--executor", "slurm", "--config", _slurm_config(root),
                     env=slurm.env, wait=False)
     job = _wait_for_running_job(slurm)
