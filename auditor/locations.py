@@ -8,13 +8,14 @@ report), which the fingerprints hash; `location_from_json` reads it back (caches
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Union
 
 Quote = Callable[[str], str]
 
 
-class Location:
+class Location(ABC):
     """What every kind answers; None (or no names) where it does not apply."""
 
     path: str | None
@@ -22,21 +23,22 @@ class Location:
     col: int | None  # 0-based, as in the JSON report
     names: tuple[str, ...]  # the runs or groups the finding is about
 
+    @abstractmethod
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The contract's dict for this kind."""
 
     def sort_key(self) -> tuple[str, int, int]:
         """Files and subjects in one order: by path or names, then line and column."""
         return (self.path or "/".join(self.names), self.line or 0, self.col or 0)
 
+    @abstractmethod
     def subject(self) -> str:
         """What the finding is about, as the text report heads its group: the path, `run X`, `runs A vs B`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def display(self, quote: Quote = str) -> str:
         """A short label for a table cell or an annotation, each name passed through `quote` (Markdown or
         HTML code): `path:line`, `run X`, `A vs B`."""
-        raise NotImplementedError
 
 
 class _File(Location):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import operator
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -421,8 +422,7 @@ def _matches(target: str, names: tuple[set[str], tuple[str, ...]], plain_ok: boo
     return plain_ok and target.rsplit(".", 1)[-1] in plain
 
 
-_TESTS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-          "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_TESTS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
 def _passed(call: Event, given: dict) -> dict:
