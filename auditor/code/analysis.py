@@ -10,10 +10,10 @@ import re
 from auditor.code.context import ModuleContext
 from auditor.code.discover import UNLISTABLE
 from auditor.code.facts import ProjectFacts
-from auditor.code.index import summary_head
-from auditor.code.resolve import Resolver, module_name_for
+from auditor.code.index import ModuleSummary, summary_head
+from auditor.code.resolve import module_name_for
 from auditor.code.sources import decode_source
-from auditor.code.summarize import needs_summary, summarize_source
+from auditor.code.summarize import needs_summary, summarize_module
 from auditor.code.suppress import has_suppressions, parse_suppressions
 from auditor.config import Config
 from auditor.errors import InputError
@@ -81,24 +81,24 @@ class FileAnalyzer:
                 return self.unreadable(path, *problem)
             if module is not None:
                 result["skeleton"], result["code_prefix"] = code_layout(source)
-        resolver = Resolver(module, *module_name_for(path)) if module is not None and (rules or want_summary) else None
         if module is None:
-            rules = []
-        elif rules:
-            ctx = ModuleContext(path=path, source=source, tree=module, config=self.config,
-                                module_name=resolver.module_name, is_package=resolver.is_package, facts=self.facts)
-            ctx.__dict__["resolver"] = resolver
-            rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)]
+            if want_summary:  # it does not parse (syntax checks are off): indexed as a module with nothing in it
+                result["parsed"] = True
+                _store_summary(result, ModuleSummary(path=path, module_name=module_name_for(path)[0]))
+            return result
+        if not (rules or want_summary):
+            return result
+        ctx = module_context(path, source, module, self.config, self.facts)
+        rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)]
         if not rules and not want_summary:
             return result
         result["parsed"] = True
-        if rules:
-            for rule in rules:
-                found = run_rule(rule, code_location(path, 1), ctx, config=self.config)
-                result["findings"].extend(f.to_json() for f in found)
+        for rule in rules:
+            found = run_rule(rule, code_location(path, 1), ctx, config=self.config)
+            result["findings"].extend(f.to_json() for f in found)
         if want_summary:
             try:
-                _add_summary(result, path, source, module, resolver)
+                _add_summary(result, ctx)
             except Exception as exc:
                 if os.environ.get("AUDITOR_DEBUG"):
                     raise
@@ -130,10 +130,20 @@ def _base_result(source: str) -> dict:
     return result
 
 
-def _add_summary(result: dict, path: str, source: str, module, resolver=None) -> None:
-    """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
+def module_context(path: str, source: str, module, config: Config, facts: ProjectFacts | None = None) -> ModuleContext:
+    """The one view of a parsed module that its rules and its summary share (one resolver, one node walk)."""
     module_name, is_package = module_name_for(path)
-    summary = summarize_source(path, source, module_name, is_package, module, resolver).to_json()
+    return ModuleContext(path=path, source=source, tree=module, config=config, module_name=module_name,
+                         is_package=is_package, facts=facts or ProjectFacts())
+
+
+def _add_summary(result: dict, ctx: ModuleContext) -> None:
+    """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
+    _store_summary(result, summarize_module(ctx, ctx.resolver))
+
+
+def _store_summary(result: dict, module_summary: ModuleSummary) -> None:
+    summary = module_summary.to_json()
     head = summary_head(summary)
     result.update(summary=summary, summary_key=summary_key(summary), head=head,
                   head_key="head:" + summary_key(head).partition(":")[2])
@@ -216,7 +226,7 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     result.update(parsed=True, skeleton=prev["skeleton"], code_prefix=prefix, indexing=bool(prev.get("indexing")))
     if result["indexing"] and needs_summary(source):
         try:
-            _add_summary(result, path, source, module)
+            _add_summary(result, module_context(path, source, module, config))
         except Exception:  # noqa: BLE001 - the full analysis reports it, as RA001
             return None
     return result

@@ -5,22 +5,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 
 from auditor.code.facts import ProjectFacts
+from auditor.code.node_index import NodeIndex
 from auditor.code.resolve import Resolver
 from auditor.config import Config
 from auditor.findings import code_location
 from auditor.locations import CodeLocation
 
-
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-_LEAF_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module", "level", "kind",
-                          "type_comment", "conversion", "is_async", "simple", "names"})
-
-
-def _child_fields(kind: type) -> tuple[str, ...]:
-    fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
-    return fields
+_POSITION = attrgetter("lineno", "col_offset")
 
 
 @dataclass
@@ -48,33 +42,23 @@ class ModuleContext:
         return self.source.splitlines()
 
     @cached_property
-    def _by_type(self) -> dict[type, list[ast.AST]]:
-        """Every node of the module by its type: one walk shared by every rule."""
-        found: dict[type, list[ast.AST]] = {}
-        stack: list[ast.AST] = [self.tree]
-        pop, push, extend, AST = stack.pop, stack.append, stack.extend, ast.AST
-        while stack:
-            node = pop()
-            kind = type(node)
-            bucket = found.get(kind)
-            if bucket is None:
-                bucket = found[kind] = []
-            bucket.append(node)
-            for name in _CHILD_FIELDS.get(kind) or _child_fields(kind):
-                value = getattr(node, name, None)
-                if type(value) is list:
-                    extend([v for v in value if isinstance(v, AST)])
-                elif isinstance(value, AST):
-                    push(value)
-        return found
+    def node_index(self) -> NodeIndex:
+        """Every node of the module by its type, and what each function owns: one walk shared by every rule
+        and the module's summary."""
+        return NodeIndex.of(self.tree)
+
+    def any_order(self, *types: type) -> list:
+        """The module's nodes of these types, in no particular order (cheaper than `nodes`)."""
+        by_type = self.node_index.by_type
+        if len(types) == 1:
+            return by_type.get(types[0], [])
+        return [n for t in types for n in by_type.get(t, ())]
 
     def nodes(self, *types: type) -> list:
         """The module's nodes of these types, in source order."""
         cache = self.__dict__.setdefault("_nodes", {})
         if types not in cache:
-            by_type = self._by_type
-            cache[types] = sorted((n for t in types for n in by_type.get(t, ())),
-                                  key=lambda n: (n.lineno, n.col_offset))
+            cache[types] = sorted(self.any_order(*types), key=_POSITION)
         return cache[types]
 
     @cached_property

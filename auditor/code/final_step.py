@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from auditor.code.node_index import NodeIndex
 from auditor.code.rule_base import ModuleRule, Needs
 from auditor.code.syntax import last_name, walk_local
 
@@ -776,7 +777,7 @@ def _training_loops(function_body: list, behaviour: Behaviour) -> Iterator[ast.A
 
 @dataclass
 class Scopes:
-    """One pass over the module: the module and every function, the calls each owns."""
+    """The module and every function, the calls, assignments and loops each owns (from the shared walk)."""
     tree: ast.Module
     functions: list[ast.AST]
     calls: dict[ast.AST, list[ast.Call]]
@@ -785,31 +786,11 @@ class Scopes:
     ifs: list[ast.If]
 
     @classmethod
-    def of(cls, tree: ast.Module) -> Scopes:
-        functions: list[ast.AST] = []
-        calls: dict[ast.AST, list[ast.Call]] = {tree: []}
-        assigns: dict[ast.AST, list[ast.Assign]] = {tree: []}
-        loops: dict[ast.AST, list[ast.AST]] = {tree: []}
-        ifs: list[ast.If] = []
-        todo: list[tuple[ast.AST, ast.AST]] = [(tree, tree)]
-        while todo:
-            node, owner = todo.pop()
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    functions.append(child)
-                    calls[child], assigns[child], loops[child] = [], [], []
-                    todo.append((child, child))
-                    continue
-                if isinstance(child, ast.Call):
-                    calls[owner].append(child)
-                elif isinstance(child, ast.Assign):
-                    assigns[owner].append(child)
-                elif isinstance(child, (ast.For, ast.AsyncFor, ast.While)):
-                    loops[owner].append(child)
-                elif isinstance(child, ast.If):
-                    ifs.append(child)
-                todo.append((child, owner))
-        return cls(tree, functions, calls, assigns, loops, ifs)
+    def of(cls, index: NodeIndex) -> Scopes:
+        owned = index.owned
+        return cls(index.tree, index.functions, {f: o.calls for f, o in owned.items()},
+                   {f: o.assigns for f, o in owned.items()}, {f: o.loops for f, o in owned.items()},
+                   index.by_type.get(ast.If, []))
 
     def each(self) -> Iterator[tuple[ast.AST, list]]:
         yield self.tree, self.tree.body
@@ -838,11 +819,11 @@ def _evaluates_after(scope: ast.AST, line: int, behaviour: Behaviour, scopes: Sc
 _LAST: list = [None, None, []]  # the last module analysed, its configured names, its problems (RA101 and RA102 share it)
 
 
-def final_step_problems(tree: ast.Module, configured: Iterable[str], source: str | None = None) -> list[Problem]:
-    """Every RA101/RA102 problem of a module, each reported once, never both on one line."""
+def final_step_problems(ctx, configured: Iterable[str]) -> list[Problem]:
+    """Every RA101/RA102 problem of a module (a ModuleContext), each reported once, never both on one line."""
     configured = tuple(configured)
-    if _LAST[0] is not tree or _LAST[1] != configured:
-        _LAST[:] = [tree, configured, _problems(tree, configured) if _may_apply(source) else []]
+    if _LAST[0] is not ctx.tree or _LAST[1] != configured:
+        _LAST[:] = [ctx.tree, configured, _problems(ctx, configured) if _may_apply(ctx.source) else []]
     return _LAST[2]
 
 
@@ -852,8 +833,8 @@ _TRAINS_TEXT = re.compile(r"backward|\.step\(|train|fit_|optimi[sz]er_step")
 _EMPTIES_TEXT = re.compile(r"=\s*(?:\{\s*\}|None|dict\(\)|OrderedDict\(\))|\.clear\(\)")
 
 
-def _may_apply(source: str | None) -> bool:
-    return source is None or _TRAINS_TEXT.search(source) is not None or _EMPTIES_TEXT.search(source) is not None
+def _may_apply(source: str) -> bool:
+    return _TRAINS_TEXT.search(source) is not None or _EMPTIES_TEXT.search(source) is not None
 
 
 def _render(form: Linear) -> str:
@@ -869,12 +850,12 @@ def _render(form: Linear) -> str:
     return text or "0"
 
 
-def _problems(tree: ast.Module, configured: tuple[str, ...]) -> list[Problem]:
-    scopes = Scopes.of(tree)
-    emptying = [node for node in scopes.ifs if any(_empties(s, None) for s in _small(node.body))]
-    trains = any(Behaviour._trains_directly(c) for found in scopes.calls.values() for c in found)
+def _problems(ctx, configured: tuple[str, ...]) -> list[Problem]:
+    emptying = [node for node in ctx.any_order(ast.If) if any(_empties(s, None) for s in _small(node.body))]
+    trains = any(Behaviour._trains_directly(c) for c in ctx.any_order(ast.Call))
     if not trains and not emptying:
         return []
+    scopes = Scopes.of(ctx.node_index)
     behaviour = Behaviour.of(scopes, configured)
     problems: list[Problem] = []
     if trains:
@@ -1049,7 +1030,7 @@ class FinalStepRule(ModuleRule):
         return Needs(text=self.text + tuple(name.rsplit(".", 1)[-1] for name in configured))
 
     def check(self, ctx):
-        for problem in final_step_problems(ctx.tree, ctx.config.validation_functions, ctx.source):
+        for problem in final_step_problems(ctx, ctx.config.validation_functions):
             if problem.rule == self.id:
                 yield self.finding(problem.message, ctx.location(problem.node), _evidence(ctx, problem),
                                    anchor=ctx.anchor(problem.node))

@@ -42,7 +42,7 @@ class Needs:
     def tree_allows(self, ctx: "ModuleContext") -> bool:
         if not self.apis or any(token in ctx.source for token in self.text):
             return True
-        return ctx.resolver.references(self.apis, ctx.nodes(ast.Name), ctx.nodes(ast.Attribute))
+        return ctx.resolver.references(self.apis, ctx.any_order(ast.Name), ctx.any_order(ast.Attribute))
 
 
 class ModuleRule(Rule):

@@ -14,9 +14,11 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from functools import cached_property
 
 from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
+from auditor.code.node_index import NodeIndex, child_fields, reversed_child_fields
 from auditor.code.resolve import Resolver
 from auditor.code.resolve import dotted as _dotted  # the one definition of a plain name chain
 
@@ -172,21 +174,8 @@ class _Frame:
         self.rng_restores: list[int] = []  # lines that put one back (`np.random.set_state(state)`)
 
 
-# Fields that never hold a node with a name or a call in them (contexts, operators, plain strings/ints).
-_SCALAR_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "kind", "conversion", "is_async", "type_comment",
-                            "asname", "name", "level", "module", "simple", "rest", "kwd_attrs"})
 _LEAF_NODES = frozenset({ast.Name, ast.Constant})  # no child, no call: never pushed
 _THROUGH = frozenset({ast.Attribute, ast.keyword})  # one child (`value`) and nothing else of interest: skipped over
-_FIELDS: dict[type, tuple[str, ...]] = {}  # class -> its child fields
-_REVERSED: dict[type, tuple[str, ...]] = {}  # class -> its child fields, last first (for the expression stack)
-
-
-def _child_fields(cls: type) -> tuple[str, ...]:
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = tuple(f for f in cls._fields if f not in _SCALAR_FIELDS)
-        _REVERSED[cls] = fields[::-1]
-    return fields
 
 
 def _paren_lines(source: str) -> list[int] | None:
@@ -203,6 +192,7 @@ def _paren_lines(source: str) -> list[int] | None:
 
 class Summarizer(ast.NodeVisitor):
     def __init__(self, ctx, tree: ast.Module, resolver: Resolver | None = None):
+        self.ctx = ctx
         self.lines = ctx.source.splitlines()
         self.tree = tree
         self.mentions_optim = _OPTIM_TEXT.search(ctx.source) is not None
@@ -287,7 +277,7 @@ class Summarizer(ast.NodeVisitor):
             self.visit_expression(node)
 
     def generic_visit(self, node) -> None:
-        for name in _child_fields(node.__class__):
+        for name in child_fields(node.__class__):
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:
@@ -315,11 +305,7 @@ class Summarizer(ast.NodeVisitor):
                 continue
             if cls is call:
                 push(_Made(node))
-            fields = _REVERSED.get(cls)
-            if fields is None:
-                _child_fields(cls)
-                fields = _REVERSED[cls]
-            for name in fields:  # reversed field order: the first child is popped first
+            for name in reversed_child_fields(cls):  # reversed field order: the first child is popped first
                 value = getattr(node, name, None)
                 if value.__class__ is list:
                     for item in reversed(value):
@@ -495,7 +481,7 @@ class Summarizer(ast.NodeVisitor):
         if not isinstance(value, ast.Call):
             return
         if self._optimized is None:  # every optimizer call this looks for names "optim" somewhere in the file
-            self._optimized = _optimized_refs(self.tree, self.resolver) if self.mentions_optim else set()
+            self._optimized = _optimized_refs(self.ctx.node_index, self.resolver) if self.mentions_optim else set()
         names = {_dotted(t) for t in _flat_targets(targets)} - {None}
         scope = self.frame.summary.line if len(self.frames) > 1 else 0
         if not any((scope, n) in self._optimized or (n.startswith("self.") and (-1, n) in self._optimized)
@@ -773,31 +759,19 @@ def _flat_targets(targets) -> list:
     return out
 
 
-def _optimized_refs(tree: ast.Module, resolver: Resolver) -> set[tuple[int, str]]:
+def _optimized_refs(index: NodeIndex, resolver: Resolver) -> set[tuple[int, str]]:
     """The models whose parameters a function of this module hands to an optimizer: `Adam(model.parameters())`,
     `create_optimizer_v2(model, ...)`, `instantiate(cfg.optimizer, self._model.parameters())`, or hands to a
     function of this module that does (`do_train(cfg, model)`). Keyed by the line of the function that does
     it (0: module code); `self.x` refs by -1, as any method may build them."""
     found: set[tuple[int, str]] = set()
-    signatures: dict[str, tuple[int, list[str]]] = {}  # function name -> (line, parameter names)
-    calls: list[tuple[int, ast.Call]] = []
-
-    def visit(body, scope: int) -> None:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                signatures[node.name] = (node.lineno, [a.arg for a in [*node.args.posonlyargs, *node.args.args]])
-                visit(node.body, node.lineno)
-            elif isinstance(node, ast.ClassDef):
-                visit(node.body, scope)
-            else:
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Call):
-                        calls.append((scope, sub))
-                        how = _optimizer_call(sub, resolver)
-                        for ref in _model_refs(sub, how) if how else ():
-                            found.add((-1 if ref.startswith("self.") else scope, ref))
-
-    visit(tree.body, 0)
+    signatures = {f.name: (f.lineno, [a.arg for a in [*f.args.posonlyargs, *f.args.args]]) for f in index.functions}
+    calls = [(0 if owner is index.tree else owner.lineno, call)
+             for owner, owned in index.owned.items() for call in owned.calls]
+    for scope, call in calls:
+        how = _optimizer_call(call, resolver)
+        for ref in _model_refs(call, how) if how else ():
+            found.add((-1 if ref.startswith("self.") else scope, ref))
     for scope, call in calls:
         given = _optimized_arguments(call, signatures, found)
         found.update((-1 if ref.startswith("self.") else scope, ref) for ref in given)
@@ -858,21 +832,25 @@ _STMT_DISPATCH = {cls: getattr(Summarizer, "visit_" + cls.__name__) for cls in (
 class _Source:
     """What the summary needs of a module (a ModuleContext has the same attributes)."""
 
-    def __init__(self, path: str, source: str, module_name: str, is_package: bool):
-        self.path, self.source, self.module_name, self.is_package = path, source, module_name, is_package
+    def __init__(self, path: str, source: str, module_name: str, is_package: bool, tree: ast.Module):
+        self.path, self.source, self.module_name, self.is_package, self.tree = path, source, module_name, is_package, tree
+
+    @cached_property
+    def node_index(self) -> NodeIndex:
+        return NodeIndex.of(self.tree)
 
 
-def summarize_source(path: str, source: str, module_name: str, is_package: bool, tree=None,
-                     resolver: Resolver | None = None) -> ModuleSummary:
-    if tree is None:
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return ModuleSummary(path=path, module_name=module_name)  # nothing to index
-    walker = Summarizer(_Source(path, source, module_name, is_package), tree, resolver)
-    walker.walk(tree)
+def summarize_source(path: str, source: str, module_name: str, is_package: bool) -> ModuleSummary:
+    """The summary of a module's text (parsed here)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ModuleSummary(path=path, module_name=module_name)  # nothing to index
+    return summarize_module(_Source(path, source, module_name, is_package, tree))
+
+
+def summarize_module(ctx, resolver: Resolver | None = None) -> ModuleSummary:
+    """The summary of a parsed module: a ModuleContext (its node index shared with the module rules)."""
+    walker = Summarizer(ctx, ctx.tree, resolver)
+    walker.walk(ctx.tree)
     return walker.finish()
-
-
-def summarize(ctx) -> ModuleSummary:
-    return summarize_source(ctx.path, ctx.source, ctx.module_name, ctx.is_package)
