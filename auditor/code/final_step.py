@@ -852,7 +852,7 @@ def _render(form: Linear) -> str:
 
 def _problems(ctx, configured: tuple[str, ...]) -> list[Problem]:
     emptying = [node for node in ctx.any_order(ast.If) if any(_empties(s, None) for s in _small(node.body))]
-    trains = any(Behaviour._trains_directly(c) for c in ctx.any_order(ast.Call))
+    trains = _trains_anywhere(ctx.any_order(ast.Call))
     if not trains and not emptying:
         return []
     scopes = Scopes.of(ctx.node_index)
@@ -865,6 +865,15 @@ def _problems(ctx, configured: tuple[str, ...]) -> list[Problem]:
     if emptying:
         problems.extend(_emptied(scopes, behaviour, set(map(id, emptying))))
     return _dedupe(problems)
+
+
+def _trains_anywhere(calls: list[ast.Call]) -> bool:
+    """Does any of these calls train (`Behaviour._trains_directly`)? Asked of every call of every module: the
+    distinct names are looked at first, the calls themselves only for `.step()`."""
+    names = set(map(last_name, [c.func for c in calls]))
+    if "backward" in names or any(_TRAIN_CALL.match(name) for name in names if name):
+        return True
+    return "step" in names and any(Behaviour._trains_directly(c) for c in calls if last_name(c.func) == "step")
 
 
 def _loop_problems(scope, outer, behaviour: Behaviour, scopes: Scopes) -> list[Problem]:

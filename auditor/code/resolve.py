@@ -18,7 +18,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 
+_ATTR, _ID = attrgetter("attr"), attrgetter("id")
 
 
 def module_name_for(path: str) -> tuple[str, bool]:
@@ -50,11 +52,13 @@ def resolve_relative(module_name: str, is_package: bool, level: int, target: str
 
 def dotted(node: ast.AST) -> str | None:
     """`a.b.c` as written (no resolution), or None for anything that is not a plain name chain."""
+    if node.__class__ is ast.Name:  # the common case, and exact classes: `ast` nodes are never subclassed
+        return node.id
     parts = []
-    while isinstance(node, ast.Attribute):
+    while node.__class__ is ast.Attribute:
         parts.append(node.attr)
         node = node.value
-    if not isinstance(node, ast.Name):
+    if node.__class__ is not ast.Name:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
@@ -186,16 +190,29 @@ class Resolver:
     def name_candidates(self, name: str, where: tuple[int, int] | None = None) -> frozenset[str]:
         """What a bare name may refer to at a position. Unknown names (builtins, locals never shadowing an
         import) resolve to themselves; a shadowing local to nothing."""
+        return self.lookup(name, where)[0]
+
+    def lookup(self, name: str, where: tuple[int, int] | None = None) -> tuple[frozenset[str], bool]:
+        """(name_candidates, is_bound) in one look at the scopes."""
         if where is not None and self._scopes:
             for scope in self._scopes:
                 if name in scope.bound and scope.start <= where <= scope.end:
-                    return scope.bound[name]
+                    found = scope.bound[name]
+                    return found, bool(found)
         found = self._module.get(name)
         if found:
-            return frozenset(found)
+            return frozenset(found), True
         if self.star_modules:
-            return frozenset()
-        return frozenset({name})
+            return frozenset(), False
+        return frozenset({name}), False
+
+    def dotted_names(self, head: str, rest: str, where: tuple[int, int]) -> tuple[frozenset[str], bool]:
+        """qualified_names of the plain chain `head.rest` written at `where` (rest "" for a bare name), and
+        whether its head is bound; without walking the nodes again."""
+        found, bound = self.lookup(head, where)
+        if rest:
+            found = frozenset(f"{base}.{rest}" for base in found)
+        return found, bound
 
     def qualified_names(self, node: ast.AST) -> frozenset[str]:
         """Every qualified name an expression may refer to (`T.manual_seed` -> {"torch.manual_seed"}).
@@ -216,17 +233,16 @@ class Resolver:
 
     def is_bound(self, name: str, where: tuple[int, int] | None = None) -> bool:
         """Is the name bound by an import or a module-level def/class (not a plain local, not a builtin)?"""
-        if where is not None:
-            for scope in self._scopes:
-                if name in scope.bound and scope.start <= where <= scope.end:
-                    return bool(scope.bound[name])
-        return name in self._module
+        return self.lookup(name, where)[1]
 
     def references(self, wanted: frozenset[str] | set[str], names, attributes) -> bool:
         """Does any of these Name / Attribute nodes refer to one of the qualified names (through any alias)?"""
         tails = {w.rsplit(".", 1)[-1] for w in wanted}
         tails.update(local for local, targets in self._module.items() if targets & wanted)
         tails.update(local for scope in self._scopes for local, targets in scope.bound.items() if targets & wanted)
+        # most modules have no node with a wanted tail: tell that from the names alone, at C speed
+        if tails.isdisjoint(map(_ATTR, attributes)) and tails.isdisjoint(map(_ID, names)):
+            return False
         return any(n.attr in tails and self.qualified_names(n) & wanted for n in attributes) or \
             any(n.id in tails and self.qualified_names(n) & wanted for n in names)
 

@@ -253,8 +253,12 @@ class Summarizer(ast.NodeVisitor):
                     return (frame.types[head] + ("." + rest if rest else "")), True
                 if head in frame.nested:
                     return (frame.nested[head] + ("." + rest if rest else "")), True
-            if self.resolver.is_bound(head, (node.lineno, node.col_offset)):
-                return self.qualified(node), True
+            first = node
+            while first.__class__ is ast.Attribute:
+                first = first.value
+            names, bound = self.resolver.dotted_names(head, rest, (first.lineno, first.col_offset))
+            if bound:
+                return (min(names) if names else None), True
             return dotted, False
         return self.qualified(node), False
 
@@ -482,6 +486,8 @@ class Summarizer(ast.NodeVisitor):
             return
         if self._optimized is None:  # every optimizer call this looks for names "optim" somewhere in the file
             self._optimized = _optimized_refs(self.ctx.node_index, self.resolver) if self.mentions_optim else set()
+        if not self._optimized:
+            return
         names = {_dotted(t) for t in _flat_targets(targets)} - {None}
         scope = self.frame.summary.line if len(self.frames) > 1 else 0
         if not any((scope, n) in self._optimized or (n.startswith("self.") and (-1, n) in self._optimized)
@@ -505,20 +511,21 @@ class Summarizer(ast.NodeVisitor):
 
     # -- calls (met in visit_expression) --------------------------------------------------------
     def _call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _RNG_SAVES:
-            self.frame.rng_saves.append(node.lineno)
-            if node.func.attr == "fork_rng":  # `with torch.random.fork_rng(): ...` restores on leaving
-                self.frame.rng_restores.append(node.end_lineno or node.lineno)
-        elif isinstance(node.func, ast.Attribute) and node.func.attr in _RNG_RESTORES:
-            self.frame.rng_restores.append(node.lineno)
-        if isinstance(node.func, ast.Name) and node.func.id in self.frame.callables:
-            for target in self.frame.callables[node.func.id]:
+        func, frame = node.func, self.frames[-1]
+        method = func.attr if func.__class__ is ast.Attribute else ""
+        if method in _RNG_SAVES:
+            frame.rng_saves.append(node.lineno)
+            if method == "fork_rng":  # `with torch.random.fork_rng(): ...` restores on leaving
+                frame.rng_restores.append(node.end_lineno or node.lineno)
+        elif method in _RNG_RESTORES:
+            frame.rng_restores.append(node.lineno)
+        if func.__class__ is ast.Name and func.id in frame.callables:
+            for target in frame.callables[func.id]:
                 self.add("call", target, node, resolved=True)
             return
-        name, resolved = self.resolve(node.func)
+        name, resolved = self.resolve(func)
         if not name:
             return
-        method = node.func.attr if isinstance(node.func, ast.Attribute) else ""
         if self._classify(node, name, resolved, method):
             return
         if not resolved and "." not in name and name in _BUILTINS:
@@ -793,7 +800,7 @@ def _optimized_arguments(call: ast.Call, signatures, found) -> set[str]:
     return {_dotted(v) for p, v in given.items() if p in wanted and _dotted(v)}
 
 
-_OPTIM_TEXT = re.compile(r"optim", re.IGNORECASE)
+_OPTIM_TEXT = re.compile(r"[oO][pP][tT][iI][mM]")  # "optim" in any case, faster than IGNORECASE
 _OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",
                                 re.IGNORECASE)
 _NOT_A_MODEL = ("optim", "param", "group", "cfg", "conf", "arg", "opt", "device", "step", "lr")
