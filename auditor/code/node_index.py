@@ -65,12 +65,16 @@ class NodeIndex:
 
     @classmethod
     def of(cls, tree: ast.Module) -> NodeIndex:
-        """Depth first, fields in order (pre-order: a node before its children)."""
-        by_type: dict[type, list[ast.AST]] = {}
+        """Depth first, fields in order. Names and constants, about half of all nodes and never holding
+        another, are filed when their parent is met rather than pushed and popped."""
+        names: list[ast.AST] = []
+        constants: list[ast.AST] = []
+        by_type: dict[type, list[ast.AST]] = {ast.Name: names, ast.Constant: constants}
         owned = {tree: Owned([], [], [])}
         owner, mine = tree, owned[tree]
         stack: list = [tree]
-        pop, push, AST, leave = stack.pop, stack.append, ast.AST, _Leave
+        pop, push, AST, leave, name_node, constant = stack.pop, stack.append, ast.AST, _Leave, ast.Name, ast.Constant
+        add_name, add_constant = names.append, constants.append
         call, assign, loops, owners = ast.Call, ast.Assign, frozenset(LOOPS), frozenset(OWNERS)
         while stack:
             node = pop()
@@ -93,13 +97,22 @@ class NodeIndex:
                 push(leave(owner))
                 owner, mine = node, Owned([], [], [])
                 owned[node] = mine
-            for name in _REVERSED.get(kind) or reversed_child_fields(kind):
-                value = getattr(node, name, None)
-                if value.__class__ is list:
+            for field in _REVERSED.get(kind) or reversed_child_fields(kind):
+                value = getattr(node, field, None)
+                held = value.__class__
+                if held is list:
                     for item in reversed(value):
-                        if isinstance(item, AST):
+                        held = item.__class__
+                        if held is name_node:
+                            add_name(item)
+                        elif held is constant:
+                            add_constant(item)
+                        elif isinstance(item, AST):
                             push(item)
+                elif held is name_node:
+                    add_name(value)
+                elif held is constant:
+                    add_constant(value)
                 elif isinstance(value, AST):
                     push(value)
         return cls(tree, by_type, owned)
-

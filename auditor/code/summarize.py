@@ -139,6 +139,21 @@ _KNOWN_NAMES = frozenset().union(
 _LOGGER_METHOD_ENDS = frozenset(m.rsplit(".", 1)[-1] for methods in apis.CONFIG_LOGGER_METHODS.values() for m in methods)
 
 
+# Every method name a check of _classify looks for; with _plain_call, a call none of them can describe
+# skips them all (most calls of a module).
+_METHODS_LOOKED_AT = frozenset().union(
+    apis.SEED_METHODS, _LOGGER_METHOD_ENDS, apis.HOOK_METHODS, apis.LOAD_METHODS, apis.TRAIN_METHODS,
+    apis.LAUNCHER_NAMES, {"init_trackers", "apply", "prepare", "convert", "step", "zero_grad", "fit", "train",
+                          "parse_args", "parse_known_args", "parse_args_into_dataclasses"})
+
+
+def _plain_call(name: str, resolved: bool, method: str) -> bool:
+    """A call whose name no table or check of _classify (the unknown-name part of it) can match."""
+    last = name.rsplit(".", 1)[-1]
+    return method not in _METHODS_LOOKED_AT and last not in apis.LAUNCHER_NAMES and name != "open" and \
+        not (resolved and (name in _CONFIG_DUMPS or name in _CLI_RUNNERS)) and not _quant_word(last)
+
+
 def _receiver_word(node) -> str:
     """The last identifier of a call's receiver: `self.optimizer.step` -> "optimizer"."""
     if isinstance(node, ast.Attribute):
@@ -195,7 +210,7 @@ class Summarizer(ast.NodeVisitor):
         self.ctx = ctx
         self.lines = ctx.source.splitlines()
         self.tree = tree
-        self.mentions_optim = _OPTIM_TEXT.search(ctx.source) is not None
+        self.mentions_optim = "optim" in ctx.source.lower()
         self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if resolver is None or resolver.module_name != self.module:
@@ -214,6 +229,8 @@ class Summarizer(ast.NodeVisitor):
         self.script_line = 0
         self.guards = 0  # enclosing `if` statements (the __main__ guard aside) and `finally` blocks
         self.parens = _paren_lines(ctx.source)
+        self._texts: dict[int, str] = {}
+        self._last_call: tuple = (None, None, False)  # (func, resolve(func)) of the last call met
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -221,7 +238,11 @@ class Summarizer(ast.NodeVisitor):
         return self.frames[-1]
 
     def text(self, line: int) -> str:
-        return " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
+        """The line's text, whitespace normalized (several events often share a line)."""
+        found = self._texts.get(line)
+        if found is None:
+            found = self._texts[line] = " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
+        return found
 
     def add(self, kind: str, target: str, node, **detail) -> None:
         if kind == "consume":
@@ -433,7 +454,8 @@ class Summarizer(ast.NodeVisitor):
     # -- assignments: types of locals, determinism switches, tracker config ------------------
     def _built(self, value) -> str | None:
         if isinstance(value, ast.Call):
-            name, resolved = self.resolve(value.func)
+            last = self._last_call  # the value's own call was the last one met (its arguments come before it)
+            name, resolved = last[1:] if last[0] is value.func else self.resolve(value.func)
             if name and resolved and "()" not in name:
                 return f"{name}()"
         return None
@@ -524,6 +546,7 @@ class Summarizer(ast.NodeVisitor):
                 self.add("call", target, node, resolved=True)
             return
         name, resolved = self.resolve(func)
+        self._last_call = (func, name, resolved)
         if not name:
             return
         if self._classify(node, name, resolved, method):
@@ -533,19 +556,22 @@ class Summarizer(ast.NodeVisitor):
         if resolved and name.split(".", 1)[0] in _EXTERNAL and not self.module.startswith(name.split(".", 1)[0]):
             return  # a library call never resolves to a project function
         passed = {}
-        literals = _keyword_literals(node)
-        if literals:
-            passed["literals"] = literals
-        forwards = {kw.arg: kw.value.id for kw in node.keywords
-                    if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in self.frame.params}
-        if forwards:  # `get_feature_iterator(sample_pct=sample_pct)`: a constant given to this function goes on
-            passed["forwards"] = forwards
+        if node.keywords:
+            literals = _keyword_literals(node)
+            if literals:
+                passed["literals"] = literals
+            forwards = {kw.arg: kw.value.id for kw in node.keywords
+                        if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id in frame.params}
+            if forwards:  # `get_feature_iterator(sample_pct=sample_pct)`: a constant given to this function goes on
+                passed["forwards"] = forwards
         self.add("call", name, node, resolved=resolved, **passed)
 
     def _classify(self, node: ast.Call, name: str, resolved: bool, method: str) -> bool:
         """Record what a library call does; True when it was fully described (no plain call event)."""
         # `known`: one lookup instead of a dozen for the many calls no API table names
         known = resolved and name in _KNOWN_NAMES
+        if not known and _plain_call(name, resolved, method):
+            return False
         has_args = bool(node.args) or bool(node.keywords)
         if known and name in apis.DETERMINISTIC_CALLS:
             args = _positional(node)
@@ -800,7 +826,6 @@ def _optimized_arguments(call: ast.Call, signatures, found) -> set[str]:
     return {_dotted(v) for p, v in given.items() if p in wanted and _dotted(v)}
 
 
-_OPTIM_TEXT = re.compile(r"[oO][pP][tT][iI][mM]")  # "optim" in any case, faster than IGNORECASE
 _OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",
                                 re.IGNORECASE)
 _NOT_A_MODEL = ("optim", "param", "group", "cfg", "conf", "arg", "opt", "device", "step", "lr")
