@@ -368,26 +368,68 @@ def fixers_for(config, only: set[str] | None = None) -> dict:
 
 
 def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *, fix: bool = True,
-         unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> list[FileFix]:
-    """Every file's fixes, in memory. `files` maps the scanned files' reported paths to where they are:
-    findings anywhere else are left alone."""
+         unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None,
+         jobs: int | None = None) -> list[FileFix]:
+    """Every file's fixes, in memory (many files: in worker processes). `files` maps the scanned files' reported
+    paths to where they are: findings anywhere else are left alone."""
+    from auditor.code.pool import parallel_map, rare_collection, workers_for
+
     fixers = fixers_for(config, only) if fix else {}
     per_path: dict[str, list[Finding]] = {}
     for f in findings:
         path = f.location.path
         if path in files and (f.rule in fixers or (ignore_reason is not None and f.rule not in NO_IGNORE)):
             per_path.setdefault(path, []).append(f)
-    out = []
+    out: dict[str, FileFix] = {}
+    todo: list[tuple[str, Path, list[Finding]]] = []
     for path in sorted(per_path):
         full = Path(files[path])
         refused = refuse_write(full, root)
         if refused:
-            result = FileFix(path, full)
-            result.failed = [(f, refused) for f in per_path[path]]
-            out.append(result)
-            continue
-        out.append(fix_file(path, full, per_path[path], fixers, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason))
-    return out
+            out[path] = FileFix(path, full, failed=[(f, refused) for f in per_path[path]])
+        else:
+            todo.append((path, full, per_path[path]))
+    options = _FixOptions(fix, unsafe, ignore_reason)
+    workers = workers_for(jobs, len(todo))
+    if workers > 1:
+        weights = [_size(full) for _, full, _ in todo]
+        done = parallel_map(_fix_batch, todo, weights, workers, _init_fix_worker, (config, only, options))
+    else:
+        with rare_collection():
+            done = [fix_file(path, full, found, fixers, **options.__dict__) for path, full, found in todo]
+    out.update((item.path, item) for item in done)
+    return [out[path] for path in sorted(out)]
+
+
+@dataclass(frozen=True)
+class _FixOptions:
+    fix: bool
+    unsafe: bool
+    ignore_reason: str | None
+
+
+_FIX_WORKER: tuple[dict, _FixOptions] | None = None
+
+
+def _init_fix_worker(config, only: set[str] | None, options: _FixOptions) -> None:
+    global _FIX_WORKER
+    from auditor.code.pool import quiet_gc
+
+    _FIX_WORKER = (fixers_for(config, only) if options.fix else {}, options)
+    quiet_gc()
+
+
+def _fix_batch(batch: list[tuple[str, Path, list[Finding]]]) -> list[FileFix]:
+    assert _FIX_WORKER is not None
+    fixers, options = _FIX_WORKER
+    return [fix_file(path, full, found, fixers, **options.__dict__) for path, full, found in batch]
+
+
+def _size(full: Path) -> int:
+    try:
+        return os.stat(full).st_size
+    except OSError:
+        return 0
 
 
 MAX_ROUNDS = 4  # a fix can bring out another finding (seeding brings out RA120): fix again, as ruff does
@@ -401,13 +443,15 @@ class Outcome:
 
 
 def fix_until_stable(findings: list[Finding], files: dict[str, Path], config, rescan, *, fix: bool = True,
-                     unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> Outcome:
+                     unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None,
+                     jobs: int | None = None) -> Outcome:
     """Fix, write, scan again (`rescan()` -> (ScanResult, findings)), until a round changes nothing."""
     outcome = Outcome([], None, findings)
     done: set[tuple[str, str]] = set()  # (path, rule) fixed in an earlier round: a fix is never applied twice
     for _ in range(MAX_ROUNDS):
         todo = [f for f in outcome.findings if (f.location.path, f.rule) not in done]
-        plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only)
+        plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only,
+                     jobs=jobs)
         done.update((p.path, f.rule) for p in plans for f in p.fixed)
         write(plans)
         outcome.rounds.append(plans)
