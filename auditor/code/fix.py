@@ -32,6 +32,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from auditor.code.suppress import MARKER
+from auditor.code.top_level import top_level_spans
 from auditor.findings import Finding
 
 DEFAULT_IGNORE_REASON = "accepted when adopting the auditor: say why"
@@ -77,26 +78,33 @@ class FixSource:
 
     Only the top-level statement holding a line is parsed with libcst (its own small module: comments and
     blank lines above a statement belong to it, as in libcst), on demand: a fix in a 2,000-line file then
-    costs a parse of the function it is in. Python's `ast` (fast) splits the file and answers module-wide
-    questions (what is imported, where a function is defined). Edits return a new FixSource."""
+    costs a parse of the function it is in. The file's text tells where its top-level statements are
+    (auditor/code/top_level.py; Python's `ast` when it cannot), and `ast` answers module-wide questions
+    (what is imported, where a function is defined). Edits return a new FixSource."""
 
     def __init__(self, text: str):
         self.text = text
         self._tree: ast.Module | None = None  # parsed when first needed: the last edit's result is only text
+        self._starts: list[int] | None = None
         self._parsed: dict[int, _Chunk] = {}
         self._owner: dict[int, int] = {}  # id(node) -> its chunk, for nodes found through `at`
         self._blank = cst.Module(body=())
 
     def _split(self) -> None:
-        """Python's parse of the file, and the file cut into chunks (the first line of each, 1-based)."""
-        if self._tree is None:
-            self._tree = ast.parse(self.text)
+        """The file cut into chunks (the first line of each, 1-based): from its text when top_level can tell,
+        else from Python's parse of it."""
+        if self._starts is None:
             self._lines = _LINE.findall(self.text)
-            self._starts = _chunk_starts(self._tree, len(self._lines))
+            spans = top_level_spans(self.text)
+            if spans is None:
+                spans = [(_first_line(stmt), stmt.end_lineno or stmt.lineno) for stmt in self.tree.body]
+            self._starts = _chunk_starts(spans, len(self._lines))
 
     @property
     def tree(self) -> ast.Module:
-        self._split()
+        """Python's parse of the file, for module-wide questions."""
+        if self._tree is None:
+            self._tree = ast.parse(self.text)
         return self._tree
 
     # -- chunks -------------------------------------------------------------------------------------------
@@ -168,6 +176,7 @@ class FixSource:
         from libcst.codemod import CodemodContext
         from libcst.codemod.visitors import AddImportsVisitor
 
+        self._split()
         count = 0
         for stmt in self.tree.body:
             if not (isinstance(stmt, (ast.Import, ast.ImportFrom)) or (count == 0 and _is_ast_docstring(stmt))):
@@ -226,15 +235,18 @@ class _Chunk:
                 stack.append(child)
 
 
-def _chunk_starts(tree: ast.Module, line_count: int) -> list[int]:
-    """The first line of each top-level statement's chunk: the line after the previous statement ends
-    (statements sharing a line share a chunk)."""
+def _first_line(stmt: ast.stmt) -> int:
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+
+
+def _chunk_starts(spans: list[tuple[int, int]], line_count: int) -> list[int]:
+    """The first line of each top-level statement's chunk, from the statements' (first, last) lines: the line
+    after the previous statement ends (statements sharing a line share a chunk)."""
     starts, end = [1], 0
-    for stmt in tree.body:
-        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+    for first, last in spans:
         if end and first > end:
             starts.append(end + 1)
-        end = max(end, stmt.end_lineno or stmt.lineno)
+        end = max(end, last)
     return [s for s in starts if s <= max(line_count, 1)]
 
 
