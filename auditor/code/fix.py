@@ -27,13 +27,14 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from typing import TYPE_CHECKING
 
 from auditor.code.suppress import MARKER
 from auditor.code.top_level import top_level_spans
 from auditor.findings import Finding
+
+if TYPE_CHECKING:
+    import libcst as cst
 
 DEFAULT_IGNORE_REASON = "accepted when adopting the auditor: say why"
 NO_IGNORE = ("RA001", "RA002", "RA003")  # a file that cannot be read, and the suppressions themselves
@@ -88,7 +89,6 @@ class FixSource:
         self._starts: list[int] | None = None
         self._parsed: dict[int, _Chunk] = {}
         self._owner: dict[int, int] = {}  # id(node) -> its chunk, for nodes found through `at`
-        self._blank = cst.Module(body=())
 
     def _split(self) -> None:
         """The file cut into chunks (the first line of each, 1-based): from its text when top_level can tell,
@@ -116,7 +116,7 @@ class FixSource:
         if index not in self._parsed:
             first = self._starts[index]
             last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
-            module = cst.parse_module("".join(self._lines[first - 1:last]))
+            module = _libcst().parse_module("".join(self._lines[first - 1:last]))
             chunk = _Chunk(index, first - 1, module)
             self._parsed[index] = chunk
             for node in chunk.positions:
@@ -129,8 +129,10 @@ class FixSource:
         return self._parsed[self._owner[id(node)]].module
 
     # -- finding nodes --------------------------------------------------------------------------------------
-    def at(self, line: int, kind: type | tuple[type, ...] = cst.CSTNode, col: int | None = None) -> list:
-        """Nodes of this kind starting on this line, in source order; those starting at `col` when any do."""
+    def at(self, line: int, kind: type | tuple[type, ...] | None = None, col: int | None = None) -> list:
+        """Nodes of this kind (default: any) starting on this line, in source order; those starting at `col`
+        when any do."""
+        kind = kind or _libcst().CSTNode
         chunk = self._chunk(self._chunk_index(line))
         hits = [(pos.start.column, node) for node, pos in chunk.positions.items()
                 if pos.start.line + chunk.offset == line and isinstance(node, kind)]
@@ -152,7 +154,7 @@ class FixSource:
 
     def code(self, node: cst.CSTNode) -> str:
         """The node's code with its whitespace normalized (how findings quote conditions)."""
-        return " ".join(self._blank.code_for_node(node).split())
+        return " ".join(_libcst().Module(body=()).code_for_node(node).split())
 
     # -- editing --------------------------------------------------------------------------------------------
     def replace(self, old: cst.CSTNode, new) -> FixSource:
@@ -184,7 +186,7 @@ class FixSource:
             count += 1
         last = self._chunk_index(self.tree.body[count - 1].lineno) if count else 0
         end = self._starts[last + 1] - 1 if last + 1 < len(self._starts) else len(self._lines)
-        head = cst.parse_module("".join(self._lines[:end]))
+        head = _libcst().parse_module("".join(self._lines[:end]))
         context = CodemodContext()
         for name in wanted:
             AddImportsVisitor.add_needed_import(context, name)
@@ -225,6 +227,8 @@ class _Chunk:
     parents: dict = field(init=False)
 
     def __post_init__(self):
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
         self.positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         self.parents = {}  # a walk over `children`: 3x cheaper than libcst's ParentNodeProvider
         stack = [self.module]
@@ -254,7 +258,15 @@ def _is_ast_docstring(stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
+def _libcst():
+    """libcst, imported on first use: a scan that has nothing to fix never loads it (about 0.3 s)."""
+    import libcst
+
+    return libcst
+
+
 def dotted_name(node) -> str | None:
+    cst = _libcst()
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
@@ -265,6 +277,7 @@ def dotted_name(node) -> str | None:
 
 def last_name(node) -> str | None:
     """`load` of `torch.load`, `T.load` and `load`."""
+    cst = _libcst()
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
@@ -277,6 +290,7 @@ def last_name(node) -> str | None:
 def add_ignore(source: FixSource, line: int, rule_ids: list[str], reason: str) -> FixSource | None:
     """`# audit: ignore[IDS] reason` at the end of this line, merged into a suppression already there; None
     when the line cannot end in a comment (inside a string, a backslash continuation)."""
+    cst = _libcst()
     ends = source.at(line, cst.TrailingWhitespace)
     if not ends:
         return None
@@ -351,7 +365,7 @@ def _try_fix(finding: Finding, fixers: dict, source: FixSource, result: FileFix)
     except CannotFix as exc:
         result.failed.append((finding, str(exc)))
         return None
-    except cst.ParserSyntaxError as exc:  # the part of the file holding it does not parse alone
+    except _libcst().ParserSyntaxError as exc:  # the part of the file holding it does not parse alone
         result.failed.append((finding, f"its statement does not parse: {exc.message}"))
         return None
     except Exception as exc:  # a fixer's bug leaves the finding, and the other fixes still run
@@ -404,6 +418,7 @@ def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *,
     options = _FixOptions(fix, unsafe, ignore_reason)
     workers = workers_for(jobs, len(todo))
     if workers > 1:
+        _libcst()  # imported once here, not in every worker
         weights = [_size(full) for _, full, _ in todo]
         done = parallel_map(_fix_batch, todo, weights, workers, _init_fix_worker, (config, only, options))
     else:
