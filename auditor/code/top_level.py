@@ -36,9 +36,10 @@ def _mask(match: re.Match) -> str:
     return "" if text[0] == "#" else _STRING + ("\n" + _INSIDE) * text.count("\n")
 
 
-def _depth(code: str) -> int:
-    return (code.count("(") + code.count("[") + code.count("{")
-            - code.count(")") - code.count("]") - code.count("}"))
+def _depth(code: str, start: int, end: int) -> int:
+    """How many more brackets open than close in code[start:end]."""
+    return (code.count("(", start, end) + code.count("[", start, end) + code.count("{", start, end)
+            - code.count(")", start, end) - code.count("]", start, end) - code.count("}", start, end))
 
 
 def top_level_spans(text: str) -> list[tuple[int, int]] | None:
@@ -55,7 +56,7 @@ def top_level_spans(text: str) -> list[tuple[int, int]] | None:
     depth, pos, line, decorators = 0, 0, 1, False
     for match in _LINE_START.finditer(code):
         at = match.start()
-        depth += _depth(code[pos:at])
+        depth += _depth(code, pos, at)
         line += code.count("\n", pos, at)
         pos = at
         if depth < 0:
@@ -69,7 +70,7 @@ def top_level_spans(text: str) -> list[tuple[int, int]] | None:
         else:
             firsts.append(line)
         decorators = code[at] == "@"
-    if depth + _depth(code[pos:]) != 0:
+    if depth + _depth(code, pos, len(code)) != 0:
         return None
     lines = code.split("\n")
     first_code = next((n for n, text_line in enumerate(lines, 1) if text_line.strip()), None)
