@@ -233,21 +233,23 @@ STALE_IGNORE = ("import torch\n\n\ndef restore(model, path):\n"
 
 
 def test_fixing_many_files_in_worker_processes_writes_what_one_process_writes(tmp_path):
-    """Twelve files (a code fix, a comment fix, both in one file): the pool's bytes and report are the serial
-    run's."""
-    files = {f"pkg/m{n}.py": (UNSAFE_LOAD, STALE_IGNORE, UNSAFE_LOAD + STALE_IGNORE.replace("restore", "again"))[n % 3]
-             for n in range(12)}
+    """Twelve files (a code fix, a comment fix, both in one file, an ignore comment for what has no fix): the
+    pool's bytes and report are the serial run's."""
+    unfixable = "import pickle\nx = pickle.load(open('a', 'rb'))\n"
+    files = {f"pkg/m{n}.py": (UNSAFE_LOAD, STALE_IGNORE, UNSAFE_LOAD + STALE_IGNORE.replace("restore", "again"),
+                              unfixable)[n % 4] for n in range(12)}
     runs = {}
     for jobs in ("1", "2"):
         (tmp_path / f"jobs{jobs}").mkdir()
         root = _project(tmp_path / f"jobs{jobs}", files)
-        done = _scan(root, "--fix", "-j", jobs)
+        done = _scan(root, "--fix", "--add-ignore", "-j", jobs)
         runs[jobs] = (done.stdout, {rel: (root / rel).read_bytes() for rel in files})
     assert runs["1"] == runs["2"]
     stdout, written = runs["2"]
-    assert "Fixed 16 finding(s) in 12 file(s)." in stdout
+    assert "Fixed 12 finding(s) in 12 file(s)." in stdout and "Added ignore comments for 3 finding(s)." in stdout
     assert written["pkg/m0.py"] == SAFE_LOAD.encode()
     assert written["pkg/m1.py"] == STALE_IGNORE.split("  # audit")[0].encode() + b"\n"
+    assert written["pkg/m3.py"].endswith(b"  # audit: ignore[RA170] " + fixing.DEFAULT_IGNORE_REASON.encode() + b"\n")
 
 
 def test_nothing_to_fix_loads_no_libcst(tmp_path):
