@@ -423,7 +423,7 @@ def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *,
         done = parallel_map(_fix_batch, todo, weights, workers, _init_fix_worker, (config, only, options))
     else:
         with rare_collection():
-            done = [fix_file(path, full, found, fixers, **options.__dict__) for path, full, found in todo]
+            done = [options.fix_file(path, full, found, fixers) for path, full, found in todo]
     out.update((item.path, item) for item in done)
     return [out[path] for path in sorted(out)]
 
@@ -433,6 +433,9 @@ class _FixOptions:
     fix: bool
     unsafe: bool
     ignore_reason: str | None
+
+    def fix_file(self, path: str, full: Path, findings: list[Finding], fixers: dict) -> FileFix:
+        return fix_file(path, full, findings, fixers, fix=self.fix, unsafe=self.unsafe, ignore_reason=self.ignore_reason)
 
 
 _FIX_WORKER: tuple[dict, _FixOptions] | None = None
@@ -449,7 +452,7 @@ def _init_fix_worker(config, only: set[str] | None, options: _FixOptions) -> Non
 def _fix_batch(batch: list[tuple[str, Path, list[Finding]]]) -> list[FileFix]:
     assert _FIX_WORKER is not None
     fixers, options = _FIX_WORKER
-    return [fix_file(path, full, found, fixers, **options.__dict__) for path, full, found in batch]
+    return [options.fix_file(path, full, found, fixers) for path, full, found in batch]
 
 
 def _size(full: Path) -> int:
