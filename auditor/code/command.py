@@ -92,7 +92,8 @@ def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache
             return again, reported(again)
 
         result, findings, fixed = _edit(targets, config, result, findings, rescan, fix=fix, unsafe=unsafe_fixes,
-                                        show_only=diff_fixes, add_ignore=add_ignore, ignore_reason=ignore_reason)
+                                        show_only=diff_fixes, add_ignore=add_ignore, ignore_reason=ignore_reason,
+                                        jobs=jobs)
     where = f" at {rev}" if rev else notes["where"]
     preamble = f"{fixed}Scanned {result.files} file(s), {result.lines} line(s){where}.\n"
     if fixed and fmt not in ("text", "markdown"):
@@ -102,7 +103,7 @@ def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache
 
 
 def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, unsafe: bool, show_only: bool,
-          add_ignore: bool, ignore_reason: str | None):
+          add_ignore: bool, ignore_reason: str | None, jobs: int | None):
     """--fix / --unsafe-fixes / --add-ignore: edit the scanned files, scan again until nothing changes, and
     return the fresh result, its findings and what was done. --diff-fixes prints the patch and exits."""
     from auditor.code import fix as fixing
@@ -111,11 +112,13 @@ def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, u
     files = {c.path: Path(c.full) for c in discover(targets, config.root, config)}
     reason = ((ignore_reason or "").strip() or fixing.DEFAULT_IGNORE_REASON) if add_ignore else None
     if show_only:
-        plans = fixing.plan(findings, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=reason)
+        plans = fixing.plan(findings, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=reason,
+                            jobs=jobs)
         click.echo(fixing.unified_diff(plans), nl=False)
         click.echo(fixing.summary([plans], applied=False), err=True, nl=False)
         raise SystemExit(1 if any(p.changed for p in plans) else 0)
-    outcome = fixing.fix_until_stable(findings, files, config, rescan, fix=fix, unsafe=unsafe, ignore_reason=reason)
+    outcome = fixing.fix_until_stable(findings, files, config, rescan, fix=fix, unsafe=unsafe, ignore_reason=reason,
+                                      jobs=jobs)
     return outcome.result or result, outcome.findings, fixing.summary(outcome.rounds)
 
 

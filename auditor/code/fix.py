@@ -27,12 +27,14 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from typing import TYPE_CHECKING
 
 from auditor.code.suppress import MARKER
+from auditor.code.top_level import top_level_spans
 from auditor.findings import Finding
+
+if TYPE_CHECKING:
+    import libcst as cst
 
 DEFAULT_IGNORE_REASON = "accepted when adopting the auditor: say why"
 NO_IGNORE = ("RA001", "RA002", "RA003")  # a file that cannot be read, and the suppressions themselves
@@ -77,26 +79,32 @@ class FixSource:
 
     Only the top-level statement holding a line is parsed with libcst (its own small module: comments and
     blank lines above a statement belong to it, as in libcst), on demand: a fix in a 2,000-line file then
-    costs a parse of the function it is in. Python's `ast` (fast) splits the file and answers module-wide
-    questions (what is imported, where a function is defined). Edits return a new FixSource."""
+    costs a parse of the function it is in. The file's text tells where its top-level statements are
+    (auditor/code/top_level.py; Python's `ast` when it cannot), and `ast` answers module-wide questions
+    (what is imported, where a function is defined). Edits return a new FixSource."""
 
     def __init__(self, text: str):
         self.text = text
         self._tree: ast.Module | None = None  # parsed when first needed: the last edit's result is only text
+        self._starts: list[int] | None = None
         self._parsed: dict[int, _Chunk] = {}
         self._owner: dict[int, int] = {}  # id(node) -> its chunk, for nodes found through `at`
-        self._blank = cst.Module(body=())
 
     def _split(self) -> None:
-        """Python's parse of the file, and the file cut into chunks (the first line of each, 1-based)."""
-        if self._tree is None:
-            self._tree = ast.parse(self.text)
+        """The file cut into chunks (the first line of each, 1-based): from its text when top_level can tell,
+        else from Python's parse of it."""
+        if self._starts is None:
             self._lines = _LINE.findall(self.text)
-            self._starts = _chunk_starts(self._tree, len(self._lines))
+            spans = top_level_spans(self.text)
+            if spans is None:
+                spans = [(_first_line(stmt), stmt.end_lineno or stmt.lineno) for stmt in self.tree.body]
+            self._starts = _chunk_starts(spans, len(self._lines))
 
     @property
     def tree(self) -> ast.Module:
-        self._split()
+        """Python's parse of the file, for module-wide questions."""
+        if self._tree is None:
+            self._tree = ast.parse(self.text)
         return self._tree
 
     # -- chunks -------------------------------------------------------------------------------------------
@@ -108,7 +116,7 @@ class FixSource:
         if index not in self._parsed:
             first = self._starts[index]
             last = self._starts[index + 1] - 1 if index + 1 < len(self._starts) else len(self._lines)
-            module = cst.parse_module("".join(self._lines[first - 1:last]))
+            module = _libcst().parse_module("".join(self._lines[first - 1:last]))
             chunk = _Chunk(index, first - 1, module)
             self._parsed[index] = chunk
             for node in chunk.positions:
@@ -121,8 +129,10 @@ class FixSource:
         return self._parsed[self._owner[id(node)]].module
 
     # -- finding nodes --------------------------------------------------------------------------------------
-    def at(self, line: int, kind: type | tuple[type, ...] = cst.CSTNode, col: int | None = None) -> list:
-        """Nodes of this kind starting on this line, in source order; those starting at `col` when any do."""
+    def at(self, line: int, kind: type | tuple[type, ...] | None = None, col: int | None = None) -> list:
+        """Nodes of this kind (default: any) starting on this line, in source order; those starting at `col`
+        when any do."""
+        kind = kind or _libcst().CSTNode
         chunk = self._chunk(self._chunk_index(line))
         hits = [(pos.start.column, node) for node, pos in chunk.positions.items()
                 if pos.start.line + chunk.offset == line and isinstance(node, kind)]
@@ -144,7 +154,7 @@ class FixSource:
 
     def code(self, node: cst.CSTNode) -> str:
         """The node's code with its whitespace normalized (how findings quote conditions)."""
-        return " ".join(self._blank.code_for_node(node).split())
+        return " ".join(_libcst().Module(body=()).code_for_node(node).split())
 
     # -- editing --------------------------------------------------------------------------------------------
     def replace(self, old: cst.CSTNode, new) -> FixSource:
@@ -168,6 +178,7 @@ class FixSource:
         from libcst.codemod import CodemodContext
         from libcst.codemod.visitors import AddImportsVisitor
 
+        self._split()
         count = 0
         for stmt in self.tree.body:
             if not (isinstance(stmt, (ast.Import, ast.ImportFrom)) or (count == 0 and _is_ast_docstring(stmt))):
@@ -175,7 +186,7 @@ class FixSource:
             count += 1
         last = self._chunk_index(self.tree.body[count - 1].lineno) if count else 0
         end = self._starts[last + 1] - 1 if last + 1 < len(self._starts) else len(self._lines)
-        head = cst.parse_module("".join(self._lines[:end]))
+        head = _libcst().parse_module("".join(self._lines[:end]))
         context = CodemodContext()
         for name in wanted:
             AddImportsVisitor.add_needed_import(context, name)
@@ -216,6 +227,8 @@ class _Chunk:
     parents: dict = field(init=False)
 
     def __post_init__(self):
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
         self.positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         self.parents = {}  # a walk over `children`: 3x cheaper than libcst's ParentNodeProvider
         stack = [self.module]
@@ -226,15 +239,18 @@ class _Chunk:
                 stack.append(child)
 
 
-def _chunk_starts(tree: ast.Module, line_count: int) -> list[int]:
-    """The first line of each top-level statement's chunk: the line after the previous statement ends
-    (statements sharing a line share a chunk)."""
+def _first_line(stmt: ast.stmt) -> int:
+    return min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+
+
+def _chunk_starts(spans: list[tuple[int, int]], line_count: int) -> list[int]:
+    """The first line of each top-level statement's chunk, from the statements' (first, last) lines: the line
+    after the previous statement ends (statements sharing a line share a chunk)."""
     starts, end = [1], 0
-    for stmt in tree.body:
-        first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+    for first, last in spans:
         if end and first > end:
             starts.append(end + 1)
-        end = max(end, stmt.end_lineno or stmt.lineno)
+        end = max(end, last)
     return [s for s in starts if s <= max(line_count, 1)]
 
 
@@ -242,7 +258,15 @@ def _is_ast_docstring(stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
+def _libcst():
+    """libcst, imported on first use: a scan that has nothing to fix never loads it (about 0.3 s)."""
+    import libcst
+
+    return libcst
+
+
 def dotted_name(node) -> str | None:
+    cst = _libcst()
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
@@ -253,6 +277,7 @@ def dotted_name(node) -> str | None:
 
 def last_name(node) -> str | None:
     """`load` of `torch.load`, `T.load` and `load`."""
+    cst = _libcst()
     if isinstance(node, cst.Name):
         return node.value
     if isinstance(node, cst.Attribute):
@@ -265,6 +290,7 @@ def last_name(node) -> str | None:
 def add_ignore(source: FixSource, line: int, rule_ids: list[str], reason: str) -> FixSource | None:
     """`# audit: ignore[IDS] reason` at the end of this line, merged into a suppression already there; None
     when the line cannot end in a comment (inside a string, a backslash continuation)."""
+    cst = _libcst()
     ends = source.at(line, cst.TrailingWhitespace)
     if not ends:
         return None
@@ -339,7 +365,7 @@ def _try_fix(finding: Finding, fixers: dict, source: FixSource, result: FileFix)
     except CannotFix as exc:
         result.failed.append((finding, str(exc)))
         return None
-    except cst.ParserSyntaxError as exc:  # the part of the file holding it does not parse alone
+    except _libcst().ParserSyntaxError as exc:  # the part of the file holding it does not parse alone
         result.failed.append((finding, f"its statement does not parse: {exc.message}"))
         return None
     except Exception as exc:  # a fixer's bug leaves the finding, and the other fixes still run
@@ -368,26 +394,72 @@ def fixers_for(config, only: set[str] | None = None) -> dict:
 
 
 def plan(findings: list[Finding], files: dict[str, Path], root: Path, config, *, fix: bool = True,
-         unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> list[FileFix]:
-    """Every file's fixes, in memory. `files` maps the scanned files' reported paths to where they are:
-    findings anywhere else are left alone."""
+         unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None,
+         jobs: int | None = None) -> list[FileFix]:
+    """Every file's fixes, in memory (many files: in worker processes). `files` maps the scanned files' reported
+    paths to where they are: findings anywhere else are left alone."""
+    from auditor.code.pool import parallel_map, rare_collection, workers_for
+
     fixers = fixers_for(config, only) if fix else {}
     per_path: dict[str, list[Finding]] = {}
     for f in findings:
         path = f.location.path
         if path in files and (f.rule in fixers or (ignore_reason is not None and f.rule not in NO_IGNORE)):
             per_path.setdefault(path, []).append(f)
-    out = []
+    out: dict[str, FileFix] = {}
+    todo: list[tuple[str, Path, list[Finding]]] = []
     for path in sorted(per_path):
         full = Path(files[path])
         refused = refuse_write(full, root)
         if refused:
-            result = FileFix(path, full)
-            result.failed = [(f, refused) for f in per_path[path]]
-            out.append(result)
-            continue
-        out.append(fix_file(path, full, per_path[path], fixers, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason))
-    return out
+            out[path] = FileFix(path, full, failed=[(f, refused) for f in per_path[path]])
+        else:
+            todo.append((path, full, per_path[path]))
+    options = _FixOptions(fix, unsafe, ignore_reason)
+    workers = workers_for(jobs, len(todo))
+    if workers > 1:
+        _libcst()  # imported once here, not in every worker
+        weights = [_size(full) for _, full, _ in todo]
+        done = parallel_map(_fix_batch, todo, weights, workers, _init_fix_worker, (config, only, options))
+    else:
+        with rare_collection():
+            done = [options.fix_file(path, full, found, fixers) for path, full, found in todo]
+    out.update((item.path, item) for item in done)
+    return [out[path] for path in sorted(out)]
+
+
+@dataclass(frozen=True)
+class _FixOptions:
+    fix: bool
+    unsafe: bool
+    ignore_reason: str | None
+
+    def fix_file(self, path: str, full: Path, findings: list[Finding], fixers: dict) -> FileFix:
+        return fix_file(path, full, findings, fixers, fix=self.fix, unsafe=self.unsafe, ignore_reason=self.ignore_reason)
+
+
+_FIX_WORKER: tuple[dict, _FixOptions] | None = None
+
+
+def _init_fix_worker(config, only: set[str] | None, options: _FixOptions) -> None:
+    global _FIX_WORKER
+    from auditor.code.pool import quiet_gc
+
+    _FIX_WORKER = (fixers_for(config, only) if options.fix else {}, options)
+    quiet_gc()
+
+
+def _fix_batch(batch: list[tuple[str, Path, list[Finding]]]) -> list[FileFix]:
+    assert _FIX_WORKER is not None
+    fixers, options = _FIX_WORKER
+    return [options.fix_file(path, full, found, fixers) for path, full, found in batch]
+
+
+def _size(full: Path) -> int:
+    try:
+        return os.stat(full).st_size
+    except OSError:
+        return 0
 
 
 MAX_ROUNDS = 4  # a fix can bring out another finding (seeding brings out RA120): fix again, as ruff does
@@ -401,13 +473,15 @@ class Outcome:
 
 
 def fix_until_stable(findings: list[Finding], files: dict[str, Path], config, rescan, *, fix: bool = True,
-                     unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None) -> Outcome:
+                     unsafe: bool = False, ignore_reason: str | None = None, only: set[str] | None = None,
+                     jobs: int | None = None) -> Outcome:
     """Fix, write, scan again (`rescan()` -> (ScanResult, findings)), until a round changes nothing."""
     outcome = Outcome([], None, findings)
     done: set[tuple[str, str]] = set()  # (path, rule) fixed in an earlier round: a fix is never applied twice
     for _ in range(MAX_ROUNDS):
         todo = [f for f in outcome.findings if (f.location.path, f.rule) not in done]
-        plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only)
+        plans = plan(todo, files, config.root, config, fix=fix, unsafe=unsafe, ignore_reason=ignore_reason, only=only,
+                     jobs=jobs)
         done.update((p.path, f.rule) for p in plans for f in p.fixed)
         write(plans)
         outcome.rounds.append(plans)

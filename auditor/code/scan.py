@@ -89,7 +89,7 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
                    jobs: int | None, keep_index: bool, facts: ProjectFacts) -> ScanResult:
     # Imported here: a warm scan answered by the project cache (the pre-commit hook) never loads the analysis.
-    from auditor.code.analysis import FileAnalyzer, reuse_previous, unreadable_result
+    from auditor.code.analysis import FileAnalyzer, unreadable_result
     from auditor.code.pool import run_analysis
     from auditor.code.project_cache import project_findings, split_summaries
     from auditor.code.suppress import Suppression, apply_suppressions
@@ -118,20 +118,13 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
             per_file[f.path] = unreadable_result(config, f.path, f.error or "cannot be read")
         else:
             misses.append(f)
-    # A changed file whose previous version is cached: an edit of comments only is not analyzed again.
+    # A changed file whose previous version is cached: an edit of comments only is not analyzed again
+    # (decided where the file is analyzed: in the pool).
     prev_keys = {f.path: cache.key(f.path, f.prev_blob) for f in misses if cache is not None and f.prev_blob}
     previous = cache.get_many(sorted(set(prev_keys.values()))) if prev_keys else {}
-    work, reused = [], []
-    for f in misses:
-        prev = previous.get(prev_keys.get(f.path, ""))
-        res = reuse_previous(prev, f.path, f.data, config) if prev is not None else None
-        if res is None:
-            work.append((f.path, f.data))
-        else:
-            per_file[f.path] = res
-            reused.append((f.path, res))
+    work = [(f.path, f.data, previous.get(prev_keys.get(f.path, ""))) for f in misses]
     fresh = run_analysis(work, config, analyzer, jobs, facts) if work else []
-    done = [*zip([path for path, _ in work], fresh, strict=False), *reused]
+    done = list(zip([path for path, _, _ in work], fresh, strict=True))
     for path, res in done:
         per_file[path] = res
     if cache is not None and not any(f.raced for f in files):  # content that changed under the scan stays out

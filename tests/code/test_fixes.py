@@ -226,3 +226,42 @@ def test_fix_with_json_output_keeps_the_summary_out_of_the_report(tmp_path):
     report = json.loads(done.stdout)
     assert [(f["rule"], f["location"]["path"]) for f in report["findings"]] == [("RA170", "other.py")]
     assert "Fixed 1 finding(s) in 1 file(s)." in done.stderr
+
+
+STALE_IGNORE = ("import torch\n\n\ndef restore(model, path):\n"
+                "    model.load_state_dict(torch.load(path, weights_only=True))  # audit: ignore[RA170] ours\n")
+
+
+def test_fixing_many_files_in_worker_processes_writes_what_one_process_writes(tmp_path):
+    """Twelve files (a code fix, a comment fix, both in one file, an ignore comment for what has no fix): the
+    pool's bytes and report are the serial run's."""
+    unfixable = "import pickle\nx = pickle.load(open('a', 'rb'))\n"
+    files = {f"pkg/m{n}.py": (UNSAFE_LOAD, STALE_IGNORE, UNSAFE_LOAD + STALE_IGNORE.replace("restore", "again"),
+                              unfixable)[n % 4] for n in range(12)}
+    runs = {}
+    for jobs in ("1", "2"):
+        (tmp_path / f"jobs{jobs}").mkdir()
+        root = _project(tmp_path / f"jobs{jobs}", files)
+        done = _scan(root, "--fix", "--add-ignore", "-j", jobs)
+        runs[jobs] = (done.stdout, {rel: (root / rel).read_bytes() for rel in files})
+    assert runs["1"] == runs["2"]
+    stdout, written = runs["2"]
+    assert "Fixed 12 finding(s) in 12 file(s)." in stdout and "Added ignore comments for 3 finding(s)." in stdout
+    assert written["pkg/m0.py"] == SAFE_LOAD.encode()
+    assert written["pkg/m1.py"] == STALE_IGNORE.split("  # audit")[0].encode() + b"\n"
+    assert written["pkg/m3.py"].endswith(b"  # audit: ignore[RA170] " + fixing.DEFAULT_IGNORE_REASON.encode() + b"\n")
+
+
+def test_nothing_to_fix_loads_no_libcst(tmp_path):
+    """libcst (about 0.3 s to import) is loaded only when there is something to fix."""
+    import subprocess
+    import sys
+
+    root = _project(tmp_path, {"train.py": SAFE_LOAD})
+    probe = ("import sys\nfrom auditor.cli import main\n"
+             "try:\n    main(['scan', '.', '--no-cache', '--fix'])\nexcept SystemExit:\n    pass\n"
+             "print('libcst loaded' if 'libcst' in sys.modules else 'libcst not loaded')\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert "Fixed 0 finding(s) in 0 file(s)." in done.stdout
+    assert done.stdout.rstrip().endswith("libcst not loaded")

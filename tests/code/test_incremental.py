@@ -398,3 +398,30 @@ def test_a_trailing_comment_removed_from_a_clean_file_is_not_analyzed_again(proj
     result = scan_paths([root], config, jobs=1)
     assert spies["analyze"] == 0
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_comment_edits_in_many_files_are_reused_in_the_worker_pool_too(project, monkeypatch, tmp_path):
+    """Ten clean modules and train.py edited: the pool carries the clean ones over without a full analysis,
+    analyzes train.py (a comment among its code), and the result is a cold scan's."""
+    root, config = project
+    _write(root, {f"lib/m{n}.py": f"import random\n\n\ndef jitter{n}(x):\n    return x + random.random()\n"
+                  for n in range(10)})
+    _check(root, config)
+    for n in range(10):
+        path = root / f"lib/m{n}.py"
+        path.write_text("# a note\n" + path.read_text())
+    (root / "train.py").write_text((root / "train.py").read_text().replace("    T.manual_seed(0)\n",
+                                                                            "    # seeded here\n    T.manual_seed(0)\n"))
+    analyzed = tmp_path / "analyzed.txt"
+    analyze = analysis_module.FileAnalyzer.analyze
+
+    def logging_analyze(self, path, data):  # forked workers inherit it: they append to one file
+        with open(analyzed, "a") as fh:
+            fh.write(path + "\n")
+        return analyze(self, path, data)
+
+    monkeypatch.setattr(analysis_module.FileAnalyzer, "analyze", logging_analyze)
+    result = scan_paths([root], config, jobs=2)
+    assert analyzed.read_text().split() == ["train.py"]
+    assert result.parsed == 11
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
