@@ -5,7 +5,6 @@ processes and into the cache unchanged)."""
 from __future__ import annotations
 
 import os
-import re
 
 from auditor.code.context import ModuleContext
 from auditor.code.discover import UNLISTABLE
@@ -15,6 +14,7 @@ from auditor.code.resolve import module_name_for
 from auditor.code.sources import decode_source
 from auditor.code.summarize import needs_summary, summarize_module
 from auditor.code.suppress import has_suppressions, parse_suppressions
+from auditor.code.top_level import COMMENT_OR_STRING
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
@@ -148,19 +148,6 @@ def _store_summary(result: dict, module_summary: ModuleSummary) -> None:
     result.update(summary=summary, summary_key=summary_key(summary), head=head,
                   head_key="head:" + summary_key(head).partition(":")[2])
 
-# Comments and string literals, as Python's tokenizer finds them scanning left to right (valid source only:
-# the file parsed). Escapes are consumed in pairs, so an escaped quote never ends a string. A string's
-# prefix (r, b, f...) is left out: it never holds a line break, and trying it at every letter of the
-# source would make the scan about twice as slow.
-_STRING_FORMS = (  # unrolled loops: a long docstring is one quick scan
-    r"'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''",
-    r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""',
-    r"'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'",
-    r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"',
-)
-_COMMENT_OR_STRING = re.compile(r"#[^\n]*|" + "|".join(_STRING_FORMS))
-
-
 def code_skeleton(source: str) -> str:
     """A hash of the source without its comments and blank lines: two files with the same skeleton have the
     same tokens but for comments and blank lines. Every other line goes in as it is (less a trailing comment
@@ -179,7 +166,7 @@ def code_layout(source: str) -> tuple[str, str]:
     in_string: set[int] = set()
     bare: list[str] = []  # the text without its comments (a comment never holds a line break)
     line, pos, copied = 0, 0, 0
-    for match in _COMMENT_OR_STRING.finditer(text):
+    for match in COMMENT_OR_STRING.finditer(text):
         start, end = match.span()
         if text[start] == "#":
             bare.append(text[copied:start])

@@ -14,15 +14,17 @@ from __future__ import annotations
 import re
 import sys
 
-# Comments and string literals as Python's tokenizer finds them scanning left to right. Escapes are consumed
-# in pairs, so an escaped quote never ends a string; a backslash-newline inside a string continues it.
+# Comments and string literals as Python's tokenizer finds them scanning left to right (the code layout of
+# auditor.code.analysis uses them too). Escapes are consumed in pairs, so an escaped quote never ends a
+# string; a backslash-newline inside a string continues it. A string's prefix (r, b, f...) is left out: it
+# never holds a line break, and trying it at every letter of the source would make the scan twice as slow.
 _STRING_FORMS = (
     r"'''[^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*'''",
     r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""',
     r"'[^'\\\n]*(?:\\[\s\S][^'\\\n]*)*'",
     r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"',
 )
-_COMMENT_OR_STRING = re.compile(r"#[^\n]*|(?:" + "|".join(_STRING_FORMS) + ")")
+COMMENT_OR_STRING = re.compile(r"#[^\n]*|(?:" + "|".join(_STRING_FORMS) + ")")
 _STRING = "\x02"  # what a string literal becomes: code, and no word character (`elif"a":` stays `elif`)
 _INSIDE = "\x01"  # starts a line that begins inside a string literal
 _LINE_START = re.compile(r"^[^\s\x01]", re.M)  # a line starting at column 0, not inside a string
@@ -49,7 +51,7 @@ def top_level_spans(text: str) -> list[tuple[int, int]] | None:
     if "\f" in text or _INSIDE in text or _STRING in text or "\0" in text or (
             sys.version_info >= (3, 12) and _NESTING_STRINGS.search(text)):
         return None
-    code = _COMMENT_OR_STRING.sub(_mask, text.replace("\r\n", "\n").replace("\r", "\n"))
+    code = COMMENT_OR_STRING.sub(_mask, text.replace("\r\n", "\n").replace("\r", "\n"))
     if "'" in code or '"' in code:  # a quote no string took: not a file Python reads
         return None
     firsts: list[int] = []
