@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.code.facts import is_packaging_file
+
 UNLISTABLE = "cannot list folder"  # the reason given for a folder whose files could not be looked at
 # Folders that never hold the project's own code.
 SKIP_DIRS = frozenset({
@@ -42,8 +44,10 @@ def _is_venv(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, "pyvenv.cfg"))
 
 
-def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
-    """The files to scan, sorted by reported path, each once."""
+def discover(paths: list[Path], root: Path, config, packaging: list[tuple[str, str]] | None = None) -> list[Candidate]:
+    """The files to scan, sorted by reported path, each once. With `packaging`, a walk of the root itself
+    also collects there its packaging files (facts.is_packaging_file), so that the project's facts need no
+    walk of their own."""
     found: dict[str, Candidate] = {}
     for given in paths:
         given = Path(given)
@@ -52,7 +56,9 @@ def discover(paths: list[Path], root: Path, config) -> list[Candidate]:
             # a folder named on the command line is taken where it really is (the root is resolved too), so that
             # reached through a symlinked parent its files still get paths relative to the root; links met while
             # walking inside it are judged by _walk
-            for cand in _walk(Path(os.path.realpath(full)), root, config):
+            top = Path(os.path.realpath(full))
+            collect = packaging if packaging is not None and str(top) == os.path.realpath(root) else None
+            for cand in _walk(top, root, config, collect):
                 found.setdefault(cand.path, cand)
         else:  # a file, a broken symlink or a missing path: the scanner says what is wrong with it
             shown = display_path(full, root)
@@ -71,7 +77,7 @@ def _link_out(path: str, roots: tuple) -> str | None:
     return "a symlink to a file outside the scanned folder: not read"
 
 
-def _walk(top: Path, root: Path, config) -> list[Candidate]:
+def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None = None) -> list[Candidate]:
     # Plain strings, one scandir per folder and reported paths built by appending names: this walk runs
     # on every scan, cached or not. Like os.walk(followlinks=False): a symlinked folder is not entered.
     out: list[Candidate] = []
@@ -101,4 +107,8 @@ def _walk(top: Path, root: Path, config) -> list[Candidate]:
             elif name.endswith(".py") and not config.is_excluded(prefix + name):
                 refused = _link_out(entry.path, (top, root)) if linked else None
                 out.append(Candidate(prefix + name, entry.path, False, refused))
+                if packaging is not None and not linked and is_packaging_file(name):  # setup.py, __init__.py
+                    packaging.append((prefix + name, entry.path))
+            elif packaging is not None and not linked and is_packaging_file(name) and entry.is_file():
+                packaging.append((prefix + name, entry.path))
     return out

@@ -68,18 +68,24 @@ class ProjectFacts:
         return ";".join(f"{folder}={floor.version}" for folder, floor in self.torch_floors)
 
 
+def is_packaging_file(name: str) -> bool:
+    """A file that may say which torch the project accepts (an `__init__.py` only near the root counts)."""
+    return name in PACKAGING_FILES or (name.startswith("requirements") and name.endswith(".txt")) or \
+        name == "__init__.py"
+
+
 def read_facts(root: Path, skip_dirs: frozenset[str]) -> ProjectFacts:
-    """Walk the project (not entering skipped, hidden or symlinked folders) for its packaging files."""
-    floors: dict[str, TorchFloor] = {}
+    """Walk the project (not entering skipped, hidden or symlinked folders) for its packaging files. A scan
+    of the whole project gets them from its own walk instead (facts_from)."""
+    files: list[tuple[str, str]] = []
     todo = [(str(root), "", 0)]
     while todo:
         folder, rel, depth = todo.pop()
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError:
             continue
-        found: list[TorchFloor] = []
         for entry in entries:
             name = entry.name
             try:
@@ -91,18 +97,29 @@ def read_facts(root: Path, skip_dirs: frozenset[str]) -> ProjectFacts:
                     continue
             except OSError:
                 continue
-            shown = f"{rel}/{name}" if rel else name
-            if name in PACKAGING_FILES or (name.startswith("requirements") and name.endswith(".txt")):
-                floor = _declared_floor(entry.path, shown, _REQUIREMENT)
-            elif name == "__init__.py" and depth <= 2:
-                floor = _declared_floor(entry.path, shown, _IMPORT_CHECK, needs="__version__")
-            else:
-                continue
-            if floor is not None:
-                found.append(floor)
-        if found:
-            # a package's import check sits one folder below the project root it guards
-            floors[rel] = max(found, key=lambda f: (f.version is not None, f.version or (0, 0)))
+            if is_packaging_file(name):
+                files.append((f"{rel}/{name}" if rel else name, entry.path))
+    return facts_from(files)
+
+
+def facts_from(files: list[tuple[str, str]]) -> ProjectFacts:
+    """The facts declared by these packaging files ((path relative to the root, where to read it), plain files
+    only): files in hidden folders or deeper than _MAX_DEPTH folders do not count."""
+    by_folder: dict[str, list[TorchFloor]] = {}
+    for shown, full in sorted(files):
+        folder, _, name = shown.rpartition("/")
+        parts = folder.split("/") if folder else []
+        if len(parts) > _MAX_DEPTH or any(part.startswith(".") for part in parts) or not is_packaging_file(name):
+            continue
+        if name == "__init__.py":
+            floor = _declared_floor(full, shown, _IMPORT_CHECK, needs="__version__") if len(parts) <= 2 else None
+        else:
+            floor = _declared_floor(full, shown, _REQUIREMENT)
+        if floor is not None:
+            by_folder.setdefault(folder, []).append(floor)
+    # a package's import check sits one folder below the project root it guards
+    floors = {folder: max(found, key=lambda f: (f.version is not None, f.version or (0, 0)))
+              for folder, found in by_folder.items()}
     _lift_import_checks(floors)
     return ProjectFacts(tuple(sorted(floors.items())))
 

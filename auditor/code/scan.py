@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, discover
-from auditor.code.facts import ProjectFacts, read_facts
+from auditor.code.facts import ProjectFacts, facts_from, read_facts
 from auditor.code.sources import SourceFile, read_candidates
 from auditor.config import Config
 from auditor.errors import InputError
@@ -165,21 +165,25 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
     for given in paths:
         if not os.path.lexists(given):
             raise InputError("no such file or directory", path=str(given))
-    candidates = discover([Path(p) for p in paths], config.root, config)
+    packaging: list[tuple[str, str]] = []  # met by a walk of the whole root: the project's facts come from it
+    candidates = discover([Path(p) for p in paths], config.root, config, packaging)
     wanted = None
     inside = all(not os.path.isabs(c.path) for c in candidates)  # paths outside the root are not the project's
-    if config.root.is_dir() and inside and not _covers(paths, config.root):
+    covers = _covers(paths, config.root)
+    if config.root.is_dir() and inside and not covers:
         wanted = {c.path for c in candidates}
-        context = {c.path: c for c in discover([config.root], config.root, config)}
+        context = {c.path: c for c in discover([config.root], config.root, config, packaging)}
         context.update({c.path: c for c in candidates})
         candidates = [context[p] for p in sorted(context)]
+        covers = True
+    facts = facts_from(packaging) if covers and config.root.is_dir() else None
     stats = FileStats(config.cache_dir / "code") if use_cache else None
     try:
         files = read_candidates(candidates, config, stats)
     finally:
         if stats is not None:
             stats.close()
-    result = scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index)
+    result = scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index, facts=facts)
     return result if wanted is None else _only(result, files, wanted)
 
 
