@@ -31,6 +31,30 @@ def test_a_crashed_run_is_drawn_stopping_where_it_died():
     assert "last training step (300)" in svg and "training stopped" not in svg
 
 
+@pytest.mark.parametrize("state", ["finished", "completed", "running", None])
+def test_metrics_that_end_before_max_steps_are_drawn_ending_there_whatever_the_state(state):
+    run = Run(id="short", folder="/x", state=state, max_steps=300,
+              metrics={"loss": [(s, 1.0 / (s + 1)) for s in range(0, 71, 10)], "val/acc": [(0, 0.1), (50, 0.5)]})
+    data = plots.run_curve_data(run)
+    assert data["stopped_at"] == 70
+    svg = plots.run_curve_svg(data)
+    assert "metrics end at step 70 (planned 300)" in svg and "planned steps (300)" in svg
+    assert "last training step (300)" not in svg and "training stopped" not in svg
+    assert "after step 50" in svg  # the unevaluated stretch is 50-70, not 50-300
+    assert plots.run_curve_svg(plots.run_curve_data(run)) == svg  # deterministic
+
+
+@pytest.mark.parametrize("steps", [range(0, 300), range(1, 301), range(0, 301, 50)])
+def test_a_run_whose_metrics_reach_max_steps_is_drawn_as_before(steps):
+    """0-based (..299) and 1-based (..300) counts both reach max_steps 300: nothing marks an early end."""
+    run = Run(id="full", folder="/x", state="finished", max_steps=300,
+              metrics={"loss": [(s, 1.0 / (s + 1)) for s in steps], "val/acc": [(0, 0.1), (200, 0.5)]})
+    data = plots.run_curve_data(run)
+    assert data["stopped_at"] is None
+    svg = plots.run_curve_svg(data)
+    assert "last training step (300)" in svg and "metrics end" not in svg and "planned steps" not in svg
+
+
 def test_an_empty_run_gets_no_chart_and_no_warning():
     data = plots.run_curve_data(Run(id="empty", folder="/x"))
     assert not plots.has_curve(data)

@@ -68,6 +68,7 @@ class ComparisonReport:
     summary: dict
     findings: list[Finding]
     derived: str | None = None  # not declared in comparisons.yaml: why it was derived
+    groups: list[str] = field(default_factory=list)  # its sides that name run groups (recorded or derived)
 
 
 @dataclass
@@ -307,6 +308,7 @@ class Nightly:
         declared = sources.comparisons(self.results_dir) or []
         derived = sources.derived_comparisons(runs, self.config, declared, self.results_dir)
         specs = declared + derived
+        groups = sources.group_names(runs, self.config) if specs else set()
         findings, reports = [], []
         for spec in specs:
             try:
@@ -320,7 +322,8 @@ class Nightly:
                 name=str(getattr(spec, "name", "") or f"{spec.baseline} vs {spec.treatment}"),
                 baseline=str(getattr(spec, "baseline", "")), treatment=str(getattr(spec, "treatment", "")),
                 metric=str(getattr(spec, "metric", "")), summary=summary,
-                findings=sort_findings(spec_findings), derived=getattr(spec, "derived", None)))
+                findings=sort_findings(spec_findings), derived=getattr(spec, "derived", None),
+                groups=sorted({str(side) for side in (spec.baseline, spec.treatment)} & groups)))
         self.stats.update(comparisons=len(reports), comparisons_derived=len(derived))
         return findings, reports
 

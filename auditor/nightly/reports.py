@@ -57,7 +57,9 @@ def build_summary(outcome) -> dict:
         "by_rule": dict(sorted(by_rule.items())),
         "by_group": {g: {s: c.get(s, 0) for s in ("error", "warning", "info")} for g, c in sorted(by_group.items())},
         "runs": len(outcome.runs),
-        "groups": len({run.group for run in outcome.runs if run.group}),
+        # the recorded groups and those the comparisons compared (derived from ungrouped runs too)
+        "groups": len({run.group for run in outcome.runs if run.group}
+                      | {g for c in outcome.comparisons for g in c.groups}),
         "comparisons": [{"name": c.name, "baseline": c.baseline, "treatment": c.treatment, "metric": c.metric,
                          "verdict": (c.summary or {}).get("verdict"), "findings": len(c.findings),
                          "derived": c.derived} for c in outcome.comparisons],

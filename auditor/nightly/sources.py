@@ -83,6 +83,13 @@ def derived_comparisons(runs: list, config: Config, declared: list, results_dir:
     return derive_comparisons(runs, config, declared) if should_derive(config, results_dir) else []
 
 
+def group_names(runs: list, config: Config) -> set[str]:
+    """The run groups a comparison side can name: the recorded ones and those of ungrouped runs."""
+    from auditor.compare.groups import conditions
+
+    return set(conditions(runs, config))
+
+
 def check_comparison(spec, runs: list, config: Config, repo: str | None):
     from auditor.compare.api import check_comparison as check
 

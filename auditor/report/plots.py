@@ -2,6 +2,7 @@
 
 - run_curve_svg: a run's metrics versus step, with the last training step and the reported step
   marked, and the stretch after the last evaluation shaded (a skipped final validation shows at a glance).
+  A run whose metrics end before max_steps (failed, killed, or whatever its state) is drawn ending there.
 - comparison_svg: per-seed scores of both sides (paired seeds joined) and the effect with its CI.
 """
 
@@ -12,7 +13,9 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-PLOT_VERSION = "2"  # with a hash of this file, part of the plot cache key
+from auditor.compare.groups import FAILED_STATES
+
+PLOT_VERSION = "3"  # part of the plot cache key: bump it when the drawing changes
 COLORS = ["#1f6feb", "#8250df", "#1a7f37", "#bf8700", "#0a7a8a"]
 _EVAL_WORDS = ("val", "eval", "test", "acc", "score")
 
@@ -96,9 +99,12 @@ def run_curve_data(run) -> dict[str, Any]:
     metrics = {name: _finite(run.metrics.get(name) or []) for name in curve_metrics(run)}
     reported_step = run.reported.get("step") if isinstance(run.reported, dict) else None
     reported = {k: v for k, v in (run.reported or {}).items() if k != "step" and isinstance(v, (int, float))}
-    # Where training really stopped: a run that failed or was killed stops at its last logged step, not max_steps.
+    # Where training really stopped: a run that failed or was killed stops at its last logged step, not max_steps,
+    # and so does any run whose metrics end before max_steps (a 0-based count's max_steps - 1 reaches it).
     logged = [step for points in (run.metrics or {}).values() for step, _ in _finite(points or [])]
-    stopped = max(logged) if logged and run.state in ("failed", "killed") else None
+    last = max(logged, default=None)
+    early = last is not None and isinstance(run.max_steps, (int, float)) and last < run.max_steps - 1
+    stopped = last if run.state in FAILED_STATES or early else None
     return {"id": run.id, "metrics": metrics, "max_steps": run.max_steps, "reported_step": reported_step,
             "reported": reported, "state": run.state, "stopped_at": stopped}
 
@@ -130,8 +136,7 @@ def run_curve_svg(data: dict[str, Any]) -> str:
             ax.axvline(max_steps, color="#cf222e", linestyle="--", linewidth=1.4,
                        label=f"last training step ({max_steps:g})")
     if isinstance(stopped, (int, float)) and end == stopped:
-        ax.axvline(stopped, color="#cf222e", linestyle="-", linewidth=1.4,
-                   label=f"training stopped ({stopped:g}, {data.get('state')})")
+        ax.axvline(stopped, color="#cf222e", linestyle="-", linewidth=1.4, label=_stop_label(data))
     if end is not None and last_eval is not None and last_eval < end:
         ax.axvspan(last_eval, end, color="#cf222e", alpha=0.08, linewidth=0)
         narrow = (end - last_eval) < 0.25 * max(end, 1)
@@ -151,6 +156,13 @@ def run_curve_svg(data: dict[str, Any]) -> str:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     ax.set_title(str(data["id"]), fontsize=9, loc="left")
     return _to_svg(fig)
+
+
+def _stop_label(data: dict[str, Any]) -> str:
+    """A failed or killed run stopped training; any other run's metrics just end there, short of the plan."""
+    if data.get("state") in FAILED_STATES:
+        return f"training stopped ({data['stopped_at']:g}, {data.get('state')})"
+    return f"metrics end at step {data['stopped_at']:g} (planned {data['max_steps']:g})"
 
 
 def _rows(summary: dict) -> list[dict]:

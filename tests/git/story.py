@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitlab_helpers import make_repo, write_run
+from gitlab_helpers import write_run
+from repo_helpers import make_repo
 
 TRAIN = "import torch\nfrom lab.trainer import fit\n\nfit()\n"
 TRAINER_SAFE = "import torch\n\n\ndef fit():\n    state = torch.load('ckpt.pt', weights_only=True)\n    return state\n"

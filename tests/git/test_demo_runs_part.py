@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from cli_helpers import ROOT, run_cli
-from gitlab_helpers import make_repo
+from repo_helpers import make_repo
 
 TRAIN = "from lab.trainer import fit\n\nfit()\n"
 TRAINER = "import torch\n\n\ndef fit():\n    return torch.zeros(1)\n"

@@ -5,7 +5,7 @@ import subprocess
 
 import git
 import pytest
-from gitlab_helpers import make_repo
+from repo_helpers import make_repo
 
 from auditor.errors import InputError
 from auditor.vcs import Repo

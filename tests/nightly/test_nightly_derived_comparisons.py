@@ -63,6 +63,7 @@ def test_a_first_nightly_without_comparisons_yaml_checks_the_derived_comparisons
     assert "6 and 6 seeds" in high["derived"] and "baseline base: first by name" in high["derived"]
     assert "warmup: 10 → 50" in warmup["derived"]
     assert high["verdict"] == "supported" and low["verdict"] == "not supported"
+    assert _summary(out)["groups"] == 5  # the recorded groups, compared or not, each counted once
 
     findings = json.loads((out / "findings.json").read_text())["findings"]
     at_low = {f["rule"] for f in findings if f["location"].get("groups") == ["base", "lr-low"]}
@@ -140,6 +141,10 @@ def test_ungrouped_runs_with_per_run_keys_form_one_group_per_config(tmp_path):
     assert (comparison["baseline"], comparison["treatment"]) == ("lr=0.0003", "lr=0.001")
     assert comparison["derived"].startswith("derived: the groups differ only in lr: 0.0003 → 0.001")
     assert "3 and 3 seeds" in comparison["derived"]
+    # the two groups it compares are counted, in every output, though no run recorded a group
+    assert _summary(out)["groups"] == 2
+    assert "6 run(s) in 2 group(s), 1 comparison(s)." in (out / "report.md").read_text()
+    assert "6 runs · 2 groups · 1 comparisons" in (out / "report.html").read_text()
     # the same names work on the command line, and `audit runs --groups` lists them
     compare = run_cli("compare", "lr=0.0003", "lr=0.001", "--results", results, "--metric", "val/acc",
                       "--format", "json", cwd=tmp_path)

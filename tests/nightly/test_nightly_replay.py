@@ -19,6 +19,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from cli_helpers import run_cli  # noqa: E402
+from repo_helpers import make_repo, tinylab  # noqa: E402
 
 MODEL = textwrap.dedent('''\
     import torch
@@ -70,17 +71,7 @@ def _record(run_id: str, sha: str, score: float) -> dict:
 def replay_lab(tmp_path):
     from auditor.replay.apply import apply_quant
 
-    repo_dir = tmp_path / "repo"
-    (repo_dir / "tinylab").mkdir(parents=True)
-    (repo_dir / "tinylab" / "__init__.py").write_text("")
-    (repo_dir / "tinylab" / "model.py").write_text(MODEL)
-    repo = git.Repo.init(repo_dir)
-    with repo.config_writer() as cfg:
-        cfg.set_value("user", "name", "Lab")
-        cfg.set_value("user", "email", "lab@example.com")
-    repo.index.add(["tinylab/__init__.py", "tinylab/model.py"])
-    sha = repo.index.commit("tiny model").hexsha
-    repo.close()
+    repo_dir, (sha,) = make_repo(tmp_path / "repo", [("tiny model", tinylab(MODEL))])
 
     tiny = _load(repo_dir)
     plain = tiny.evaluate(tiny.build())["val/acc"]

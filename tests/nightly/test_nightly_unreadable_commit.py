@@ -11,6 +11,7 @@ from pathlib import Path
 
 import git
 import pytest
+from repo_helpers import tinylab
 
 from auditor.config import Config
 from auditor.nightly.engine import NightlyOptions, run_nightly
@@ -92,7 +93,7 @@ def test_a_replay_of_a_commit_not_fetched_yet_runs_the_night_after_the_fetch(tmp
     with git.Repo.init(tmp_path / "upstream") as upstream:
         _commit(upstream, {"README.md": "lab\n"}, "start")
         clone = upstream.clone(str(tmp_path / "clone"))  # the nightly's repository, cloned before the run
-        sha = _commit(upstream, {"tinylab/__init__.py": "", "tinylab/model.py": MODEL}, "the run's model")
+        sha = _commit(upstream, tinylab(MODEL), "the run's model")
     results = tmp_path / "results"
     torch.manual_seed(0)
     (results / "r" / "ckpt").mkdir(parents=True)

@@ -9,8 +9,8 @@ import dataclasses
 import json
 import textwrap
 
-import git
 import pytest
+from repo_helpers import make_repo, tinylab
 
 from auditor.config import Config, ReplaySettings
 from auditor.meta import UNREADABLE_COMMIT
@@ -61,21 +61,9 @@ TODAY = textwrap.dedent('''\
 def history(tmp_path_factory):
     """A repo whose model module changed after the run's commit (committed, then edited again in the tree)."""
     root = tmp_path_factory.mktemp("at-sha")
-    repo_dir = root / "repo"
-    (repo_dir / "tinylab").mkdir(parents=True)
-    (repo_dir / "tinylab" / "__init__.py").write_text("")
-    (repo_dir / "tinylab" / "model.py").write_text(AT_RUN)
-    repo = git.Repo.init(repo_dir)
-    with repo.config_writer() as cfg:
-        cfg.set_value("user", "name", "Lab")
-        cfg.set_value("user", "email", "lab@example.com")
-    repo.index.add(["tinylab/__init__.py", "tinylab/model.py"])
-    sha = repo.index.commit("the run's code").hexsha
-    (repo_dir / "tinylab" / "model.py").write_text(TODAY)
-    repo.index.add(["tinylab/model.py"])
-    repo.index.commit("old_build removed, new_build added")
+    repo_dir, (sha, _) = make_repo(root / "repo", [("the run's code", tinylab(AT_RUN)),
+                                                   ("old_build removed, new_build added", tinylab(TODAY))])
     (repo_dir / "tinylab" / "newmod.py").write_text("def build():\n    return None\n")  # never committed
-    repo.close()
     results = root / "results"
     torch.manual_seed(0)
     state = {k: v.contiguous() for k, v in torch.nn.Linear(4, 2).state_dict().items()}

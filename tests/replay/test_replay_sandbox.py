@@ -11,8 +11,8 @@ import os
 import textwrap
 from pathlib import Path
 
-import git
 import pytest
+from repo_helpers import make_repo, tinylab
 
 from auditor.config import Config
 from auditor.replay.driver import replay
@@ -98,16 +98,9 @@ LAB = textwrap.dedent('''\
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("sandbox")
-    repo = root / "repo"
-    (repo / "tinylab").mkdir(parents=True)
-    (repo / "tinylab" / "__init__.py").write_text("")
-    (repo / "tinylab" / "model.py").write_text(LAB)
+    repo, _ = make_repo(root / "repo", [("lab", tinylab(LAB))])
     (repo / ".venv" / "lib").mkdir(parents=True)  # vendored code inside the repository is not the project's
     (repo / ".venv" / "lib" / "__init__.py").write_text("")
-    git_repo = git.Repo.init(repo)
-    git_repo.index.add(["tinylab/__init__.py", "tinylab/model.py"])
-    git_repo.index.commit("lab")
-    git_repo.close()
     results = root / "results"
     results.mkdir()
     (results / ".pdbrc").write_text(f"import pathlib; pathlib.Path({str(root / 'pwned')!r}).write_text('x')\nc\n")
