@@ -40,10 +40,6 @@ def display_path(full: Path, root: Path) -> str:
     return rel.replace(os.sep, "/")
 
 
-def _is_venv(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, "pyvenv.cfg"))
-
-
 def discover(paths: list[Path], root: Path, config, packaging: list[tuple[str, str]] | None = None) -> list[Candidate]:
     """The files to scan, sorted by reported path, each once. With `packaging`, a walk of the root itself
     also collects there its packaging files (facts.is_packaging_file), so that the project's facts need no
@@ -82,7 +78,8 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
     # on every scan, cached or not. Like os.walk(followlinks=False): a symlinked folder is not entered.
     out: list[Candidate] = []
     shown_top = display_path(top, root)
-    todo = [(str(top), "" if shown_top == "." else shown_top + "/")]
+    start = str(top)
+    todo = [(start, "" if shown_top == "." else shown_top + "/")]
     while todo:
         folder, prefix = todo.pop()
         try:
@@ -93,6 +90,8 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
             out.append(Candidate(shown, folder, False, f"{UNLISTABLE}: {exc.strerror or type(exc).__name__}; "
                                                        "its files were not scanned"))
             continue
+        if folder is not start and any(entry.name == "pyvenv.cfg" for entry in entries):
+            continue  # a virtual environment below the scanned folder (told from its listing: no stat per folder)
         for entry in entries:
             name = entry.name
             try:  # both answered from the listing: no stat for the (nearly all) plain files
@@ -100,8 +99,7 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
             except OSError:
                 is_dir, linked = False, True  # _link_out looks again
             if is_dir:
-                if name in SKIP_DIRS or name.endswith(".egg-info") or linked \
-                        or _is_venv(entry.path) or config.is_excluded(prefix + name):
+                if name in SKIP_DIRS or name.endswith(".egg-info") or linked or config.is_excluded(prefix + name):
                     continue
                 todo.append((entry.path, prefix + name + "/"))
             elif name.endswith(".py") and not config.is_excluded(prefix + name):
