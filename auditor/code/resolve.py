@@ -193,7 +193,8 @@ class Resolver:
         return self.lookup(name, where)[0]
 
     def lookup(self, name: str, where: tuple[int, int] | None = None) -> tuple[frozenset[str], bool]:
-        """(name_candidates, is_bound) in one look at the scopes."""
+        """(name_candidates, whether an import or a module-level def/class binds the name there: not a plain
+        local, not a builtin), in one look at the scopes."""
         if where is not None and self._scopes:
             for scope in self._scopes:
                 if name in scope.bound and scope.start <= where <= scope.end:
@@ -230,10 +231,6 @@ class Resolver:
         several (rules that must see each ask `qualified_names`); None when there is none."""
         names = self.qualified_names(node)
         return min(names) if names else None
-
-    def is_bound(self, name: str, where: tuple[int, int] | None = None) -> bool:
-        """Is the name bound by an import or a module-level def/class (not a plain local, not a builtin)?"""
-        return self.lookup(name, where)[1]
 
     def references(self, wanted: frozenset[str] | set[str], names, attributes) -> bool:
         """Does any of these Name / Attribute nodes refer to one of the qualified names (through any alias)?"""
