@@ -93,12 +93,12 @@ def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
         if raw.st_size > max_bytes:
             return SourceFile(cand.path, None, error=f"file is too large ({raw.st_size} bytes > {max_bytes}; "
                                                      "set [tool.auditor.scan] max-file-bytes)"), None
-        st = _Stat(raw)
         explicit_other = cand.explicit and not cand.path.endswith((".py", ".pyi"))
-        if stats is not None and not explicit_other:
-            blob = stats.trusted_blob(entry, st)
+        if stats is not None and entry is not None and not explicit_other:
+            blob = stats.trusted_blob(entry, raw)
             if blob is not None:
                 return SourceFile(cand.path, None, blob=blob, full=cand.full), None
+        st = _Stat(raw)  # taken before the read: a write after it makes the entry racy
         with open(cand.full, "rb") as fh:
             data = fh.read()
     except OSError as exc:

@@ -365,3 +365,16 @@ def test_a_single_file_scan_sees_helpers_in_the_rest_of_the_project(tmp_path):
     assert result.lines == 10
     whole = scan_paths([tmp_path], config, use_cache=False)
     assert "RA170" in [f.rule for f in whole.findings]
+
+
+def test_the_stat_cache_answers_only_the_paths_asked(tmp_path):
+    """Several projects share one stat cache, and one range of paths is read back: a recorded path sorting
+    between the asked ones, or outside them, is not an answer."""
+    from auditor.code.cache import FileStats
+
+    stats = FileStats(tmp_path)
+    rows = [(f"/p/{name}.py", f"sig-{name}", f"blob-{name}", 1) for name in ("a", "b", "c", "d")]
+    stats.record(rows + [("/q/a.py", "sig-q", "blob-q", 1)])
+    known = stats.known(["/p/a.py", "/p/c.py", "/p/z.py"])
+    stats.close()
+    assert known == {"/p/a.py": ("sig-a", "blob-a", 1), "/p/c.py": ("sig-c", "blob-c", 1)}
