@@ -40,6 +40,22 @@ def make_repo(root: Path, commits: list[tuple[str, dict[str, str | None]]]) -> t
     return root, shas
 
 
-def tinylab(model: str) -> dict[str, str]:
+# The smallest model module a replay can import: build() and evaluate(model).
+TINY_MODEL = """\
+import torch
+from torch import nn
+
+
+def build() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Linear(4, 2)
+
+
+def evaluate(model) -> dict:
+    return {"val/acc": 0.5}
+"""
+
+
+def tinylab(model: str = TINY_MODEL) -> dict[str, str]:
     """The files of a `tinylab` package whose `tinylab.model` module is `model` (a replay's model and evaluate)."""
     return {"tinylab/__init__.py": "", "tinylab/model.py": model}

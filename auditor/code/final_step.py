@@ -80,7 +80,7 @@ class Behaviour:
     eval_lines: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, scopes: Scopes, configured: Iterable[str]) -> Behaviour:
+    def of(cls, scopes: NodeIndex, configured: Iterable[str]) -> Behaviour:
         functions: dict[str, list[ast.AST]] = {}
         for scope in scopes.functions:
             functions.setdefault(scope.name, []).append(scope)
@@ -88,8 +88,8 @@ class Behaviour:
         found._fixpoint(scopes)
         return found
 
-    def _fixpoint(self, scopes: Scopes) -> None:
-        calls = {name: [c for d in defs for c in scopes.calls[d]] for name, defs in self.functions.items()}
+    def _fixpoint(self, scopes: NodeIndex) -> None:
+        calls = {name: [c for d in defs for c in scopes.owned[d].calls] for name, defs in self.functions.items()}
         callees = {name: {local_callee(c) for c in found} - {None, name} for name, found in calls.items()}
         direct_train = {name for name, found in calls.items() if any(self._trains_directly(c) for c in found)}
         self.trains = _closure(direct_train, callees)
@@ -97,9 +97,9 @@ class Behaviour:
             name in self.configured or _DIAGNOSTIC.search(name) is None
             and any(self._evaluates_directly(d, scopes) for d in defs))}
         self.evaluates = _closure(direct_eval, callees) - self.trains
-        every = [c for found in scopes.calls.values() for c in found]
+        every = [c for owned in scopes.owned.values() for c in owned.calls]
         self.train_lines = sorted({c.lineno for c in every if self.trains_call(c)})
-        held_out = [loop for found in scopes.loops.values() for loop in found if _over_held_out(loop)]
+        held_out = [loop for owned in scopes.owned.values() for loop in owned.loops if _over_held_out(loop)]
         self.eval_lines = sorted({c.lineno for c in every if self.evaluates_call(c)}
                                  | {loop.lineno for loop in held_out if not self.trains_node(loop)})
 
@@ -117,16 +117,16 @@ class Behaviour:
         return name in self.configured or (_EVAL_CALL.match(name.lower()) is not None
                                            and _NOT_EVAL.search(name.lower()) is None)
 
-    def _evaluates_directly(self, function: ast.AST, scopes: Scopes) -> bool:
+    def _evaluates_directly(self, function: ast.AST, scopes: NodeIndex) -> bool:
         """`model.eval()`, a loop over held-out data, a loss or metric computed without gradients, or a
         validation-named call into another module."""
-        if any(_over_held_out(loop) for loop in scopes.loops[function]):
+        if any(_over_held_out(loop) for loop in scopes.owned[function].loops):
             return True
         no_grad = any(last_name(d) in _NO_GRAD for d in function.decorator_list) or any(
-            last_name(c.func) in _NO_GRAD for c in scopes.calls[function])
-        if no_grad and any(_MEASURE.search(last_name(c.func) or "") for c in scopes.calls[function]):
+            last_name(c.func) in _NO_GRAD for c in scopes.owned[function].calls)
+        if no_grad and any(_MEASURE.search(last_name(c.func) or "") for c in scopes.owned[function].calls):
             return True
-        for call in scopes.calls[function]:
+        for call in scopes.owned[function].calls:
             name = last_name(call.func) or ""
             if _is_eval_mode(call) or name in self.configured or (local_callee(call) not in self.functions
                                                                    and self._named_eval(name)):
@@ -775,56 +775,32 @@ def _training_loops(function_body: list, behaviour: Behaviour) -> Iterator[ast.A
             todo.extend(part.body)
 
 
-@dataclass
-class Scopes:
-    """The module and every function, the calls, assignments and loops each owns (from the shared walk)."""
-    tree: ast.Module
-    functions: list[ast.AST]
-    calls: dict[ast.AST, list[ast.Call]]
-    assigns: dict[ast.AST, list[ast.Assign]]
-    loops: dict[ast.AST, list[ast.AST]]
-    ifs: list[ast.If]
-
-    @classmethod
-    def of(cls, index: NodeIndex) -> Scopes:
-        owned = index.owned
-        return cls(index.tree, index.functions, {f: o.calls for f, o in owned.items()},
-                   {f: o.assigns for f, o in owned.items()}, {f: o.loops for f, o in owned.items()},
-                   index.by_type.get(ast.If, []))
-
-    def each(self) -> Iterator[tuple[ast.AST, list]]:
-        yield self.tree, self.tree.body
-        for function in self.functions:
-            yield function, function.body
-
-
-def _validates_after(scope: ast.AST, loop: ast.AST, behaviour: Behaviour, scopes: Scopes) -> bool:
+def _validates_after(scope: ast.AST, loop: ast.AST, behaviour: Behaviour, scopes: NodeIndex) -> bool:
     """A validation in the same function after the loop, or after a call of that function in the module."""
     if _evaluates_after(scope, loop.end_lineno or loop.lineno, behaviour, scopes):
         return True
     if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        for caller, _ in scopes.each():
-            for call in scopes.calls[caller]:
+        for caller, owned in scopes.owned.items():
+            for call in owned.calls:
                 if caller is not scope and last_name(call.func) == scope.name \
                         and _evaluates_after(caller, call.end_lineno or call.lineno, behaviour, scopes):
                     return True
     return False
 
 
-def _evaluates_after(scope: ast.AST, line: int, behaviour: Behaviour, scopes: Scopes) -> bool:
-    return any(c.lineno > line and behaviour.evaluates_call(c) for c in scopes.calls[scope]) or any(
-        loop.lineno > line and _over_held_out(loop) and not behaviour.trains_node(loop) for loop in scopes.loops[scope])
-
-
-_LAST: list = [None, None, []]  # the last module analysed, its configured names, its problems (RA101 and RA102 share it)
+def _evaluates_after(scope: ast.AST, line: int, behaviour: Behaviour, scopes: NodeIndex) -> bool:
+    return any(c.lineno > line and behaviour.evaluates_call(c) for c in scopes.owned[scope].calls) or any(
+        loop.lineno > line and _over_held_out(loop) and not behaviour.trains_node(loop) for loop in scopes.owned[scope].loops)
 
 
 def final_step_problems(ctx, configured: Iterable[str]) -> list[Problem]:
-    """Every RA101/RA102 problem of a module (a ModuleContext), each reported once, never both on one line."""
+    """Every RA101/RA102 problem of a module (a ModuleContext), each reported once, never both on one line.
+    Kept on the context: RA101 and RA102 report the two halves of one analysis."""
     configured = tuple(configured)
-    if _LAST[0] is not ctx.tree or _LAST[1] != configured:
-        _LAST[:] = [ctx.tree, configured, _problems(ctx, configured) if _may_apply(ctx.source) else []]
-    return _LAST[2]
+    found = ctx.__dict__.setdefault("_final_step_problems", {})
+    if configured not in found:
+        found[configured] = _problems(ctx, configured) if _may_apply(ctx.source) else []
+    return found[configured]
 
 
 # A module can only be flagged when it trains (the loop analysis) or empties a value (emptied metrics): a
@@ -855,12 +831,12 @@ def _problems(ctx, configured: tuple[str, ...]) -> list[Problem]:
     trains = _trains_anywhere(ctx.any_order(ast.Call))
     if not trains and not emptying:
         return []
-    scopes = Scopes.of(ctx.node_index)
+    scopes = ctx.node_index
     behaviour = Behaviour.of(scopes, configured)
     problems: list[Problem] = []
     if trains:
-        for scope, body in scopes.each():
-            for outer in _training_loops(body, behaviour):
+        for scope in scopes.owned:
+            for outer in _training_loops(scope.body, behaviour):
                 problems.extend(_loop_problems(scope, outer, behaviour, scopes))
     if emptying:
         problems.extend(_emptied(scopes, behaviour, set(map(id, emptying))))
@@ -876,7 +852,7 @@ def _trains_anywhere(calls: list[ast.Call]) -> bool:
     return "step" in names and any(Behaviour._trains_directly(c) for c in calls if last_name(c.func) == "step")
 
 
-def _loop_problems(scope, outer, behaviour: Behaviour, scopes: Scopes) -> list[Problem]:
+def _loop_problems(scope, outer, behaviour: Behaviour, scopes: NodeIndex) -> list[Problem]:
     walker = _Walker(behaviour)
     walker.loop(outer, (), ())
     if not walker.sites:
@@ -911,17 +887,17 @@ def _excluded_message(node: ast.AST) -> str:
 
 # -- emptied metrics ---------------------------------------------------------------------------------------------
 
-def _emptied(scopes: Scopes, behaviour: Behaviour, candidates: set[int]) -> Iterator[Problem]:
+def _emptied(scopes: NodeIndex, behaviour: Behaviour, candidates: set[int]) -> Iterator[Problem]:
     """`if <last step>: val_metrics = {}` (or `= None`, `.clear()`) inside any loop."""
-    for scope, _ in scopes.each():
+    for scope in scopes.owned:
         fed = None
-        for loop in scopes.loops[scope]:
+        for loop in scopes.owned[scope].loops:
             ifs = [s for s in _loop_statements(loop) if id(s) in candidates]
             if not ifs:
                 continue
             record = analyse_loop(loop, behaviour)
             if fed is None:
-                fed = _fed_by_validation(scopes.assigns[scope], behaviour)
+                fed = _fed_by_validation(scopes.owned[scope].assigns, behaviour)
             for stmt in ifs:
                 cond = Cond(stmt.test, True, stmt.lineno, stmt, (record,))
                 if not _last_step_only(cond, record):

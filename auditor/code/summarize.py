@@ -206,10 +206,11 @@ def _paren_lines(source: str) -> list[int] | None:
 
 
 class Summarizer(ast.NodeVisitor):
-    def __init__(self, ctx, tree: ast.Module, resolver: Resolver | None = None):
+    def __init__(self, ctx, resolver: Resolver | None = None):
+        """`ctx`: the module (a ModuleContext, or a _Source with the same attributes)."""
         self.ctx = ctx
-        self.lines = ctx.source.splitlines()
-        self.tree = tree
+        self.lines = ctx.lines
+        self.tree = tree = ctx.tree
         self.mentions_optim = "optim" in ctx.source.lower()
         self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
@@ -868,6 +869,10 @@ class _Source:
         self.path, self.source, self.module_name, self.is_package, self.tree = path, source, module_name, is_package, tree
 
     @cached_property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
+    @cached_property
     def node_index(self) -> NodeIndex:
         return NodeIndex.of(self.tree)
 
@@ -883,6 +888,6 @@ def summarize_source(path: str, source: str, module_name: str, is_package: bool)
 
 def summarize_module(ctx, resolver: Resolver | None = None) -> ModuleSummary:
     """The summary of a parsed module: a ModuleContext (its node index shared with the module rules)."""
-    walker = Summarizer(ctx, ctx.tree, resolver)
+    walker = Summarizer(ctx, resolver)
     walker.walk(ctx.tree)
     return walker.finish()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import git
@@ -72,19 +71,6 @@ def test_a_missing_git_object_is_scanned_again_once_it_is_back(tmp_path):
     assert stats["shas_scanned"] == 0 and third == second  # a readable commit's result is kept as before
 
 
-MODEL = textwrap.dedent('''\
-    import torch
-    from torch import nn
-
-
-    def build() -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Linear(4, 2)
-
-
-    def evaluate(model) -> dict:
-        return {"val/acc": 0.5}
-''')
 
 
 def test_a_replay_of_a_commit_not_fetched_yet_runs_the_night_after_the_fetch(tmp_path):
@@ -93,7 +79,7 @@ def test_a_replay_of_a_commit_not_fetched_yet_runs_the_night_after_the_fetch(tmp
     with git.Repo.init(tmp_path / "upstream") as upstream:
         _commit(upstream, {"README.md": "lab\n"}, "start")
         clone = upstream.clone(str(tmp_path / "clone"))  # the nightly's repository, cloned before the run
-        sha = _commit(upstream, tinylab(MODEL), "the run's model")
+        sha = _commit(upstream, tinylab(), "the run's model")
     results = tmp_path / "results"
     torch.manual_seed(0)
     (results / "r" / "ckpt").mkdir(parents=True)

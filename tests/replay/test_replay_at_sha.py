@@ -10,7 +10,7 @@ import json
 import textwrap
 
 import pytest
-from repo_helpers import make_repo, tinylab
+from repo_helpers import TINY_MODEL, make_repo, tinylab
 
 from auditor.config import Config, ReplaySettings
 from auditor.meta import UNREADABLE_COMMIT
@@ -20,40 +20,18 @@ from auditor.runs.discover import find_run
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-AT_RUN = textwrap.dedent('''\
-    import torch
-    from torch import nn
-
-
-    def build() -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Linear(4, 2)
+AT_RUN = TINY_MODEL + textwrap.dedent('''\
 
 
     def old_build() -> nn.Module:  # deleted after the run
         return build()
-
-
-    def evaluate(model) -> dict:
-        return {"val/acc": 0.5}
 ''')
 
-TODAY = textwrap.dedent('''\
-    import torch
-    from torch import nn
-
-
-    def build() -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Linear(4, 2)
+TODAY = TINY_MODEL.replace('"val/acc": 0.5', '"val/acc": 0.25') + textwrap.dedent('''\
 
 
     def new_build() -> nn.Module:  # added after the run
         return build()
-
-
-    def evaluate(model) -> dict:
-        return {"val/acc": 0.25}
 ''')
 
 

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from repo_helpers import make_repo, tinylab
+from repo_helpers import TINY_MODEL, make_repo, tinylab
 
 from auditor.config import Config
 from auditor.replay.driver import replay
@@ -29,17 +29,7 @@ LAB = textwrap.dedent('''\
     import time
     from os import abort  # re-exported: still not the project's own function
 
-    import torch
-    from torch import nn
-
-
-    def build() -> nn.Module:
-        torch.manual_seed(0)
-        return nn.Linear(4, 2)
-
-
-    def evaluate(model) -> dict:
-        return {"val/acc": 0.5}
+''') + TINY_MODEL + textwrap.dedent('''\
 
 
     def crash():
