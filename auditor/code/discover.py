@@ -8,8 +8,8 @@ the scanner reports it as RA001 instead of dropping it silently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from auditor.code.facts import is_packaging_file
 
@@ -22,8 +22,7 @@ SKIP_DIRS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: thousands are made on every scan, cached or not
     path: str  # as reported
     full: str | Path  # where to read it
     explicit: bool  # named on the command line (a non-.py file named explicitly is checked, not skipped)
@@ -77,6 +76,7 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
     # Plain strings, one scandir per folder and reported paths built by appending names: this walk runs
     # on every scan, cached or not. Like os.walk(followlinks=False): a symlinked folder is not entered.
     out: list[Candidate] = []
+    excluded = config.is_excluded if config.exclude else None
     shown_top = display_path(top, root)
     start = str(top)
     todo = [(start, "" if shown_top == "." else shown_top + "/")]
@@ -99,10 +99,10 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
             except OSError:
                 is_dir, linked = False, True  # _link_out looks again
             if is_dir:
-                if name in SKIP_DIRS or name.endswith(".egg-info") or linked or config.is_excluded(prefix + name):
+                if name in SKIP_DIRS or name.endswith(".egg-info") or linked or (excluded and excluded(prefix + name)):
                     continue
                 todo.append((entry.path, prefix + name + "/"))
-            elif name.endswith(".py") and not config.is_excluded(prefix + name):
+            elif name.endswith(".py") and not (excluded and excluded(prefix + name)):
                 refused = _link_out(entry.path, (top, root)) if linked else None
                 out.append(Candidate(prefix + name, entry.path, False, refused))
                 if packaging is not None and not linked and is_packaging_file(name):  # setup.py, __init__.py

@@ -18,9 +18,10 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from auditor.code.cache import FileStats, ResultCache, blob_hash
-from auditor.code.discover import SKIP_DIRS, discover
+from auditor.code.discover import SKIP_DIRS, Candidate, discover
 from auditor.code.facts import ProjectFacts, facts_from, read_facts
 from auditor.code.sources import SourceFile, read_candidates
+from auditor.code.tree_record import TreeRecord, read_tree, record_of
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.fingerprint import code_fingerprint
@@ -29,6 +30,8 @@ from auditor.findings import Finding, sort_findings
 
 if TYPE_CHECKING:
     from auditor.code.analysis import FileAnalyzer
+
+MAX_QUICK_EDITS = 8  # changed files checked one by one for an edit that changes nothing (more: the full scan)
 
 
 @dataclass
@@ -58,36 +61,89 @@ def scan_files(files: list[SourceFile], config: Config, *, use_cache: bool = Tru
     """
     if facts is None:
         facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
-    version = f"{code_fingerprint(config)}:{facts.key()}"
-    cache = ResultCache(config.cache_dir / "code", version) if use_cache else None
-    keys: dict[str, str] = {}
-    project_key = None
-    if cache is not None:
-        for f in files:
+    if not use_cache:
+        return _scan_uncached(files, config, None, {}, jobs, keep_index, facts, {})
+    cache = result_cache(config, facts)
+    try:
+        return _scan_with_cache(files, config, cache, jobs, keep_index, facts, {})[0]
+    finally:
+        cache.close()
+
+
+def result_cache(config: Config, facts: ProjectFacts) -> ResultCache:
+    """The result cache, its keys salted by everything that changes results (rules, engine, settings, facts)."""
+    return ResultCache(config.cache_dir / "code", f"{code_fingerprint(config)}:{facts.key()}")
+
+
+def _scan_with_cache(files: list[SourceFile], config: Config, cache: ResultCache, jobs: int | None, keep_index: bool,
+                     facts: ProjectFacts, keys: dict[str, str]) -> tuple[ScanResult, str]:
+    """(the result, its key). `keys`: the files' result keys known beforehand; the others are added."""
+    for f in files:
+        if f.path not in keys:
             content = (f.blob or blob_hash(f.data)) if not f.unreadable else f"unreadable:{f.error}"
             keys[f.path] = cache.key(f.path, content)
-        project_key = cache.project_key(list(keys.values()))
-        hit = None if keep_index else cache.get_many([project_key]).get(project_key)
-        if hit is not None:
-            cache.close()
-            return ScanResult(findings=[Finding.from_json(x) for x in hit["findings"]], files=len(files),
-                              lines=hit["lines"], cached=len(files), unreadable=hit["unreadable"])
-    try:
-        result = _scan_uncached(files, config, cache, keys, jobs, keep_index, facts)
-        if any(f.raced for f in files):  # a file changed under the scan: its results match no key
-            cache.close()
-            cache = None
-        if cache is not None and project_key is not None:
-            cache.put_many({project_key: {"findings": [f.to_json() for f in result.findings], "lines": result.lines,
-                                          "unreadable": result.unreadable}})
-    finally:
-        if cache is not None:
-            cache.close()
-    return result
+    project_key = cache.project_key(list(keys.values()))
+    hit = None if keep_index else cache.get_many([project_key]).get(project_key)
+    if hit is not None:
+        return _recorded_result(hit, len(files)), project_key
+    edited: dict[str, dict] = {}
+    result = None if keep_index else _edits_without_effect(files, config, cache, keys, edited)
+    if result is None:
+        result = _scan_uncached(files, config, cache, keys, jobs, keep_index, facts, edited)
+    if not any(f.raced for f in files):  # a file changed under the scan: its results match no key
+        cache.put_many({project_key: {"findings": [f.to_json() for f in result.findings], "lines": result.lines,
+                                      "unreadable": result.unreadable}})
+    return result, project_key
+
+
+def _recorded_result(record: dict, files: int) -> ScanResult:
+    return ScanResult(findings=[Finding.from_json(x) for x in record["findings"]], files=files, lines=record["lines"],
+                      cached=files, unreadable=record["unreadable"])
+
+
+def _edits_without_effect(files: list[SourceFile], config: Config, cache: ResultCache, keys: dict[str, str],
+                          edited: dict[str, dict]) -> ScanResult | None:
+    """The result of a scan in which a few files changed since the last scan of this tree in ways that change
+    nothing it reports (a comment appended, a blank line at the end): the previous scan's findings, without
+    loading every file's cached result. None: scan.
+
+    The previous tree is this one with each changed file's previous content (the stat cache knows it). When
+    its scan is on record and every changed file's new result (analysis.reuse_previous, no parse when its
+    code lines stand where they were) has the same findings, suppressions and summary as before, nothing the
+    project rules or the suppressions read has changed either. The new results are kept in `edited` for the
+    full scan when they do change something."""
+    read = [f for f in files if f.data is not None and not f.unreadable]
+    changed = [f for f in read if f.prev_blob != f.blob]
+    if not changed or len(changed) > MAX_QUICK_EDITS or any(f.prev_blob is None for f in changed):
+        return None
+    old_keys = {**keys, **{f.path: cache.key(f.path, f.prev_blob) for f in changed}}
+    old_project = cache.project_key(list(old_keys.values()))
+    found = cache.get_many(sorted({old_project, *(old_keys[f.path] for f in changed)}))
+    record = found.get(old_project)
+    if record is None or any(old_keys[f.path] not in found for f in changed):
+        return None
+    from auditor.code.analysis import reuse_previous
+
+    lines = record["lines"]
+    for f in changed:
+        prev = found[old_keys[f.path]]
+        res = reuse_previous(prev, f.path, f.data, config)
+        if res is None:
+            return None
+        edited[f.path] = res
+        if any(res.get(k) != prev.get(k) for k in ("findings", "suppressions", "summary_key", "head_key", "indexing")):
+            return None
+        lines += res["lines"] - prev["lines"]
+    from auditor.code.project_cache import split_summaries
+
+    cache.put_many(split_summaries({keys[f.path]: edited[f.path] for f in changed}))
+    return ScanResult(findings=[Finding.from_json(x) for x in record["findings"]], files=len(files), lines=lines,
+                      parsed=sum(bool(edited[f.path].get("parsed")) for f in changed),
+                      cached=len(files) - len(changed) - record["unreadable"], unreadable=record["unreadable"])
 
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
-                   jobs: int | None, keep_index: bool, facts: ProjectFacts) -> ScanResult:
+                   jobs: int | None, keep_index: bool, facts: ProjectFacts, edited: dict[str, dict]) -> ScanResult:
     # Imported here: a warm scan answered by the project cache (the pre-commit hook) never loads the analysis.
     from auditor.code.analysis import FileAnalyzer, unreadable_result
     from auditor.code.pool import run_analysis
@@ -122,9 +178,10 @@ def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache |
     # (decided where the file is analyzed: in the pool).
     prev_keys = {f.path: cache.key(f.path, f.prev_blob) for f in misses if cache is not None and f.prev_blob}
     previous = cache.get_many(sorted(set(prev_keys.values()))) if prev_keys else {}
-    work = [(f.path, f.data, previous.get(prev_keys.get(f.path, ""))) for f in misses]
+    work = [(f.path, f.data, previous.get(prev_keys.get(f.path, ""))) for f in misses if f.path not in edited]
     fresh = run_analysis(work, config, analyzer, jobs, facts) if work else []
     done = list(zip([path for path, _, _ in work], fresh, strict=True))
+    done += [(f.path, edited[f.path]) for f in misses if f.path in edited]
     for path, res in done:
         per_file[path] = res
     if cache is not None and not any(f.raced for f in files):  # content that changed under the scan stays out
@@ -177,6 +234,9 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
         candidates = [context[p] for p in sorted(context)]
         covers = True
     facts = facts_from(packaging) if covers and config.root.is_dir() else None
+    if use_cache and not keep_index and facts is not None:
+        result, files = _scan_tree(candidates, config, facts, jobs)
+        return result if wanted is None else _only(result, files, wanted)
     stats = FileStats(config.cache_dir / "code") if use_cache else None
     try:
         files = read_candidates(candidates, config, stats)
@@ -185,6 +245,27 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
             stats.close()
     result = scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index, facts=facts)
     return result if wanted is None else _only(result, files, wanted)
+
+
+def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts,
+               jobs: int | None) -> tuple[ScanResult, list[SourceFile]]:
+    """A scan of the whole project tree, read against the record of its last scan (tree_record.py): an
+    unchanged tree costs one stat per file and two lookups, and only the files that changed are read."""
+    cache = result_cache(config, facts)
+    try:
+        record = TreeRecord.load(cache, config.root)
+        read = read_tree(candidates, record, config.scan.max_file_bytes)
+        if read.unchanged and record is not None:
+            hit = cache.get_many([record.project]).get(record.project)
+            if hit is not None:
+                return _recorded_result(hit, len(read.files)), read.files
+        keys = dict(read.keys)
+        result, project_key = _scan_with_cache(read.files, config, cache, jobs, False, facts, keys)
+        if not any(f.raced for f in read.files):
+            record_of(read, keys, project_key).save(cache, config.root)
+        return result, read.files
+    finally:
+        cache.close()
 
 
 def _covers(paths: list[Path], root: Path) -> bool:

@@ -63,7 +63,7 @@ def read_candidates(candidates: list[Candidate], config: Config, stats: FileStat
     known = stats.known([str(c.full) for c in candidates]) if stats is not None else {}
     out, rows = [], []
     for cand in candidates:
-        f, st = _read_one(cand, max_bytes, stats, known.get(str(cand.full)))
+        f, st = read_one(cand, max_bytes, stats, known.get(str(cand.full)))
         if stats is not None and st is not None and f.data is not None:
             f.blob = blob_hash(f.data)
             rows.append((str(cand.full), stats.signature(st), f.blob, st.seen))
@@ -76,37 +76,43 @@ def read_candidates(candidates: list[Candidate], config: Config, stats: FileStat
 class _Stat:
     """os.stat_result plus when it was taken (before the read: a write after it makes the entry racy)."""
 
-    def __init__(self, st: os.stat_result):
+    def __init__(self, st: os.stat_result, seen: int | None = None):
         self.st_size, self.st_mtime_ns, self.st_ctime_ns = st.st_size, st.st_mtime_ns, st.st_ctime_ns
         self.st_ino, self.st_dev = st.st_ino, st.st_dev
-        self.seen = time.time_ns()
+        self.seen = time.time_ns() if seen is None else seen
 
 
-def _read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None,
-              entry: tuple | None = None) -> tuple[SourceFile, _Stat | None]:
+def read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None, entry: tuple | None = None,
+             taken: os.stat_result | None = None, seen: int | None = None) -> tuple[SourceFile, _Stat | None]:
+    """`taken`: the file's stat, taken at `seen` (else it is stat'ed here, before it is read)."""
     if cand.refused:  # auditor.code.discover: an unlistable folder, a link out of the tree
         return SourceFile(cand.path, None, error=cand.refused), None
     try:
-        raw = os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
+        raw = taken or os.stat(cand.full)  # follows symlinks: a loop raises ELOOP here
         if not stat.S_ISREG(raw.st_mode):
             return SourceFile(cand.path, None, error="not a regular file"), None
         if raw.st_size > max_bytes:
             return SourceFile(cand.path, None, error=f"file is too large ({raw.st_size} bytes > {max_bytes}; "
                                                      "set [tool.auditor.scan] max-file-bytes)"), None
-        explicit_other = cand.explicit and not cand.path.endswith((".py", ".pyi"))
-        if stats is not None and entry is not None and not explicit_other:
+        told_by_content = explicit_other(cand)
+        if stats is not None and entry is not None and not told_by_content:
             blob = stats.trusted_blob(entry, raw)
             if blob is not None:
                 return SourceFile(cand.path, None, blob=blob, full=cand.full), None
-        st = _Stat(raw)  # taken before the read: a write after it makes the entry racy
+        st = _Stat(raw, seen if taken else None)  # taken before the read: a write after it makes the entry racy
         with open(cand.full, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         why = "symlink loop" if exc.errno == 40 else (exc.strerror or type(exc).__name__)
         return SourceFile(cand.path, None, error=f"cannot be read: {why}"), None
-    if explicit_other and not _python_shebang(data):
+    if told_by_content and not _python_shebang(data):
         return SourceFile(cand.path, None, error="not a Python file"), None
     return SourceFile(cand.path, data, prev_blob=entry[1] if entry is not None else None), st
+
+
+def explicit_other(cand: Candidate) -> bool:
+    """A file named on the command line without a Python suffix: whether it is Python is read from it."""
+    return cand.explicit and not cand.path.endswith((".py", ".pyi"))
 
 
 def _python_shebang(data: bytes) -> bool:

@@ -425,3 +425,26 @@ def test_comment_edits_in_many_files_are_reused_in_the_worker_pool_too(project, 
     assert analyzed.read_text().split() == ["train.py"]
     assert result.parsed == 11
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+def test_an_edit_that_changes_nothing_reported_is_answered_from_the_last_scan(project, monkeypatch):
+    """A comment appended to a file with findings: the previous tree's result stands, and no other file's
+    cached result is loaded (scan._scan_uncached is the path that loads them). An appended suppression
+    changes what is reported: that takes the full path."""
+    import auditor.code.scan as scan_module
+
+    root, config = project
+    first = _check(root, config)
+    calls: list[int] = []
+    real = scan_module._scan_uncached
+    monkeypatch.setattr(scan_module, "_scan_uncached", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with open(root / "train.py", "a") as fh:
+        fh.write("# a note\n")
+    quick = scan_paths([root], config, jobs=1)
+    assert calls == [] and _json(quick) == _json(first) and quick.lines == first.lines + 1
+    with open(root / "train.py", "a") as fh:
+        fh.write("# audit: ignore[RA170] covers no line of code\n")
+    full = scan_paths([root], config, jobs=1)
+    assert calls == [1]
+    assert _json(full) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+    assert [f.rule for f in full.findings if f not in first.findings] == ["RA002"]

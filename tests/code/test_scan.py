@@ -264,15 +264,32 @@ def test_configured_validation_function_reaches_the_prefilter(tmp_path):
 # -- the stat cache: unchanged files are neither read nor hashed ----------------------------------------
 
 def _read(tmp_path, config):
-    from auditor.code.cache import FileStats
+    """The project's files as the whole-tree scan reads them against its record (files on record: not read)."""
     from auditor.code.discover import discover
-    from auditor.code.sources import read_candidates
+    from auditor.code.facts import read_facts
+    from auditor.code.scan import result_cache
+    from auditor.code.tree_record import TreeRecord, read_tree
 
-    stats = FileStats(config.cache_dir / "code")
+    cache = result_cache(config, read_facts(tmp_path, frozenset()))
     try:
-        return {f.path: f for f in read_candidates(discover([tmp_path], tmp_path, config), config, stats)}
+        record = TreeRecord.load(cache, config.root)
+        return {f.path: f for f in read_tree(discover([tmp_path], tmp_path, config), record, 1 << 20).files}
     finally:
-        stats.close()
+        cache.close()
+
+
+def _reads(monkeypatch) -> list[str]:
+    """The paths the whole-tree scan reads from here on (tree_record.read_one is where it reads a file)."""
+    from auditor.code import tree_record
+
+    seen: list[str] = []
+    real = tree_record.read_one
+
+    def spy(cand, *args, **kwargs):
+        seen.append(cand.path)
+        return real(cand, *args, **kwargs)
+    monkeypatch.setattr(tree_record, "read_one", spy)
+    return seen
 
 
 def test_files_on_record_are_not_read_and_a_changed_one_is(tmp_path, monkeypatch):
@@ -282,21 +299,77 @@ def test_files_on_record_are_not_read_and_a_changed_one_is(tmp_path, monkeypatch
     write(tmp_path, SEEDED_PROJECT)
     config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
     first = scan_paths([tmp_path], config)
-    files = _read(tmp_path, config)
-    assert all(f.data is None and f.blob and not f.unreadable for f in files.values())
+    reads = _reads(monkeypatch)
     warm = scan_paths([tmp_path], config)
-    assert warm.cached == 2 and [f.to_json() for f in warm.findings] == [f.to_json() for f in first.findings]
+    assert reads == [] and warm.cached == 2
+    assert [f.to_json() for f in warm.findings] == [f.to_json() for f in first.findings]
     # same size, mtime put back: the inode's ctime still moved, so the new content is read
     seed = tmp_path / "utils/seed.py"
     before = seed.stat()
     seed.write_text(SEEDED_PROJECT["utils/seed.py"].replace("np.random.seed(s)", "np.random.rand(1)"))
     os.utime(seed, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert seed.stat().st_size == before.st_size
-    assert _read(tmp_path, config)["utils/seed.py"].data is not None
     changed = scan_paths([tmp_path], config)
+    assert reads == ["utils/seed.py"]
     cold = scan_paths([tmp_path], config, use_cache=False)
     assert changed.parsed == 1 and _seed_findings(changed) != []
     assert [f.to_json() for f in changed.findings] == [f.to_json() for f in cold.findings]
+
+
+def test_a_file_written_just_before_the_scan_is_read_again(tmp_path, monkeypatch):
+    """Its stat may not move if it is rewritten within the same tick (git's racy-clean rule): it is
+    recorded without its stat, so the next scan reads it; settled files are not read."""
+    from auditor.code.cache import FileStats
+
+    write(tmp_path, {"old.py": "print('old')\n"})
+    old = tmp_path / "old.py"
+    os.utime(old, ns=(1, 1))  # its mtime is long past; its ctime is now, so it is racy too
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    scan_paths([tmp_path], config)
+    reads = _reads(monkeypatch)
+    scan_paths([tmp_path], config)
+    assert reads == ["old.py"]
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    scan_paths([tmp_path], config)  # recorded as settled now
+    reads.clear()
+    assert scan_paths([tmp_path], config).cached == 1 and reads == []
+
+
+def test_a_new_deleted_or_renamed_file_is_a_changed_tree(tmp_path, monkeypatch):
+    from auditor.code.cache import FileStats
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    write(tmp_path, {"a.py": "import torch\nx = torch.load('x.pt')\n", "b.py": "print('b')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    scan_paths([tmp_path], config)
+    (tmp_path / "a.py").rename(tmp_path / "c.py")
+    assert rules_at(scan_paths([tmp_path], config)) == [("c.py", 2, "RA170")]
+    (tmp_path / "b.py").unlink()
+    assert scan_paths([tmp_path], config).files == 1
+    write(tmp_path, {"d.py": "import torch\ny = torch.load('y.pt')\n"})
+    assert rules_at(scan_paths([tmp_path], config)) == [("c.py", 2, "RA170"), ("d.py", 2, "RA170")]
+
+
+def test_the_stat_cache_of_a_scan_outside_the_project_skips_unchanged_files(tmp_path, monkeypatch):
+    """Paths outside the project root are read through FileStats: on record and unchanged, not read."""
+    from auditor.code.cache import FileStats
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    write(elsewhere, {"a.py": "import torch\nx = torch.load('x.pt')\n"})
+    project.mkdir()
+    config = Config(root=project, cache_dir_setting=str(tmp_path / ".cache"))
+    first = scan_paths([elsewhere], config)
+    from auditor.code.discover import discover
+    from auditor.code.sources import read_candidates
+
+    stats = FileStats(config.cache_dir / "code")
+    try:
+        files = read_candidates(discover([elsewhere], project, config), config, stats)
+    finally:
+        stats.close()
+    assert len(files) == 1 and files[0].data is None and files[0].blob
+    assert [f.to_json() for f in scan_paths([elsewhere], config).findings] == [f.to_json() for f in first.findings]
 
 
 def test_a_racy_entry_is_not_trusted(tmp_path):
@@ -309,9 +382,12 @@ def test_a_racy_entry_is_not_trusted(tmp_path):
     st = (tmp_path / "a.py").stat()
     # a record claiming other content for this very signature, taken just after the write
     stats.record([(str(tmp_path / "a.py"), FileStats.signature(st), "0" * 40, st.st_mtime_ns + 1)])
+    from auditor.code.discover import discover
+    from auditor.code.sources import read_candidates
+
+    files = read_candidates(discover([tmp_path], tmp_path, config), config, stats)
     stats.close()
-    files = _read(tmp_path, config)
-    assert files["a.py"].data is not None  # read, not trusted
+    assert files[0].path == "a.py" and files[0].data is not None  # read, not trusted
     assert rules_at(scan_paths([tmp_path], config)) == [("a.py", 2, "RA170")]
 
 
