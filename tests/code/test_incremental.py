@@ -425,3 +425,133 @@ def test_comment_edits_in_many_files_are_reused_in_the_worker_pool_too(project, 
     assert analyzed.read_text().split() == ["train.py"]
     assert result.parsed == 11
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+# -- comment edits that leave every line of code where it was: the summary's quoted lines re-read --------
+
+CLEAN = """import random
+import numpy as np
+
+
+# seeds every generator
+def set_everything(s):  # one place
+    random.seed(s)  # audit: ignore[RA170] stale
+    np.random.seed(s)
+
+
+def noise(x):
+    return x + random.random()
+
+
+if __name__ == "__main__":  # run it
+    set_everything(0)
+    print(noise(1.0))
+"""
+
+
+WITH_FINDING = CLEAN.replace("import numpy as np\n", "import numpy as np\nimport torch\n") + \
+    'state = torch.load("x")  # ours\n'
+
+
+def _reuse(tmp_path, monkeypatch, old: str, new: str):
+    """(what reuse_previous gives for `new` after `old` was analyzed and cached, how many parses that took, a
+    fresh analysis of `new`)."""
+    from auditor.code.project_cache import split_summaries
+
+    config = Config(root=tmp_path)
+    analyzer = analysis_module.FileAnalyzer(config)
+    stored = split_summaries({"file": analyzer.analyze("m.py", old.encode())})  # as the cache keeps it
+    prev = stored.pop("file")
+    parses = []
+    parse = analysis_module._ast_parse
+    monkeypatch.setattr(analysis_module, "_ast_parse", lambda *a: parses.append(1) or parse(*a))
+    reused = analysis_module.reuse_previous(prev, "m.py", new.encode(), config, stored)
+    monkeypatch.setattr(analysis_module, "_ast_parse", parse)
+    return reused, len(parses), analyzer.analyze("m.py", new.encode())
+
+
+def _same_result(reused: dict, fresh: dict) -> None:
+    import json
+
+    for key in ("findings", "summary_key", "head", "head_key", "suppressions", "lines", "skeleton", "code_prefix",
+                "code_lines", "indexing"):
+        assert reused[key] == fresh[key], key
+    assert json.dumps(reused["summary"]) == json.dumps(fresh["summary"])  # byte-identical, order included
+
+
+@pytest.mark.parametrize("edit, quoted", [
+    (("  # audit: ignore[RA170] stale", ""), True),  # what `audit scan --fix` does to an unused suppression
+    (("  # one place", "  # the one place to seed"), True),  # a function's line
+    (("  # run it", ""), True),  # the entry point's line
+    (("    np.random.seed(s)\n", "    np.random.seed(s)  # numpy's too\n"), True),
+    (("# seeds every generator", "# seeds them all"), False),  # a line the summary does not quote
+])
+def test_a_comment_edit_that_keeps_every_line_reuses_the_summary_without_a_parse(tmp_path, monkeypatch, edit,
+                                                                                  quoted):
+    reused, parses, fresh = _reuse(tmp_path, monkeypatch, CLEAN, CLEAN.replace(*edit))
+    assert parses == 0
+    before = analysis_module.FileAnalyzer(Config(root=tmp_path)).analyze("m.py", CLEAN.encode())
+    assert (fresh["summary_key"] != before["summary_key"]) == quoted
+    _same_result(reused, fresh)
+
+
+@pytest.mark.parametrize("edit", [
+    ("# seeds every generator\n", "# seeds every generator\n# twice\n"),  # a line more: positions move
+    ("    return x + random.random()\n", "    return x + random.random()  # a retry delay\n"),  # now incidental
+    ("# seeds every generator", "# optimizer state too"),  # the summary looks for optimizers
+])
+def test_a_comment_edit_that_could_change_the_summary_is_summarized_again(tmp_path, monkeypatch, edit):
+    reused, parses, fresh = _reuse(tmp_path, monkeypatch, CLEAN, CLEAN.replace(*edit))
+    assert parses == 1
+    _same_result(reused, fresh)
+
+
+def test_the_retry_comment_does_make_the_draw_incidental(tmp_path):
+    def strengths(source):
+        summary = analysis_module.FileAnalyzer(Config(root=tmp_path)).analyze("m.py", source.encode())["summary"]
+        return [e[5].get("strength") for e in summary["functions"]["m.noise"]["events"] if e[0] == "consume"]
+
+    assert strengths(CLEAN) == ["draw"]
+    assert strengths(CLEAN.replace("random.random()\n", "random.random()  # a retry delay\n")) == ["incidental"]
+
+
+@pytest.mark.parametrize("old, new", [
+    (CLEAN, CLEAN.replace("# seeds every generator", "print('seeds')")),  # a comment turned into code
+    (WITH_FINDING, WITH_FINDING.replace("# ours", "# theirs")),  # the anchor of a finding
+])
+def test_an_edit_of_code_or_of_a_findings_line_is_analyzed_again(tmp_path, monkeypatch, old, new):
+    reused, _, fresh = _reuse(tmp_path, monkeypatch, old, new)
+    assert reused is None
+
+
+def test_the_findings_anchor_is_its_whole_line():
+    analyzer = analysis_module.FileAnalyzer(Config(root=Path(".")))
+
+    def found(source):
+        return [(f["rule"], f["fingerprint"]) for f in analyzer.analyze("m.py", source.encode())["findings"]]
+
+    before, after = found(WITH_FINDING), found(WITH_FINDING.replace("# ours", "# theirs"))
+    assert [r for r, _ in before] == [r for r, _ in after] == ["RA170"] and before != after
+
+
+def test_comment_only_edits_in_the_worker_pool_read_the_previous_summaries_from_the_cache(project, monkeypatch,
+                                                                                          tmp_path):
+    root, config = project
+    for n in range(10):
+        _write(root, {f"lib/m{n}.py": CLEAN.replace("noise", f"noise{n}")})
+    _check(root, config)
+    for n in range(10):
+        _write(root, {f"lib/m{n}.py": CLEAN.replace("noise", f"noise{n}").replace("  # audit: ignore[RA170] stale", "")})
+    parsed = tmp_path / "parsed.txt"
+    parse = analysis_module._ast_parse
+
+    def logging_parse(source, path):  # forked workers inherit it: they append to one file
+        with open(parsed, "a") as fh:
+            fh.write(path + "\n")
+        return parse(source, path)
+
+    monkeypatch.setattr(analysis_module, "_ast_parse", logging_parse)
+    result = scan_paths([root], config, jobs=2)
+    assert not parsed.exists()
+    assert result.parsed == 10
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
