@@ -5,7 +5,7 @@ processes and into the cache unchanged)."""
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from auditor.code.context import ModuleContext
 from auditor.code.discover import UNLISTABLE
@@ -40,6 +40,11 @@ def meta_rule(config: Config, rule_id: str):
     from auditor.registry import scope_rule_classes
 
     return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
+
+class SummaryStore(Protocol):
+    """Where the summaries of files' previous versions are (project_cache.PreviousSummaries)."""
+
+    def get(self, key: str) -> dict | None: ...
 
 # -- one file ------------------------------------------------------------------------------------------
 
@@ -205,7 +210,7 @@ def code_layout(source: str) -> Layout:
 
 
 def reuse_previous(prev: dict, path: str, data: bytes, config: Config,
-                   summaries: PreviousSummaries | None = None) -> dict | None:
+                   summaries: SummaryStore | None = None) -> dict | None:
     """The result for a file whose change touched only comment and blank lines, when that cannot change it
     (module rules decide on code, never on comments or on how far apart lines are;
     tests/code/test_incremental.py holds every rule to that). None: analyze it.
@@ -249,7 +254,7 @@ def _reused(prev: dict, source: str, layout: Layout) -> dict:
     return result
 
 
-def _same_lines(prev: dict, source: str, layout: Layout, summaries: PreviousSummaries | None) -> dict | None:
+def _same_lines(prev: dict, source: str, layout: Layout, summaries: SummaryStore | None) -> dict | None:
     """The result of a file without findings whose lines of code are all where they were: no parse, the
     previous summary with the lines it quotes re-read (None: that summary cannot be had, or a comment
     changed more than a text)."""
@@ -280,28 +285,6 @@ def _same_code(prev: dict, source: str, layout: Layout) -> dict | None:
     result.update({key: prev[key] for key in kept if key in prev})
     _store_layout(result, layout)
     return result
-
-
-class PreviousSummaries:
-    """Summaries of files' previous versions, read from the result cache when first asked for (a cached
-    per-file result holds only its summary's key: project_cache.split_summaries). Open in one process
-    only: an SQLite connection does not survive a fork."""
-
-    def __init__(self, config: Config):
-        self.folder = config.cache_dir / "code"
-        self.cache = None
-
-    def get(self, key: str) -> dict | None:
-        from auditor.code.cache import ResultCache
-
-        if self.cache is None:
-            self.cache = ResultCache(self.folder, "")  # summaries are stored under their own hash: no salt
-        return self.cache.get_many([key]).get(key)
-
-    def close(self) -> None:
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
 
 
 def _ast_parse(source: str, path: str):

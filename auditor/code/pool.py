@@ -8,8 +8,9 @@ import gc
 import os
 from collections.abc import Callable, Sequence
 
-from auditor.code.analysis import FileAnalyzer, PreviousSummaries, reuse_previous
+from auditor.code.analysis import FileAnalyzer, reuse_previous
 from auditor.code.facts import ProjectFacts
+from auditor.code.project_cache import PreviousSummaries
 from auditor.config import Config
 
 PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
