@@ -5,6 +5,7 @@ processes and into the cache unchanged)."""
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from auditor.code.context import ModuleContext
@@ -175,6 +176,7 @@ class Layout(NamedTuple):
     # where it was
 
 
+@lru_cache(maxsize=1)  # a changed file's layout: reuse_previous computes it, then analyze when it must
 def code_layout(source: str) -> Layout:
     """The source's Layout. Two files with the same prefix differ only in comment and blank lines after
     their code: every line of code is the same text at the same line number (a trailing comment included:
