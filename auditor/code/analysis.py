@@ -16,7 +16,7 @@ from auditor.code.resolve import module_name_for
 from auditor.code.sources import decode_source
 from auditor.code.summarize import needs_summary, retext, summarize_module, whole_text_facts
 from auditor.code.suppress import has_suppressions, parse_suppressions
-from auditor.code.top_level import COMMENT_OR_STRING
+from auditor.code.top_level import COMMENT_OR_STRING, nesting_strings
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
@@ -171,9 +171,9 @@ class Layout(NamedTuple):
     """Hashes of a source that tell what kind of edit separates two versions of a file."""
     skeleton: str  # code_skeleton
     prefix: str  # the source up to and including its last line of code
-    lines: str  # every line's code (less its comment) at its line number, and what the summary reads of the
-    # whole text: two sources with the same `lines` differ only in comments that leave every line of code
-    # where it was
+    lines: str | None  # every line's code (less its comment) at its line number, and what the summary reads
+    # of the whole text: two sources with the same `lines` differ only in comments that leave every line of
+    # code where it was (None: its comments cannot be told for sure)
 
 
 @lru_cache(maxsize=1)  # a changed file's layout: reuse_previous computes it, then analyze when it must
@@ -204,11 +204,11 @@ def code_layout(source: str) -> Layout:
     kept = [i for i, code in enumerate(code_lines) if i in in_string or code]
     skeleton = "\n".join(code_lines[i] for i in kept)
     prefix = "\n".join(text.split("\n")[:kept[-1] + 1]) if kept else ""
-    lines = "\n".join(code_lines) + "\0" + whole_text_facts(source)
+    lines = None if nesting_strings(text) else "\n".join(code_lines) + "\0" + whole_text_facts(source)
 
     def digest(part: str) -> str:
         return hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()
-    return Layout(digest(skeleton), digest(prefix), digest(lines))
+    return Layout(digest(skeleton), digest(prefix), None if lines is None else digest(lines))
 
 
 def reuse_previous(prev: dict, path: str, data: bytes, config: Config,
@@ -232,7 +232,7 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config,
         return None
     if prev.get("findings"):
         return _same_code(prev, source, layout)
-    if layout.lines == prev.get("code_lines"):
+    if layout.lines is not None and layout.lines == prev.get("code_lines"):
         kept = _same_lines(prev, source, layout, summaries)
         if kept is not None:
             return kept

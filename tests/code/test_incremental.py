@@ -555,3 +555,18 @@ def test_comment_only_edits_in_the_worker_pool_read_the_previous_summaries_from_
     assert not parsed.exists()
     assert result.parsed == 10
     assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+@pytest.mark.parametrize("version, trusted", [((3, 11), True), ((3, 12), False)])
+def test_f_strings_that_may_nest_quotes_are_never_compared_line_by_line(monkeypatch, version, trusted):
+    """From Python 3.12 an f-string's fields may hold its own quotes (and a `#`): the comment scan cannot
+    tell a comment from a string there, so such a file is summarized again."""
+    import types
+
+    import auditor.code.top_level as top_level_module
+
+    monkeypatch.setattr(top_level_module, "sys", types.SimpleNamespace(version_info=version))
+    analysis_module.code_layout.cache_clear()
+    assert (analysis_module.code_layout('x = f"{y}"  # note\n').lines is not None) == trusted
+    assert analysis_module.code_layout("x = 1  # note\n").lines is not None
+    analysis_module.code_layout.cache_clear()
