@@ -9,6 +9,7 @@ the index reads of every module, being the same); otherwise the index is rebuilt
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
 import textwrap
 import tokenize
@@ -570,3 +571,48 @@ def test_f_strings_that_may_nest_quotes_are_never_compared_line_by_line(monkeypa
     assert (analysis_module.code_layout('x = f"{y}"  # note\n').lines is not None) == trusted
     assert analysis_module.code_layout("x = 1  # note\n").lines is not None
     analysis_module.code_layout.cache_clear()
+
+
+# -- the same on real code ----------------------------------------------------------------------------------
+
+REALCODE = Path(os.environ.get("AUDITOR_REALCODE", Path(__file__).resolve().parents[2].parent / "shared" / "realcode"))
+EDITS = ["edited", "a retry delay", "optimizer", "seed", "audit: ignore[RA170] x", "torch.load(x)", ""]
+
+
+def _edit_comments(text: str, turn: int) -> str:
+    """Every comment rewritten in place (words the summary and the rules look for among them), or a trailing
+    one dropped: no line of code moves."""
+    lines = text.splitlines(keepends=True)
+    comments = [t.start for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT]
+    for n, (row, col) in enumerate(comments):
+        line = lines[row - 1]
+        before, end = line[:col], line[len(line.rstrip("\r\n")):]
+        word = EDITS[(n + turn) % len(EDITS)]
+        lines[row - 1] = before.rstrip() + end if not word and before.strip() else f"{before}# {word or 'x'}{end}"
+    return "".join(lines)
+
+
+@pytest.mark.skipif(not (REALCODE / "DLR-RM+stable-baselines3").is_dir(), reason="no development set")
+@pytest.mark.parametrize("turn", [0, 3])
+def test_comment_edits_all_over_real_code_give_a_cold_scans_findings_and_summaries(tmp_path, monkeypatch, turn):
+    import json
+    import shutil
+
+    root = tmp_path / "sb3"
+    shutil.copytree(REALCODE / "DLR-RM+stable-baselines3" / "stable_baselines3", root / "stable_baselines3")
+    config = Config(root=root, cache_dir_setting=str(tmp_path / "cache"))
+    scan_paths([root], config, jobs=1)
+    edited = 0
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        edited += _edit_comments(text, turn) != text
+        path.write_text(_edit_comments(text, turn))
+    reused = []
+    same_lines = analysis_module._same_lines
+    monkeypatch.setattr(analysis_module, "_same_lines", lambda *a: reused.append(same_lines(*a)) or reused[-1])
+    warm = scan_paths([root], config, jobs=1, keep_index=True)
+    cold = scan_paths([root], config, use_cache=False, jobs=1, keep_index=True)
+    assert _json(warm) == _json(cold)
+    assert {p: json.dumps(s.to_json()) for p, s in warm.summaries.items()} == \
+        {p: json.dumps(s.to_json()) for p, s in cold.summaries.items()}
+    assert len([r for r in reused if r is not None]) > edited / 4  # many taken over without a parse
