@@ -42,6 +42,7 @@ def meta_rule(config: Config, rule_id: str):
 
     return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
 
+
 class SummaryStore(Protocol):
     """Where the summaries of files' previous versions are (project_cache.PreviousSummaries)."""
 
