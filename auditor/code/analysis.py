@@ -5,6 +5,8 @@ processes and into the cache unchanged)."""
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from typing import NamedTuple, Protocol
 
 from auditor.code.context import ModuleContext
 from auditor.code.discover import UNLISTABLE
@@ -12,9 +14,9 @@ from auditor.code.facts import ProjectFacts
 from auditor.code.index import ModuleSummary, summary_head
 from auditor.code.resolve import module_name_for
 from auditor.code.sources import decode_source
-from auditor.code.summarize import needs_summary, summarize_module
+from auditor.code.summarize import needs_summary, retext, summarize_module, whole_text_facts
 from auditor.code.suppress import has_suppressions, parse_suppressions
-from auditor.code.top_level import COMMENT_OR_STRING
+from auditor.code.top_level import COMMENT_OR_STRING, nesting_strings
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
@@ -39,6 +41,12 @@ def meta_rule(config: Config, rule_id: str):
     from auditor.registry import scope_rule_classes
 
     return scope_rule_classes(("meta",))[rule_id](None, config.severity.get(rule_id))
+
+
+class SummaryStore(Protocol):
+    """Where the summaries of files' previous versions are (project_cache.PreviousSummaries)."""
+
+    def get(self, key: str) -> dict | None: ...
 
 # -- one file ------------------------------------------------------------------------------------------
 
@@ -80,7 +88,7 @@ class FileAnalyzer:
             if problem is not None and self.check_syntax:
                 return self.unreadable(path, *problem)
             if module is not None:
-                result["skeleton"], result["code_prefix"] = code_layout(source)
+                _store_layout(result, code_layout(source))
         if module is None:
             if want_summary:  # it does not parse (syntax checks are off): indexed as a module with nothing in it
                 result["parsed"] = True
@@ -142,6 +150,10 @@ def _add_summary(result: dict, ctx: ModuleContext) -> None:
     _store_summary(result, summarize_module(ctx, ctx.resolver))
 
 
+def _store_layout(result: dict, layout: Layout) -> None:
+    result.update(skeleton=layout.skeleton, code_prefix=layout.prefix, code_lines=layout.lines)
+
+
 def _store_summary(result: dict, module_summary: ModuleSummary) -> None:
     summary = module_summary.to_json()
     head = summary_head(summary)
@@ -153,13 +165,23 @@ def code_skeleton(source: str) -> str:
     same tokens but for comments and blank lines. Every other line goes in as it is (less a trailing comment
     and the spaces before it), and so does every line of a string spanning lines (a docstring line that
     looks like a comment is still code)."""
-    return code_layout(source)[0]
+    return code_layout(source).skeleton
 
 
-def code_layout(source: str) -> tuple[str, str]:
-    """(the code skeleton, a hash of the source up to and including its last line of code). Two files with
-    the same second hash differ only in comment and blank lines after their code: every line of code is
-    the same text at the same line number (a trailing comment included: it is in a finding's anchor)."""
+class Layout(NamedTuple):
+    """Hashes of a source that tell what kind of edit separates two versions of a file."""
+    skeleton: str  # code_skeleton
+    prefix: str  # the source up to and including its last line of code
+    lines: str | None  # every line's code (less its comment) at its line number, and what the summary reads
+    # of the whole text: two sources with the same `lines` differ only in comments that leave every line of
+    # code where it was (None: its comments cannot be told for sure)
+
+
+@lru_cache(maxsize=1)  # a changed file's layout: reuse_previous computes it, then analyze when it must
+def code_layout(source: str) -> Layout:
+    """The source's Layout. Two files with the same prefix differ only in comment and blank lines after
+    their code: every line of code is the same text at the same line number (a trailing comment included:
+    it is in a finding's anchor)."""
     import hashlib
 
     text = source.replace("\r\n", "\n").replace("\r", "\n")
@@ -179,23 +201,26 @@ def code_layout(source: str) -> tuple[str, str]:
         in_string.update(range(line, last + 1))
         line, pos = last, end
     bare.append(text[copied:])
-    code_lines = "".join(bare).split("\n")
-    kept = [i for i, raw in enumerate(code_lines) if i in in_string or raw.strip()]
-    skeleton = "\n".join(code_lines[i] if i in in_string else code_lines[i].rstrip() for i in kept)
+    code_lines = [raw if i in in_string else raw.rstrip() for i, raw in enumerate("".join(bare).split("\n"))]
+    kept = [i for i, code in enumerate(code_lines) if i in in_string or code]
+    skeleton = "\n".join(code_lines[i] for i in kept)
     prefix = "\n".join(text.split("\n")[:kept[-1] + 1]) if kept else ""
+    lines = None if nesting_strings(text) else "\n".join(code_lines) + "\0" + whole_text_facts(source)
 
     def digest(part: str) -> str:
         return hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()
-    return digest(skeleton), digest(prefix)
+    return Layout(digest(skeleton), digest(prefix), None if lines is None else digest(lines))
 
 
-def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict | None:
+def reuse_previous(prev: dict, path: str, data: bytes, config: Config,
+                   summaries: SummaryStore | None = None) -> dict | None:
     """The result for a file whose change touched only comment and blank lines, when that cannot change it
     (module rules decide on code, never on comments or on how far apart lines are;
     tests/code/test_incremental.py holds every rule to that). None: analyze it.
 
-    - the previous version had no finding: it still has none; the summary is redone (its positions may
-      have moved), and so are the line count and the suppressions;
+    - the previous version had no finding: it still has none. When every line of code is where it was, its
+      summary stands but for the lines it quotes, re-read (from `summaries`: the cache keeps it apart);
+      otherwise the summary is redone (its positions moved). The line count and the suppressions are redone;
     - it had findings, and only lines after its last line of code changed: every line of code is where it
       was, so its findings and summary stand; the line count and the suppressions are redone."""
     if prev.get("unreadable") or not prev.get("skeleton"):
@@ -203,16 +228,19 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     source, _ = decode_source(data, config.scan.max_file_bytes)
     if source is None:
         return None
-    skeleton, prefix = code_layout(source)  # the cheap test first: no parse
-    if skeleton != prev["skeleton"]:
+    layout = code_layout(source)  # the cheap test first: no parse
+    if layout.skeleton != prev["skeleton"]:
         return None
     if prev.get("findings"):
-        return _same_code(prev, source, prefix)
+        return _same_code(prev, source, layout)
+    if layout.lines is not None and layout.lines == prev.get("code_lines"):
+        kept = _same_lines(prev, source, layout, summaries)
+        if kept is not None:
+            return kept
     module, problem = _ast_parse(source, path)
     if problem is not None:
         return None
-    result = _base_result(source)
-    result.update(parsed=True, skeleton=prev["skeleton"], code_prefix=prefix, indexing=bool(prev.get("indexing")))
+    result = _reused(prev, source, layout)
     if result["indexing"] and needs_summary(source):
         try:
             _add_summary(result, module_context(path, source, module, config))
@@ -221,17 +249,44 @@ def reuse_previous(prev: dict, path: str, data: bytes, config: Config) -> dict |
     return result
 
 
-def _same_code(prev: dict, source: str, prefix: str) -> dict | None:
+def _reused(prev: dict, source: str, layout: Layout) -> dict:
+    """A result for a file without findings, its summary still to add."""
+    result = _base_result(source)
+    result.update(parsed=True, indexing=bool(prev.get("indexing")))
+    _store_layout(result, layout)
+    return result
+
+
+def _same_lines(prev: dict, source: str, layout: Layout, summaries: SummaryStore | None) -> dict | None:
+    """The result of a file without findings whose lines of code are all where they were: no parse, the
+    previous summary with the lines it quotes re-read (None: that summary cannot be had, or a comment
+    changed more than a text)."""
+    result = _reused(prev, source, layout)
+    key = prev.get("summary_key")
+    if prev.get("summary") is None and not key:
+        return result  # no summary before, and none now: the same whole_text_facts
+    data = prev.get("summary") or (summaries.get(key) if summaries is not None else None)
+    if data is None:
+        return None
+    summary = ModuleSummary.from_json(data)
+    if not retext(summary, source):
+        return None
+    _store_summary(result, summary)
+    return result
+
+
+def _same_code(prev: dict, source: str, layout: Layout) -> dict | None:
     """The previous result for a file whose code lines are all as they were (None: analyze it). A comment
     that makes the summary's text prefilter answer otherwise is analyzed, as a cold scan would be."""
-    if prefix != prev.get("code_prefix"):
+    if layout.prefix != prev.get("code_prefix"):
         return None
     summarized = bool(prev.get("summary") is not None or prev.get("summary_key"))
     if prev.get("indexing") and needs_summary(source) != summarized:
         return None
     result = _base_result(source)
-    kept = ("findings", "parsed", "skeleton", "code_prefix", "indexing", "summary", "summary_key", "head", "head_key")
+    kept = ("findings", "parsed", "indexing", "summary", "summary_key", "head", "head_key")
     result.update({key: prev[key] for key in kept if key in prev})
+    _store_layout(result, layout)
     return result
 
 

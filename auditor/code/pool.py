@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from auditor.code.analysis import FileAnalyzer, reuse_previous
 from auditor.code.facts import ProjectFacts
+from auditor.code.project_cache import PreviousSummaries
 from auditor.config import Config
 
 PARALLEL_MIN_FILES = 8  # below this a process pool costs more than it saves
@@ -72,13 +73,20 @@ def parallel_map(func: Callable, items: Sequence, weights: Sequence[int], worker
     return results
 
 
-def analyze_one(analyzer: Callable[[], FileAnalyzer], config: Config, path: str, data: bytes,
-                prev: dict | None) -> dict:
-    """A file's result: its previous version's result carried over when the change cannot alter it (only
+def analyze_all(analyzer: Callable[[], FileAnalyzer], config: Config,
+                work: Sequence[tuple[str, bytes, dict | None]]) -> list[dict]:
+    """Each file's result: its previous version's result carried over when the change cannot alter it (only
     comments and blank lines changed: analysis.reuse_previous), else a full analysis by `analyzer()`
     (built on first use: a reused result needs no rule imported)."""
-    res = reuse_previous(prev, path, data, config) if prev is not None else None
-    return res if res is not None else analyzer().analyze(path, data)
+    summaries = PreviousSummaries(config)
+    try:
+        out = []
+        for path, data, prev in work:
+            res = reuse_previous(prev, path, data, config, summaries) if prev is not None else None
+            out.append(res if res is not None else analyzer().analyze(path, data))
+        return out
+    finally:
+        summaries.close()
 
 
 def _worker() -> FileAnalyzer:
@@ -87,7 +95,7 @@ def _worker() -> FileAnalyzer:
 
 
 def _analyze_batch(batch: list[tuple[str, bytes, dict | None]]) -> list[dict]:
-    return [analyze_one(_worker, _worker().config, path, data, prev) for path, data, prev in batch]
+    return analyze_all(_worker, _worker().config, batch)
 
 
 def run_analysis(work: list[tuple[str, bytes, dict | None]], config: Config, analyzer, jobs: int | None,
@@ -97,6 +105,6 @@ def run_analysis(work: list[tuple[str, bytes, dict | None]], config: Config, ana
     workers = workers_for(jobs, len(work))
     if workers <= 1:
         with rare_collection():
-            return [analyze_one(analyzer, config, path, data, prev) for path, data, prev in work]
+            return analyze_all(analyzer, config, work)
     return parallel_map(_analyze_batch, work, [len(data) for _, data, _ in work], workers, _init_worker,
                         (config, facts))

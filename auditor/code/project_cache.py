@@ -66,6 +66,26 @@ def split_summaries(results: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+class PreviousSummaries:
+    """Summaries of files' previous versions, read from the result cache when first asked for (a cached
+    per-file result holds only its summary's key: split_summaries). Open in one process
+    only: an SQLite connection does not survive a fork."""
+
+    def __init__(self, config: Config):
+        self.folder = config.cache_dir / "code"
+        self.cache: ResultCache | None = None
+
+    def get(self, key: str) -> dict | None:
+        if self.cache is None:
+            self.cache = ResultCache(self.folder, "")  # summaries are stored under their own hash: no salt
+        return self.cache.get_many([key]).get(key)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+
 def _variants(record) -> list[dict]:
     """The deps record's variants; anything malformed is a miss."""
     try:

@@ -2,10 +2,14 @@
 -> project rules -> per-path ignores and inline suppressions -> sorted findings.
 
 Incremental scans give exactly what a cold scan gives (tests/code/test_incremental.py):
-- a changed file whose previous version had no finding, and whose edit touched only comment and blank lines
-  (same `code_skeleton`), is not analyzed again (analysis.reuse_previous);
+- a scan of the whole tree stats every file against the record of its last scan and reads only the files
+  that changed (tree_record.py); an unchanged tree is answered by that scan's result;
+- a changed file whose edit touched only comment and blank lines keeps its previous result, or its
+  previous summary with the lines it quotes re-read (analysis.reuse_previous); when the few files that
+  changed all keep their findings, suppressions and summaries, the previous tree's result stands
+  (`_edits_without_effect`), without loading every file's cached result;
 - project rules' findings are cached by the summaries they read (project_cache.py);
-- files are read only when their stat signature changed (sources.py).
+- outside a whole-tree scan, files are read only when their stat signature changed (sources.py).
 """
 
 from __future__ import annotations
@@ -123,18 +127,22 @@ def _edits_without_effect(files: list[SourceFile], config: Config, cache: Result
     if record is None or any(old_keys[f.path] not in found for f in changed):
         return None
     from auditor.code.analysis import reuse_previous
+    from auditor.code.project_cache import PreviousSummaries, split_summaries
 
     lines = record["lines"]
-    for f in changed:
-        prev = found[old_keys[f.path]]
-        res = reuse_previous(prev, f.path, f.data, config)
-        if res is None:
-            return None
-        edited[f.path] = res
-        if any(res.get(k) != prev.get(k) for k in ("findings", "suppressions", "summary_key", "head_key", "indexing")):
-            return None
-        lines += res["lines"] - prev["lines"]
-    from auditor.code.project_cache import split_summaries
+    summaries = PreviousSummaries(config)
+    try:
+        for f in changed:
+            prev = found[old_keys[f.path]]
+            res = reuse_previous(prev, f.path, f.data, config, summaries)
+            if res is None:
+                return None
+            edited[f.path] = res
+            if any(res.get(k) != prev.get(k) for k in ("findings", "suppressions", "summary_key", "indexing")):
+                return None
+            lines += res["lines"] - prev["lines"]
+    finally:
+        summaries.close()
 
     cache.put_many(split_summaries({keys[f.path]: edited[f.path] for f in changed}))
     return ScanResult(findings=[Finding.from_json(x) for x in record["findings"]], files=len(files), lines=lines,
@@ -234,8 +242,8 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
         candidates = [context[p] for p in sorted(context)]
         covers = True
     facts = facts_from(packaging) if covers and config.root.is_dir() else None
-    if use_cache and not keep_index and facts is not None:
-        result, files = _scan_tree(candidates, config, facts, jobs)
+    if use_cache and facts is not None:
+        result, files = _scan_tree(candidates, config, facts, jobs, keep_index)
         return result if wanted is None else _only(result, files, wanted)
     stats = FileStats(config.cache_dir / "code") if use_cache else None
     try:
@@ -247,20 +255,20 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
     return result if wanted is None else _only(result, files, wanted)
 
 
-def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts,
-               jobs: int | None) -> tuple[ScanResult, list[SourceFile]]:
+def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts, jobs: int | None,
+               keep_index: bool) -> tuple[ScanResult, list[SourceFile]]:
     """A scan of the whole project tree, read against the record of its last scan (tree_record.py): an
     unchanged tree costs one stat per file and two lookups, and only the files that changed are read."""
     cache = result_cache(config, facts)
     try:
         record = TreeRecord.load(cache, config.root)
         read = read_tree(candidates, record, config.scan.max_file_bytes)
-        if read.unchanged and record is not None:
+        if read.unchanged and record is not None and not keep_index:
             hit = cache.get_many([record.project]).get(record.project)
             if hit is not None:
                 return _recorded_result(hit, len(read.files)), read.files
         keys = dict(read.keys)
-        result, project_key = _scan_with_cache(read.files, config, cache, jobs, False, facts, keys)
+        result, project_key = _scan_with_cache(read.files, config, cache, jobs, keep_index, facts, keys)
         if not any(f.raced for f in read.files):
             record_of(read, keys, project_key).save(cache, config.root)
         return result, read.files

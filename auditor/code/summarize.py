@@ -80,6 +80,27 @@ def needs_summary(source: str) -> bool:
     return _RELEVANT.search(source) is not None
 
 
+def _mentions_optim(source: str) -> bool:
+    return "optim" in source.lower()
+
+
+def whole_text_facts(source: str) -> str:
+    """What a module's summary reads of its whole text, comments included, besides the lines it quotes:
+    whether there is a summary at all, and whether to look for optimizers."""
+    return f"{needs_summary(source):d}{_mentions_optim(source):d}"
+
+
+def line_text(lines: list[str], line: int) -> str:
+    """A line's text, whitespace normalized, as the summary quotes it."""
+    return " ".join(lines[line - 1].split()) if 0 < line <= len(lines) else ""
+
+
+def _incidental_words(text: str) -> bool:
+    """Words that make a draw incidental (see Summarizer._incidental)."""
+    words = set(_WORDS.findall(text.lower()))
+    return bool(words & _INCIDENTAL) or any("seed" in w for w in words)
+
+
 def _literal(node):
     """True/False/None/int for simple literals, otherwise the marker `...`."""
     if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (bool, int))):
@@ -211,7 +232,7 @@ class Summarizer(ast.NodeVisitor):
         self.ctx = ctx
         self.lines = ctx.lines
         self.tree = tree = ctx.tree
-        self.mentions_optim = "optim" in ctx.source.lower()
+        self.mentions_optim = _mentions_optim(ctx.source)
         self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if resolver is None or resolver.module_name != self.module:
@@ -239,10 +260,11 @@ class Summarizer(ast.NodeVisitor):
         return self.frames[-1]
 
     def text(self, line: int) -> str:
-        """The line's text, whitespace normalized (several events often share a line)."""
+        """The line's text, whitespace normalized (several events often share a line). Every text read lands
+        in the summary, as an event's, a function's or an entry point's text: `retext` re-reads them all."""
         found = self._texts.get(line)
         if found is None:
-            found = self._texts[line] = " ".join(self.lines[line - 1].split()) if 0 < line <= len(self.lines) else ""
+            found = self._texts[line] = line_text(self.lines, line)
         return found
 
     def add(self, kind: str, target: str, node, **detail) -> None:
@@ -717,11 +739,9 @@ class Summarizer(ast.NodeVisitor):
         return False
 
     def _incidental(self, node: ast.Call) -> bool:
-        words = set(_WORDS.findall(self.text(node.lineno).lower()))
-        for frame in self.frames[1:]:
-            words.update(_WORDS.findall(frame.summary.qualname.rsplit(".", 1)[-1].lower()))
         # `opt.manualSeed = random.randint(1, 10000)`, `def set_seed(seed=None)`: drawing a seed to seed with
-        return bool(words & _INCIDENTAL) or any("seed" in w for w in words)
+        return _incidental_words(self.text(node.lineno)) or \
+            any(_incidental_words(frame.summary.qualname.rsplit(".", 1)[-1]) for frame in self.frames[1:])
 
     def _launches(self, node: ast.Call, name: str, method: str) -> None:
         """`mp.spawn(main, ...)`, `Process(target=run)`, `fabric.launch(main)`, `call_main(cfg, main)`: the function
@@ -884,6 +904,25 @@ def summarize_source(path: str, source: str, module_name: str, is_package: bool)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return ModuleSummary(path=path, module_name=module_name)  # nothing to index
     return summarize_module(_Source(path, source, module_name, is_package, tree))
+
+
+def retext(summary: ModuleSummary, source: str) -> bool:
+    """Re-read every line `summary` quotes from `source`, a version of its module with every line of code the
+    same text at the same line and the same whole_text_facts (only comments differ: analysis.Layout.lines):
+    its summary differs only in those texts. False (`summary` is then half done) when a text that changed
+    could change more than itself: a draw's line decides whether the draw is incidental."""
+    lines = source.splitlines()
+    top = summary.functions.get(f"{summary.module_name}.{MODULE_CODE}")
+    for function in summary.functions.values():
+        if function is not top or top.entry:  # the module's code quotes a line only as an entry point's
+            function.text = line_text(lines, function.line)
+        for event in function.events:
+            text = line_text(lines, event.line)
+            if event.kind == "consume" and text != event.text and \
+                    _incidental_words(text) != _incidental_words(event.text):
+                return False
+            event.text = text
+    return True
 
 
 def summarize_module(ctx, resolver: Resolver | None = None) -> ModuleSummary:

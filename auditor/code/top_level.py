@@ -33,6 +33,12 @@ _CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")  # continues the compoun
 _NESTING_STRINGS = re.compile(r"[fFtT][rR]?['\"]|[rR][fFtT]['\"]")
 
 
+def nesting_strings(text: str) -> bool:
+    """Does the text hold strings that COMMENT_OR_STRING may not follow (f-strings, on a Python that lets them
+    nest quotes)?"""
+    return sys.version_info >= (3, 12) and _NESTING_STRINGS.search(text) is not None
+
+
 def _mask(match: re.Match) -> str:
     text = match.group()
     return "" if text[0] == "#" else _STRING + ("\n" + _INSIDE) * text.count("\n")
@@ -48,8 +54,7 @@ def top_level_spans(text: str) -> list[tuple[int, int]] | None:
     """(first line, last line) of each top-level statement, 1-based (statements sharing a line as one): a
     decorated definition from its first decorator, a compound statement to its last line of code; None when
     the text is not plainly valid Python to this scan (the caller then asks `ast`)."""
-    if "\f" in text or _INSIDE in text or _STRING in text or "\0" in text or (
-            sys.version_info >= (3, 12) and _NESTING_STRINGS.search(text)):
+    if "\f" in text or _INSIDE in text or _STRING in text or "\0" in text or nesting_strings(text):
         return None
     code = COMMENT_OR_STRING.sub(_mask, text.replace("\r\n", "\n").replace("\r", "\n"))
     if "'" in code or '"' in code:  # a quote no string took: not a file Python reads

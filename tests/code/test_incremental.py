@@ -9,6 +9,7 @@ the index reads of every module, being the same); otherwise the index is rebuilt
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
 import textwrap
 import tokenize
@@ -448,3 +449,193 @@ def test_an_edit_that_changes_nothing_reported_is_answered_from_the_last_scan(pr
     assert calls == [1]
     assert _json(full) == _json(scan_paths([root], config, use_cache=False, jobs=1))
     assert [f.rule for f in full.findings if f not in first.findings] == ["RA002"]
+
+
+# -- comment edits that leave every line of code where it was: the summary's quoted lines re-read --------
+
+CLEAN = """import random
+import numpy as np
+
+
+# seeds every generator
+def set_everything(s):  # one place
+    random.seed(s)  # audit: ignore[RA170] stale
+    np.random.seed(s)
+
+
+def noise(x):
+    return x + random.random()
+
+
+if __name__ == "__main__":  # run it
+    set_everything(0)
+    print(noise(1.0))
+"""
+
+
+WITH_FINDING = CLEAN.replace("import numpy as np\n", "import numpy as np\nimport torch\n") + \
+    'state = torch.load("x")  # ours\n'
+
+
+def _reuse(tmp_path, monkeypatch, old: str, new: str):
+    """(what reuse_previous gives for `new` after `old` was analyzed and cached, how many parses that took, a
+    fresh analysis of `new`)."""
+    from auditor.code.project_cache import split_summaries
+
+    config = Config(root=tmp_path)
+    analyzer = analysis_module.FileAnalyzer(config)
+    stored = split_summaries({"file": analyzer.analyze("m.py", old.encode())})  # as the cache keeps it
+    prev = stored.pop("file")
+    parses = []
+    parse = analysis_module._ast_parse
+    monkeypatch.setattr(analysis_module, "_ast_parse", lambda *a: parses.append(1) or parse(*a))
+    reused = analysis_module.reuse_previous(prev, "m.py", new.encode(), config, stored)
+    monkeypatch.setattr(analysis_module, "_ast_parse", parse)
+    return reused, len(parses), analyzer.analyze("m.py", new.encode())
+
+
+def _same_result(reused: dict, fresh: dict) -> None:
+    import json
+
+    for key in ("findings", "summary_key", "head", "head_key", "suppressions", "lines", "skeleton", "code_prefix",
+                "code_lines", "indexing"):
+        assert reused[key] == fresh[key], key
+    assert json.dumps(reused["summary"]) == json.dumps(fresh["summary"])  # byte-identical, order included
+
+
+@pytest.mark.parametrize("edit, quoted", [
+    (("  # audit: ignore[RA170] stale", ""), True),  # what `audit scan --fix` does to an unused suppression
+    (("  # one place", "  # the one place to seed"), True),  # a function's line
+    (("  # run it", ""), True),  # the entry point's line
+    (("    np.random.seed(s)\n", "    np.random.seed(s)  # numpy's too\n"), True),
+    (("# seeds every generator", "# seeds them all"), False),  # a line the summary does not quote
+])
+def test_a_comment_edit_that_keeps_every_line_reuses_the_summary_without_a_parse(tmp_path, monkeypatch, edit,
+                                                                                  quoted):
+    reused, parses, fresh = _reuse(tmp_path, monkeypatch, CLEAN, CLEAN.replace(*edit))
+    assert parses == 0
+    before = analysis_module.FileAnalyzer(Config(root=tmp_path)).analyze("m.py", CLEAN.encode())
+    assert (fresh["summary_key"] != before["summary_key"]) == quoted
+    _same_result(reused, fresh)
+
+
+@pytest.mark.parametrize("edit", [
+    ("# seeds every generator\n", "# seeds every generator\n# twice\n"),  # a line more: positions move
+    ("    return x + random.random()\n", "    return x + random.random()  # a retry delay\n"),  # now incidental
+    ("# seeds every generator", "# optimizer state too"),  # the summary looks for optimizers
+])
+def test_a_comment_edit_that_could_change_the_summary_is_summarized_again(tmp_path, monkeypatch, edit):
+    reused, parses, fresh = _reuse(tmp_path, monkeypatch, CLEAN, CLEAN.replace(*edit))
+    assert parses == 1
+    _same_result(reused, fresh)
+
+
+def test_the_retry_comment_does_make_the_draw_incidental(tmp_path):
+    def strengths(source):
+        summary = analysis_module.FileAnalyzer(Config(root=tmp_path)).analyze("m.py", source.encode())["summary"]
+        return [e[5].get("strength") for e in summary["functions"]["m.noise"]["events"] if e[0] == "consume"]
+
+    assert strengths(CLEAN) == ["draw"]
+    assert strengths(CLEAN.replace("random.random()\n", "random.random()  # a retry delay\n")) == ["incidental"]
+
+
+@pytest.mark.parametrize("old, new", [
+    (CLEAN, CLEAN.replace("# seeds every generator", "print('seeds')")),  # a comment turned into code
+    (WITH_FINDING, WITH_FINDING.replace("# ours", "# theirs")),  # the anchor of a finding
+])
+def test_an_edit_of_code_or_of_a_findings_line_is_analyzed_again(tmp_path, monkeypatch, old, new):
+    reused, _, fresh = _reuse(tmp_path, monkeypatch, old, new)
+    assert reused is None
+
+
+def test_the_findings_anchor_is_its_whole_line():
+    analyzer = analysis_module.FileAnalyzer(Config(root=Path(".")))
+
+    def found(source):
+        return [(f["rule"], f["fingerprint"]) for f in analyzer.analyze("m.py", source.encode())["findings"]]
+
+    before, after = found(WITH_FINDING), found(WITH_FINDING.replace("# ours", "# theirs"))
+    assert [r for r, _ in before] == [r for r, _ in after] == ["RA170"] and before != after
+
+
+def test_comment_only_edits_in_the_worker_pool_read_the_previous_summaries_from_the_cache(project, monkeypatch,
+                                                                                          tmp_path):
+    root, config = project
+    for n in range(10):
+        _write(root, {f"lib/m{n}.py": CLEAN.replace("noise", f"noise{n}")})
+    _check(root, config)
+    for n in range(10):
+        _write(root, {f"lib/m{n}.py": CLEAN.replace("noise", f"noise{n}").replace("  # audit: ignore[RA170] stale", "")})
+    parsed = tmp_path / "parsed.txt"
+    parse = analysis_module._ast_parse
+
+    def logging_parse(source, path):  # forked workers inherit it: they append to one file
+        with open(parsed, "a") as fh:
+            fh.write(path + "\n")
+        return parse(source, path)
+
+    monkeypatch.setattr(analysis_module, "_ast_parse", logging_parse)
+    result = scan_paths([root], config, jobs=2)
+    assert not parsed.exists()
+    assert result.parsed == 10
+    assert _json(result) == _json(scan_paths([root], config, use_cache=False, jobs=1))
+
+
+@pytest.mark.parametrize("version, trusted", [((3, 11), True), ((3, 12), False)])
+def test_f_strings_that_may_nest_quotes_are_never_compared_line_by_line(monkeypatch, version, trusted):
+    """From Python 3.12 an f-string's fields may hold its own quotes (and a `#`): the comment scan cannot
+    tell a comment from a string there, so such a file is summarized again."""
+    import types
+
+    import auditor.code.top_level as top_level_module
+
+    monkeypatch.setattr(top_level_module, "sys", types.SimpleNamespace(version_info=version))
+    analysis_module.code_layout.cache_clear()
+    assert (analysis_module.code_layout('x = f"{y}"  # note\n').lines is not None) == trusted
+    assert analysis_module.code_layout("x = 1  # note\n").lines is not None
+    analysis_module.code_layout.cache_clear()
+
+
+# -- the same on real code ----------------------------------------------------------------------------------
+
+REALCODE = Path(os.environ.get("AUDITOR_REALCODE", Path(__file__).resolve().parents[2].parent / "shared" / "realcode"))
+EDITS = ["edited", "a retry delay", "optimizer", "seed", "audit: ignore[RA170] x", "torch.load(x)", ""]
+
+
+def _edit_comments(text: str, turn: int) -> str:
+    """Every comment rewritten in place (words the summary and the rules look for among them), or a trailing
+    one dropped: no line of code moves."""
+    lines = text.splitlines(keepends=True)
+    comments = [t.start for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT]
+    for n, (row, col) in enumerate(comments):
+        line = lines[row - 1]
+        before, end = line[:col], line[len(line.rstrip("\r\n")):]
+        word = EDITS[(n + turn) % len(EDITS)]
+        lines[row - 1] = before.rstrip() + end if not word and before.strip() else f"{before}# {word or 'x'}{end}"
+    return "".join(lines)
+
+
+@pytest.mark.skipif(not (REALCODE / "DLR-RM+stable-baselines3").is_dir(), reason="no development set")
+@pytest.mark.parametrize("turn", [0, 3])
+def test_comment_edits_all_over_real_code_give_a_cold_scans_findings_and_summaries(tmp_path, monkeypatch, turn):
+    import json
+    import shutil
+
+    root = tmp_path / "sb3"
+    shutil.copytree(REALCODE / "DLR-RM+stable-baselines3" / "stable_baselines3", root / "stable_baselines3")
+    config = Config(root=root, cache_dir_setting=str(tmp_path / "cache"))
+    scan_paths([root], config, jobs=1)
+    edited = 0
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        edited += _edit_comments(text, turn) != text
+        path.write_text(_edit_comments(text, turn))
+    reused = []
+    same_lines = analysis_module._same_lines
+    monkeypatch.setattr(analysis_module, "_same_lines", lambda *a: reused.append(same_lines(*a)) or reused[-1])
+    warm = scan_paths([root], config, jobs=1, keep_index=True)
+    cold = scan_paths([root], config, use_cache=False, jobs=1, keep_index=True)
+    assert _json(warm) == _json(cold)
+    assert {p: json.dumps(s.to_json()) for p, s in warm.summaries.items()} == \
+        {p: json.dumps(s.to_json()) for p, s in cold.summaries.items()}
+    assert len([r for r in reused if r is not None]) > edited / 4  # many taken over without a parse
