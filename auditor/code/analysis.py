@@ -8,19 +8,22 @@ import os
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
-from auditor.code.context import ModuleContext
+from typing import TYPE_CHECKING
+
 from auditor.code.discover import UNLISTABLE
 from auditor.code.facts import ProjectFacts
-from auditor.code.index import ModuleSummary, summary_head
-from auditor.code.resolve import module_name_for
 from auditor.code.sources import decode_source
-from auditor.code.summarize import needs_summary, retext, summarize_module, whole_text_facts
+from auditor.code.summary_text import needs_summary, whole_text_facts
 from auditor.code.suppress import has_suppressions, parse_suppressions
 from auditor.code.top_level import COMMENT_OR_STRING, nesting_strings
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import code_location
 from auditor.meta import input_unreadable, run_rule
+
+if TYPE_CHECKING:  # imported where used: an edit that keeps a file's results needs none of them
+    from auditor.code.context import ModuleContext
+    from auditor.code.index import ModuleSummary
 
 
 def code_rules(config: Config) -> list:
@@ -92,6 +95,9 @@ class FileAnalyzer:
         if module is None:
             if want_summary:  # it does not parse (syntax checks are off): indexed as a module with nothing in it
                 result["parsed"] = True
+                from auditor.code.index import ModuleSummary
+                from auditor.code.resolve import module_name_for
+
                 _store_summary(result, ModuleSummary(path=path, module_name=module_name_for(path)[0]))
             return result
         if not (rules or want_summary):
@@ -140,6 +146,9 @@ def _base_result(source: str) -> dict:
 
 def module_context(path: str, source: str, module, config: Config, facts: ProjectFacts | None = None) -> ModuleContext:
     """The one view of a parsed module that its rules and its summary share (one resolver, one node walk)."""
+    from auditor.code.context import ModuleContext
+    from auditor.code.resolve import module_name_for
+
     module_name, is_package = module_name_for(path)
     return ModuleContext(path=path, source=source, tree=module, config=config, module_name=module_name,
                          is_package=is_package, facts=facts or ProjectFacts())
@@ -147,6 +156,8 @@ def module_context(path: str, source: str, module, config: Config, facts: Projec
 
 def _add_summary(result: dict, ctx: ModuleContext) -> None:
     """The module's summary for the project index, its hash and its head's (hashed here: in the worker)."""
+    from auditor.code.summarize import summarize_module
+
     _store_summary(result, summarize_module(ctx, ctx.resolver))
 
 
@@ -155,6 +166,8 @@ def _store_layout(result: dict, layout: Layout) -> None:
 
 
 def _store_summary(result: dict, module_summary: ModuleSummary) -> None:
+    from auditor.code.index import summary_head
+
     summary = module_summary.to_json()
     head = summary_head(summary)
     result.update(summary=summary, summary_key=summary_key(summary), head=head,
@@ -268,6 +281,9 @@ def _same_lines(prev: dict, source: str, layout: Layout, summaries: SummaryStore
     data = prev.get("summary") or (summaries.get(key) if summaries is not None else None)
     if data is None:
         return None
+    from auditor.code.index import ModuleSummary
+    from auditor.code.summarize import retext
+
     summary = ModuleSummary.from_json(data)
     if not retext(summary, source):
         return None

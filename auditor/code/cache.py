@@ -47,11 +47,8 @@ class ResultCache:
         return hashlib.sha1(f"{self.salt}\0{path}\0{content_id}".encode()).hexdigest()
 
     def project_key(self, file_keys: list[str], kind: str = "project") -> str:
-        digest = hashlib.sha1(f"{kind}\0{self.salt}".encode())
-        for key in sorted(file_keys):
-            digest.update(key.encode())
-            digest.update(b"\0")
-        return f"{kind}:" + digest.hexdigest()
+        joined = "\0".join(sorted(file_keys))
+        return f"{kind}:" + hashlib.sha1(f"{kind}\0{self.salt}\0{joined}".encode()).hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         if self.db is None or not keys:

@@ -269,8 +269,9 @@ def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts,
                 return _recorded_result(hit, len(read.files)), read.files
         keys = dict(read.keys)
         result, project_key = _scan_with_cache(read.files, config, cache, jobs, keep_index, facts, keys)
-        if not any(f.raced for f in read.files):
-            record_of(read, keys, project_key).save(cache, config.root)
+        new_record = record_of(read, keys, project_key)
+        if not any(f.raced for f in read.files) and new_record.improves_on(record):
+            new_record.save(cache, config.root)
         return result, read.files
     finally:
         cache.close()

@@ -20,15 +20,10 @@ from auditor.code import apis
 from auditor.code.index import MODULE_CODE, Event, FunctionSummary, ModuleSummary
 from auditor.code.node_index import NodeIndex, child_fields, reversed_child_fields
 from auditor.code.resolve import Resolver
+from auditor.code.summary_text import mentions_optim
 from auditor.code.resolve import dotted as _dotted  # the one definition of a plain name chain
 
 _BUILTINS = frozenset(dir(builtins))
-# Tokens whose absence means a file can neither start a program nor do anything the index tracks.
-_RELEVANT = re.compile(
-    r"seed|random|rand|cudnn|determinis|quant|mxfp|nvfp|load|pretrained|wandb|mlflow|SummaryWriter|"
-    r"init_trackers|__main__|hydra|click|typer|argparse|parse_args|DataLoader|backward|nn\.|Linear|"
-    r"train_test_split|Trainer|fire|validat|evaluat|optim|step\(|config|log_param|add_hparams|add_text"
-)
 
 
 # Draws on a line or in a function with these words make names, ports and delays, not experiments.
@@ -74,20 +69,6 @@ def _names_config(node) -> bool:
 def _wandb_config(name: str) -> bool:
     """`wandb.config`, `wandb.run.config`, or the config of a run object built by wandb.init()."""
     return name in ("wandb.config", "wandb.run.config") or (name.startswith("wandb.init()") and name.endswith(".config"))
-
-
-def needs_summary(source: str) -> bool:
-    return _RELEVANT.search(source) is not None
-
-
-def _mentions_optim(source: str) -> bool:
-    return "optim" in source.lower()
-
-
-def whole_text_facts(source: str) -> str:
-    """What a module's summary reads of its whole text, comments included, besides the lines it quotes:
-    whether there is a summary at all, and whether to look for optimizers."""
-    return f"{needs_summary(source):d}{_mentions_optim(source):d}"
 
 
 def line_text(lines: list[str], line: int) -> str:
@@ -232,7 +213,7 @@ class Summarizer(ast.NodeVisitor):
         self.ctx = ctx
         self.lines = ctx.lines
         self.tree = tree = ctx.tree
-        self.mentions_optim = _mentions_optim(ctx.source)
+        self.mentions_optim = mentions_optim(ctx.source)
         self._optimized: set[tuple[int, str]] | None = None  # (function line, model ref) fed to optimizers
         self.module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if resolver is None or resolver.module_name != self.module:

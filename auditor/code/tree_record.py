@@ -20,12 +20,8 @@ from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import Candidate
 from auditor.code.sources import SourceFile, explicit_other, read_one
 
-Identity = tuple[int, int, int, int, int, int]
+Identity = tuple[int, int, int, int, int, int]  # a file's size, mtime, ctime, inode, device and mode
 UNREADABLE = "!"  # a recorded "blob" starting with it is why the file could not be read
-
-
-def identity(st: os.stat_result) -> Identity:
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode
 
 
 @dataclass
@@ -50,6 +46,14 @@ class TreeRecord:
     def save(self, cache: ResultCache, root: Path) -> None:
         cache.put_many({self.key(cache, root): {"files": self.files, "project": self.project}})
 
+    def improves_on(self, old: TreeRecord | None) -> bool:
+        """Would a later scan read fewer files with this record than with `old`? (Writing a project's record
+        costs about as much as reading it: a file changed seconds ago, recorded without its stat, is not
+        worth it; the old record tells that file changed just as well.)"""
+        if old is None or self.files.keys() != old.files.keys():
+            return True
+        return any(entry[0] is not None and entry != old.files[path] for path, entry in self.files.items())
+
 
 @dataclass
 class TreeRead:
@@ -62,35 +66,38 @@ class TreeRead:
 
 
 def read_tree(candidates: list[Candidate], record: TreeRecord | None, max_bytes: int) -> TreeRead:
+    # One tight loop: it runs for every file of the project on every scan, cached or not.
     taken = time.time_ns()
+    settled_before = taken - FileStats.RACY_NS
     recorded = record.files if record is not None else {}
+    stat = os.stat
     files: list[SourceFile] = []
     keys: dict[str, str] = {}
     identities: dict[str, Identity | None] = {}
     complete = record is not None  # every file is as recorded (so far)
     for cand in candidates:
+        path = cand.path
         try:
-            st = None if cand.refused or explicit_other(cand) else os.stat(cand.full)
+            st = None if cand.refused or (cand.explicit and explicit_other(cand)) else stat(cand.full)
         except OSError:
             st = None
         if st is None:  # refused by the walk, it cannot be stat'ed, or it must be told from its content
             files.append(read_one(cand, max_bytes)[0])
             complete = complete and bool(cand.refused)  # a refusal is the walk's, the same every time
             continue
-        ident = identity(st)
-        settled = max(st.st_mtime_ns, st.st_ctime_ns) + FileStats.RACY_NS <= taken
-        identities[cand.path] = ident if settled else None
-        entry = recorded.get(cand.path)
+        ident = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
+        identities[path] = ident if st.st_mtime_ns <= settled_before and st.st_ctime_ns <= settled_before else None
+        entry = recorded.get(path)
         if entry is not None and entry[0] == ident:
             blob = entry[1]
-            files.append(SourceFile(cand.path, None, error=blob[1:]) if blob.startswith(UNREADABLE) else
-                         SourceFile(cand.path, None, blob=blob, full=cand.full))
-            keys[cand.path] = entry[2]
+            files.append(SourceFile(path, None, blob=blob, full=cand.full) if blob[0] != UNREADABLE else
+                         SourceFile(path, None, error=blob[1:]))
+            keys[path] = entry[2]
             continue
         f = read_one(cand, max_bytes, taken=st, seen=taken)[0]
         if f.data is not None:
             f.blob = blob_hash(f.data)
-            f.prev_blob = entry[1] if entry is not None and not entry[1].startswith(UNREADABLE) else None
+            f.prev_blob = entry[1] if entry is not None and entry[1][0] != UNREADABLE else None
         files.append(f)
     return TreeRead(files, keys, identities, complete and len(keys) == len(recorded) == len(identities))
 

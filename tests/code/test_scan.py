@@ -335,6 +335,30 @@ def test_a_file_written_just_before_the_scan_is_read_again(tmp_path, monkeypatch
     assert scan_paths([tmp_path], config).cached == 1 and reads == []
 
 
+def test_the_record_is_rewritten_only_when_it_saves_a_later_scan_some_reading(tmp_path, monkeypatch):
+    """A file edited seconds ago is recorded without its stat, so a record holding it spares no read: the old
+    record stays (it tells the file changed just as well) until the edit has settled."""
+    from auditor.code.cache import FileStats
+    from auditor.code.tree_record import TreeRecord
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    write(tmp_path, {"a.py": "import torch\nx = torch.load('x.pt')\n", "b.py": "print('b')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    scan_paths([tmp_path], config)
+    saves: list[int] = []
+    real = TreeRecord.save
+    monkeypatch.setattr(TreeRecord, "save", lambda self, *a: saves.append(len(self.files)) or real(self, *a))
+    monkeypatch.setattr(FileStats, "RACY_NS", 10**18)  # every file is racy: just written
+    (tmp_path / "b.py").write_text("print('b', 2)\n")
+    assert rules_at(scan_paths([tmp_path], config)) == [("a.py", 2, "RA170")] and saves == []
+    reads = _reads(monkeypatch)
+    assert rules_at(scan_paths([tmp_path], config)) == [("a.py", 2, "RA170")]
+    assert reads == ["b.py"]  # the edited file, against the old record (a.py is on it, unchanged)
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    scan_paths([tmp_path], config)
+    assert saves == [2]
+
+
 def test_a_new_deleted_or_renamed_file_is_a_changed_tree(tmp_path, monkeypatch):
     from auditor.code.cache import FileStats
 
