@@ -102,6 +102,16 @@ def read_facts(root: Path, skip_dirs: frozenset[str]) -> ProjectFacts:
     return facts_from(files)
 
 
+def packaging_files_in(folder: Path) -> list[tuple[str, str]]:
+    """The packaging files of this folder itself (not of its subfolders), as facts_from takes them."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [(name, str(folder / name)) for name in names
+            if is_packaging_file(name) and name != "__init__.py" and os.path.isfile(folder / name)]
+
+
 def facts_from(files: list[tuple[str, str]]) -> ProjectFacts:
     """The facts declared by these packaging files ((path relative to the root, where to read it), plain files
     only): files in hidden folders or deeper than _MAX_DEPTH folders do not count."""

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, Candidate, discover
-from auditor.code.facts import ProjectFacts, facts_from, read_facts
+from auditor.code.facts import ProjectFacts, facts_from, is_packaging_file, packaging_files_in, read_facts
+from auditor.code.imported_files import imported_files, in_a_project
 from auditor.code.sources import SourceFile, read_candidates
 from auditor.code.tree_record import TreeRecord, read_tree, record_of
 from auditor.config import Config
@@ -237,22 +238,34 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
     covers = _covers(paths, config.root)
     if config.root.is_dir() and inside and not covers:
         wanted = {c.path for c in candidates}
-        context = {c.path: c for c in discover([config.root], config.root, config, packaging)}
-        context.update({c.path: c for c in candidates})
-        candidates = [context[p] for p in sorted(context)]
-        covers = True
+        if in_a_project(config):
+            context = {c.path: c for c in discover([config.root], config.root, config, packaging)}
+            context.update({c.path: c for c in candidates})
+            candidates = [context[p] for p in sorted(context)]
+            covers = True
+        else:  # the folder may be a home or /tmp: its tree is not the program's, what the files import is
+            candidates = sorted([*candidates, *imported_files(candidates, config.root)], key=lambda c: c.path)
+            packaging = [(c.path, str(c.full)) for c in candidates if is_packaging_file(c.path.rsplit("/", 1)[-1])]
+            packaging += packaging_files_in(config.root)
+            return _only(*_scan_read(candidates, config, use_cache, jobs, keep_index, facts_from(packaging)), wanted)
     facts = facts_from(packaging) if covers and config.root.is_dir() else None
     if use_cache and facts is not None:
         result, files = _scan_tree(candidates, config, facts, jobs, keep_index)
         return result if wanted is None else _only(result, files, wanted)
+    result, files = _scan_read(candidates, config, use_cache, jobs, keep_index, facts)
+    return result if wanted is None else _only(result, files, wanted)
+
+
+def _scan_read(candidates: list[Candidate], config: Config, use_cache: bool, jobs: int | None, keep_index: bool,
+               facts: ProjectFacts | None) -> tuple[ScanResult, list[SourceFile]]:
+    """Files read through the stat cache (not a whole-tree scan), then scanned."""
     stats = FileStats(config.cache_dir / "code") if use_cache else None
     try:
         files = read_candidates(candidates, config, stats)
     finally:
         if stats is not None:
             stats.close()
-    result = scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index, facts=facts)
-    return result if wanted is None else _only(result, files, wanted)
+    return scan_files(files, config, use_cache=use_cache, jobs=jobs, keep_index=keep_index, facts=facts), files
 
 
 def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts, jobs: int | None,

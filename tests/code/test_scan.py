@@ -478,3 +478,79 @@ def test_the_stat_cache_answers_only_the_paths_asked(tmp_path):
     known = stats.known(["/p/a.py", "/p/c.py", "/p/z.py"])
     stats.close()
     assert known == {"/p/a.py": ("sig-a", "blob-a", 1), "/p/c.py": ("sig-c", "blob-c", 1)}
+
+
+# -- a file named outside any project: its imports are its context, not its folder's tree ----------------
+
+LOOSE = {
+    "train.py": """
+        import numpy as np
+        import torch
+        from helpers import prepare
+        from pkg.sub import mod
+
+
+        def main():
+            prepare(0)
+            model = torch.nn.Linear(2, 2)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            for _ in range(mod.VALUE):
+                loss = model(torch.randn(1, 2)).sum() + float(np.random.rand())
+                loss.backward()
+                opt.step()
+
+
+        if __name__ == "__main__":
+            main()
+        """,
+    "helpers.py": """
+        import random
+        import numpy as np
+        import torch
+
+
+        def prepare(s):
+            random.seed(s)
+            np.random.seed(s)
+            torch.manual_seed(s)
+        """,
+    "pkg/__init__.py": "",
+    "pkg/sub/__init__.py": "from . import mod\n",
+    "pkg/sub/mod.py": "from .. import sub\nVALUE = 1\n",
+    "downloads/other_project/train.py": "import torch\nstate = torch.load('x.pt')\n",
+}
+
+
+def _read_paths(monkeypatch) -> list[str]:
+    from auditor.code import sources
+
+    seen: list[str] = []
+    real = sources.read_one
+    monkeypatch.setattr(sources, "read_one", lambda cand, *a, **k: seen.append(cand.path) or real(cand, *a, **k))
+    return seen
+
+
+def test_a_file_outside_any_project_is_scanned_with_what_it_imports_only(tmp_path, monkeypatch):
+    """No configuration, no repository: the folder may be a home or /tmp. Its helpers, found as Python would
+    find them, count (train.py is seeded); the rest of the folder's tree is not read."""
+    folder = tmp_path / "scratch"
+    write(folder, LOOSE)
+    config = load_config(folder / "train.py")
+    assert config.source is None and config.root == folder.resolve()
+    reads = _read_paths(monkeypatch)
+    result = scan_paths([folder / "train.py"], config, use_cache=False)
+    assert sorted(reads) == ["helpers.py", "pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/mod.py", "train.py"]
+    assert [f.rule for f in result.findings if f.rule in ("RA110", "RA111")] == []
+    assert result.files == 1
+    # the same folder as a repository: the whole tree is its context again
+    (folder / ".git").mkdir()
+    reads.clear()
+    scan_paths([folder / "train.py"], load_config(folder / "train.py"), use_cache=False)
+    assert "downloads/other_project/train.py" in reads
+
+
+def test_without_its_helper_the_loose_file_is_unseeded(tmp_path):
+    folder = tmp_path / "scratch"
+    write(folder, {**LOOSE, "helpers.py": "def prepare(s):\n    pass\n"})
+    result = scan_paths([folder / "train.py"], load_config(folder / "train.py"), use_cache=False)
+    assert "RA110" in {f.rule for f in result.findings}
