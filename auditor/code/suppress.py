@@ -12,6 +12,7 @@ import re
 import tokenize
 from dataclasses import dataclass
 
+from auditor.code.top_level import COMMENT_OR_STRING, nesting_strings
 from auditor.config import Config
 from auditor.findings import Finding, code_location
 
@@ -40,37 +41,47 @@ def has_suppressions(source: str) -> bool:
 
 
 def parse_suppressions(source: str) -> list[Suppression]:
-    """Suppressions in real comments (tokenize: a marker inside a string literal does not count)."""
+    """Suppressions in real comments (a marker inside a string literal does not count)."""
     if not has_suppressions(source):
         return []
+    comments = _marked_comments(source)
+    lines = source.split("\n")
     out = []
-    pending: list[tuple[int, int, str, tuple[str, ...]]] = []  # standalone comments waiting for their line
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        return []
-    lines = source.splitlines()
-    for tok in tokens:
-        if tok.type == tokenize.COMMENT:
-            match = MARKER.search(tok.string)
-            if not match:
-                continue
-            rules = tuple(r.strip() for r in match.group(1).split(",") if r.strip())
-            line, col = tok.start
-            text = " ".join(tok.string.split())
-            standalone = not lines[line - 1][:col].strip()
-            if standalone:
-                pending.append((line, col, text, rules))
-            else:
-                out.append(Suppression(line, line, col, rules, text))
-        elif pending and tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT,
-                                          tokenize.DEDENT, tokenize.ENDMARKER):
-            for comment_line, col, text, rules in pending:
-                out.append(Suppression(tok.start[0], comment_line, col, rules, text))
-            pending = []
-    for comment_line, col, text, rules in pending:  # at the end of the file: covers nothing but itself
-        out.append(Suppression(comment_line, comment_line, col, rules, text))
+    for line, col, comment in comments:
+        match = MARKER.search(comment)
+        rules = tuple(r.strip() for r in match.group(1).split(",") if r.strip())
+        text = " ".join(comment.split())
+        covered = _next_code_line(lines, line) if not lines[line - 1][:col].strip() else line
+        out.append(Suppression(covered, line, col, rules, text))
     return out
+
+
+def _marked_comments(source: str) -> list[tuple[int, int, str]]:
+    """(line, column, text) of every comment holding a marker. Comments are told from strings by one regular
+    expression (top_level.COMMENT_OR_STRING), or by the tokenizer where that cannot follow the strings."""
+    if nesting_strings(source):
+        try:
+            tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+            return [(*tok.start, tok.string) for tok in tokens if tok.type == tokenize.COMMENT and
+                    MARKER.search(tok.string)]
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            return []
+    out = []
+    for match in COMMENT_OR_STRING.finditer(source):
+        start = match.start()
+        if source[start] == "#" and MARKER.search(match.group()):
+            line_start = source.rfind("\n", 0, start) + 1
+            out.append((source.count("\n", 0, start) + 1, start - line_start, match.group().rstrip("\r")))
+    return out
+
+
+def _next_code_line(lines: list[str], line: int) -> int:
+    """The line a comment standing alone on `line` covers: the next one holding code (itself at the end)."""
+    for number in range(line + 1, len(lines) + 1):
+        text = lines[number - 1].strip()
+        if text and not text.startswith("#"):
+            return number
+    return line
 
 
 def apply_suppressions(findings: list[Finding], suppressions: dict[str, list[Suppression]], config: Config) -> list[Finding]:

@@ -120,6 +120,51 @@ def test_suppressions_used_unused_and_unknown(tmp_path):
     ]
 
 
+TRICKY_SUPPRESSIONS = '''import torch
+doc = """
+# audit: ignore[RA170] inside a docstring: not a comment
+"""
+x = f"{1}# audit: ignore[RA170] inside an f-string"
+y = torch.load("y.pt",  # audit: ignore[RA170] inside brackets
+    # audit: ignore[RA101] standing alone inside brackets
+    map_location="cpu")
+
+    # audit: ignore[RA170] alone, then a blank line and a comment
+
+# plain comment
+z = torch.load("z.pt")
+w = 1  # audit:ignore[ RA170 , ra110 ]   spaced   out
+# audit: ignore[RA170] at the end: covers its own line
+'''
+
+
+def _tokenized_suppressions(source: str) -> list[list]:
+    """What the tokenizer says: every comment token with a marker, standing alone or not."""
+    import io
+    import tokenize
+
+    from auditor.code.suppress import MARKER
+
+    return [[*tok.start, tok.string] for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT and MARKER.search(tok.string)]
+
+
+def test_suppression_comments_are_told_from_strings_and_cover_the_next_line_of_code():
+    from auditor.code.suppress import parse_suppressions
+
+    for source in (TRICKY_SUPPRESSIONS, TRICKY_SUPPRESSIONS.replace("\n", "\r\n")):
+        found = parse_suppressions(source)
+        assert [[s.comment_line, s.col] for s in found] == [t[:2] for t in _tokenized_suppressions(source)]
+        assert [(s.line, s.comment_line, s.rules) for s in found] == [
+            (6, 6, ("RA170",)),
+            (8, 7, ("RA101",)),  # alone inside the call's brackets: the next line holding code
+            (13, 10, ("RA170",)),  # past a blank line and a plain comment
+            (14, 14, ("RA170", "ra110")),
+            (15, 15, ("RA170",)),  # nothing after it
+        ]
+        assert found[3].text == "# audit:ignore[ RA170 , ra110 ] spaced out"
+
+
 def test_selection_and_per_path_ignores_from_pyproject(tmp_path):
     hazard = "import torch\nstate = torch.load('x.pt', weights_only=False)\ntry:\n    evaluate(m)\nexcept Exception:\n    pass\n"
     write(tmp_path, {
