@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -27,13 +28,13 @@ def in_a_project(config) -> bool:
     return any((folder / ".git").exists() for folder in (root, *root.parents))
 
 
-def imported_files(named: list[Candidate], root: Path) -> list[Candidate]:
+def imported_files(named: list[Candidate], root: Path, max_bytes: int) -> list[Candidate]:
     """The .py files under `root` that the named files import, directly or through each other."""
     seen: dict[str, Candidate] = {c.path: c for c in named}
     todo = [c for c in named if not c.refused]
     while todo and len(seen) < MAX_FILES:
         cand = todo.pop()
-        for full in _imports_of(Path(cand.full), root):
+        for full in _imports_of(Path(cand.full), root, max_bytes):
             shown = display_path(full, root)
             if shown not in seen:
                 seen[shown] = Candidate(shown, str(full), False)
@@ -41,8 +42,11 @@ def imported_files(named: list[Candidate], root: Path) -> list[Candidate]:
     return [c for path, c in sorted(seen.items()) if path not in {n.path for n in named}]
 
 
-def _imports_of(path: Path, root: Path) -> list[Path]:
+def _imports_of(path: Path, root: Path, max_bytes: int) -> list[Path]:
     try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:  # a FIFO would block the read
+            return []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(path.read_bytes(), str(path))

@@ -244,7 +244,8 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
             candidates = [context[p] for p in sorted(context)]
             covers = True
         else:  # the folder may be a home or /tmp: its tree is not the program's, what the files import is
-            candidates = sorted([*candidates, *imported_files(candidates, config.root)], key=lambda c: c.path)
+            imported = imported_files(candidates, config.root, config.scan.max_file_bytes)
+            candidates = sorted([*candidates, *imported], key=lambda c: c.path)
             packaging = [(c.path, str(c.full)) for c in candidates if is_packaging_file(c.path.rsplit("/", 1)[-1])]
             packaging += packaging_files_in(config.root)
             return _only(*_scan_read(candidates, config, use_cache, jobs, keep_index, facts_from(packaging)), wanted)

@@ -38,10 +38,14 @@ class TreeRecord:
         key = cls.key(cache, root)
         data = cache.get_many([key]).get(key)
         try:
-            return cls({path: (tuple(ident) if ident else None, blob, k) for path, (ident, blob, k)
-                        in data["files"].items()}, data["project"])
+            files = {path: (tuple(ident) if ident else None, blob, k) for path, (ident, blob, k)
+                     in data["files"].items()}
+            record = cls(files, data["project"])
         except (TypeError, KeyError, ValueError):
             return None
+        well_formed = isinstance(record.project, str) and all(
+            isinstance(blob, str) and blob and isinstance(k, str) for _, blob, k in files.values())
+        return record if well_formed else None
 
     def save(self, cache: ResultCache, root: Path) -> None:
         cache.put_many({self.key(cache, root): {"files": self.files, "project": self.project}})

@@ -599,3 +599,36 @@ def test_without_its_helper_the_loose_file_is_unseeded(tmp_path):
     write(folder, {**LOOSE, "helpers.py": "def prepare(s):\n    pass\n"})
     result = scan_paths([folder / "train.py"], load_config(folder / "train.py"), use_cache=False)
     assert "RA110" in {f.rule for f in result.findings}
+
+
+def test_a_tree_record_of_the_wrong_shape_is_a_miss_never_a_crash(tmp_path, monkeypatch):
+    import marshal
+    import sqlite3
+
+    from auditor.code.cache import FileStats
+    from auditor.code.facts import read_facts
+    from auditor.code.scan import result_cache
+    from auditor.code.tree_record import TreeRecord
+
+    monkeypatch.setattr(FileStats, "RACY_NS", 0)
+    write(tmp_path, {"a.py": "import torch\nx = torch.load('x.pt')\n"})
+    config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
+    first = scan_paths([tmp_path], config)
+    cache = result_cache(config, read_facts(tmp_path, frozenset()))
+    key = TreeRecord.key(cache, config.root)
+    cache.close()
+    db = sqlite3.connect(str(next((tmp_path / ".cache" / "code").glob("results-v*.sqlite"))))
+    for bad in ({"files": {"a.py": (None, 7, "k")}, "project": "p"}, {"files": {"a.py": (1, 2)}}, [1, 2], "x"):
+        db.execute("UPDATE results SET value = ? WHERE key = ?", (marshal.dumps(bad), key))
+        db.commit()
+        assert [f.to_json() for f in scan_paths([tmp_path], config).findings] == [f.to_json() for f in first.findings]
+    db.close()
+
+
+def test_an_import_of_a_fifo_outside_any_project_is_not_followed(tmp_path):
+    """A named pipe read would block the scan for good: only regular files are followed."""
+    folder = tmp_path / "scratch"
+    write(folder, {"train.py": "import helper\nimport torch\nx = torch.load('x.pt')\n"})
+    os.mkfifo(folder / "helper.py")
+    result = scan_paths([folder / "train.py"], load_config(folder / "train.py"), use_cache=False)
+    assert rules_at(result) == [("train.py", 3, "RA170")]
