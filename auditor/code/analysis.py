@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import NamedTuple, Protocol
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from auditor.code.discover import UNLISTABLE
 from auditor.code.facts import ProjectFacts

@@ -17,9 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, Candidate, discover
@@ -112,7 +110,8 @@ def _edits_without_effect(files: list[SourceFile], config: Config, cache: Result
     nothing it reports (a comment appended, a blank line at the end): the previous scan's findings, without
     loading every file's cached result. None: scan.
 
-    The previous tree is this one with each changed file's previous content (the stat cache knows it). When
+    The previous tree is this one with each changed file's previous content (`prev_blob`: from the tree
+    record, or the stat cache). When
     its scan is on record and every changed file's new result (analysis.reuse_previous, no parse when its
     code lines stand where they were) has the same findings, suppressions and summary as before, nothing the
     project rules or the suppressions read has changed either. The new results are kept in `edited` for the
@@ -146,9 +145,10 @@ def _edits_without_effect(files: list[SourceFile], config: Config, cache: Result
         summaries.close()
 
     cache.put_many(split_summaries({keys[f.path]: edited[f.path] for f in changed}))
-    return ScanResult(findings=[Finding.from_json(x) for x in record["findings"]], files=len(files), lines=lines,
-                      parsed=sum(bool(edited[f.path].get("parsed")) for f in changed),
-                      cached=len(files) - len(changed) - record["unreadable"], unreadable=record["unreadable"])
+    result = _recorded_result({**record, "lines": lines}, len(files))
+    result.parsed = sum(bool(edited[f.path].get("parsed")) for f in changed)
+    result.cached = len(files) - len(changed) - record["unreadable"]
+    return result
 
 
 def _scan_uncached(files: list[SourceFile], config: Config, cache: ResultCache | None, keys: dict[str, str],
