@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from auditor.code.facts import is_packaging_file
+from auditor.code.facts import PYTHON_PACKAGING_FILES, is_packaging_file
 
 UNLISTABLE = "cannot list folder"  # the reason given for a folder whose files could not be looked at
 # Folders that never hold the project's own code.
@@ -105,7 +105,7 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
             elif name.endswith(".py") and not (excluded and excluded(prefix + name)):
                 refused = _link_out(entry.path, (top, root)) if linked else None
                 out.append(Candidate(prefix + name, entry.path, False, refused))
-                if packaging is not None and not linked and is_packaging_file(name):  # setup.py, __init__.py
+                if packaging is not None and not linked and name in PYTHON_PACKAGING_FILES:
                     packaging.append((prefix + name, entry.path))
             elif packaging is not None and not linked and is_packaging_file(name) and entry.is_file():
                 packaging.append((prefix + name, entry.path))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+PYTHON_PACKAGING_FILES = frozenset({"setup.py", "__init__.py"})  # those is_packaging_file takes among .py files
 _MAX_DEPTH = 6
 _MAX_BYTES = 1_000_000
 # `torch>=2.6`, "torch==2.7.0", 'torch~=2.6', `torch >= 2.6.0, <3`; not `torchvision`, not a comment.

@@ -234,7 +234,7 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
     packaging: list[tuple[str, str]] = []  # met by a walk of the whole root: the project's facts come from it
     candidates = discover([Path(p) for p in paths], config.root, config, packaging)
     wanted = None
-    inside = all(not os.path.isabs(c.path) for c in candidates)  # paths outside the root are not the project's
+    inside = not any(map(os.path.isabs, [c.path for c in candidates]))  # paths outside the root are not the project's
     covers = _covers(paths, config.root)
     if config.root.is_dir() and inside and not covers:
         wanted = {c.path for c in candidates}
@@ -283,9 +283,8 @@ def _scan_tree(candidates: list[Candidate], config: Config, facts: ProjectFacts,
                 return _recorded_result(hit, len(read.files)), read.files
         keys = dict(read.keys)
         result, project_key = _scan_with_cache(read.files, config, cache, jobs, keep_index, facts, keys)
-        new_record = record_of(read, keys, project_key)
-        if not any(f.raced for f in read.files) and new_record.improves_on(record):
-            new_record.save(cache, config.root)
+        if not any(f.raced for f in read.files) and read.worth_recording(record):
+            record_of(read, keys, project_key).save(cache, config.root)
         return result, read.files
     finally:
         cache.close()

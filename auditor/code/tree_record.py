@@ -50,14 +50,6 @@ class TreeRecord:
     def save(self, cache: ResultCache, root: Path) -> None:
         cache.put_many({self.key(cache, root): {"files": self.files, "project": self.project}})
 
-    def improves_on(self, old: TreeRecord | None) -> bool:
-        """Would a later scan read fewer files with this record than with `old`? (Writing a project's record
-        costs about as much as reading it: a file changed seconds ago, recorded without its stat, is not
-        worth it; the old record tells that file changed just as well.)"""
-        if old is None or self.files.keys() != old.files.keys():
-            return True
-        return any(entry[0] is not None and entry != old.files[path] for path, entry in self.files.items())
-
 
 @dataclass
 class TreeRead:
@@ -67,6 +59,14 @@ class TreeRead:
     keys: dict[str, str]  # result keys known from the record (unchanged files)
     identities: dict[str, Identity | None]  # path -> identity to record (None: racy or not stat'ed)
     unchanged: bool  # the tree is exactly the recorded one
+
+    def worth_recording(self, old: TreeRecord | None) -> bool:
+        """Would a later scan read fewer files with a record of this scan than with `old`? (Writing a
+        project's record costs about as much as reading it: a file changed seconds ago, recorded without its
+        stat, is not worth it; the old record tells that file changed just as well.)"""
+        if old is None or old.files.keys() != self.identities.keys():
+            return True
+        return any(ident is not None and path not in self.keys for path, ident in self.identities.items())
 
 
 def read_tree(candidates: list[Candidate], record: TreeRecord | None, max_bytes: int) -> TreeRead:

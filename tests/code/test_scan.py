@@ -632,3 +632,12 @@ def test_an_import_of_a_fifo_outside_any_project_is_not_followed(tmp_path):
     os.mkfifo(folder / "helper.py")
     result = scan_paths([folder / "train.py"], load_config(folder / "train.py"), use_cache=False)
     assert rules_at(result) == [("train.py", 3, "RA170")]
+
+
+def test_the_walk_collects_the_python_packaging_files_the_facts_read():
+    """discover picks the packaging files among .py files by name (PYTHON_PACKAGING_FILES): the same names
+    is_packaging_file takes."""
+    from auditor.code.facts import PYTHON_PACKAGING_FILES, is_packaging_file
+
+    names = ["__init__.py", "setup.py", "train.py", "conftest.py", "requirements.py", "pyproject.py", "setup.cfg.py"]
+    assert {n for n in names if is_packaging_file(n)} == set(PYTHON_PACKAGING_FILES)
