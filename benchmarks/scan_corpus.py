@@ -9,6 +9,7 @@ and prints wall and CPU seconds (CPU: the scan and its workers, unaffected by ot
 files/s, lines/s, the ratios, the load average, and the findings per rule (the findings go to
 ~/.cache/auditor-bench/findings.json for reading).
 
+The warm and one-file scans are each run --repeat times (default 5) and the median shown, with the range.
 The one-file change is timed twice: a comment appended (line numbers and the project index's summaries
 stay as they were) and a line inserted at the top (every position in the file shifts, so its summary
 changes; the project rules' findings are reused only if no program reaches that module, else the index is
@@ -16,7 +17,8 @@ rebuilt over the cached summary heads). The audit runs keep Python's bytecode ca
 is removed from their environment (timing.installed_env), as an installed package has its .pyc files.
 
 Options: --packages a,b  --jobs N  --semgrep PATH (default: semgrep on PATH, or the venv in the cache dir)
-         --victim PATH (corpus-relative file for the one-file scans)  --audit-only (skip ruff and semgrep).
+         --victim PATH (corpus-relative file for the one-file scans)  --audit-only (skip ruff and semgrep)
+         --repeat N (runs of each warm and one-file scan).
 """
 
 from __future__ import annotations
@@ -124,6 +126,16 @@ def rate(files: int, lines: int, run: Timed) -> str:
     return f"{run.figures()}  {files / run.wall:9.0f} files/s  {lines / run.wall:11.0f} lines/s"
 
 
+def median(runs: list[Timed]) -> Timed:
+    """The run of median wall time (a shared 2-core machine varies by a few hundredths of a second)."""
+    return sorted(runs, key=lambda r: r.wall)[len(runs) // 2]
+
+
+def spread(runs: list[Timed]) -> str:
+    walls = sorted(r.wall for r in runs)
+    return f"(median of {len(runs)}: {walls[0]:.2f}-{walls[-1]:.2f} s)"
+
+
 def find_semgrep(given: str | None) -> str | None:
     for candidate in (given, shutil.which("semgrep"), str(BENCH / "semgrep-venv" / "bin" / "semgrep")):
         if candidate and Path(candidate).exists():
@@ -138,6 +150,7 @@ def main() -> None:
     parser.add_argument("--semgrep", default=None)
     parser.add_argument("--victim", default=VICTIM, help="the file edited for the one-file scans (corpus-relative)")
     parser.add_argument("--audit-only", action="store_true", help="time only audit scan (no ruff, no semgrep)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each warm and one-file scan (the median is shown)")
     args = parser.parse_args()
     corpus = unpack(download(args.packages.split(",")))
     files, lines = corpus_size(corpus)
@@ -148,27 +161,37 @@ def main() -> None:
     results: dict[str, Timed] = {}
     results["audit cold"], report = audit(corpus, cache, work / "cold.json", args.jobs)
     print(f"audit scan, cold    {rate(files, lines, results['audit cold'])}", flush=True)
-    results["audit warm"], warm = audit(corpus, cache, work / "warm.json", args.jobs)
-    print(f"audit scan, warm    {rate(files, lines, results['audit warm'])}", flush=True)
-    assert warm == report, "a warm scan must report exactly what the cold one did"
+    warm_runs = []
+    for _ in range(args.repeat):
+        run, warm = audit(corpus, cache, work / "warm.json", args.jobs)
+        assert warm == report, "a warm scan must report exactly what the cold one did"
+        warm_runs.append(run)
+    results["audit warm"] = median(warm_runs)
+    print(f"audit scan, warm    {rate(files, lines, results['audit warm'])}  {spread(warm_runs)}", flush=True)
     victim = corpus / args.victim
     if not victim.is_file():
         victim = sorted(corpus.rglob("*.py"))[0]
     original = victim.read_bytes()
+    one_runs, shift_runs = [], []
     try:
-        victim.write_bytes(original + b"\n# touched by the benchmark\n")
-        results["audit one-file"], one = audit(corpus, cache, work / "one.json", args.jobs)
+        for n in range(args.repeat):  # each edit new to the cache; the victim put back (and scanned) between
+            victim.write_bytes(original + b"\n# touched by the benchmark %d\n" % n)
+            run, one = audit(corpus, cache, work / "one.json", args.jobs)
+            assert one == report, "a comment after the code changes no finding"
+            one_runs.append(run)
+            victim.write_bytes(original)
+            audit(corpus, cache, work / "back.json", args.jobs)
+        for n in range(args.repeat):
+            victim.write_bytes(b"# a line inserted by the benchmark %d\n" % n + original)
+            shift_runs.append(audit(corpus, cache, work / "shift.json", args.jobs)[0])
+            victim.write_bytes(original)
+            audit(corpus, cache, work / "back.json", args.jobs)
     finally:
         victim.write_bytes(original)
-    assert one == report, "a comment after the code changes no finding"
-    print(f"audit scan, 1 file  {rate(files, lines, results['audit one-file'])}  ({victim.relative_to(corpus)})",
-          flush=True)
-    try:
-        victim.write_bytes(b"# a line inserted by the benchmark\n" + original)
-        results["audit one-file shift"], _ = audit(corpus, cache, work / "shift.json", args.jobs)
-    finally:
-        victim.write_bytes(original)
-    print(f"  lines shifted     {rate(files, lines, results['audit one-file shift'])}", flush=True)
+    results["audit one-file"], results["audit one-file shift"] = median(one_runs), median(shift_runs)
+    print(f"audit scan, 1 file  {rate(files, lines, results['audit one-file'])}  {spread(one_runs)}  "
+          f"({victim.relative_to(corpus)})", flush=True)
+    print(f"  lines shifted     {rate(files, lines, results['audit one-file shift'])}  {spread(shift_runs)}", flush=True)
     tiny = work / "tiny.py"
     tiny.write_text("print('hello')\n")
     startup = timed([sys.executable, "-m", "auditor", "scan", str(tiny), "--no-cache"],
