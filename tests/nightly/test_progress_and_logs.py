@@ -39,8 +39,21 @@ def test_progress_bar_draws_on_a_terminal(terminal, monkeypatch):
     with Progress("runs", 4, stream=stream) as bar:
         for _ in range(4):
             bar.advance()
-    shown = os.read(leader, 4096).decode()
+    shown = _drain(leader)
     assert "runs" in shown and "4/4" in shown and "#" * 30 in shown
+
+
+def _drain(leader: int) -> str:
+    """All the terminal has been sent: one read may return only the first of the writes."""
+    import select
+
+    out = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        chunk = os.read(leader, 4096)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode()
 
 
 def test_progress_is_quiet_in_ci_and_when_not_a_terminal(terminal, monkeypatch):
