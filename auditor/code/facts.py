@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
-PYTHON_PACKAGING_FILES = frozenset({"setup.py", "__init__.py"})  # those is_packaging_file takes among .py files
+PYTHON_PACKAGING_FILES = frozenset({"setup.py", "__init__.py"})  # the packaging files a walk of .py files meets
 _MAX_DEPTH = 6
 _MAX_BYTES = 1_000_000
 # `torch>=2.6`, "torch==2.7.0", 'torch~=2.6', `torch >= 2.6.0, <3`; not `torchvision`, not a comment.
@@ -71,8 +71,8 @@ class ProjectFacts:
 
 def is_packaging_file(name: str) -> bool:
     """A file that may say which torch the project accepts (an `__init__.py` only near the root counts)."""
-    return name in PACKAGING_FILES or (name.startswith("requirements") and name.endswith(".txt")) or \
-        name == "__init__.py"
+    return name in PACKAGING_FILES or name in PYTHON_PACKAGING_FILES or \
+        (name.startswith("requirements") and name.endswith(".txt"))
 
 
 def read_facts(root: Path, skip_dirs: frozenset[str]) -> ProjectFacts:

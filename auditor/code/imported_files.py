@@ -39,7 +39,7 @@ def imported_files(named: list[Candidate], root: Path, max_bytes: int) -> list[C
             if shown not in seen:
                 seen[shown] = Candidate(shown, str(full), False)
                 todo.append(seen[shown])
-    return [c for path, c in sorted(seen.items()) if path not in {n.path for n in named}]
+    return [c for path, c in sorted(seen.items()) if c not in named]
 
 
 def _imports_of(path: Path, root: Path, max_bytes: int) -> list[Path]:

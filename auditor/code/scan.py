@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.code.cache import FileStats, ResultCache, blob_hash
 from auditor.code.discover import SKIP_DIRS, Candidate, discover
-from auditor.code.facts import ProjectFacts, facts_from, is_packaging_file, packaging_files_in, read_facts
+from auditor.code.facts import ProjectFacts, facts_from, packaging_files_in, read_facts
 from auditor.code.imported_files import imported_files, in_a_project
 from auditor.code.sources import SourceFile, read_candidates
 from auditor.code.tree_record import TreeRecord, read_tree, record_of
@@ -246,8 +246,8 @@ def scan_paths(paths: list[Path], config: Config, *, use_cache: bool = True, job
         else:  # the folder may be a home or /tmp: its tree is not the program's, what the files import is
             imported = imported_files(candidates, config.root, config.scan.max_file_bytes)
             candidates = sorted([*candidates, *imported], key=lambda c: c.path)
-            packaging = [(c.path, str(c.full)) for c in candidates if is_packaging_file(c.path.rsplit("/", 1)[-1])]
-            packaging += packaging_files_in(config.root)
+            # facts_from keeps the packaging files among them (an __init__.py, a setup.py)
+            packaging = [(c.path, str(c.full)) for c in candidates] + packaging_files_in(config.root)
             return _only(*_scan_read(candidates, config, use_cache, jobs, keep_index, facts_from(packaging)), wanted)
     facts = facts_from(packaging) if covers and config.root.is_dir() else None
     if use_cache and facts is not None:

@@ -82,7 +82,7 @@ def read_tree(candidates: list[Candidate], record: TreeRecord | None, max_bytes:
     for cand in candidates:
         path = cand.path
         try:
-            st = None if cand.refused or (cand.explicit and explicit_other(cand)) else stat(cand.full)
+            st = None if cand.refused or explicit_other(cand) else stat(cand.full)
         except OSError:
             st = None
         if st is None:  # refused by the walk, it cannot be stat'ed, or it must be told from its content
