@@ -61,7 +61,7 @@ class FileAnalyzer:
         self.config = config
         self.facts = facts or ProjectFacts()
         selected = code_rules(config)
-        self.module_rules = [r for r in selected if isinstance(r, ModuleRule)]
+        self.module_rules = [(r, r.needs(config)) for r in selected if isinstance(r, ModuleRule)]
         from auditor.code.rule_base import ProjectRule
 
         # Summaries feed only the project rules: none selected, no index (and far fewer parses).
@@ -78,8 +78,8 @@ class FileAnalyzer:
             return self.unreadable(path, *problem)
         result = _base_result(source)
         result["indexing"] = self.indexing
-        rules = [r for r in self.module_rules
-                 if self.config.is_selected(r.id, path) and r.needs(self.config).text_allows(source)]
+        rules = [(r, needs) for r, needs in self.module_rules
+                 if self.config.is_selected(r.id, path) and needs.text_allows(source)]
         want_summary = self._wants_summary(source)
         # One parse, Python's own: it tells a broken file from a clean one, feeds the summary and every
         # module rule. Files no rule can match and that the index does not need are never parsed.
@@ -101,7 +101,7 @@ class FileAnalyzer:
         if not (rules or want_summary):
             return result
         ctx = module_context(path, source, module, self.config, self.facts)
-        rules = [r for r in rules if r.needs(self.config).tree_allows(ctx)]
+        rules = [r for r, needs in rules if needs.tree_allows(ctx)]
         if not rules and not want_summary:
             return result
         result["parsed"] = True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from auditor.code.analysis import code_rules, summary_key
-from auditor.code.index import LazySummary, ModuleSummary
+from auditor.code.index import LazySummary, ModuleSummary, summary_head
 from auditor.code.project_index import ProjectIndex
 from auditor.code.cache import ResultCache
 from auditor.config import Config
@@ -112,8 +112,13 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
     if not any(res.get("indexing") for res in per_file.values()) and not project_rules(config, cache):
         return []
     with_summary = sorted(p for p, res in per_file.items() if res.get("summary") is not None or res.get("summary_key"))
-    if cache is None or keep_index:
+    if keep_index:
         return _eager_project_findings(result, per_file, with_summary, config, cache)
+    if cache is None and all(per_file[p].get("summary") is not None for p in with_summary):
+        # every summary was just made, with its head: bodies are read only where followed
+        modules = [LazySummary(per_file[p].get("head") or summary_head(per_file[p]["summary"]),
+                               _held(per_file[p]["summary"])) for p in with_summary]
+        return _run_project_rules(modules, config, result, keep=False)
     state_key = cache.project_key([f"{p}\0{per_file[p]['summary_key']}" for p in with_summary], "index")
     hit = cache.get_many([state_key]).get(state_key)
     if hit is not None:
@@ -158,9 +163,13 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
     return out
 
 
+def _held(summary: dict):
+    return lambda: summary
+
+
 def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_summary: list[str], config: Config,
                             cache: ResultCache | None) -> list[Finding] | None:
-    """Every summary loaded up front (no cache, or the caller wants the index and its summaries)."""
+    """Every summary loaded up front (the caller wants the index and its summaries)."""
     missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
     loaded = cache.get_many(sorted(set(missing))) if cache is not None and missing else {}
     summaries = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
 from auditor.findings import Finding
@@ -32,12 +33,14 @@ class Needs:
     apis: frozenset[str] = frozenset()
     text: tuple[str, ...] = ()
 
+    @cached_property
+    def _tokens(self) -> tuple[str, ...]:
+        """The texts of which one must appear: `text`, then each API's last name (what any alias still names)."""
+        return tuple(dict.fromkeys([*self.text, *sorted(api.rsplit(".", 1)[-1] for api in self.apis)]))
+
     def text_allows(self, source: str) -> bool:
-        if not self.apis and not self.text:
-            return True
-        if any(token in source for token in self.text):
-            return True
-        return any(api.rsplit(".", 1)[-1] in source for api in self.apis)
+        tokens = self._tokens
+        return not tokens or any(token in source for token in tokens)
 
     def tree_allows(self, ctx: "ModuleContext") -> bool:
         if not self.apis or any(token in ctx.source for token in self.text):

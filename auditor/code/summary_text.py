@@ -5,8 +5,8 @@ summary (analysis.code_layout) needs none of the summary's machinery."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-# Tokens whose absence means a file can neither start a program nor do anything the index tracks.
 # Tokens whose absence means a file can neither start a program nor do anything the index tracks.
 _RELEVANT = re.compile(
     r"seed|random|rand|cudnn|determinis|quant|mxfp|nvfp|load|pretrained|wandb|mlflow|SummaryWriter|"
@@ -15,10 +15,13 @@ _RELEVANT = re.compile(
 )
 
 
+# Each is asked of one source several times (by the analysis, its layout, the summary): the last answer is kept.
+@lru_cache(maxsize=1)
 def needs_summary(source: str) -> bool:
     return _RELEVANT.search(source) is not None
 
 
+@lru_cache(maxsize=1)
 def mentions_optim(source: str) -> bool:
     return "optim" in source.lower()
 

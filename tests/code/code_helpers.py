@@ -23,5 +23,5 @@ def scan_example(example, folder: Path, config: Config | None = None):
     folder.mkdir(parents=True, exist_ok=True)
     files = write_example(example, folder)
     config = config or Config(root=folder)
-    result = scan_paths([folder], config, use_cache=False, jobs=1)
+    result = scan_paths([folder], config, use_cache=False, jobs=1, keep_index=True)
     return files, result
