@@ -212,15 +212,32 @@ def code_layout(source: str) -> Layout:
         in_string.update(range(line, last + 1))
         line, pos = last, end
     bare.append(text[copied:])
-    code_lines = [raw if i in in_string else raw.rstrip() for i, raw in enumerate("".join(bare).split("\n"))]
-    kept = [i for i, code in enumerate(code_lines) if i in in_string or code]
-    skeleton = "\n".join(code_lines[i] for i in kept)
-    prefix = "\n".join(text.split("\n")[:kept[-1] + 1]) if kept else ""
+    raw_lines = "".join(bare).split("\n")
+    code_lines = list(map(str.rstrip, raw_lines))
+    for i in in_string:  # a string's lines are kept whole, trailing spaces included
+        code_lines[i] = raw_lines[i]
+    skeleton = "\n".join([code for i, code in enumerate(code_lines) if code or i in in_string] if in_string
+                         else filter(None, code_lines))
+    prefix = _code_prefix(text, code_lines, in_string)
     lines = None if nesting_strings(text) else "\n".join(code_lines) + "\0" + whole_text_facts(source)
 
     def digest(part: str) -> str:
         return hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()
     return Layout(digest(skeleton), digest(prefix), None if lines is None else digest(lines))
+
+
+def _code_prefix(text: str, code_lines: list[str], in_string: set[int]) -> str:
+    """The text up to the end of its last line holding code ("" when none). The lines after it are few (blank
+    and comment lines), so they are counted off from the end."""
+    last = len(code_lines) - 1
+    while last >= 0 and not code_lines[last] and last not in in_string:
+        last -= 1
+    if last < 0:
+        return ""
+    end = len(text)
+    for _ in range(len(code_lines) - 1 - last):
+        end = text.rfind("\n", 0, end)
+    return text[:end]
 
 
 def reuse_previous(prev: dict, path: str, data: bytes, config: Config,
