@@ -11,6 +11,10 @@ directly or through same-module functions) is reached under a condition: the enc
 - every validation is excluded on the last iteration: RA101 (error), at the condition that excludes it;
 - the validations together can miss it (a periodic `step % freq == 0` schedule): RA102 (warning);
 - a validation after the loop (or after the call of the function that holds it) covers the last step.
+
+A name the function binds once to an integer (`num_epochs = 20`, or a module's `MAX_STEPS = 601` it does not
+rebind) counts as that number in bounds and schedules; a validation after the loop in a branch a constant rules
+out (`if do_test:` with `do_test = False`) covers nothing (constants.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from auditor.code.constants import dead_spans, literal_constants
 from auditor.code.node_index import NodeIndex
 from auditor.code.rule_base import ModuleRule, Needs
 from auditor.code.syntax import last_name, walk_local
@@ -74,17 +79,19 @@ class Behaviour:
     as evaluation); and, by line, where the module trains and evaluates."""
     functions: dict[str, list[ast.AST]]
     configured: frozenset[str]
+    module: ast.Module
     trains: set[str] = field(default_factory=set)
     evaluates: set[str] = field(default_factory=set)
     train_lines: list[int] = field(default_factory=list)
     eval_lines: list[int] = field(default_factory=list)
+    _constants: dict[ast.AST, dict] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scopes: NodeIndex, configured: Iterable[str]) -> Behaviour:
         functions: dict[str, list[ast.AST]] = {}
         for scope in scopes.functions:
             functions.setdefault(scope.name, []).append(scope)
-        found = cls(functions, frozenset(name.rsplit(".", 1)[-1] for name in configured))
+        found = cls(functions, frozenset(name.rsplit(".", 1)[-1] for name in configured), scopes.tree)
         found._fixpoint(scopes)
         return found
 
@@ -132,6 +139,13 @@ class Behaviour:
                                                                    and self._named_eval(name)):
                 return True
         return False
+
+    def constants(self, scope: ast.AST) -> dict[str, int | bool | None]:
+        """The names that hold one literal wherever `scope` reads them (constants.py)."""
+        found = self._constants.get(scope)
+        if found is None:
+            found = self._constants[scope] = literal_constants(scope, self.module)
+        return found
 
     def trains_call(self, call: ast.Call) -> bool:
         return self._trains_directly(call) or local_callee(call) in self.trains
@@ -246,6 +260,7 @@ class Loop:
     exits: list[Exit]
     aliases: dict[str, tuple[ast.AST, int]]  # name -> (expression, line) assigned in the body
     training_lines: list[int]
+    constants: dict[str, int | bool | None]  # of the function holding the loop: a bound or a period may be one
 
     def scenarios(self) -> list[dict]:
         """Each way the last iteration can come: counter -> (value, exit). Several ends give several."""
@@ -344,7 +359,7 @@ def _exit_value(test: ast.AST, counters: set[str], aliases: dict) -> tuple[str, 
     return None
 
 
-def analyse_loop(loop: ast.AST, behaviour: Behaviour) -> Loop:
+def analyse_loop(loop: ast.AST, behaviour: Behaviour, scope: ast.AST) -> Loop:
     targets = _for_targets(loop) if isinstance(loop, ast.For) else {}
     increments: dict[str, list[tuple[int, int]]] = {}
     aliases: dict[str, tuple[ast.AST, int]] = {}
@@ -383,26 +398,29 @@ def analyse_loop(loop: ast.AST, behaviour: Behaviour) -> Loop:
     if isinstance(loop, ast.For) and targets and (_range_last(loop.iter) is not None
                                                   or not any(e.counter in increments for e in exits)):
         exits.insert(0, Exit(None, None, 0, loop))
-    return Loop(loop, {k: v for k, v in targets.items()}, increments, exits, aliases, sorted(training))
+    return Loop(loop, {k: v for k, v in targets.items()}, increments, exits, aliases, sorted(training),
+                behaviour.constants(scope))
 
 
 def _value_at(loop: Loop, counter: str, line: int, scenario: dict) -> Linear | None:
     """The counter's value at `line` in the iteration where the validation (at `scenario["_site"]`) last runs
     before the loop ends this way: the last iteration, or the one before when the site is after the exit."""
     end: Exit | None = scenario.get("_exit")
+    steps = loop.increments.get(counter, [])
     if end is not None and end.counter == counter:
         site = scenario.get("_site")
         previous = bool(end.line) and site is not None and site > end.line
-        if counter in loop.targets:
+        if counter in loop.targets and not steps:
             return _add(end.value, {"": -1}) if previous else end.value
-        steps = loop.increments.get(counter, [])
+        if counter in loop.targets:  # `for it, batch in enumerate(...)` that also counts `it += 1` before its break
+            return None if previous else _add(end.value, {"": -sum(a for ln, a in steps if line < ln < end.line)})
         if end.line == 0:  # tested at the top: the increments after `line` happened before the test
             return _add(end.value, {"": -sum(a for ln, a in steps if ln > line)})
         if line <= end.line and not previous:
             return _add(end.value, {"": -sum(a for ln, a in steps if line < ln < end.line)})
         return _add(end.value, {"": -sum(a for ln, a in steps if ln > line or ln < end.line)})
-    if counter in loop.targets and (end is None or end.counter is None):
-        return loop.targets[counter]
+    if counter in loop.targets and (end is None or end.counter is None):  # set each iteration, then moved on
+        return _add(loop.targets[counter], {"": sum(a for ln, a in steps if ln < line)})
     return None
 
 
@@ -474,7 +492,18 @@ def _substitute(form: Linear, cond: Cond, scenario: dict, depth: int = 0) -> tup
         else:
             known = True
             out = _add(out, {k: v * coefficient for k, v in value.items()})
-    return out, known
+    return _with_constants(out, cond), known
+
+
+def _with_constants(form: Linear, cond: Cond) -> Linear:
+    """The form with the names that hold one integer in the loop's function (`num_epochs = 20`) replaced by it."""
+    constants = cond.loops[0].constants if cond.loops else {}
+    out: Linear = {}
+    for atom, coefficient in form.items():
+        value = constants.get(atom)
+        known = type(value) is int
+        out = _add(out, {"": coefficient * value} if known else {atom: coefficient})
+    return out
 
 
 def _compare(node: ast.Compare, cond: Cond, scenario: dict):
@@ -510,7 +539,7 @@ def _periodic(modulo: ast.BinOp, cond: Cond, scenario: dict, node: ast.Compare):
     other = _linear(node.comparators[0] if node.left is modulo else node.left)
     if left is not None and right is not None and other is not None:
         value, _ = _substitute(left, cond, scenario)
-        v, k, o = _constant(value), _constant(right), _constant(other)
+        v, k, o = _constant(value), _constant(_with_constants(right, cond)), _constant(_with_constants(other, cond))
         if v is not None and k and o is not None:
             holds = (v % k == o) if isinstance(node.ops[0], ast.Eq) else (v % k != o) \
                 if isinstance(node.ops[0], ast.NotEq) else None
@@ -658,13 +687,14 @@ class Problem:
 class _Walker:
     """Collects the validation sites of one outermost training loop, with the conditions that reach them."""
 
-    def __init__(self, behaviour: Behaviour):
+    def __init__(self, behaviour: Behaviour, scope: ast.AST):
         self.behaviour = behaviour
+        self.scope = scope
         self.sites: list[Site] = []
         self.loops: dict[int, Loop] = {}
 
     def loop(self, node: ast.AST, conditions: tuple, loops: tuple) -> None:
-        record = analyse_loop(node, self.behaviour)
+        record = analyse_loop(node, self.behaviour, self.scope)
         self.loops[id(node)] = record
         self.block(node.body, conditions, loops + (record,))
 
@@ -789,8 +819,15 @@ def _validates_after(scope: ast.AST, loop: ast.AST, behaviour: Behaviour, scopes
 
 
 def _evaluates_after(scope: ast.AST, line: int, behaviour: Behaviour, scopes: NodeIndex) -> bool:
-    return any(c.lineno > line and behaviour.evaluates_call(c) for c in scopes.owned[scope].calls) or any(
-        loop.lineno > line and _over_held_out(loop) and not behaviour.trains_node(loop) for loop in scopes.owned[scope].loops)
+    """A validation after `line` in `scope`, outside the branches its constants rule out (`if do_test:` with
+    `do_test = False`)."""
+    owned = scopes.owned[scope]
+    later = [c for c in owned.calls if c.lineno > line and behaviour.evaluates_call(c)] + [
+        loop for loop in owned.loops if loop.lineno > line and _over_held_out(loop) and not behaviour.trains_node(loop)]
+    if not later:
+        return False
+    dead = dead_spans(scope, behaviour.constants(scope))
+    return any(not any(first <= node.lineno <= last for first, last in dead) for node in later)
 
 
 def final_step_problems(ctx, configured: Iterable[str]) -> list[Problem]:
@@ -853,7 +890,7 @@ def _trains_anywhere(calls: list[ast.Call]) -> bool:
 
 
 def _loop_problems(scope, outer, behaviour: Behaviour, scopes: NodeIndex) -> list[Problem]:
-    walker = _Walker(behaviour)
+    walker = _Walker(behaviour, scope)
     walker.loop(outer, (), ())
     if not walker.sites:
         return []
@@ -895,7 +932,7 @@ def _emptied(scopes: NodeIndex, behaviour: Behaviour, candidates: set[int]) -> I
             ifs = [s for s in _loop_statements(loop) if id(s) in candidates]
             if not ifs:
                 continue
-            record = analyse_loop(loop, behaviour)
+            record = analyse_loop(loop, behaviour, scope)
             if fed is None:
                 fed = _fed_by_validation(scopes.owned[scope].assigns, behaviour)
             for stmt in ifs:

@@ -212,8 +212,49 @@ def fit(model, opt, data, max_steps, every):
         if step % every == 0 and step < max_steps:  # expect: RA101
             validate(model)
 ''',
+        # 20 epochs validated every third one: epoch 19 is not (the count is bound once, to a literal)
+        '''
+def main(model, opt, loader):
+    num_epochs = 20
+    for epoch in range(num_epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if (epoch + 1) % 3 != 0:
+            continue  # expect: RA101
+        model.eval()
+''',
+        # litgpt's tutorial loop with one step more: it breaks after iteration 601, which 300 does not divide
+        '''
+MAX_STEPS = 602
+
+def train(fabric, model, optimizer, train_dataloader, val_dataloader):
+    for iter_num, batch in enumerate(train_dataloader):
+        fabric.backward(model(batch))
+        optimizer.step()
+        if iter_num % 300 == 0 or iter_num == 0:  # expect: RA101
+            validate(model, val_dataloader)
+        iter_num += 1
+        if iter_num >= MAX_STEPS:
+            break
+''',
     ]
     good = [
+        # litgpt's tutorial loop: the enumerate counter is moved on before its break, so the last iteration is
+        # 600, which the schedule validates
+        '''
+MAX_STEPS = 601
+
+def train(fabric, model, optimizer, train_dataloader, val_dataloader):
+    for iter_num, batch in enumerate(train_dataloader):
+        fabric.backward(model(batch))
+        optimizer.step()
+        if iter_num % 300 == 0 or iter_num == 0:
+            validate(model, val_dataloader)
+        iter_num += 1
+        if iter_num >= MAX_STEPS:
+            break
+''',
         # verl's real loop: the last step is validated, then the loop returns
         '''
 class RayPPOTrainer:

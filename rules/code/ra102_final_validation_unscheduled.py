@@ -105,8 +105,47 @@ def fit(model, opt, steps, every, batches):
         if step % every == 0:  # expect: RA102
             print(held_out_loss(model, batches))
 ''',
+        # the evaluation after the loop sits behind a switch that is always off: it never runs
+        '''
+def main(model, opt, loader, test_loader, args):
+    do_test = False
+    for epoch in range(args.epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if epoch % args.eval_every == 0:  # expect: RA102
+            evaluate(model)
+    if do_test:
+        evaluate(model, test_loader)
+''',
     ]
     good = [
+        # 20 epochs validated every other one: the last (epoch 19) is among them, names bound once to a literal
+        '''
+EVAL_EVERY = 2
+
+def main(model, opt, loader):
+    num_epochs = 20
+    for epoch in range(num_epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if (epoch + 1) % EVAL_EVERY != 0:
+            continue
+        model.eval()
+''',
+        # the evaluation after the loop is switched by a parameter: the program can run it
+        '''
+def main(model, opt, loader, epochs, eval_every, do_test=False):
+    for epoch in range(epochs):
+        for batch in loader:
+            model(batch).backward()
+            opt.step()
+        if epoch % eval_every == 0:
+            evaluate(model)
+    if do_test:
+        evaluate(model)
+''',
         # verl's real schedule
         '''
 class RayPPOTrainer:
