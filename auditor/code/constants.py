@@ -1,9 +1,10 @@
 """Names that hold one literal wherever a function reads them, and the branches such a name rules out.
 
 `num_epochs = 20` bound once in `main()`, and nowhere else, is 20 wherever `main` reads it; so is a module's
-`DO_TEST = False` in a function that binds no `DO_TEST` of its own, when no `global DO_TEST` rebinds it. Any
-other binding of the name (a parameter, a second assignment, a loop or `with` target, an import, an augmented
-assignment, a walrus, a `del`, a def) makes it unknown. The final-step analysis reads loop bounds and
+`DO_TEST = False` in a function that binds no `DO_TEST` of its own (nor does any def around it), when no
+`global DO_TEST` or `from x import *` can rebind it. Any other binding of the name (a parameter, a second
+assignment, a loop or `with` target, an import, an augmented assignment, a walrus, a `del`, a def, a
+`nonlocal` in a nested def) makes it unknown. The final-step analysis reads loop bounds and
 schedules through these, and leaves out validations that sit in a branch a constant never takes.
 """
 
@@ -18,18 +19,29 @@ _LITERAL_TYPES = (int, bool, type(None))  # bool is an int: a bound or a switch
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def literal_constants(scope: ast.AST, module: ast.Module) -> dict[str, int | bool | None]:
-    """name -> the literal it always holds in `scope` (a def, or the module itself)."""
+def literal_constants(scope: ast.AST, module: ast.Module, enclosing: tuple[ast.AST, ...] = ()) -> dict:
+    """name -> the literal (int, bool, None) it always holds in `scope` (a def, or the module itself).
+    `enclosing`: the defs around a nested def, innermost first: their names hide the module's."""
+    found: dict[str, int | bool | None] = {}
+    hidden: set[str] = set()
+    for where in (scope, *enclosing, module) if scope is not module else (module,):
+        own, bound = _own(where, module)
+        found.update((name, value) for name, value in own.items() if name not in hidden)
+        hidden |= bound | set(own)
+    return found
+
+
+def _own(scope: ast.AST, module: ast.Module) -> tuple[dict[str, int | bool | None], set[str]]:
+    """The scope's own constants, and every other name it binds (parameters included)."""
     own, bound = _bindings(scope)
     if scope is module:
-        return {name: value for name, value in own.items() if name not in _declared_global(module)}
-    if isinstance(scope, _FUNCTIONS):
-        args = scope.args
-        bound |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
-    found = {name: value for name, value in own.items() if name not in bound}
-    outer = literal_constants(module, module)
-    found.update((name, value) for name, value in outer.items() if name not in bound and name not in own)
-    return found
+        if "*" in bound:  # `from x import *` may rebind any of them
+            return {}, bound | set(own)
+        rebound = _declared_global(module)
+        return {name: value for name, value in own.items() if name not in rebound}, bound | rebound
+    args = scope.args
+    bound |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    return {name: value for name, value in own.items() if name not in bound}, bound
 
 
 def dead_spans(scope: ast.AST, constants: dict[str, int | bool | None]) -> list[tuple[int, int]]:

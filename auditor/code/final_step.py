@@ -144,7 +144,11 @@ class Behaviour:
         """The names that hold one literal wherever `scope` reads them (constants.py)."""
         found = self._constants.get(scope)
         if found is None:
-            found = self._constants[scope] = literal_constants(scope, self.module)
+            around = [] if scope is self.module else [
+                d for defs in self.functions.values() for d in defs
+                if d is not scope and d.lineno <= scope.lineno and (d.end_lineno or 0) >= (scope.end_lineno or 0)]
+            around.sort(key=lambda d: d.lineno, reverse=True)  # innermost first
+            found = self._constants[scope] = literal_constants(scope, self.module, tuple(around))
         return found
 
     def trains_call(self, call: ast.Call) -> bool:

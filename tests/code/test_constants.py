@@ -99,3 +99,27 @@ def main(flag):
     main = tree.body[0]
     spans = dead_spans(main, literal_constants(main, tree))
     assert sorted(spans) == [(6, 6), (10, 10), (14, 14)]
+
+
+def test_a_nested_def_reads_its_enclosing_functions_names_before_the_modules():
+    source = '''
+N = 5
+STEPS = 7
+
+def outer(N):
+    every = 3
+    def train():
+        return N, every, STEPS
+    return train
+'''
+    tree = ast.parse(source)
+    outer = tree.body[2]
+    train = outer.body[1]
+    found = literal_constants(train, tree, (outer,))
+    assert "N" not in found  # outer's parameter, not the module's 5
+    assert found["every"] == 3 and found["STEPS"] == 7
+
+
+def test_a_star_import_may_rebind_every_module_name():
+    tree = ast.parse("EPOCHS = 10\nfrom settings import *\n\ndef main():\n    return EPOCHS\n")
+    assert literal_constants(tree.body[2], tree) == {}
