@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from functools import lru_cache
 
 from auditor.code.syntax import walk_local
 
@@ -31,6 +32,7 @@ def literal_constants(scope: ast.AST, module: ast.Module, enclosing: tuple[ast.A
     return found
 
 
+@lru_cache(maxsize=8)  # the module's own, asked once per function with a training loop
 def _own(scope: ast.AST, module: ast.Module) -> tuple[dict[str, int | bool | None], set[str]]:
     """The scope's own constants, and every other name it binds (parameters included)."""
     own, bound = _bindings(scope)
@@ -40,7 +42,7 @@ def _own(scope: ast.AST, module: ast.Module) -> tuple[dict[str, int | bool | Non
         rebound = _declared_global(module)
         return {name: value for name, value in own.items() if name not in rebound}, bound | rebound
     args = scope.args
-    bound |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    bound = bound | {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
     return {name: value for name, value in own.items() if name not in bound}, bound
 
 

@@ -264,7 +264,8 @@ class Loop:
     exits: list[Exit]
     aliases: dict[str, tuple[ast.AST, int]]  # name -> (expression, line) assigned in the body
     training_lines: list[int]
-    constants: dict[str, int | bool | None]  # of the function holding the loop: a bound or a period may be one
+    scope: ast.AST  # the function (or module) holding the loop: a bound or a period may be one of its constants
+    behaviour: Behaviour
 
     def scenarios(self) -> list[dict]:
         """Each way the last iteration can come: counter -> (value, exit). Several ends give several."""
@@ -402,8 +403,8 @@ def analyse_loop(loop: ast.AST, behaviour: Behaviour, scope: ast.AST) -> Loop:
     if isinstance(loop, ast.For) and targets and (_range_last(loop.iter) is not None
                                                   or not any(e.counter in increments for e in exits)):
         exits.insert(0, Exit(None, None, 0, loop))
-    return Loop(loop, {k: v for k, v in targets.items()}, increments, exits, aliases, sorted(training),
-                behaviour.constants(scope))
+    return Loop(loop, {k: v for k, v in targets.items()}, increments, exits, aliases, sorted(training), scope,
+                behaviour)
 
 
 def _value_at(loop: Loop, counter: str, line: int, scenario: dict) -> Linear | None:
@@ -501,7 +502,10 @@ def _substitute(form: Linear, cond: Cond, scenario: dict, depth: int = 0) -> tup
 
 def _with_constants(form: Linear, cond: Cond) -> Linear:
     """The form with the names that hold one integer in the loop's function (`num_epochs = 20`) replaced by it."""
-    constants = cond.loops[0].constants if cond.loops else {}
+    if not cond.loops or not any(atom.isidentifier() for atom in form):  # `args.epochs`, `len(loader)`: no name
+        return form
+    loop = cond.loops[0]
+    constants = loop.behaviour.constants(loop.scope)
     out: Linear = {}
     for atom, coefficient in form.items():
         value = constants.get(atom)
