@@ -275,6 +275,29 @@ def test_cached_rescan_after_a_cross_file_change_equals_a_cold_scan(tmp_path):
     assert [f.to_json() for f in again.findings] == [f.to_json() for f in first.findings]
 
 
+def test_without_a_cache_the_index_loads_only_the_bodies_it_follows(tmp_path, monkeypatch):
+    from auditor.code.index import LazySummary, ModuleSummary
+
+    write(tmp_path, SEEDED_PROJECT)
+    write(tmp_path, {"unrelated.py": "import random\n\n\ndef noise():\n    return random.random()\n"})
+    (tmp_path / "utils/seed.py").write_text("import random\n\n\ndef set_everything(s):\n    random.seed(s)\n")
+    loaded = []
+    body = LazySummary.functions
+
+    def counted(self):
+        if self._functions is None:
+            loaded.append(self.path)
+        return body.fget(self)
+    monkeypatch.setattr(LazySummary, "functions", property(counted))
+    config = Config(root=tmp_path)
+    lazy = scan_paths([tmp_path], config, use_cache=False)
+    eager = scan_paths([tmp_path], config, use_cache=False, keep_index=True)
+    assert [f.to_json() for f in lazy.findings] == [f.to_json() for f in eager.findings]
+    assert _seed_findings(lazy) != []  # the helper in the other file was followed
+    assert "unrelated.py" not in loaded and "utils/seed.py" in loaded
+    assert all(isinstance(s, ModuleSummary) for s in eager.summaries.values()) and lazy.summaries == {}
+
+
 def test_an_edit_that_leaves_every_summary_unchanged_does_not_rebuild_the_index(tmp_path):
     write(tmp_path, SEEDED_PROJECT)
     config = Config(root=tmp_path, cache_dir_setting=str(tmp_path / ".cache"))
