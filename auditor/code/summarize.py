@@ -828,8 +828,11 @@ def _optimized_arguments(call: ast.Call, signatures, found) -> set[str]:
     return {_dotted(v) for p, v in given.items() if p in wanted and _dotted(v)}
 
 
-_OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?$",
-                                re.IGNORECASE)
+# `create_optimizer_v2`, and factories of an optimizer with something else (`create_optimizer_and_scheduler`,
+# nanotron's `init_optimizer_and_grad_accumulator`)
+_OPTIMIZER_FACTORY = re.compile(r"^_*(create|build|make|get|setup|init|configure)_?\w*optim(izer|iser)?s?(_v\d+)?"
+                                r"(_and_\w+)?$", re.IGNORECASE)
+_MODEL_KEYWORDS = ("model", "models", "module", "net", "network")
 _NOT_A_MODEL = ("optim", "param", "group", "cfg", "conf", "arg", "opt", "device", "step", "lr")
 
 
@@ -846,7 +849,9 @@ def _optimizer_call(call: ast.Call, resolver: Resolver) -> str:
 
 def _model_refs(call: ast.Call, how: str) -> set[str]:
     refs = set()
-    for given in call.args if how == "builds" else ():  # create_optimizer(model, ...), build_optimizer(cfg, model)
+    # create_optimizer(model, ...), build_optimizer(cfg, model), init_optimizer(model=self.model)
+    named = [k.value for k in call.keywords if k.arg in _MODEL_KEYWORDS]
+    for given in [*call.args, *named] if how == "builds" else ():
         name = _dotted(given) if isinstance(given, (ast.Name, ast.Attribute)) else None
         if name and not any(w in name.lower() for w in _NOT_A_MODEL):
             refs.add(name)

@@ -18,7 +18,9 @@ class FinalValidationSkipped(FinalStepRule):
         "run looks complete and nobody notices the missing step. The training loop is found by what it does "
         "(backward passes, optimizer steps), its last iteration from its `range`, its `while` condition or the "
         "test of its `break`; a condition or a `continue` that excludes that iteration is reported whatever "
-        "the variables are called."
+        "the variables are called. A name bound once to a number in the function or the module "
+        "(`num_epochs = 20`) counts as that number, so a schedule that certainly skips the last epoch is "
+        "reported here."
     )
     incident = ("verl-skipped-validation-bf16-eval.md, Bug #1: `if is_last_step: val_metrics = {}` in "
                 "ray_trainer.py; six experiments (64 GPU-hours) reported step 20 of 29 as final")

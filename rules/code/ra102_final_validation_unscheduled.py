@@ -17,7 +17,10 @@ class FinalValidationUnscheduled(FinalStepRule):
         "With 29 steps and test_freq=20, `if step % test_freq == 0` validates at step 20 and never at 29: the "
         "last logged score is nine steps old and gets reported as final. Add `or is_last_step` to the "
         "condition, or validate once after the loop. A condition around the optimizer step (gradient "
-        "accumulation) is not a schedule; a condition that always excludes the last step is RA101."
+        "accumulation) is not a schedule; a condition that always excludes the last step is RA101. A schedule "
+        "whose step count and period are constants (`num_epochs = 20`, `EVAL_EVERY = 2`) is worked out, not "
+        "reported; an evaluation after the loop counts unless a constant switches it off (`if do_test:` with "
+        "`do_test = False`)."
     )
     incident = ("verl-skipped-validation-bf16-eval.md: test_freq=20 with 29 steps; the fix suggested there is "
                 "`is_last_step or step % test_freq == 0`")

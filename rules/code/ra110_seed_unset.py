@@ -200,8 +200,77 @@ class SeedUnset(ProjectRule):
                 return torch.optim.SGD(model.parameters(), lr=cfg.lr)
             """,
         },
+        # nanotron: the trainer's __init__ builds the model through an opaque factory and hands it to a
+        # project helper that makes the optimizer (`init_optimizer_and_grad_accumulator(model=self.model)`)
+        {
+            "run_train.py": """
+            from trainer import Trainer
+
+            if __name__ == "__main__":  # expect: RA110
+                trainer = Trainer("config.yaml")
+                trainer.train()
+            """,
+            "trainer.py": """
+            import torch
+            from modelzoo import build
+            from helpers import init_optimizer_and_grad_accumulator
+
+            class Trainer:
+                def __init__(self, config_file):
+                    self.config_file = config_file
+                    self.model = self.init_model()
+                    self.optimizer, self.accumulator = init_optimizer_and_grad_accumulator(model=self.model, lr=0.1)
+
+                def init_model(self):
+                    return build(self.config_file)
+
+                def train(self):
+                    for _ in range(10):
+                        self.model(torch.ones(2, 4)).sum().backward()
+                        self.optimizer.step()
+            """,
+            "helpers.py": """
+            import torch
+
+            def init_optimizer_and_grad_accumulator(model, lr):
+                return torch.optim.SGD(model.parameters(), lr=lr), None
+            """,
+        },
     ]
     good = [
+        # the same trainer, seeded before it builds anything
+        {
+            "run_train.py": """
+            from trainer import Trainer
+
+            if __name__ == "__main__":
+                trainer = Trainer("config.yaml", seed=0)
+                trainer.train()
+            """,
+            "trainer.py": """
+            import torch
+            from modelzoo import build
+            from helpers import init_optimizer_and_grad_accumulator
+
+            class Trainer:
+                def __init__(self, config_file, seed):
+                    torch.manual_seed(seed)
+                    self.config_file = config_file
+                    self.model = build(config_file)
+                    self.optimizer, self.accumulator = init_optimizer_and_grad_accumulator(model=self.model, lr=0.1)
+
+                def train(self):
+                    for _ in range(10):
+                        self.model(torch.ones(2, 4)).sum().backward()
+                        self.optimizer.step()
+            """,
+            "helpers.py": """
+            import torch
+
+            def init_optimizer_and_grad_accumulator(model, lr):
+                return torch.optim.SGD(model.parameters(), lr=lr), None
+            """,
+        },
         # the only draw sits under `if sample_pct < 1.0`, and the program passes sample_pct=1.0 (through a helper)
         {
             "dump.py": """
