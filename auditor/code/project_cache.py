@@ -112,10 +112,10 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
     if not any(res.get("indexing") for res in per_file.values()) and not project_rules(config, cache):
         return []
     with_summary = sorted(p for p, res in per_file.items() if res.get("summary") is not None or res.get("summary_key"))
-    if keep_index:
+    unheld = any(per_file[p].get("summary") is None for p in with_summary)
+    if keep_index or (cache is None and unheld):
         return _eager_project_findings(result, per_file, with_summary, config, cache)
-    if cache is None and all(per_file[p].get("summary") is not None for p in with_summary):
-        # every summary was just made, with its head: bodies are read only where followed
+    if cache is None:  # every summary was just made, with its head: bodies are read only where followed
         modules = [LazySummary(per_file[p].get("head") or summary_head(per_file[p]["summary"]),
                                _held(per_file[p]["summary"])) for p in with_summary]
         return _run_project_rules(modules, config, result, keep=False)
@@ -169,7 +169,7 @@ def _held(summary: dict):
 
 def _eager_project_findings(result: ScanResult, per_file: dict[str, dict], with_summary: list[str], config: Config,
                             cache: ResultCache | None) -> list[Finding] | None:
-    """Every summary loaded up front (the caller wants the index and its summaries)."""
+    """Every summary loaded up front (the caller wants the index and its summaries, or some are not at hand)."""
     missing = [per_file[p]["summary_key"] for p in with_summary if per_file[p].get("summary") is None]
     loaded = cache.get_many(sorted(set(missing))) if cache is not None and missing else {}
     summaries = []
