@@ -14,10 +14,11 @@ import ast
 from collections import Counter
 from functools import lru_cache
 
-from auditor.code.syntax import walk_local
+from auditor.code.syntax import parameter_names, walk_local
 
 _LITERAL_TYPES = (int, bool, type(None))  # bool is an int: a bound or a switch
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_NESTED = (*_FUNCTIONS, ast.ClassDef, ast.Lambda)  # scopes of their own: only a def's or class's name binds here
 
 
 def literal_constants(scope: ast.AST, module: ast.Module, enclosing: tuple[ast.AST, ...] = ()) -> dict:
@@ -41,8 +42,7 @@ def _own(scope: ast.AST, module: ast.Module) -> tuple[dict[str, int | bool | Non
             return {}, bound | set(own)
         rebound = _declared_global(module)
         return {name: value for name, value in own.items() if name not in rebound}, bound | rebound
-    args = scope.args
-    bound = bound | {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    bound = bound | set(parameter_names(scope))
     return {name: value for name, value in own.items() if name not in bound}, bound
 
 
@@ -74,7 +74,14 @@ def _bindings(scope: ast.AST) -> tuple[dict[str, int | bool | None], set[str]]:
     literal: dict[str, int | bool | None] = {}
     stores: Counter[str] = Counter()
     other: set[str] = set()
-    for node in walk_local(scope):
+    todo = [scope]
+    while todo:  # walk_local's walk, telling the defs and classes it does not enter by their names
+        node = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, _NESTED):
+                todo.append(child)
+            elif not isinstance(child, ast.Lambda):
+                other.add(child.name)
         kind = node.__class__
         if kind is ast.Name and not isinstance(node.ctx, ast.Load):
             stores[node.id] += 1
@@ -92,7 +99,6 @@ def _bindings(scope: ast.AST) -> tuple[dict[str, int | bool | None], set[str]]:
             other.add(node.name)
         elif kind is ast.MatchMapping and node.rest:
             other.add(node.rest)
-        other.update(child.name for child in ast.iter_child_nodes(node) if isinstance(child, (*_FUNCTIONS, ast.ClassDef)))
     if isinstance(scope, _FUNCTIONS):  # a nested def may rebind the function's names (`nonlocal`)
         other.update(name for node in ast.walk(scope) if isinstance(node, ast.Nonlocal) for name in node.names)
     other.update(name for name, count in stores.items() if count > 1)

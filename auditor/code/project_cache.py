@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from auditor.code.analysis import code_rules, summary_key
-from auditor.code.index import LazySummary, ModuleSummary, summary_head
+from auditor.code.index import LazySummary, ModuleSummary
 from auditor.code.project_index import ProjectIndex
 from auditor.code.cache import ResultCache
 from auditor.config import Config
@@ -116,8 +116,7 @@ def project_findings(result: ScanResult, per_file: dict[str, dict], config: Conf
     if keep_index or (cache is None and unheld):
         return _eager_project_findings(result, per_file, with_summary, config, cache)
     if cache is None:  # every summary was just made, with its head: bodies are read only where followed
-        modules = [LazySummary(per_file[p].get("head") or summary_head(per_file[p]["summary"]),
-                               _held(per_file[p]["summary"])) for p in with_summary]
+        modules = [LazySummary(per_file[p]["head"], _held(per_file[p]["summary"])) for p in with_summary]
         return _run_project_rules(modules, config, result, keep=False)
     state_key = cache.project_key([f"{p}\0{per_file[p]['summary_key']}" for p in with_summary], "index")
     hit = cache.get_many([state_key]).get(state_key)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 
+from auditor.code.syntax import parameter_names
+
 _ATTR, _ID = attrgetter("attr"), attrgetter("id")
 
 
@@ -108,11 +110,7 @@ class Resolver:
                 self._bind_plain(scope, stmt.name)
                 if scope is None and self.module_name:
                     self._module.setdefault(stmt.name, set()).add(f"{self.module_name}.{stmt.name}")
-                inner: tuple[dict[str, set[str]], set[str]] = ({}, set())
-                args = stmt.args
-                for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-                    if arg is not None:
-                        inner[0].setdefault(arg.arg, set())
+                inner: tuple[dict[str, set[str]], set[str]] = ({name: set() for name in parameter_names(stmt)}, set())
                 pending.append((stmt, *inner))
                 self._walk(stmt.body, inner, pending)
                 continue

@@ -39,6 +39,12 @@ def walk_local(node: ast.AST) -> Iterator[ast.AST]:
                 stack.append(child)
 
 
+def parameter_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """Every name a def's parameters bind, `*args` and `**kwargs` included."""
+    args = function.args
+    return [a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None]
+
+
 def calls_in(nodes) -> Iterator[ast.Call]:
     """Calls under these nodes (one node or a list of statements), in source order, not in nested defs."""
     found = [n for node in (nodes if isinstance(nodes, list) else [nodes]) for n in walk_local(node)
