@@ -42,6 +42,23 @@ def fingerprint(rule: str, location: LocationLike, anchor: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def evidence_identity(evidence: dict, identity: tuple[str, ...] = ()) -> str:
+    """What tells apart one rule's findings at one run or comparison, which have no line of code to tie to:
+    which evidence they carry, and the names in the `identity` keys the rule declares (a metric, the config
+    keys that differ). The values (p-values, counts, steps, the runs on each side) move with every new seed
+    or logged step while the finding stays the same one, so a comparison that gains a seed keeps its
+    findings' fingerprints and the nightly does not call them new."""
+    named = [[key, _names(evidence.get(key))] for key in identity]
+    return json.dumps([sorted(map(str, evidence)), named], sort_keys=True, default=str)
+
+
+def _names(value: Any) -> Any:
+    """A value's names: a mapping's keys, a list's items, sorted; anything else as it is."""
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return sorted(map(str, value))
+    return value
+
+
 @dataclass
 class Finding:
     rule: str
@@ -55,7 +72,7 @@ class Finding:
     def __post_init__(self) -> None:
         self.location = as_location(self.location)
         if not self.fingerprint:
-            evidence = json.dumps(self.evidence, sort_keys=True, default=str) if self.location.path is None else ""
+            evidence = evidence_identity(self.evidence) if self.location.path is None else ""
             self.fingerprint = fingerprint(self.rule, self.location, evidence)
 
     def sort_key(self) -> tuple:

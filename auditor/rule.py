@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
-from auditor.findings import SEVERITIES, Finding, fingerprint
-from auditor.locations import LocationLike
+from auditor.findings import SEVERITIES, Finding, evidence_identity, fingerprint
+from auditor.locations import LocationLike, as_location
 from auditor.scopes import SCOPES as _SCOPES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +36,9 @@ class Rule:
     # rules a source string or a {path: source} dict of a small project.
     bad: ClassVar[list] = []
     good: ClassVar[list] = []
+    # Findings at a run or comparison (no code line): the evidence keys whose names tell this rule's findings
+    # there apart, for their fingerprint (see findings.evidence_identity).
+    identity: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -55,6 +58,8 @@ class Rule:
     def finding(self, message: str, location: LocationLike, evidence: dict | None = None, *,
                 severity: str | None = None, anchor: str = "") -> Finding:
         """Build a finding of this rule. `anchor` is the code text the fingerprint is tied to."""
+        if not anchor and as_location(location).path is None:
+            anchor = evidence_identity(evidence or {}, self.identity)
         return Finding(
             rule=self.id,
             name=self.name,

@@ -85,6 +85,10 @@ def check_example(case: ExampleCase, folder: Path) -> None:
         assert not mine, f"{case}: flagged its good example: {[f.message for f in mine]}"
         return
     assert mine, f"{case}: did not flag its bad example; findings: {[f.to_json() for f in findings]}"
+    fingerprints = [f.fingerprint for f in mine]
+    assert len(set(fingerprints)) == len(fingerprints), \
+        f"{case}: two findings share a fingerprint (the nightly and SARIF would take them for one): " \
+        f"{[f.message for f in mine]}; for a run or comparison, declare the rule's `identity`"
     if case.rule.scope in MARKED_SCOPES:
         expected = expected_lines(case.example, rule_id)
         assert expected, f"{case}: a bad code example marks the lines it expects flagged with `# expect: {rule_id}`"

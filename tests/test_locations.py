@@ -18,7 +18,8 @@ class Kind:
     data: dict  # the contract's dict
     heading: str  # the text report's
     label: str  # display()
-    stamp: str  # the fingerprint of a sample finding there, from the dict-based code before the types
+    stamp: str  # the fingerprint of a sample finding there (code and files: as the dict-based code gave it; runs
+    # and groups: since only the names of their evidence count, see findings.evidence_identity)
 
 
 KINDS = [Kind(*row) for row in [
@@ -28,10 +29,10 @@ KINDS = [Kind(*row) for row in [
      "66c82e02739dd625b8ce134918d5ac1b"),
     (FileLocation("results/r/run.yaml"), {"path": "results/r/run.yaml"}, "results/r/run.yaml", "results/r/run.yaml",
      "24db21101af1312690016a73bc140b4b"),
-    (RunLocation("q201-s0"), {"run": "q201-s0"}, "run q201-s0", "run q201-s0", "4cab77b0134dd37dbd51d9e1f1b9ecd5"),
-    (RunPairLocation(("a", "b")), {"runs": ["a", "b"]}, "runs a vs b", "a vs b", "997a00f207841c9f075abe3964975604"),
+    (RunLocation("q201-s0"), {"run": "q201-s0"}, "run q201-s0", "run q201-s0", "ef3f5d046f11d7d3c69b58a3bad909fb"),
+    (RunPairLocation(("a", "b")), {"runs": ["a", "b"]}, "runs a vs b", "a vs b", "96e6d11c164b4847650ed9014c2333cf"),
     (GroupsLocation(("base", "treat")), {"groups": ["base", "treat"]}, "groups base vs treat", "base vs treat",
-     "1154399b9c2be316de202eb0351c3e88"),
+     "a915a5b32e0e10ce4f71d2e7002b0952"),
 ]]
 IDS = [type(k.typed).__name__ + "-" + "-".join(k.data) for k in KINDS]
 
@@ -113,3 +114,26 @@ def test_a_dict_location_from_a_plugin_is_read_at_the_boundary():
 def test_a_dict_of_no_known_shape_is_a_clear_error(data):
     with pytest.raises(ValueError, match="not a finding location"):
         Finding("RA999", "x", "info", "m", data)
+
+
+def test_a_run_or_comparison_finding_is_known_by_the_names_in_its_evidence_not_its_numbers():
+    from auditor.registry import rule_class
+
+    protocol = rule_class("RA304")()
+    where = GroupsLocation(("base", "treat"))
+
+    def finding(keys: dict, unset: bool = False, seeds: int = 3):
+        evidence = {"keys": {k: {"baseline": [f"base-s{i}" for i in range(seeds)], "treatment": v}
+                             for k, v in keys.items()}, "treatment_keys": None, "unset_vs_value": unset}
+        return protocol.finding("m", where, evidence).fingerprint
+
+    assert finding({"bsz": [16]}) == finding({"bsz": [48]}, seeds=5)  # values and member runs move
+    assert finding({"bsz": [16]}) != finding({"steps": [16]})  # another key differs: another finding
+    assert finding({"bsz": [16]}) != finding({"bsz": [16]}, unset=True)  # its other finding
+    plain = {"p_value": 0.2, "seeds": 3}
+    assert sample_at(where, plain) == sample_at(where, {"p_value": 0.01, "seeds": 9})
+    assert sample_at(where, plain) != sample_at(where, {"p_value": 0.2})  # other evidence: another finding
+
+
+def sample_at(location, evidence: dict) -> str:
+    return Finding("RA999", "x", "warning", "m", location, evidence).fingerprint

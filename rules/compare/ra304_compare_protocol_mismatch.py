@@ -18,6 +18,7 @@ class CompareProtocolMismatch(CompareRule):
     id = "RA304"
     name = "compare-protocol-mismatch"
     severity = "error"
+    identity = ("keys", "unset_vs_value")  # which config keys differ, and which of its two findings
     summary = "The config differs outside the keys the comparison means to vary (batch size, steps, length...)."
     rationale = (
         "A comparison varies one thing. When batch size, step cap or eval batches change too, the effect "
@@ -37,6 +38,10 @@ class CompareProtocolMismatch(CompareRule):
         {"baseline": _runs("base", 6), "treatment": _runs("fs10", 10, bsz=48), "metric": "val/acc"},
     ]
     bad += [
+        # the batch size differs (an error) and a flag is unset on one side (info): two findings
+        {"baseline": _runs("old2", 6), "treatment": [{**r, "config": {**r["config"], "grad_clip": 1.0}}
+                                                     for r in _runs("new2", 10, bsz=48)],
+         "metric": "val/acc", "treatment_keys": ["fs_layer_start"]},
         # a flag added after the baseline ran is unset there: reported at info, not an invalid comparison
         {"baseline": _runs("old", 6), "treatment": [{**r, "config": {**r["config"], "grad_clip": 1.0}}
                                                     for r in _runs("new", 10)],

@@ -11,6 +11,7 @@ class RunMetricNonfinite(RunRule):
     id = "RA240"
     name = "run-metric-nonfinite"
     severity = "warning"
+    identity = ("metric",)  # one finding per metric
     summary = "A metric went NaN/inf, or a loss-like metric exploded (its last value orders of magnitude above its start)."
     rationale = (
         "A NaN or a diverged loss means the run's numbers describe a broken optimisation, not the method; "
@@ -27,6 +28,9 @@ class RunMetricNonfinite(RunRule):
         {"id": "exploding", "seed": 0, "config": {"lr": 0.1},
          "metrics": {"cd/e_pos": [[1000, 2400.0], [2000, 2600.0], [3000, 9000.0], [4000, 120000.0], [4500, 841000.0]]}},
         {"id": "inf-value", "seed": 0, "config": {"lr": 0.1}, "metrics": {"val/acc": [[0, 0.1], [1, float("inf")]]}},
+        # two metrics gone: two findings, told apart by their metric
+        {"id": "both-nan", "seed": 0, "config": {"lr": 1.0},
+         "metrics": {"train/loss": [[0, 2.3], [1, float("nan")]], "val/loss": [[0, 2.4], [1, float("nan")]]}},
     ]
     good = [
         {"id": "decreasing", "seed": 0, "config": {"lr": 0.1},
