@@ -45,7 +45,8 @@ def condition_config(run: Run, config: Config) -> dict:
 def conditions(runs: list[Run], config: Config) -> dict[str, list[Run]]:
     """The conditions: each recorded group (native group, W&B group, MLflow experiment or parent, as the
     readers map them) as it is; runs without one grouped by `condition_config`, named by the values of the
-    keys in which those groups differ ("lr=0.001"; config-<hash> when that says nothing or is too long)."""
+    keys in which those groups differ and which it sets ("lr=0.001"; config-<hash> when that says nothing, is
+    too long or names another group too)."""
     out: dict[str, list[Run]] = {}
     ungrouped: dict[str, list[Run]] = {}
     for run in runs:
@@ -66,7 +67,10 @@ def _name_ungrouped(buckets: dict[str, list[Run]], taken: set[str]) -> dict[str,
     differing = [k for k in keys if len({show(c.get(k)) for c in configs.values()}) > 1]
     out: dict[str, list[Run]] = {}
     for text in sorted(buckets):
-        name = ",".join(f"{k}={show(configs[text].get(k))}" for k in differing)
+        # a key the group does not set is left out (unless nothing else names it): runs with a new flag,
+        # added later, leave the older groups' names as they were
+        named = [k for k in differing if k in configs[text]] or differing
+        name = ",".join(f"{k}={show(configs[text].get(k))}" for k in named)
         if not name or len(name) > _MAX_NAME or name in taken or name in out:
             name = "config-" + hashlib.sha256(text.encode()).hexdigest()[:8]
         out[name] = buckets[text]

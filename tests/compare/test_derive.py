@@ -64,3 +64,27 @@ def test_one_key_pairs_found_without_comparing_every_pair_are_the_pairwise_ones(
     one = derive_comparisons(runs, _config(**everything), [])
     pairwise = derive_comparisons(runs, _config(max_treatment_keys=2, **everything), [])
     assert one and [s.name for s in one] == [s.name for s in pairwise if len(s.treatment_keys) == 1]
+
+
+def test_ungrouped_runs_keep_their_names_when_newer_runs_add_a_flag():
+    from auditor.compare.groups import conditions
+    from auditor.runs.record import Run
+
+    def ungrouped(name: str, **config) -> list:
+        return [Run(id=f"{name}-s{seed}", folder=f"/r/{name}-s{seed}", seed=seed, config={**config, "seed": seed})
+                for seed in range(2)]
+
+    older = ungrouped("a", lr=3e-4) + ungrouped("b", lr=1e-3)
+    assert sorted(conditions(older, Config())) == ["lr=0.0003", "lr=0.001"]
+    newer = older + ungrouped("c", lr=1e-3, warmup=100)  # a flag the older runs never had
+    named = conditions(newer, Config())
+    assert sorted(named) == ["lr=0.0003", "lr=0.001", "lr=0.001,warmup=100"]
+    assert [r.id for r in named["lr=0.001"]] == ["b-s0", "b-s1"]
+    # runs that set nothing the others differ in are named by the keys they lack, and nothing is named twice
+    bare = conditions(ungrouped("d", lr=1.0) + ungrouped("e", lr=1.0, wd=0.1), Config())
+    assert sorted(bare) == ["wd=(unset)", "wd=0.1"]
+    # a new value of a key every group sets does rename them: that key now tells them apart
+    shared = ungrouped("a", lr=3e-4, wd=0.1) + ungrouped("b", lr=1e-3, wd=0.1)
+    assert sorted(conditions(shared, Config())) == ["lr=0.0003", "lr=0.001"]
+    assert sorted(conditions(shared + ungrouped("c", lr=1e-3, wd=0.2), Config())) == \
+        ["lr=0.0003,wd=0.1", "lr=0.001,wd=0.1", "lr=0.001,wd=0.2"]
