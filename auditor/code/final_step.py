@@ -252,8 +252,14 @@ class Exit:
     """One way the loop ends: a counter reaching a value (at a line), or the iteration running out."""
     counter: str | None
     value: Linear | None  # the counter's value where the end is tested
-    line: float  # where it is tested (0 for a `while` condition)
+    line: float  # where it is tested (0 for a `while` condition): a flag's assignment, `is_last = step >= n`
     node: ast.AST | None  # the break/return, or the loop
+
+    @property
+    def leaves(self) -> int:
+        """Where the loop is left (0: at the top): a validation after it never runs in the last iteration, one
+        between the test and the `break` does."""
+        return self.node.lineno if self.line else 0
 
 
 @dataclass
@@ -414,7 +420,7 @@ def _value_at(loop: Loop, counter: str, line: int, scenario: dict) -> Linear | N
     steps = loop.increments.get(counter, [])
     if end is not None and end.counter == counter:
         site = scenario.get("_site")
-        previous = bool(end.line) and site is not None and site > end.line
+        previous = bool(end.leaves) and site is not None and site > end.leaves
         if counter in loop.targets and not steps:
             return _add(end.value, {"": -1}) if previous else end.value
         if counter in loop.targets:  # `for it, batch in enumerate(...)` that also counts `it += 1` before its break
@@ -423,6 +429,8 @@ def _value_at(loop: Loop, counter: str, line: int, scenario: dict) -> Linear | N
             return _add(end.value, {"": -sum(a for ln, a in steps if ln > line)})
         if line <= end.line and not previous:
             return _add(end.value, {"": -sum(a for ln, a in steps if line < ln < end.line)})
+        if not previous:  # read after the flag was set, before the loop is left
+            return _add(end.value, {"": sum(a for ln, a in steps if end.line < ln < line)})
         return _add(end.value, {"": -sum(a for ln, a in steps if ln > line or ln < end.line)})
     if counter in loop.targets and (end is None or end.counter is None):  # set each iteration, then moved on
         return _add(loop.targets[counter], {"": sum(a for ln, a in steps if ln < line)})
@@ -759,8 +767,8 @@ def _site_formula(site: Site, scenario: dict, reach: bool = True):
     # a site after a counter's `break` in the scenario that ends there: not reached in the last iteration
     for loop in site.loops if reach else ():
         end: Exit | None = scenario.get(id(loop), {}).get("_exit")
-        if end is not None and end.line and site.node.lineno > end.line and \
-                any(ln < end.line for ln in loop.training_lines):
+        if end is not None and end.leaves and site.node.lineno > end.leaves and \
+                any(ln < end.leaves for ln in loop.training_lines):
             parts.append(NEVER)
     return ("and", parts)
 
@@ -787,7 +795,7 @@ def _cause(site: Site, scenarios: list[dict], kind: str) -> tuple[ast.AST, ast.A
         for loop in reversed(site.loops):
             for s in scenarios:
                 end = s.get(id(loop), {}).get("_exit")
-                if end is not None and end.line and site.node.lineno > end.line:
+                if end is not None and end.leaves and site.node.lineno > end.leaves:
                     return end.node, None
     return site.node, None
 
@@ -933,12 +941,13 @@ def _excluded_message(node: ast.AST) -> str:
 # -- emptied metrics ---------------------------------------------------------------------------------------------
 
 def _emptied(scopes: NodeIndex, behaviour: Behaviour, candidates: set[int]) -> Iterator[Problem]:
-    """`if <last step>: val_metrics = {}` (or `= None`, `.clear()`) inside any loop."""
+    """`if <last step>: val_metrics = {}` (or `= None`, `.clear()`) inside a loop that trains or validates (in
+    any other, `left_val = None` is no validation's result)."""
     for scope in scopes.owned:
         fed = None
         for loop in scopes.owned[scope].loops:
             ifs = [s for s in _loop_statements(loop) if id(s) in candidates]
-            if not ifs:
+            if not ifs or not (behaviour.trains_node(loop) or behaviour.evaluates_node(loop)):
                 continue
             record = analyse_loop(loop, behaviour, scope)
             if fed is None:

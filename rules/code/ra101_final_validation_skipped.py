@@ -17,8 +17,10 @@ class FinalValidationSkipped(FinalStepRule):
         "metrics), the last number in the log is an intermediate one, and it gets reported as final: the "
         "run looks complete and nobody notices the missing step. The training loop is found by what it does "
         "(backward passes, optimizer steps), its last iteration from its `range`, its `while` condition or the "
-        "test of its `break`; a condition or a `continue` that excludes that iteration is reported whatever "
-        "the variables are called. A name bound once to a number in the function or the module "
+        "test of its `break` (a flag like `is_last_step = step >= total` tested later leaves the loop where the "
+        "`break` or `return` is: a validation before that still runs); a condition or a `continue` that "
+        "excludes that iteration is reported whatever the variables are called. Emptied metrics count only in "
+        "a loop that trains or validates. A name bound once to a number in the function or the module "
         "(`num_epochs = 20`) counts as that number, so a schedule that certainly skips the last epoch is "
         "reported here."
     )
@@ -98,6 +100,20 @@ def main(args, model, optimizer, train_loader, val_loader):
             continue  # expect: RA101
         acc = evaluate(model, val_loader)
         print(epoch, acc)
+''',
+        # the last step leaves through a flag set earlier (`is_last_step = ...`), before the validation
+        '''
+class Trainer:
+    def fit(self):
+        global_step = 0
+        for batch in self.train_loader:
+            global_step += 1
+            self.train_step(batch)
+            is_last_step = global_step >= self.total_steps
+            if is_last_step:
+                return  # expect: RA101
+            if global_step % self.test_freq == 0:
+                self.validate()
 ''',
         # the last epoch of `range(start, start + 200)`, excluded by its value
         '''
@@ -242,6 +258,21 @@ def train(fabric, model, optimizer, train_dataloader, val_dataloader):
 ''',
     ]
     good = [
+        # verl's SFT trainer: the flag is set, the last step validates, and only then the loop is left
+        '''
+class Trainer:
+    def fit(self):
+        global_step = 0
+        for epoch in range(self.epochs):
+            for batch in self.train_loader:
+                global_step += 1
+                self.train_step(batch)
+                is_last_step = global_step >= self.total_steps
+                if is_last_step or global_step % self.test_freq == 0:
+                    self.validate()
+                if is_last_step:
+                    return
+''',
         # litgpt's tutorial loop: the enumerate counter is moved on before its break, so the last iteration is
         # 600, which the schedule validates
         '''
@@ -286,6 +317,28 @@ def train(model, loader, num_epochs):
             save_checkpoint(model, "final.pt")
         else:
             save_checkpoint(model, f"epoch{epoch}.pt")
+''',
+        # a loop that neither trains nor validates: `left_val` is a value, not a validation's result
+        '''
+def snap_outliers(result, is_normal, num_values):
+    block_start = 0
+    while block_start < num_values:
+        if is_normal[block_start]:
+            block_start += 1
+            continue
+        block_end = block_start
+        while block_end < num_values and not is_normal[block_end]:
+            block_end += 1
+        if block_end - block_start <= 2:
+            left_val = None
+            for scan in range(block_start - 1, -1, -1):
+                if is_normal[scan]:
+                    left_val = result[scan]
+                    break
+            for pos in range(block_start, block_end):
+                result[pos] = left_val
+        block_start = block_end
+    return result
 ''',
         # a fresh metrics dict per step is not an emptied validation
         '''

@@ -106,6 +106,15 @@ class EvalCallback:
         self.last_mean_reward = sum(rewards) / len(rewards)
         return True
 ''',
+        # a score of 0.0 passes for a result: the failure is hidden among real scores
+        '''
+def score_all(model, batches, scores):
+    for batch in batches:
+        try:
+            scores.append(evaluate(model, batch))
+        except Exception:  # expect: RA150
+            scores.append(0.0)
+''',
     ]
     good = [
         '''
@@ -204,6 +213,18 @@ def _worker(in_queue, out_queue):
     results = {"error": error}
     out_queue.put(results, timeout=30)
 ''',
+        # the failed sample is scored as failed: -1 for each of its tests (verl's prime_code reward)
+        '''
+import traceback
+
+def _temp_run(sample, generation, result):
+    try:
+        res = run_test(in_outs=sample, test=generation)
+        result.append(res)
+    except Exception:
+        traceback.print_exc(10)
+        result.append([-1 for _ in range(len(sample["inputs"]))])
+''',
         # broad except around something that is neither evaluation nor saving
         '''
 def cleanup(path):
@@ -270,8 +291,9 @@ def _handles(ctx, handler: ast.ExceptHandler) -> bool:
         if isinstance(node, ast.Call):
             if _exits_non_zero(ctx, node):
                 return True
-            if caught and last_name(node.func) in KEEPERS and any(mentions(a, caught) for a in node.args):
-                return True  # errors.append(exc), queue.put(exc): raised elsewhere
+            if last_name(node.func) in KEEPERS and any(caught and mentions(a, caught) or _failure_code(a)
+                                                       for a in node.args):
+                return True  # errors.append(exc), queue.put(exc): raised elsewhere; results.append(-1): a failure
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
             if caught and mentions(node.value, caught):
                 return True  # self._error = exc: kept and raised by whoever checks it
@@ -294,6 +316,17 @@ def _marks_failure(value: ast.expr) -> bool:
         return True
     return any(isinstance(n, ast.Call) and last_name(n.func) in ("format_exc", "format_exception", "print_exc")
                for n in ast.walk(value))
+
+
+def _failure_code(value: ast.expr) -> bool:
+    """A value that reads as a failure wherever it lands: a negative number or False in it (`-1` per failed
+    test, `{"passed": False}`); `0.0` or None would pass for a result."""
+    return any(_negative(n) or isinstance(n, ast.Constant) and n.value is False for n in ast.walk(value))
+
+
+def _negative(node: ast.AST) -> bool:
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+        and type(node.operand.value) in (int, float) and node.operand.value > 0
 
 
 def _status_surfaces(ctx, handler: ast.ExceptHandler, status: set[str]) -> bool:
