@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import bisect
-import codecs
 import difflib
 import os
 import re
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor.code.sources import source_encoding
 from auditor.code.suppress import MARKER
 from auditor.code.top_level import top_level_spans
 from auditor.findings import Finding
@@ -61,6 +61,7 @@ class FileFix:
     full: Path
     before: str = ""
     after: str = ""
+    encoding: str = "utf-8"  # the file's (sources.source_encoding): written back in it
     fixed: list[Finding] = field(default_factory=list)
     unsafe: list[Finding] = field(default_factory=list)  # fixable with --unsafe-fixes
     failed: list[tuple[Finding, str]] = field(default_factory=list)  # a fix exists but could not be applied
@@ -318,8 +319,8 @@ def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fi
     """Apply the fixes (and ignore comments) for one file's findings, in memory."""
     result = FileFix(path, full)
     data = full.read_bytes()
-    bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
-    result.before = data[len(bom):].decode("utf-8")
+    result.encoding = source_encoding(data)  # the scan read it: its encoding is one Python knows
+    result.before = data.decode(result.encoding)
     try:
         source = FixSource(result.before)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -353,6 +354,12 @@ def fix_file(path: str, full: Path, findings: list[Finding], fixers: dict, *, fi
                 source = ignored
                 result.ignored.extend(wanted)
     result.after = source.with_imports(imports).text
+    try:
+        result.after.encode(result.encoding)
+    except UnicodeEncodeError:  # an ignore comment's reason the file's encoding (latin-1...) cannot hold
+        why = f"the fixed text cannot be written in the file's encoding ({result.encoding})"
+        result.failed += [(f, why) for f in result.fixed + result.ignored]
+        result.fixed, result.ignored, result.after = [], [], result.before
     return result
 
 
@@ -540,17 +547,15 @@ def _holds_run_record(folder: Path) -> bool:
 
 
 def write(fixes: list[FileFix]) -> None:
-    """Each changed file replaced atomically, keeping its mode and a UTF-8 byte order mark it had."""
+    """Each changed file replaced atomically, keeping its mode and its encoding (a UTF-8 byte order mark too)."""
     for item in fixes:
         if not item.changed:
             continue
-        data = item.full.read_bytes()
-        bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
         mode = os.stat(item.full).st_mode & 0o7777
         fd, tmp = tempfile.mkstemp(prefix=f".{item.full.name}.", suffix=".audit-fix", dir=item.full.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(bom + item.after.encode("utf-8"))
+                fh.write(item.after.encode(item.encoding))
             os.chmod(tmp, mode)
             os.replace(tmp, item.full)
         except BaseException:

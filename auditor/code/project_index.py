@@ -242,15 +242,19 @@ class ProjectIndex:
         # an explicit stack of (function, next event index, path, call chain that led into it, constants it was
         # called with by keyword)
         stack: list[tuple[FunctionSummary, int, str, tuple, dict]] = [(start, 0, self.path_of[qualname], (), {})]
-        pending_helpers: list[tuple[int, Event, str, tuple, int]] = []  # (depth, call, path, chain, seeds before)
+        # (depth, call, path, chain, seeds before, opaque calls before)
+        pending_helpers: list[tuple[int, Event, str, tuple, int, int]] = []
+        opaque = 0  # calls met so far that neither resolve into the project nor say what they do
         while stack:
             fn, i, path, chain, given = stack[-1]
             if i >= len(fn.events):
                 stack.pop()
                 depth = len(stack)
                 while pending_helpers and pending_helpers[-1][0] == depth:
-                    _, ev, hpath, hchain, before = pending_helpers.pop()
-                    if sum(s.event.kind == "seed" for s in out) == before:  # a named helper seeded nothing we saw
+                    _, ev, hpath, hchain, before, opaque_before = pending_helpers.pop()
+                    # a named helper that seeded nothing we saw, through a call we cannot read, is taken at its
+                    # name; one whose body makes no such call (`pass`, a gutted body) seeds nothing
+                    if sum(s.event.kind == "seed" for s in out) == before and opaque > opaque_before:
                         out.append(Step(_synthetic(ev, "seed", rngs=sorted(apis.ALL_RNGS), helper=ev.target),
                                         hpath, fn.qualname, hchain))
                 continue
@@ -264,9 +268,12 @@ class ProjectIndex:
                 out.append(Step(ev, path, fn.qualname, chain))
                 continue
             callee = self.resolve(ev.target)
-            for kind, extra in self._names.classify(ev, callee):
+            named = self._names.classify(ev, callee)
+            opaque += callee is None and not named
+            for kind, extra in named:
                 if kind == "seed" and callee is not None:
-                    pending_helpers.append((len(stack), ev, path, chain, sum(s.event.kind == "seed" for s in out)))
+                    pending_helpers.append((len(stack), ev, path, chain, sum(s.event.kind == "seed" for s in out),
+                                            opaque))
                 else:
                     out.append(Step(_synthetic(ev, kind, **extra), path, fn.qualname, chain))
             if callee is not None and callee.qualname not in visited:

@@ -51,9 +51,29 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, i
     if b"\0" in data:
         return None, ("binary content, not Python source", 1)
     try:
-        return data.decode("utf-8-sig"), None
+        encoding = source_encoding(data)
+    except SyntaxError as exc:  # no encoding Python knows declared, or the first lines are not UTF-8
+        encoding, declared = "utf-8-sig", str(exc)
+    else:
+        declared = None
+    try:
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        return None, (f"not UTF-8 (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+        shown = "UTF-8" if encoding.startswith("utf-8") else encoding
+        return None, (f"not {shown} (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+    if declared is not None:
+        return None, (f"its encoding declaration is not one Python reads ({declared})", 1)
+    return text, None
+
+
+def source_encoding(data: bytes) -> str:
+    """How Python reads these bytes (PEP 263): UTF-8 ("utf-8-sig" with its byte order mark) unless a coding
+    declaration in the first two lines names another (`# -*- coding: latin-1 -*-`). SyntaxError when that
+    declaration names no codec Python has, or the first lines are not UTF-8 and declare nothing."""
+    import io
+    import tokenize
+
+    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
 
 
 def read_candidates(candidates: list[Candidate], config: Config, stats: FileStats | None = None) -> list[SourceFile]:

@@ -153,6 +153,19 @@ def test_fix_keeps_crlf_line_endings_and_a_byte_order_mark(tmp_path):
     assert (root / "train.py").read_bytes() == b"\xef\xbb\xbf" + SAFE_LOAD.replace("\n", "\r\n").encode()
 
 
+def test_fix_writes_a_file_back_in_the_encoding_it_declares(tmp_path):
+    root = _project(tmp_path, {})
+    declared = "# -*- coding: latin-1 -*-\n# caf\u00e9 au lait\n"
+    (root / "train.py").write_bytes((declared + UNSAFE_LOAD).encode("latin-1"))
+    _scan(root, "--fix")
+    assert (root / "train.py").read_bytes() == (declared + SAFE_LOAD).encode("latin-1")
+    # a reason latin-1 cannot hold is not written: the finding stays, and the file is as it was
+    (root / "train.py").write_bytes((declared + UNSAFE_LOAD).encode("latin-1"))
+    done = _scan(root, "--add-ignore", "--ignore-reason", "\u6b63\u3057\u3044")
+    assert (root / "train.py").read_bytes() == (declared + UNSAFE_LOAD).encode("latin-1")
+    assert "cannot be written in the file's encoding (iso-8859-1)" in done.stdout + done.stderr
+
+
 def test_fix_writes_only_the_files_asked_for(tmp_path):
     root = _project(tmp_path, {"train.py": UNSAFE_LOAD, "lib/load.py": UNSAFE_LOAD})
     run_cli("scan", "train.py", "--no-cache", "--fix", cwd=root, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})

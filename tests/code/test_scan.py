@@ -64,6 +64,8 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     big = "x = 1\n" * 200_000  # 1.2 MB
     write(tmp_path, {
         "latin1.py": b"# caf\xe9\nimport torch\n",
+        "declared.py": b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport torch\nstate = torch.load('x.pt')\n",
+        "unknown_codec.py": b"# -*- coding: no-such-codec -*-\nimport torch\n",
         "broken.py": "def f(:\n    pass\n",
         "binary.py": b"\x00\x01\x02torch.load",
         "huge.py": big,
@@ -74,8 +76,10 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     config = Config(root=tmp_path, scan=ScanSettings(max_file_bytes=1_000_000))
     result = scan_paths([tmp_path, tmp_path / "notes.txt"], config, use_cache=False)
     unreadable = {f.location.path: f.message for f in result.findings if f.rule == "RA001"}
-    assert set(unreadable) == {"latin1.py", "broken.py", "binary.py", "huge.py", "loop.py", "notes.txt"}
-    assert "not UTF-8" in unreadable["latin1.py"]
+    assert set(unreadable) == {"latin1.py", "unknown_codec.py", "broken.py", "binary.py", "huge.py", "loop.py",
+                               "notes.txt"}
+    assert "not UTF-8" in unreadable["latin1.py"]  # no coding declaration: Python reads it as UTF-8 and fails
+    assert "encoding declaration" in unreadable["unknown_codec.py"] and "no-such-codec" in unreadable["unknown_codec.py"]
     assert "does not parse" in unreadable["broken.py"]
     assert "binary" in unreadable["binary.py"]
     assert "too large" in unreadable["huge.py"]
@@ -83,7 +87,8 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     assert "not a Python file" in unreadable["notes.txt"]
     assert ("broken.py", 1) == (lambda f: (f.location.path, f.location.line))(
         [f for f in result.findings if f.location.path == "broken.py"][0])
-    assert rules_at(result, "RA170") == [("good.py", 2, "RA170")]
+    # a declared latin-1 file is Python source as CPython reads it: scanned
+    assert rules_at(result, "RA170") == [("declared.py", 4, "RA170"), ("good.py", 2, "RA170")]
 
 
 def test_skips_vcs_venv_and_build_trees_and_excludes(tmp_path):
