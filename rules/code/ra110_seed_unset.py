@@ -14,7 +14,9 @@ class SeedUnset(ProjectRule):
         "Seeding is followed across files: a `set_seed()` helper in another module counts where it is called, "
         "and so do the ecosystem's seeding APIs (transformers/accelerate `set_seed`, `seed_everything`, "
         "`colossalai.launch_from_torch`, torchtune, composer, detectron2 and timm helpers) and the project's "
-        "configured `seed_helpers`. A function handed to `torch.multiprocessing.spawn`, `Process(target=...)` "
+        "configured `seed_helpers`. A project helper with such a name is read: one that seeds through calls the "
+        "scan cannot follow is taken at its name, one whose body calls nothing unknown and seeds nothing (a "
+        "gutted `set_seed`, a `pass`) seeds nothing. A function handed to `torch.multiprocessing.spawn`, `Process(target=...)` "
         "or a launcher is followed as the program's body. Randomness counts only where it can change a result: "
         "python and numpy draws, data splits and samples always; random initial weights, random tensors and a "
         "shuffling DataLoader only when the program trains (an optimizer step), so benchmarks on random "
@@ -28,6 +30,32 @@ class SeedUnset(ProjectRule):
         'claimed improvement could be told apart from the noise, and none of the runs could be repeated.'
     )
     bad = [
+        # the project's own set_seed, its seeding taken out: the name alone seeds nothing
+        {
+            "train.py": """
+            import argparse
+            import torch
+            from utils import set_seed
+
+            def main():
+                args = argparse.ArgumentParser().parse_args()
+                set_seed(0)
+                model = torch.nn.Linear(4, 1)
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                model(torch.randn(8, 4)).sum().backward()
+                opt.step()
+
+            if __name__ == "__main__":  # expect: RA110
+                main()
+            """,
+            "utils.py": """
+            import torch
+
+            def set_seed(seed):
+                \"\"\"Seed every RNG we use.\"\"\"
+                torch.backends.cudnn.deterministic = True
+            """,
+        },
         """
         import torch
         import numpy as np
@@ -238,6 +266,26 @@ class SeedUnset(ProjectRule):
         },
     ]
     good = [
+        # the project's set_seed seeds through a library call the scan cannot read: taken at its name
+        {
+            "train.py": """
+            import torch
+            from utils import set_seed
+
+            if __name__ == "__main__":
+                set_seed(0)
+                model = torch.nn.Linear(4, 1)
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                model(torch.randn(8, 4)).sum().backward()
+                opt.step()
+            """,
+            "utils.py": """
+            import labrng
+
+            def set_seed(seed):
+                labrng.init_all(seed)
+            """,
+        },
         # the same trainer, seeded before it builds anything
         {
             "run_train.py": """
