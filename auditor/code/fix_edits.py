@@ -15,9 +15,10 @@ def statements_code(code: str) -> list[cst.BaseStatement]:
     return list(cst.parse_module(code).body)
 
 
-def insert_at_top(source: FixSource, line: int, code: str) -> FixSource:
+def insert_at_top(source: FixSource, line: int, code: str, after: str | None = None) -> FixSource:
     """The statements in `code` inserted at the top of the entry point on this line: a function's body
-    (after its docstring), an `if __name__ == "__main__":` block, or before a script's first statement."""
+    (after its docstring), an `if __name__ == "__main__":` block, or before a script's first statement;
+    with `after`, right after the statement of that body that binds the name (`args = parser.parse_args()`)."""
     new = statements_code(code)
     functions = _functions_at(source, line)
     guards = [n for n in source.at(line, cst.If) if _is_main_guard(n.test)]
@@ -27,6 +28,8 @@ def insert_at_top(source: FixSource, line: int, code: str) -> FixSource:
             raise CannotFix("the entry point's body is on one line")
         body = list(owner.body.body)
         start = 1 if isinstance(owner, cst.FunctionDef) and body and _is_docstring(body[0]) else 0
+        binding = next((i for i, stmt in enumerate(body) if after in _bound_at_top(stmt)), None) if after else None
+        start = start if binding is None else binding + 1
         block = owner.body.with_changes(body=(*body[:start], *new, *body[start:]))
         return source.replace(owner.body, block)
     tops = [s for s in source.at(line, cst.BaseStatement) if isinstance(source.parent(s), cst.Module)]
@@ -63,7 +66,7 @@ def seed_entry_point(source: FixSource, line: int, rngs: Iterable[str], default_
     `if __name__ == "__main__":` block that calls a function of the module taking a seed argument is seeded
     in that function, where the argument is."""
     rngs = set(rngs)
-    line, seed = _seed_target(source, line)
+    line, seed, after = _seed_target(source, line)
     seed = seed or repr(default_seed)
     code, imports = [], []
     for module, rng, call in (("random", "python", "{}.seed"), ("numpy", "numpy", "{}.random.seed"),
@@ -75,43 +78,64 @@ def seed_entry_point(source: FixSource, line: int, rngs: Iterable[str], default_
         imports.extend(needed)
     if not code:
         raise CannotFix("no RNG to seed")
-    return Edit(insert_at_top(source, line, "".join(code)), safe=False, imports=tuple(imports))
+    return Edit(insert_at_top(source, line, "".join(code), after), safe=False, imports=tuple(imports))
 
 
-def _seed_target(source: FixSource, line: int) -> tuple[int, str | None]:
-    """Where to seed (the line of an entry point) and with what, when the program has a seed argument."""
+def _seed_target(source: FixSource, line: int) -> tuple[int, str | None, str | None]:
+    """Where to seed (the line of an entry point), with what when the program has a seed argument, and the
+    name whose binding the seeding must follow (`cfg = parser.parse_args()` before `cfg.seed` is read)."""
     function = next(iter(_functions_at(source, line)), None)
     if function is not None:
-        return line, _seed_argument(function)
+        return (line, *_seed_argument(function))
     guard = next((n for n in source.at(line, cst.If) if _is_main_guard(n.test)), None)
     if guard is not None:
+        seed, after = _seed_argument(guard)
+        if seed:
+            return line, seed, after
         for stmt in guard.body.body if isinstance(guard.body, cst.IndentedBlock) else ():
             for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
                 call = getattr(small, "value", None)
                 where = source.function_line(call.func.value) if isinstance(call, cst.Call) and \
                     isinstance(call.func, cst.Name) else None
                 called = next(iter(_functions_at(source, where)), None) if where else None
-                seed = _seed_argument(called) if called is not None else None
+                seed, after = _seed_argument(called) if called is not None else (None, None)
                 if seed:
-                    return where, seed
-    return line, None
+                    return where, seed, after
+    return line, None, None
 
 
-def _seed_argument(function: cst.FunctionDef) -> str | None:
-    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params,
-                                     *function.params.kwonly_params)]
+def _seed_argument(owner: cst.FunctionDef | cst.If) -> tuple[str | None, str | None]:
+    """(the seed, the name it is read from when the body binds that name first): a `seed` parameter; a
+    setting of a parameter (`cfg.seed`, `args.train.seed`) or of a name bound at the top of the body
+    (`args = parser.parse_args()` ... `args.seed`)."""
+    params = [p.name.value for p in (*owner.params.posonly_params, *owner.params.params,
+                                     *owner.params.kwonly_params)] if isinstance(owner, cst.FunctionDef) else []
     for wanted in ("seed", "random_seed"):
         if wanted in params:
-            return wanted
-    stack = [function.body]
-    while stack:  # `cfg.seed`, `args.train.seed`: a setting of a parameter, read somewhere in the body
+            return wanted, None
+    block = owner.body.body if isinstance(owner.body, cst.IndentedBlock) else ()
+    bound = {name for stmt in block for name in _bound_at_top(stmt)}
+    stack = [owner.body]
+    while stack:  # read somewhere in the body
         node = stack.pop(0)
         if isinstance(node, cst.Attribute) and node.attr.value in ("seed", "random_seed"):
             dotted = dotted_name(node)
-            if dotted and dotted.split(".")[0] in params:
-                return dotted
+            head = dotted.split(".")[0] if dotted else None
+            if head in params:
+                return dotted, None
+            if head in bound:
+                return dotted, head
         stack.extend(node.children)
-    return None
+    return None, None
+
+
+def _bound_at_top(stmt: cst.CSTNode) -> set[str]:
+    """The plain names a statement of a block binds by assignment (`args = ...`, `cfg: Config = ...`)."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return set()
+    targets = [t.target for small in stmt.body if isinstance(small, cst.Assign) for t in small.targets]
+    targets += [small.target for small in stmt.body if isinstance(small, cst.AnnAssign) and small.value is not None]
+    return {t.value for t in targets if isinstance(t, cst.Name)}
 
 
 def _functions_at(source: FixSource, line: int) -> list[cst.FunctionDef]:

@@ -535,6 +535,35 @@ class SeedUnset(ProjectRule):
              train, val = random_split(range(cfg.n), [0.8, 0.2])
              print(cfg.run.seed)
          """),
+        # the seed is a setting the block parses first: seeded with it, once it exists
+        ("""
+         import argparse
+         import torch
+
+         if __name__ == "__main__":
+             parser = argparse.ArgumentParser()
+             parser.add_argument("--seed", type=int, default=0)
+             cfg = parser.parse_args()
+             print(f"seed={cfg.seed}")
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+         """, """
+         import argparse
+         import torch
+
+         if __name__ == "__main__":
+             parser = argparse.ArgumentParser()
+             parser.add_argument("--seed", type=int, default=0)
+             cfg = parser.parse_args()
+             torch.manual_seed(cfg.seed)
+             print(f"seed={cfg.seed}")
+             model = torch.nn.Linear(4, 1)
+             opt = torch.optim.SGD(model.parameters(), lr=0.1)
+             model(torch.randn(8, 4)).sum().backward()
+             opt.step()
+         """),
     ]
 
     def fix(self, finding, source):

@@ -19,7 +19,8 @@ class EvalWithoutQuantHooks(ProjectRule):
         "configured `quant_hooks`, torchao `quantize_` or a QAT config, `prepare_qat`, a quantizer's "
         "`prepare`, functions named mxfp4/nvfp4/fake_quant/quantize, or a forward (pre-)hook whose body calls a "
         "fake-quantization op, whatever the hook is called. An eval path loads a checkpoint and evaluates, "
-        "validates, samples or generates (directly or through a harness such as lm_eval), without training "
+        "validates, samples or generates (directly, through a harness such as lm_eval, or inline after "
+        "`model.eval()`), without training "
         "and without any quantization. The two are paired only when they share the model: the eval path's own "
         "code builds the same project model class or calls the same model factory, or saves and loads "
         "checkpoints through the same project module; so unrelated examples of a monorepo are never paired."
@@ -86,6 +87,45 @@ class EvalWithoutQuantHooks(ProjectRule):
             "metrics.py": """
             def evaluate(model):
                 return 0.0
+            """,
+        },
+        {   # the eval script scores inline: eval mode and a loss under no_grad, no evaluate() call
+            "model.py": """
+            import torch
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(4, 1)
+
+                def forward(self, x):
+                    return self.fc(x)
+            """,
+            "train.py": """
+            import torch
+            from model import Net
+
+            def apply_mxfp4(model):
+                return model
+
+            if __name__ == "__main__":
+                model = apply_mxfp4(Net())
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                model(torch.randn(2, 4)).sum().backward()
+                opt.step()
+                torch.save(model.state_dict(), "ckpt.pt")
+            """,
+            "eval_ckpt.py": """
+            import torch
+            from model import Net
+
+            if __name__ == "__main__":
+                model = Net()
+                model.load_state_dict(torch.load("ckpt.pt", weights_only=True))  # expect: RA130
+                model.eval()
+                x, y = torch.load("val.pt", weights_only=True)
+                with torch.no_grad():
+                    print(torch.nn.functional.mse_loss(model(x), y).item())
             """,
         },
         {   # torchao QAT in training; a generation script samples from the same model factory's output
@@ -356,8 +396,8 @@ class _Program:
                 if ev.kind != "call":
                     continue
                 last = ev.target.rsplit(".", 1)[-1]
-                if not evaluates and last in validators:
-                    evaluates = ev.target
+                if not evaluates and (last in validators or last == "eval" and "." in ev.target):
+                    evaluates = ev.target  # `model.eval()` (not the builtin `eval`): scored inline from here
                 if qual not in own:
                     continue
                 callee = index.resolve_name(ev.target)
