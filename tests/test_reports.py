@@ -54,6 +54,21 @@ def test_sarif_validates_against_the_oasis_schema():
     assert {r["level"] for r in results} == {"error", "warning", "note"}
 
 
+def test_sarif_tells_apart_two_findings_on_the_same_line_text():
+    """Code scanning keeps one alert per fingerprint: a second `torch.load(path)` in the file is an alert too."""
+    anchor = "state = torch.load(path)"
+    from auditor.findings import fingerprint
+
+    twice = [Finding("RA170", "unsafe-checkpoint-load", "warning", "torch.load without weights_only",
+                     code_location("load.py", line, 4), {}, fingerprint("RA170", code_location("load.py", line, 4),
+                                                                       anchor)) for line in (9, 3)]
+    assert twice[0].fingerprint == twice[1].fingerprint
+    results = json.loads(render(twice, "sarif"))["runs"][0]["results"]
+    marks = [(r["locations"][0]["physicalLocation"]["region"]["startLine"],
+              r["partialFingerprints"]["auditorFingerprint/v1"]) for r in results]
+    assert marks == [(3, twice[0].fingerprint), (9, twice[0].fingerprint + ":2")]
+
+
 def test_text_report_shows_the_source_line_and_a_caret(tmp_path):
     (tmp_path / "verl/trainer/ppo").mkdir(parents=True)
     (tmp_path / "verl/trainer/ppo/ray_trainer.py").write_text("if x:\n    pass\n        val_metrics = {}\n")

@@ -57,13 +57,18 @@ def render_sarif(findings: list[Finding]) -> str:
     rules = _rule_descriptors(findings)
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
+    seen: dict[str, int] = {}
     for f in findings:
+        # the same line text twice in a file gives one fingerprint twice: code scanning would keep one alert, so
+        # each later copy is told apart by its place among them (the first keeps the report's fingerprint)
+        copies = seen[f.fingerprint] = seen.get(f.fingerprint, 0) + 1
         result = {
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": _LEVEL.get(f.severity, "warning"),
             "message": {"text": f.message},
-            "partialFingerprints": {"auditorFingerprint/v1": f.fingerprint},
+            "partialFingerprints": {"auditorFingerprint/v1": f.fingerprint if copies == 1 else
+                                    f"{f.fingerprint}:{copies}"},
         }
         result.update(_locations(f))
         if f.evidence:
