@@ -9,6 +9,13 @@ def _enables_determinism(ev) -> bool:
         ev.detail.get("setting") in ("deterministic", "algorithms", "trainer")
 
 
+def _reported_or_unknown(ev) -> bool:
+    """A switch the info need not repeat: set to a value the scan cannot read, or turned off (a warning above).
+    `cudnn.benchmark = False` is neither: it stops the autotuner, not the nondeterministic kernels."""
+    value = ev.detail.get("value")
+    return value == "?" or (value is False and ev.detail.get("setting") != "benchmark")
+
+
 class NondeterministicBackend(ProjectRule):
     id = "RA120"
     name = "nondeterministic-backend"
@@ -33,6 +40,18 @@ class NondeterministicBackend(ProjectRule):
         'that no setting pinned down. Differences smaller than that spread were reported as improvements.'
     )
     bad = [
+        # benchmark off is not determinism on: the autotuner stops, nondeterministic kernels stay (info)
+        """
+        import torch
+
+        if __name__ == "__main__":  # expect: RA120
+            torch.manual_seed(0)
+            torch.backends.cudnn.benchmark = False
+            model = torch.nn.Linear(2, 2)
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(torch.randn(3, 2)).sum().backward()
+            opt.step()
+        """,
         """
         import torch.backends.cudnn as cudnn
         from torch.backends import cudnn as cd
@@ -174,8 +193,8 @@ class NondeterministicBackend(ProjectRule):
                 continue
             if any(_enables_determinism(s.event) for s in prof.steps):
                 continue
-            if any(s.event.kind == "determinism" and s.event.detail.get("value") is not True for s in prof.steps):
-                continue  # set, to a value we cannot read or already reported above
+            if any(s.event.kind == "determinism" and _reported_or_unknown(s.event) for s in prof.steps):
+                continue
             yield self.finding(
                 f"{entry.label} seeds its RNGs but never enables deterministic algorithms "
                 "(torch.use_deterministic_algorithms(True) or torch.backends.cudnn.deterministic = True): "
