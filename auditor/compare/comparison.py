@@ -16,8 +16,12 @@ from auditor.findings import groups_location
 from auditor.locations import GroupsLocation
 from auditor.runs.record import Run
 
-_LOWER_IS_BETTER = re.compile(r"(loss|mse|rmse|mae|err|perplexity|ppl|wer|cer|fid|regret|gap|violation|latency)",
-                              re.IGNORECASE)
+# Losses, errors, distances and costs go down. Short names count only as a whole word of the metric's name
+# (`val/ce`, `test_eer`), so that `acceptance` or `center_acc` are not read as `ce` or `cer`.
+_LOWER_IS_BETTER = re.compile(
+    r"loss|mse|rmse|mae|err|perplexity|ppl|fid|regret|gap|violation|latency|nll|cross_?entropy|xent|bits_?per|lpips"
+    r"|brier|divergence|distance"
+    r"|(?:^|[/_.\-])(?:wer|cer|ter|eer|ce|bpb|bpd|bpc|kl|kld|far|frr)(?:[/_.\-]|$)", re.IGNORECASE)
 
 # [tool.auditor.compare] settings and their defaults.
 DEFAULTS = dataclasses.asdict(CompareSettings())
