@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.compare import stats
-from auditor.compare.groups import Side
+from auditor.compare.groups import Side, usable
 from auditor.compare.selection import DEDUPE_MODES, Excluded, Selection, Unit, select
 from auditor.config import CompareSettings, Config
 from auditor.errors import UsageError
@@ -117,15 +117,35 @@ class Comparison:
         return delta > 0 if self.higher_is_better else delta < 0
 
 
+def _scores(run: Run, metric: str) -> bool:
+    return metric in run.metrics or metric in (run.reported or {})
+
+
+def _missing_on_one_side(side: Side, metric: str) -> str:
+    """One side logs the metric under another name (`val/accuracy` against `val/acc`): a comparison of the
+    other side with nothing."""
+    import difflib
+
+    logged = sorted({m for r in side.runs for m in r.metrics})
+    close = difflib.get_close_matches(metric, logged, n=3, cutoff=0.5)
+    hint = f"; did it log it as {' or '.join(repr(c) for c in close)}?" if close else ""
+    return (f"no run of {side.label!r} has the metric {metric!r}, so that side of the comparison is empty{hint} "
+            f"metrics {side.label!r} logs: {', '.join(logged[:12]) or 'none'}")
+
+
 def build_comparison(baseline: Side, treatment: Side, metric: str, *, config: Config,
                      higher_is_better: bool | None = None, treatment_keys: list[str] | None = None,
                      repo: str | None = None, dedupe: str | None = None, **overrides) -> Comparison:
     if {r.id for r in baseline.runs} & {r.id for r in treatment.runs}:
         raise UsageError(f"{baseline.label!r} and {treatment.label!r} share runs: compare two different conditions")
     every = baseline.runs + treatment.runs
-    if not any(metric in r.metrics or metric in (r.reported or {}) for r in every):
+    if not any(_scores(r, metric) for r in every):
         raise UsageError(f"no run of {baseline.label!r} or {treatment.label!r} has the metric {metric!r}; "
                          f"metrics they log: {', '.join(sorted({m for r in every for m in r.metrics})[:12])}")
+    for side in (baseline, treatment):  # runs that finished and never logged it: another name, not failed seeds
+        finished = [r for r in side.runs if usable(r)]
+        if finished and not any(_scores(r, metric) for r in side.runs):
+            raise UsageError(_missing_on_one_side(side, metric))
     s = settings(config, **overrides)
     selection = select(baseline.label, baseline.runs, treatment.label, treatment.runs, metric, config,
                        dedupe or s["dedupe"])
