@@ -14,7 +14,8 @@ class CompareSignFlip(CompareRule):
     rationale = (
         "When the same change is positive on one seed and negative on another, the mean hides the fact that "
         "the sign itself is not reproducible. A claim of improvement needs the seeds to agree, or many more "
-        "of them."
+        "of them: with few seeds the exact test leaves such an effect unsupported (RA312); with enough seeds "
+        "to exclude chance on the mean, the effect is supported and the disagreement stays a caveat."
     )
     incident = ("Per-seed gains of +0.038, +0.018 and -0.053 were summarized as a \"slight mean gain\". The seeds disagreed on "
                 "the sign, so the data did not support any direction.")

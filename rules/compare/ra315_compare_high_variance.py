@@ -10,7 +10,9 @@ class CompareHighVariance(CompareRule):
     rationale = (
         "If runs of one condition differ from each other more than the two conditions differ on average, the "
         "effect is inside the noise: more seeds, or a fix for the source of variance (an unseeded entry "
-        "point), must come before any claim."
+        "point), must come before any claim. With few seeds that also leaves the effect unsupported; when "
+        "enough seeds make the exact test and the interval exclude chance anyway (the uncertainty of a mean "
+        "shrinks with the square root of the seeds), the effect is supported and this stays a caveat."
     )
     incident = ("Identical configurations spread from 0.083 to 0.125 (a 20% coefficient of variation), and effects far "
                 "smaller than that spread were reported. With that much noise, the seeds could not separate the conditions.")
@@ -31,17 +33,19 @@ class CompareHighVariance(CompareRule):
         effect = subject.effect
         if not effect or effect.delta is None:
             return
-        parts, evidence = [], {}
+        parts = []
+        # the same keys whichever part holds: the finding stays the same one (its fingerprint) as seeds come in
+        evidence = {"noise": None, "delta": effect.delta, "cv": {}}
         noise = effect.noise
         if noise is not None and noise > abs(effect.delta):
             what = "std of the per-seed deltas" if effect.paired else "seed-to-seed std"
             parts.append(f"{what} {noise:.4g} is larger than the effect {effect.delta:+.4g}")
-            evidence.update({"noise": noise, "delta": effect.delta})
+            evidence["noise"] = noise
         limit = float(self.options["cv_threshold"])
         for label, value in ((subject.baseline_label, effect.cv_baseline), (subject.treatment_label, effect.cv_treatment)):
             if value is not None and value > limit:
                 parts.append(f"{label} CV {value:.1%} (> {limit:.0%})")
-                evidence.setdefault("cv", {})[label] = value
+                evidence["cv"][label] = value
         if parts:
             yield self.finding(f"{subject.metric} varies too much across seeds: " + "; ".join(parts),
                                subject.location, {**evidence, "cv_threshold": limit})
