@@ -37,6 +37,7 @@ class RunFilter:
     where: list[tuple[str, str]] = field(default_factory=list)
     seeds: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
+    seed_items: list[str] = field(default_factory=list)  # --seeds as given: each a seed or a range
 
     @classmethod
     def parse(cls, where: tuple[str, ...] = (), seeds: str | None = None, exclude: tuple[str, ...] = ()) -> RunFilter:
@@ -49,7 +50,7 @@ class RunFilter:
         wanted = [s.strip() for s in seeds.split(",") if s.strip()] if seeds is not None else None
         if wanted is not None and not wanted:
             raise UsageError("--seeds: expected a comma-separated list of seeds (e.g. 0,1,2)")
-        return cls(pairs, expand_seeds(wanted) if wanted else None, [e for e in exclude if e])
+        return cls(pairs, expand_seeds(wanted) if wanted else None, [e for e in exclude if e], wanted or [])
 
     @property
     def active(self) -> bool:
@@ -80,7 +81,18 @@ class RunFilter:
         missing = [name for name in self.exclude if name not in known]
         if missing:
             raise UsageError(f"--exclude {', '.join(missing)}: no such run")
+        self._check_seeds([seed_of(run) if seed_of else run.seed for run in runs])
         return [run for run in runs if self.keeps(run, seed_of)]
+
+    def _check_seeds(self, present: list) -> None:
+        """Each seed (or range) of --seeds names a seed some run has: `0,1,x` or `a-b` is a typo, not a filter
+        that quietly drops what it does not match."""
+        missing = [item for item in self.seed_items
+                   if not any(_same(seed, wanted) for wanted in expand_seeds([item]) for seed in present)]
+        if missing:
+            have = sorted({str(seed) for seed in present if seed is not None}, key=lambda s: (len(s), s))
+            raise UsageError(f"--seeds {', '.join(missing)}: no run has that seed; seeds the runs have: "
+                             f"{', '.join(have[:20]) or 'none'}")
 
     def describe(self) -> str:
         parts = [f"{k}={v}" for k, v in self.where]

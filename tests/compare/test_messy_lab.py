@@ -167,6 +167,12 @@ def test_run_selection_options(tmp_path):
     assert bad.returncode == 2 and "--exclude nope: no such run" in bad.stderr
     bad, _ = _compare(tmp_path, "base", "treat", "--where", "seed", fmt="text")
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+    # a seed (or a range) no run has is a typo, not a filter that quietly drops it
+    for typo in ("0,1,x", "a-b", "7-9"):
+        bad, _ = _compare(tmp_path, "base", "treat", "--seeds", typo, fmt="text")
+        assert bad.returncode == 2 and "no run has that seed; seeds the runs have: 0, 1, 2, 3" in bad.stderr, typo
+    _, doc = _compare(tmp_path, "base", "treat", "--seeds", "2-9")  # a range some runs fall in
+    assert [r["seed"] for r in doc["comparison"]["rows"]] == [2, 3]
 
 
 def test_unknown_sides_suggest_the_closest_names(tmp_path):
