@@ -1,7 +1,9 @@
 """`audit hook install|uninstall|pre-push`: the pre-merge git hooks.
 
-pre-commit runs `audit scan --staged` (the index against HEAD); pre-push runs `audit hook pre-push`, which
-reads the pushed refs from git and checks each one's commits against what the remote has (auditor.gate).
+pre-commit runs `audit scan --staged` (the index against HEAD), and so does pre-merge-commit, which git runs
+instead of pre-commit before it records a merge (the index then holds the merge result); they are installed
+and removed together. pre-push runs `audit hook pre-push`, which reads the pushed refs from git and checks
+each one's commits against what the remote has (auditor.gate).
 A hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove our own.
 A foreign hook is left alone unless --force, and then it is backed up first (see install()).
 """
@@ -50,6 +52,18 @@ fi
 exit $status
 """
 
+# A merge without conflicts commits without pre-commit: git runs pre-merge-commit with the merged index.
+_PRE_MERGE_COMMIT = """\
+# The merge result (the index) against HEAD, before git records the merge commit.
+audit scan --staged "$@"
+status=$?
+if [ $status -eq 1 ]; then
+    echo "repro-auditor: merge blocked by the findings above (git merge --abort undoes it;" \
+         "git merge --no-verify skips the check)" >&2
+fi
+exit $status
+"""
+
 # git passes "<local ref> <local sha> <remote ref> <remote sha>" lines on stdin: each pushed ref's commits
 # are checked against what the remote already has (not the working tree).
 _PRE_PUSH = """\
@@ -61,11 +75,16 @@ fi
 exit $status
 """
 
+BODIES = {"pre-commit": _PRE_COMMIT, "pre-merge-commit": _PRE_MERGE_COMMIT, "pre-push": _PRE_PUSH}
+# What `audit hook install [--pre-commit|--pre-push]` writes: a commit is recorded by `git commit` or by
+# `git merge`, so the commit check is two hooks.
+HOOK_SETS = {"pre-commit": ("pre-commit", "pre-merge-commit"), "pre-push": ("pre-push",)}
+
 BACKUP_MARK = "# repro-auditor backup: "  # "<file name> sha256=<hex>": the foreign hook we moved aside
 
 
 def hook_script(kind: str, python: str | None = None, backup: tuple[str, str] | None = None) -> str:
-    body = _PRE_COMMIT if kind == "pre-commit" else _PRE_PUSH
+    body = BODIES[kind]
     runner = _RUNNER.format(python=shlex.quote(python or sys.executable), baseline=shlex.quote(BASELINE_FILE))
     record = f"{BACKUP_MARK}{backup[0]} sha256={backup[1]}\n" if backup else ""
     return f"#!/bin/sh\n{SIGNATURE}\n{record}{runner}{body}"
@@ -195,17 +214,31 @@ def install(repo: Path | str, kind: str = "pre-commit", force: bool = False, pyt
     return path, backup
 
 
-def uninstall(repo: Path | str, kind: str | None = None) -> list[Path]:
-    """Remove our hooks (both kinds unless one is named); a foreign hook is never touched. A hook we
-    replaced comes back only from the backup our hook recorded, and only if its hash still matches."""
+def install_set(repo: Path | str, which: str = "pre-commit", force: bool = False,
+                python: str | None = None) -> list[tuple[Path, Path | None]]:
+    """Install the hooks of HOOK_SETS[which]; a foreign hook among them stops all of them (nothing is written)
+    unless --force."""
+    folder = hooks_dir(repo)
+    kinds = HOOK_SETS[which]
+    foreign = [folder / k for k in kinds if os.path.lexists(folder / k) and not is_ours(folder / k)]
+    if foreign and not force:
+        names = " and ".join(p.name for p in foreign)
+        raise UsageError(f"a {names} hook that is not ours already exists; use --force to replace it "
+                         "(it is backed up first)", path=str(foreign[0]))
+    return [install(repo, kind, force=force, python=python) for kind in kinds]
+
+
+def uninstall(repo: Path | str, which: str | None = None) -> list[Path]:
+    """Remove our hooks (every kind unless a set of HOOK_SETS is named); a foreign hook is never touched. A hook
+    we replaced comes back only from the backup our hook recorded, and only if its hash still matches."""
     folder = hooks_dir(repo)
     removed = []
-    for name in [kind] if kind else ["pre-commit", "pre-push"]:
+    for name in HOOK_SETS.get(which, (which,)) if which else list(BODIES):
         path = folder / name
         if not os.path.lexists(path):
             continue
         if not is_ours(path):
-            if kind:
+            if name == which:  # the named hook; a companion (pre-merge-commit) someone else wrote stays quietly
                 raise UsageError(f"the {name} hook was not installed by the auditor; left alone", path=str(path))
             continue
         record = _recorded_backup(path)
@@ -306,16 +339,16 @@ def hook():
 @hook.command("install")
 @click.option("--pre-push/--pre-commit", "pre_push", default=False,
               help="Check the pushed commits against the remote before each push, or (default) the staged "
-                   "changes against HEAD before each commit.")
+                   "changes against HEAD before each commit and each merge commit (pre-commit and "
+                   "pre-merge-commit hooks).")
 @click.option("--force", is_flag=True, help="Replace a hook that is not ours (it is backed up first).")
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 def install_command(pre_push: bool, force: bool, repo: str):
     """Install the hook into the repository's hooks folder (respects core.hooksPath)."""
-    kind = "pre-push" if pre_push else "pre-commit"
-    path, backup = install(repo, kind, force=force)
-    if backup:
-        click.echo(f"backed up the existing {kind} hook to {backup}")
-    click.echo(f"installed the {kind} hook: {path}")
+    for path, backup in install_set(repo, "pre-push" if pre_push else "pre-commit", force=force):
+        if backup:
+            click.echo(f"backed up the existing {path.name} hook to {backup}")
+        click.echo(f"installed the {path.name} hook: {path}")
 
 
 @hook.command("pre-push", short_help="What git runs before a push (reads the pushed refs on stdin).")
@@ -360,8 +393,9 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
 
 
 @hook.command("uninstall")
-@click.option("--pre-commit", "pre_commit", is_flag=True, help="The pre-commit hook (default: both).")
-@click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default: both).")
+@click.option("--pre-commit", "pre_commit", is_flag=True,
+              help="The pre-commit and pre-merge-commit hooks (default: every hook of the auditor).")
+@click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default: every hook of the auditor).")
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 def uninstall_command(pre_commit: bool, pre_push: bool, repo: str):
     """Remove the auditor's hooks (never a hook someone else installed)."""
