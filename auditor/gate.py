@@ -150,26 +150,24 @@ def parse_push_lines(text: str) -> list[PushedRef]:
     return refs
 
 
-def push_base(repo: Repo, ref: PushedRef) -> tuple[str | None, bool]:
-    """(base SHA or None for an empty tree, whether anything needs checking) for one pushed ref.
-
-    The remote's old tip when we have it; else (a new branch, or a remote tip never fetched) the parent
-    of the oldest commit no remote-tracking branch has."""
+def push_base(repo: Repo, ref: PushedRef, remote: str | None = None) -> tuple[str | None, bool]:
+    """(base SHA or None for an empty tree, whether anything needs checking) for one pushed ref: what
+    `remote` already has where the pushed line leaves it (Repo.unpublished_base). Not the remote's old tip of
+    the ref: after a rebase onto the remote's main and `git push -f`, main's findings are known, not new."""
     if ref.local_sha == ZERO_SHA:
         return None, False  # a deleted branch: nothing is pushed
-    if ref.remote_sha != ZERO_SHA and repo.has_commit(ref.remote_sha):
-        return repo.resolve(ref.remote_sha), repo.resolve(ref.remote_sha) != repo.resolve(ref.local_sha)
-    base = repo.unpublished_base(ref.local_sha)
+    there = (ref.remote_sha,) if ref.remote_sha != ZERO_SHA and repo.has_commit(ref.remote_sha) else ()
+    base = repo.unpublished_base(ref.local_sha, remote, there)
     if base is False:
         return None, False
     return base, True
 
 
-def push_changes(repo: Repo, refs: list[PushedRef], config: Config, *, use_cache: bool = True,
-                 jobs: int | None = None) -> list[Change]:
+def push_changes(repo: Repo, refs: list[PushedRef], config: Config, remote: str | None = None, *,
+                 use_cache: bool = True, jobs: int | None = None) -> list[Change]:
     changes = []
     for ref in refs:
-        base, needed = push_base(repo, ref)
+        base, needed = push_base(repo, ref, remote)
         if not needed:
             continue
         commits = len(repo.commits_between(base, ref.local_sha)) if base else None

@@ -27,8 +27,10 @@ from auditor.errors import InputError, UsageError
 SIGNATURE = "# repro-auditor hook: installed by `audit hook install`; remove with `audit hook uninstall`"
 BASELINE_FILE = ".auditor-baseline.json"
 
-# How to run the auditor from the hook: the Python that installed it, else `audit` on PATH.
+# How to run the auditor from the hook: the Python that installed it, else `audit` on PATH. git's arguments
+# (pre-push: the remote's name and URL) are kept before `set --` makes room for the baseline option.
 _RUNNER = """\
+AUDIT_REMOTE=${{1-}}
 AUDIT_PYTHON={python}
 if [ -x "$AUDIT_PYTHON" ] && "$AUDIT_PYTHON" -c "import auditor" >/dev/null 2>&1; then
     audit() {{ "$AUDIT_PYTHON" -m auditor "$@"; }}
@@ -67,7 +69,7 @@ exit $status
 # git passes "<local ref> <local sha> <remote ref> <remote sha>" lines on stdin: each pushed ref's commits
 # are checked against what the remote already has (not the working tree).
 _PRE_PUSH = """\
-audit hook pre-push "$@"
+audit hook pre-push "$@" -- "$AUDIT_REMOTE"
 status=$?
 if [ $status -eq 1 ]; then
     echo "repro-auditor: push blocked by the findings above (git push --no-verify skips the check)" >&2
@@ -352,17 +354,22 @@ def install_command(pre_push: bool, force: bool, repo: str):
 
 
 @hook.command("pre-push", short_help="What git runs before a push (reads the pushed refs on stdin).")
+@click.argument("remote", required=False)
+@click.argument("url", required=False)  # git's second argument: accepted, the remote's name is what counts
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
               help="Leave out findings accepted in this baseline file.")
 @report_options
 @config_option
-def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
-    """Check each pushed ref's commits against what the remote already has.
+def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, config_path):  # noqa: ARG001
+    """Check each pushed ref's commits against what the remote REMOTE already has.
 
     Reads git's pre-push input ("<local ref> <local sha> <remote ref> <remote sha>" lines) from stdin; under
-    the pre-commit framework, its PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF instead. Every finding the pushed
-    commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as known."""
+    the pre-commit framework, its PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF / PRE_COMMIT_REMOTE_NAME instead.
+    The base of a pushed ref is the first commit on its first-parent line that a remote-tracking branch of
+    REMOTE holds (every remote's count when REMOTE is not given or not a configured remote). Every finding the
+    pushed commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as
+    known."""
     from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes
     from auditor.vcs import Repo
 
@@ -380,7 +387,7 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
         config = get_config(git_repo.root, config_path)
     else:
         config = _snapshot_config(git_repo, git_repo.root, git_repo.blob_shas_at(tip), f" (at {tip[:10]})")
-    changes = push_changes(git_repo, refs, config)
+    changes = push_changes(git_repo, refs, config, remote or os.environ.get("PRE_COMMIT_REMOTE_NAME"))
     files = {}
     if changes:
         from auditor.gate import git_files

@@ -285,17 +285,25 @@ class Repo:
         """A blob's bytes, by its id."""
         return _blob(self, blob_sha)
 
-    def unpublished_base(self, sha: str) -> str | None | bool:
-        """What a push of `sha` adds to every remote: the parent of the oldest commit no remote-tracking
-        branch has. None when that commit is a root (the whole history is new); False when every commit
-        is already on a remote (nothing new)."""
-        out = self._run("rev-list", "--topo-order", "--reverse", self.resolve(sha), "--not", "--remotes",
+    def remotes(self) -> list[str]:
+        return self._run("remote", what="listing remotes").split()
+
+    def unpublished_base(self, sha: str, remote: str | None = None, also_there: tuple[str, ...] = ()) -> str | None | bool:
+        """What a push of `sha` to `remote` adds to what that remote has: the first commit on `sha`'s first-parent
+        line that a remote-tracking branch of `remote` (or `also_there`, e.g. the remote's old tip) holds. A
+        rebase onto the remote's main is based on that main (its findings are known); a merge is judged against
+        its first parent, as the pre-merge-commit hook judged it. None when the line reaches a root first (the
+        whole history is new); False when `sha` itself is there (nothing new). An unknown remote (a URL), or
+        none given: every remote-tracking branch counts."""
+        refs = f"--remotes={remote}" if remote and remote in self.remotes() else "--remotes"
+        there = [self.resolve(s) for s in also_there]
+        out = self._run("rev-list", "--first-parent", self.resolve(sha), "--not", refs, *there,
                         what="listing unpushed commits")
-        first = out.split("\n", 1)[0].strip()
-        if not first:
+        unpushed = out.split()
+        if not unpushed:
             return False
-        parents = self._run("rev-list", "--parents", "-n", "1", first, what="reading a commit").split()
-        return parents[1] if len(parents) > 1 else None
+        status, parent, _ = self._status("rev-parse", "--verify", "--quiet", f"{unpushed[-1]}^1")
+        return parent.strip() if status == 0 and parent.strip() else None
 
     # -- working tree -----------------------------------------------------------------------
 

@@ -241,3 +241,54 @@ def test_pre_push_uses_the_configuration_of_the_pushed_commit(tmp_path):
     pyproject.write_text('[tool.auditor]\nfail-on = "error"\n')  # the working tree's no longer ignores
     ok = _git(root, "push", "origin", "main")
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tmp_path):
+    """A branch pushed, main moved on the remote with a teammate's hazard, the branch rebased onto it and
+    force-pushed: the base is what the remote has under the pushed line (origin/main), not the branch's old
+    tip, so the teammate's hazard is known. A branch holding a hazard merged into main is still new to main."""
+    repo, root, remote = _with_remote(tmp_path)
+    _git(root, "checkout", "-q", "-b", "feat")
+    (root / "notes.py").write_text("def note():\n    return 1\n")
+    _git(root, "add", "notes.py")
+    _git(root, "commit", "-qm", "a clean helper")
+    assert _git(root, "push", "-q", "-u", "origin", "feat").returncode == 0
+
+    _git(root, "checkout", "-q", "main")  # a teammate's commit on main, pushed without the hook
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "teammate: drop the seed")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0
+
+    _git(root, "checkout", "-q", "feat")
+    assert _git(root, "rebase", "-q", "origin/main").returncode == 0
+    pushed = _git(root, "push", "-f", "origin", "feat")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0, out
+    assert "known: train.py" in out and "RA110" in out and "0 new finding(s)" in out
+
+    # The branch with the hazard, already on the remote, merged into main: main gains it, so it is new there.
+    _git(root, "checkout", "-q", "-b", "unsafe", "origin/main~1")
+    (root / "sweep.py").write_text(UNSEEDED)
+    _git(root, "add", "sweep.py")
+    _git(root, "commit", "-qm", "an unseeded sweep")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "unsafe").returncode == 0
+    _git(root, "checkout", "-q", "main")
+    _git(root, "merge", "-q", "--no-edit", "unsafe")
+    blocked = _git(root, "push", "origin", "main")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "sweep.py" in out and "RA110" in out and "push blocked" in out, out
+
+
+def test_the_base_is_what_the_remote_pushed_to_has_not_another_remote(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0  # origin has the hazard
+    mirror = tmp_path / "mirror.git"
+    git.Repo.init(mirror, bare=True, initial_branch="main")
+    _git(root, "remote", "add", "mirror", str(mirror))
+    blocked = _git(root, "push", "mirror", "main")  # the mirror has nothing yet: every finding is new to it
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA110" in out and "nothing of it is on a remote" in out, out
+    ok = _git(root, "push", "origin", "HEAD:refs/heads/copy")  # origin has every commit: nothing to check
+    assert ok.returncode == 0 and "Nothing to check" in ok.stdout + ok.stderr
