@@ -16,7 +16,7 @@ from typing import Callable
 from auditor.code.scan import SourceFile, scan_files
 from auditor.config import Config
 from auditor.errors import InputError
-from auditor.findings import Finding, split_new
+from auditor.findings import Finding, carried, split_new
 from auditor.vcs import Repo
 
 
@@ -81,15 +81,55 @@ def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> Sou
     return GitFile(rel, None, blob=blob, full=f"{blob}:{path}", reader=repo.blob) if blob else None
 
 
-def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str, *,
-            use_cache: bool = True, jobs: int | None = None) -> Change:
-    """Scan both snapshots; the head's findings split into new and known by fingerprint."""
+def source_lookup(files: dict[str, SourceFile]) -> Callable[[str, int], str | None]:
+    """(path, line) -> that line's text in `files` (path -> file), each file split once when first asked."""
+    split: dict[str, list[str]] = {}
+
+    def lookup(path: str, line: int) -> str | None:
+        if path not in split:
+            f = files.get(path)
+            data = f.content() if f is not None else None
+            split[path] = data.decode("utf-8-sig", errors="replace").splitlines() if data else []
+        lines = split[path]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
+
+
+def renamed_by(repo: Repo, config: Config, detect: Callable[[], dict[str, str]]) -> Callable[[set[str]], dict[str, str]]:
+    """gone paths -> {old: new} of those the other side renamed (relative to the config root), from git's rename
+    detection (`detect`: repository paths), which runs only when a base file is gone."""
+    def renamed(gone: set[str]) -> dict[str, str]:
+        if not gone:
+            return {}
+        prefix = _prefix(repo, config)
+        return {old[len(prefix):]: new[len(prefix):] for old, new in detect().items()
+                if old.startswith(prefix) and new.startswith(prefix) and old[len(prefix):] in gone}
+
+    return renamed
+
+
+def known_at_new_paths(findings: list[Finding], base: list[SourceFile], moved: dict[str, str]) -> list[Finding]:
+    """The base's findings, those of renamed files carried to the new paths (findings.carried)."""
+    if not moved:
+        return findings
+    return carried(findings, moved, source_lookup({f.path: f for f in base if f.path in moved}))
+
+
+def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str,
+            renamed: Callable[[set[str]], dict[str, str]] | None = None, *, use_cache: bool = True,
+            jobs: int | None = None) -> Change:
+    """Scan both snapshots; the head's findings split into new and known by fingerprint. `renames` (git's
+    rename detection between the snapshots, see renamed_by) carries the base's findings of a moved file to its
+    new path."""
     from auditor.code.discover import SKIP_DIRS
     from auditor.code.facts import ProjectFacts, read_facts
 
     # The project's packaging facts are read once (a walk of the tree), not once per snapshot.
     facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
     before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if base else []
+    if renamed is not None and before:
+        before = known_at_new_paths(before, base, renamed({f.path for f in base} - {f.path for f in head}))
     result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts)
     new, known = split_new(before, result.findings)
     base_blobs = {f.path: f.blob for f in base}
@@ -107,7 +147,8 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
     base = git_files(repo, repo.blob_shas_at(head_sha), config, targets) if head_sha else []
     head = git_files(repo, repo.index_blobs(), config, targets)
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
-    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+    renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
+    return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
@@ -115,14 +156,18 @@ def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, la
     """The tree at `sha` against the tree at `base_sha` (None: an empty tree, all is new)."""
     base = git_files(repo, repo.blob_shas_at(base_sha), config) if base_sha else []
     head = git_files(repo, repo.blob_shas_at(sha), config)
-    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+    renamed = renamed_by(repo, config, lambda: repo.renames(base_sha, sha)) if base_sha else None
+    return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] | None = None, *,
                   use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
-    """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree)."""
+    """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree); those of
+    files the working tree has moved (untracked ones too) at their new paths."""
     files = git_files(repo, repo.blob_shas_at(base_sha), config, targets)
-    return scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
+    findings = scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
+    gone = {f.path for f in files if not os.path.lexists(config.root / f.path)}
+    return known_at_new_paths(findings, files, renamed_by(repo, config, lambda: repo.renames(base_sha))(gone))
 
 
 ZERO_SHA = "0" * 40

@@ -306,7 +306,7 @@ def _snapshot_config(repo, start: Path, blobs: dict[str, str], label: str):
 def _index_lookup(repo, config):
     """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
     a file is read from the index only when one of its findings is shown."""
-    from auditor.gate import git_file
+    from auditor.gate import git_file, source_lookup
 
     files: dict = {}
 
@@ -315,22 +315,8 @@ def _index_lookup(repo, config):
             files[path] = git_file(repo, repo.index_blobs(), config, path)
         return lookup(path, line)
 
-    lookup = _git_lookup(files)
+    lookup = source_lookup(files)
     return staged
-
-
-def _git_lookup(files: dict):
-    split: dict[str, list[str]] = {}
-
-    def lookup(path: str, line: int) -> str | None:
-        if path not in split:
-            f = files.get(path)
-            data = f.content() if f is not None else None
-            split[path] = data.decode("utf-8", errors="replace").splitlines() if data else []
-        lines = split[path]
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
-    return lookup
 
 
 @click.group()
@@ -370,7 +356,7 @@ def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, con
     REMOTE holds (every remote's count when REMOTE is not given or not a configured remote). Every finding the
     pushed commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as
     known."""
-    from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes
+    from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes, source_lookup
     from auditor.vcs import Repo
 
     git_repo = Repo(repo)
@@ -396,7 +382,7 @@ def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, con
             if ref.local_sha != ZERO_SHA:
                 files.update({f.path: f for f in git_files(git_repo, git_repo.blob_shas_at(ref.local_sha), config)})
     _report(changes, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
-            lookup=_git_lookup(files))
+            lookup=source_lookup(files))
 
 
 @hook.command("uninstall")

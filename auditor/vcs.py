@@ -8,6 +8,7 @@ message a person can act on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -316,15 +317,7 @@ class Repo:
         if self.bare:
             raise InputError("a bare repository has no working tree to diff", path=str(self.root))
         start = self.merge_base(base, self.head_sha())
-        # `git diff` against the working tree refreshes and rewrites the index (GIT_OPTIONAL_LOCKS
-        # does not stop it in every git version): give it a private copy of the index instead.
-        with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
-            index = Path(os.environ.get("GIT_INDEX_FILE") or self.git_dir / "index")
-            index = index if index.is_absolute() else self.root / index
-            private = Path(scratch) / "index"
-            if index.exists():
-                shutil.copyfile(index, private)
-            env = {"GIT_INDEX_FILE": str(private)}
+        with self._private_index() as env:
             text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--",
                              what="diffing the working tree", env=env)
             untracked = self._run("ls-files", "--others", "--exclude-standard", "-z",
@@ -334,6 +327,36 @@ class Repo:
             if path.endswith(".py"):
                 changed[path] = None
         return dict(sorted(changed.items()))
+
+
+    @contextlib.contextmanager
+    def _private_index(self):
+        """The environment of a git command that must not touch the index: `git diff` against the working tree
+        refreshes and rewrites the index (GIT_OPTIONAL_LOCKS does not stop it in every git version), so it gets
+        a private copy of the index instead."""
+        with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
+            index = Path(os.environ.get("GIT_INDEX_FILE") or self.git_dir / "index")
+            index = index if index.is_absolute() else self.root / index
+            private = Path(scratch) / "index"
+            if index.exists():
+                shutil.copyfile(index, private)
+            yield {"GIT_INDEX_FILE": str(private)}
+
+    def renames(self, base: str, head: str | None = None, *, staged: bool = False) -> dict[str, str]:
+        """old path -> new path of the files git's rename detection (-M: a move, or a rename with edits that
+        keep most of the file) pairs between the tree at `base` and the commit `head`, the index (`staged`),
+        or else the working tree (untracked files included)."""
+        args = ["diff", "--no-color", "--no-ext-diff", "-M", "--name-status", "-z", self.resolve(base)]
+        if head is not None:
+            out = self._run(*args, self.resolve(head), "--", what="finding renames")
+        elif staged:
+            out = self._run(*args[:1], "--cached", *args[1:], "--", what="finding renames")
+        else:
+            with self._private_index() as env:
+                # intent to add, in the private index only: a .py file moved but not yet added pairs too
+                _git(self.root, ["add", "--intent-to-add", "--", "*.py"], self.root, env)  # none to add: no matter
+                out = self._run(*args, "--", what="finding renames", env=env)
+        return {old: new for new, (kind, old) in _parse_name_status(out).items() if kind == "R" and old}
 
 
 # Tree listings and blob data are content-addressed, so they are cached for the process' life

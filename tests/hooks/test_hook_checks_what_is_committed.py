@@ -292,3 +292,58 @@ def test_the_base_is_what_the_remote_pushed_to_has_not_another_remote(tmp_path):
     assert blocked.returncode != 0 and "RA110" in out and "nothing of it is on a remote" in out, out
     ok = _git(root, "push", "origin", "HEAD:refs/heads/copy")  # origin has every commit: nothing to check
     assert ok.returncode == 0 and "Nothing to check" in ok.stdout + ok.stderr
+
+
+def test_a_moved_or_renamed_file_keeps_its_known_findings(tmp_path):
+    """A finding's fingerprint holds its path: a pure `git mv` (R100), or a rename with small edits elsewhere
+    in the file, carries the base's findings to the new path, so they stay known; a new hazard in the moved
+    file is still new, and the reports' fingerprints are those of a plain scan of the new path."""
+    repo, root = _repo(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)  # a legacy error too, committed before the hook
+    _git(root, "commit", "-qam", "legacy: unseeded", "--no-verify")
+    install(root)
+    (root / "scripts").mkdir()
+    assert _git(root, "mv", "legacy.py", "scripts/legacy.py").returncode == 0
+    _git(root, "mv", "train.py", "trainer.py")
+    (root / "trainer.py").write_text(UNSEEDED.replace("def main():", "def main():\n    \"\"\"Train.\"\"\""))
+    _git(root, "add", "trainer.py")
+    status = _git(root, "diff", "--cached", "-M", "--name-status").stdout
+    assert "R100\tlegacy.py\tscripts/legacy.py" in status and "\ttrain.py\ttrainer.py" in status
+    moved = _git(root, "commit", "-m", "move things")
+    out = moved.stdout + moved.stderr
+    assert moved.returncode == 0, out
+    assert "0 new finding(s), 2 known" in out and "known: trainer.py" in out and "known: scripts/legacy.py" in out
+
+    # Moved again, with a second bare load added: that one is new; and a new unseeded entry point beside it.
+    _git(root, "mv", "scripts/legacy.py", "loaders.py")
+    (root / "loaders.py").write_text(LEGACY + "\n\nSTATE = torch.load('init.pt')\n")
+    (root / "sweep.py").write_text(UNSEEDED)
+    _git(root, "add", "-A")
+    proc = run_cli("scan", "--staged", "--format", "json", "--fail-on", "info", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    new = json.loads(proc.stdout)["findings"]
+    assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in new] == [
+        ("RA170", "loaders.py", 8), ("RA110", "sweep.py", 11)]
+    plain = json.loads(run_cli("scan", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["fingerprint"] for f in new} <= {f["fingerprint"] for f in plain}  # the contract's fingerprints
+
+
+def test_scan_diff_and_pre_push_know_a_moved_files_findings(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    _git(root, "checkout", "-q", "-b", "tidy")
+    (root / "tools").mkdir()
+    _git(root, "mv", "legacy.py", "tools/legacy.py")
+    _git(root, "commit", "-qm", "move the loader", "--no-verify")
+    committed = run_cli("scan", "--diff", "main", "--fail-on", "warning", cwd=root)
+    assert committed.returncode == 0 and "0 finding(s) new since main" in committed.stdout, committed.stdout
+
+    (root / "tools" / "legacy.py").rename(root / "loader.py")  # moved again, not added: still the same finding
+    untracked = run_cli("scan", "--diff", "main", "--fail-on", "warning", cwd=root)
+    assert untracked.returncode == 0 and "0 finding(s) new since main" in untracked.stdout, untracked.stdout
+    assert _git(root, "status", "--porcelain").stdout.count("??") == 1  # the index was left alone
+
+    _git(root, "checkout", "-q", "--", ".")
+    (root / "loader.py").unlink()
+    pushed = _git(root, "push", "origin", "tidy")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0 and "known: tools/legacy.py" in out, out
