@@ -278,9 +278,9 @@ def check_staged(start: Path, targets: list[Path], config_path: str | None, *, b
     The configuration is the staged one too (unless --config names a file): what is committed is checked
     with the settings committed with it, not with an unstaged edit of pyproject.toml."""
     from auditor.gate import staged_change
-    from auditor.vcs import Repo
+    from auditor.vcs import Repo, scan_hint
 
-    repo = Repo(start)
+    repo = Repo(start, scan_hint("--staged"))
     config = get_config(start, config_path) if config_path else staged_config(repo, start)
     rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
     change = staged_change(repo, config, [("" if r == "." else r) for r in rel], use_cache=use_cache, jobs=jobs)
@@ -359,7 +359,7 @@ def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, con
     from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes, source_lookup
     from auditor.vcs import Repo
 
-    git_repo = Repo(repo)
+    git_repo = Repo(repo, "pass --repo with the repository")
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if to_ref:
         refs = [PushedRef("HEAD", git_repo.resolve(to_ref), os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "(remote)"),

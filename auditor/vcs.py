@@ -54,13 +54,20 @@ class FileChange:
     old_path: str | None = None  # for renames and copies
 
 
+def scan_hint(option: str) -> str:
+    """What `audit scan --staged/--diff/--rev` outside a repository should say (scan has no --repo)."""
+    return (f"{option.split()[0]} reads git: run it inside the repository, or name a path in it: "
+            f"audit scan {option} path/in/repo")
+
+
 RECORDED_SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 class Repo:
     """A git repository on disk. `Repo(path)` accepts any folder inside the work tree."""
 
-    def __init__(self, path: str | os.PathLike = "."):
+    def __init__(self, path: str | os.PathLike = ".", hint: str = "pass --repo with the repository the runs came from"):
+        """`hint`: what to do when `path` is in no git repository (the command's own way to name one)."""
         where = Path(path).expanduser()
         if not where.exists():
             raise InputError("no such directory (expected a git repository)", path=str(where))
@@ -70,8 +77,7 @@ class Repo:
                                        "--git-common-dir", "--show-toplevel"], folder)
         lines = out.splitlines()
         if len(lines) < 3:
-            raise InputError("not a git repository (pass --repo with the repository the runs came from)",
-                             path=str(where))
+            raise InputError(f"not a git repository ({hint})", path=str(where))
         self.bare = lines[0].strip() == "true"
         self.git_dir, self.common_dir = Path(lines[1]).resolve(), Path(lines[2]).resolve()
         if self.bare:

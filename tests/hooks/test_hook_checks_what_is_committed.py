@@ -347,3 +347,16 @@ def test_scan_diff_and_pre_push_know_a_moved_files_findings(tmp_path):
     pushed = _git(root, "push", "origin", "tidy")
     out = pushed.stdout + pushed.stderr
     assert pushed.returncode == 0 and "known: tools/legacy.py" in out, out
+
+
+def test_scan_staged_outside_a_repository_says_what_to_do(tmp_path):
+    (tmp_path / "train.py").write_text(SEEDED)
+    for option in (["--staged"], ["--diff", "main"], ["--rev", "HEAD"]):
+        proc = run_cli("scan", *option, cwd=tmp_path)
+        assert proc.returncode == 2 and "not a git repository" in proc.stderr, proc.stderr
+        assert "--repo" not in proc.stderr and f"audit scan {option[0]}" in proc.stderr and "path/in/repo" in proc.stderr
+    elsewhere = _repo(tmp_path, "proj")[1]
+    (elsewhere / "train.py").write_text(UNSEEDED)
+    _git(elsewhere, "add", "train.py")
+    named = run_cli("scan", "--staged", str(elsewhere), cwd=tmp_path)  # as the message suggests
+    assert named.returncode == 1 and "RA110" in named.stdout, named.stdout + named.stderr
