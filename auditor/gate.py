@@ -10,6 +10,7 @@ when the scanner's cache does not know their blob, so an unchanged tree costs on
 from __future__ import annotations
 
 import os
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -51,16 +52,20 @@ def _prefix(repo: Repo, config: Config) -> str:
     return "" if rel == "." or rel.startswith("..") else rel + "/"  # a config from elsewhere: the whole repo
 
 
-def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[str] | None = None) -> list[SourceFile]:
-    """The .py files among `blobs` (repo path -> blob id) that a working-tree scan of the config root
-    would see, limited to `targets` (paths relative to the config root) when given."""
-    from auditor.code.discover import SKIP_DIRS
+def git_files(repo: Repo, at: str | None, config: Config, targets: list[str] | None = None) -> list[SourceFile]:
+    """The Python files (discover.treated_as_python) of the tree at commit `at`, or of the index when None, that
+    a working-tree scan of the config root would see, limited to `targets` (paths relative to the config root)
+    when given."""
+    from auditor.code.discover import SKIP_DIRS, treated_as_python
 
+    blobs = repo.index_blobs() if at is None else repo.blob_shas_at(at)
+    executables = repo.executables(at)
     prefix = _prefix(repo, config)
     skipped: dict[str, bool] = {}  # folder -> skipped: asked once per folder, not per file (the hook's budget)
     files: list[SourceFile] = []
     for path, blob in sorted(blobs.items()):
-        if not path.endswith(".py") or not path.startswith(prefix):
+        if not path.startswith(prefix) or not treated_as_python(
+                path.rpartition("/")[2], partial(executables.__contains__, path), partial(repo.blob, blob)):
             continue
         rel = path[len(prefix):]
         folder = rel.rpartition("/")[0]
@@ -144,8 +149,8 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
         head_sha = repo.head_sha()
     except InputError:
         head_sha = None
-    base = git_files(repo, repo.blob_shas_at(head_sha), config, targets) if head_sha else []
-    head = git_files(repo, repo.index_blobs(), config, targets)
+    base = git_files(repo, head_sha, config, targets) if head_sha else []
+    head = git_files(repo, None, config, targets)
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
     renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
     return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
@@ -154,8 +159,8 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
                   use_cache: bool = True, jobs: int | None = None) -> Change:
     """The tree at `sha` against the tree at `base_sha` (None: an empty tree, all is new)."""
-    base = git_files(repo, repo.blob_shas_at(base_sha), config) if base_sha else []
-    head = git_files(repo, repo.blob_shas_at(sha), config)
+    base = git_files(repo, base_sha, config) if base_sha else []
+    head = git_files(repo, sha, config)
     renamed = renamed_by(repo, config, lambda: repo.renames(base_sha, sha)) if base_sha else None
     return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
 
@@ -164,7 +169,7 @@ def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] 
                   use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
     """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree); those of
     files the working tree has moved (untracked ones too) at their new paths."""
-    files = git_files(repo, repo.blob_shas_at(base_sha), config, targets)
+    files = git_files(repo, base_sha, config, targets)
     findings = scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
     gone = {f.path for f in files if not os.path.lexists(config.root / f.path)}
     return known_at_new_paths(findings, files, renamed_by(repo, config, lambda: repo.renames(base_sha))(gone))

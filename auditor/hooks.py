@@ -380,7 +380,7 @@ def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, con
 
         for ref in refs:
             if ref.local_sha != ZERO_SHA:
-                files.update({f.path: f for f in git_files(git_repo, git_repo.blob_shas_at(ref.local_sha), config)})
+                files.update({f.path: f for f in git_files(git_repo, ref.local_sha, config)})
     _report(changes, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
             lookup=source_lookup(files))
 

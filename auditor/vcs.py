@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 import threading
 import weakref
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ class Repo:
         self._resolved: dict[str, str] = {}
         self._blobs: dict[str, bytes] = {}  # blob sha -> data: content-addressed, so never stale
         self._index: dict[str, str] | None = None
+        self._index_executables: frozenset[str] = frozenset()
         self._objects = _ObjectReader(self.root)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -226,14 +228,18 @@ class Repo:
     # -- trees ------------------------------------------------------------------------------
 
     def python_files_at(self, sha: str) -> list[tuple[str, str, bytes]]:
-        """(path, blob sha, data) of every .py file in the tree at `sha`, read from git objects.
+        """(path, blob sha, data) of every Python file in the tree at `sha` (discover.treated_as_python: *.py and
+        executable scripts with a Python shebang), read from git objects.
 
         Nothing is checked out. Blobs over MAX_SOURCE_BYTES and blobs with NUL bytes are skipped.
         """
+        from auditor.code.discover import treated_as_python
+
         listing = self._blob_listing(self.resolve(sha))
         files = []
-        for path, (blob_sha, size) in listing.items():
-            if not path.endswith(".py") or size > MAX_SOURCE_BYTES:
+        for path, (blob_sha, size, executable) in listing.items():
+            if size > MAX_SOURCE_BYTES or not treated_as_python(path.rpartition("/")[2], partial(bool, executable),
+                                                                partial(self._blob_data, blob_sha)):
                 continue
             data = self._blob_data(blob_sha)
             if b"\0" in data:
@@ -243,7 +249,15 @@ class Repo:
 
     def blob_shas_at(self, sha: str) -> dict[str, str]:
         """path -> blob sha of every file in the tree at `sha` (cheap: one ls-tree)."""
-        return {path: blob for path, (blob, _) in self._blob_listing(self.resolve(sha)).items()}
+        return {path: blob for path, (blob, *_) in self._blob_listing(self.resolve(sha)).items()}
+
+    def executables(self, sha: str | None = None) -> frozenset[str]:
+        """The paths of the tree at `sha` (None: the index) whose mode is executable (100755)."""
+        if sha is None:
+            self.index_blobs()
+            return self._index_executables
+        return frozenset(path for path, (_, _, executable) in self._blob_listing(self.resolve(sha)).items()
+                         if executable)
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """A file's content at `sha`, or None when the tree has no such file."""
@@ -265,7 +279,7 @@ class Repo:
         finally:
             archive.unlink(missing_ok=True)
 
-    def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int]]:
+    def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int, bool]]:
         return _listing(self, full_sha)
 
     def _blob_data(self, blob_sha: str) -> bytes:
@@ -275,18 +289,20 @@ class Repo:
         """path -> blob sha of every regular file staged in the index (what the next commit holds); read once
         (the configuration, the scan and the report's excerpts all ask)."""
         if self._index is None:
-            self._index = self._read_index()
+            self._index, self._index_executables = self._read_index()
         return dict(self._index)
 
-    def _read_index(self) -> dict[str, str]:
+    def _read_index(self) -> tuple[dict[str, str], frozenset[str]]:
         out = self._run("ls-files", "--stage", "-z", what="reading the index")
-        staged = {}
+        staged, executables = {}, set()
         for entry in out.split("\0"):
             meta, _, path = entry.partition("\t")
             parts = meta.split()
             if len(parts) == 3 and parts[2] == "0" and parts[0] in ("100644", "100755"):
                 staged[path] = parts[1]
-        return staged
+                if parts[0] == "100755":
+                    executables.add(path)
+        return staged, frozenset(executables)
 
     def blob(self, blob_sha: str) -> bytes:
         """A blob's bytes, by its id."""
@@ -348,6 +364,18 @@ class Repo:
                 shutil.copyfile(index, private)
             yield {"GIT_INDEX_FILE": str(private)}
 
+    def _intend_to_add_python(self, env: dict[str, str]) -> None:
+        """Untracked Python files as intended to add, in a private index (`env`): a file moved but not yet added
+        pairs with its old path too. *.py by a pathspec; scripts without a suffix (few) one by one."""
+        from auditor.code.discover import python_file
+
+        _git(self.root, ["add", "--intent-to-add", "--", "*.py"], self.root, env)  # none to add: no matter
+        untracked = self._run("ls-files", "--others", "--exclude-standard", "-z", what="listing untracked files",
+                              env=env).split("\0")
+        scripts = [p for p in untracked if p and not p.endswith(".py") and python_file(str(self.root / p))]
+        if scripts:
+            _git(self.root, ["add", "--intent-to-add", "--", *scripts], self.root, env)
+
     def renames(self, base: str, head: str | None = None, *, staged: bool = False) -> dict[str, str]:
         """old path -> new path of the files git's rename detection (-M: a move, or a rename with edits that
         keep most of the file) pairs between the tree at `base` and the commit `head`, the index (`staged`),
@@ -359,8 +387,7 @@ class Repo:
             out = self._run(*args[:1], "--cached", *args[1:], "--", what="finding renames")
         else:
             with self._private_index() as env:
-                # intent to add, in the private index only: a .py file moved but not yet added pairs too
-                _git(self.root, ["add", "--intent-to-add", "--", "*.py"], self.root, env)  # none to add: no matter
+                self._intend_to_add_python(env)
                 out = self._run(*args, "--", what="finding renames", env=env)
         return {old: new for new, (kind, old) in _parse_name_status(out).items() if kind == "R" and old}
 
@@ -368,10 +395,11 @@ class Repo:
 # Tree listings and blob data are content-addressed, so they are cached for the process' life
 # (keyed by the repository's git dir and the object id).
 
-_LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+_LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int, bool]]] = {}
 
 
-def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
+def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int, bool]]:
+    """path -> (blob sha, size, executable) of every file in the tree at `full_sha`."""
     key = (str(repo.git_dir), full_sha)
     if key not in _LISTINGS:
         out = repo._run("ls-tree", "-r", "-l", "-z", "--full-tree", full_sha, what=f"reading the tree at {full_sha[:10]}")
@@ -384,7 +412,7 @@ def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
             if len(parts) != 4 or parts[1] != "blob":
                 continue  # submodules (commit) and anything odd
             size = int(parts[3]) if parts[3].isdigit() else 0
-            listing[path] = (parts[2], size)
+            listing[path] = (parts[2], size, parts[0] == "100755")
         if len(_LISTINGS) > 256:
             _LISTINGS.clear()
         _LISTINGS[key] = listing

@@ -360,3 +360,28 @@ def test_scan_staged_outside_a_repository_says_what_to_do(tmp_path):
     _git(elsewhere, "add", "train.py")
     named = run_cli("scan", "--staged", str(elsewhere), cwd=tmp_path)  # as the message suggests
     assert named.returncode == 1 and "RA110" in named.stdout, named.stdout + named.stderr
+
+
+def test_an_executable_python_script_without_a_suffix_is_checked_like_a_py_file(tmp_path):
+    """`bin/evaluate` (executable, `#!/usr/bin/env python3`): the hook, `audit scan .`, --rev and --diff treat it
+    as Python, by one rule; an executable shell script and a non-executable file without a suffix are not."""
+    repo, root = _repo(tmp_path)
+    install(root)
+    (root / "bin").mkdir()
+    script = root / "bin" / "evaluate"
+    script.write_text("#!/usr/bin/env python3\n" + LEGACY.replace("def load", "def load_ckpt"))
+    script.chmod(0o755)
+    (root / "bin" / "run").write_text("#!/bin/sh\nexec python -c 'import torch; torch.load(\"x\")'\n")
+    (root / "bin" / "run").chmod(0o755)
+    (root / "NOTES").write_text("#!python\nimport torch\ntorch.load('x')\n")  # not executable: not a script
+    _git(root, "add", "-A")
+    staged = run_cli("scan", "--staged", "--format", "json", "--fail-on", "info", cwd=root)
+    assert [f["location"]["path"] for f in json.loads(staged.stdout)["findings"]] == ["bin/evaluate"], staged.stdout
+    walk = json.loads(run_cli("scan", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["location"]["path"] for f in walk} == {"legacy.py", "bin/evaluate"}
+    _git(root, "commit", "-qm", "an evaluation script", "--no-verify")
+    at_rev = json.loads(run_cli("scan", "--rev", "HEAD", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["location"]["path"] for f in at_rev} == {"legacy.py", "bin/evaluate"}
+    script.rename(root / "bin" / "evaluate-ckpt")  # moved, not added: --diff knows it
+    moved = run_cli("scan", "--diff", "HEAD", "--fail-on", "info", cwd=root)
+    assert moved.returncode == 0 and "0 finding(s) new" in moved.stdout, moved.stdout
