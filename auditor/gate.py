@@ -14,6 +14,7 @@ from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable
 
+from auditor.code.facts import ProjectFacts
 from auditor.code.scan import SourceFile, scan_files
 from auditor.config import Config
 from auditor.errors import InputError
@@ -79,6 +80,21 @@ def git_files(repo: Repo, at: str | None, config: Config, targets: list[str] | N
     return files
 
 
+def snapshot_facts(repo: Repo, at: str | None, config: Config) -> ProjectFacts:
+    """The project's packaging facts (facts.py: the torch floors) as the tree at `at` (None: the index) holds
+    them, so that a pyproject.toml change counts on its own side: lowering the floor under a bare torch.load
+    makes its finding new."""
+    from auditor.code.discover import SKIP_DIRS
+    from auditor.code.facts import facts_from, is_packaging_file, packaging_text
+
+    blobs = repo.index_blobs() if at is None else repo.blob_shas_at(at)
+    prefix = _prefix(repo, config)
+    files = [(path[len(prefix):], blob) for path, blob in blobs.items()
+             if path.startswith(prefix) and is_packaging_file(path.rpartition("/")[2])
+             and not any(p in SKIP_DIRS for p in path[len(prefix):].split("/")[:-1])]
+    return facts_from(files, lambda blob: packaging_text(repo.blob(blob)))
+
+
 def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> SourceFile | None:
     """One file of `blobs` by its path relative to the config root (None when the snapshot has no such file)."""
     path = _prefix(repo, config) + rel
@@ -122,20 +138,15 @@ def known_at_new_paths(findings: list[Finding], base: list[SourceFile], moved: d
 
 
 def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str,
-            renamed: Callable[[set[str]], dict[str, str]] | None = None, *, use_cache: bool = True,
-            jobs: int | None = None) -> Change:
-    """Scan both snapshots; the head's findings split into new and known by fingerprint. `renames` (git's
-    rename detection between the snapshots, see renamed_by) carries the base's findings of a moved file to its
-    new path."""
-    from auditor.code.discover import SKIP_DIRS
-    from auditor.code.facts import ProjectFacts, read_facts
-
-    # The project's packaging facts are read once (a walk of the tree), not once per snapshot.
-    facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
-    before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if base else []
+            facts: tuple[ProjectFacts, ProjectFacts], renamed: Callable[[set[str]], dict[str, str]] | None = None,
+            *, use_cache: bool = True, jobs: int | None = None) -> Change:
+    """Scan both snapshots, each with its own packaging `facts` (snapshot_facts); the head's findings split into
+    new and known by fingerprint. `renamed` (git's rename detection between the snapshots, see renamed_by)
+    carries the base's findings of a moved file to its new path."""
+    before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts[0]).findings if base else []
     if renamed is not None and before:
         before = known_at_new_paths(before, base, renamed({f.path for f in base} - {f.path for f in head}))
-    result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts)
+    result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts[1])
     new, known = split_new(before, result.findings)
     base_blobs = {f.path: f.blob for f in base}
     changed = sum(1 for f in head if f.blob is None or base_blobs.get(f.path) != f.blob)
@@ -153,7 +164,8 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
     head = git_files(repo, None, config, targets)
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
     renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
-    return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
+    facts = (snapshot_facts(repo, head_sha, config) if head_sha else ProjectFacts(), snapshot_facts(repo, None, config))
+    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
@@ -162,7 +174,8 @@ def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, la
     base = git_files(repo, base_sha, config) if base_sha else []
     head = git_files(repo, sha, config)
     renamed = renamed_by(repo, config, lambda: repo.renames(base_sha, sha)) if base_sha else None
-    return compare(base, head, config, label, renamed, use_cache=use_cache, jobs=jobs)
+    facts = (snapshot_facts(repo, base_sha, config) if base_sha else ProjectFacts(), snapshot_facts(repo, sha, config))
+    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] | None = None, *,
@@ -170,7 +183,8 @@ def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] 
     """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree); those of
     files the working tree has moved (untracked ones too) at their new paths."""
     files = git_files(repo, base_sha, config, targets)
-    findings = scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
+    facts = snapshot_facts(repo, base_sha, config)  # the base's pyproject, not the working tree's
+    findings = scan_files(files, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if files else []
     gone = {f.path for f in files if not os.path.lexists(config.root / f.path)}
     return known_at_new_paths(findings, files, renamed_by(repo, config, lambda: repo.renames(base_sha))(gone))
 

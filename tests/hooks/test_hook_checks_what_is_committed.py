@@ -385,3 +385,22 @@ def test_an_executable_python_script_without_a_suffix_is_checked_like_a_py_file(
     script.rename(root / "bin" / "evaluate-ckpt")  # moved, not added: --diff knows it
     moved = run_cli("scan", "--diff", "HEAD", "--fail-on", "info", cwd=root)
     assert moved.returncode == 0 and "0 finding(s) new" in moved.stdout, moved.stdout
+
+
+def test_a_pyproject_change_that_makes_a_bare_load_unsafe_is_new(tmp_path):
+    """Each side is scanned with its own packaging files: a commit that only lowers the torch floor under a bare
+    torch.load (safe from torch 2.6) brings RA170, though no .py file changed."""
+    repo, root = _repo(tmp_path)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "lab"\ndependencies = ["torch>=2.6"]\n\n[tool.auditor]\nfail-on = "warning"\n')
+    _git(root, "add", "pyproject.toml")
+    _git(root, "commit", "-qm", "torch>=2.6: a bare torch.load is safe")
+    assert "RA170" not in run_cli("scan", cwd=root).stdout
+    install(root)
+    pyproject.write_text(pyproject.read_text().replace("torch>=2.6", "torch>=2.0"))
+    _git(root, "add", "pyproject.toml")
+    blocked = _git(root, "commit", "-m", "support torch 2.0 again")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA170" in out and "legacy.py" in out and "0 known" in out, out
+    diff = run_cli("scan", "--diff", "HEAD", cwd=root)  # the working tree against HEAD's own pyproject
+    assert diff.returncode == 1 and "RA170" in diff.stdout, diff.stdout
