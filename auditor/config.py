@@ -464,19 +464,32 @@ _SPECIAL = {"per_path_ignores": _set_per_path_ignores, "key_map": _set_key_map, 
 
 
 def _check_rule_ids(config: Config, raw: dict) -> None:
-    """[severity] and [rules] must name rules that exist (bundled, or in the configured plugin packs)."""
-    named = {(section, str(rid)) for key, section in (("severity", "severity"), ("rules", "rules"))
-             for raw_key, table in raw.items() if _snake(raw_key) == key and isinstance(table, dict)
-             for rid in table}
-    if not named:
+    """Every rule id the configuration names must exist (bundled, or in the configured plugin packs): the keys of
+    [severity] and [rules] exactly; the entries of select, ignore and per-path-ignores as an id or the start of
+    one (`RA1` selects RA1xx). A typo (`RA17O`) would otherwise select or silence nothing, silently."""
+    exact, prefixes = [], []  # (field, the id as written)
+    for raw_key, value in raw.items():
+        key = _snake(raw_key)
+        if key in ("severity", "rules") and isinstance(value, dict):
+            exact += [(f"{raw_key}.{rid}", str(rid)) for rid in value]
+        elif key in ("select", "ignore") and isinstance(value, list):
+            prefixes += [(raw_key, str(rid)) for rid in value]
+        elif key == "per_path_ignores" and isinstance(value, dict):
+            prefixes += [(f"{raw_key}.{pattern}", str(rid)) for pattern, ids in value.items()
+                         for rid in ([ids] if isinstance(ids, str) else ids if isinstance(ids, list) else [])]
+    if not exact and not prefixes:
         return
     from auditor.registry import known_rule_ids
 
     known = known_rule_ids(tuple(config.plugins))
-    for section, rule_id in sorted(named):
+    for where, rule_id in exact:
         if rule_id.upper() not in known:
-            raise InputError("unknown rule id; `audit rules` lists them", path=config.source,
-                             field=f"{section}.{rule_id}")
+            raise InputError(f"unknown rule id {rule_id!r}; `audit rules` lists them", path=config.source,
+                             field=where)
+    for where, rule_id in prefixes:
+        if not any(k.startswith(rule_id.upper()) for k in known):
+            raise InputError(f"{rule_id!r} is not a rule id nor the start of one (RA1 means RA1xx); `audit rules` "
+                             "lists them", path=config.source, field=where)
 
 
 def _mapping_of_lists(value: Any, where: str, key: str) -> dict[str, list[str]]:

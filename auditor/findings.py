@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from auditor.locations import (CodeLocation, FileLocation, GroupsLocation, Location, LocationLike, RunLocation,
                                as_location, location_from_json)
@@ -133,3 +134,22 @@ def split_new(before: Iterable[Finding], after: Iterable[Finding]) -> tuple[list
         else:
             new.append(f)
     return new, known
+
+
+def carried(findings: Iterable[Finding], moves: dict[str, str],
+            line_text: Callable[[str, int], str | None]) -> list[Finding]:
+    """The findings, those of a moved file (old path -> new path in `moves`) as the same findings at the new
+    path: the fingerprint a finding on the same line text has there. So split_new calls a pure rename known,
+    while the reports' fingerprints stay rule + path + line text. A finding is carried only when its own
+    fingerprint is rebuilt from the flagged line (`line_text(path, line)` in the old file): one tied to other
+    text stays where it was."""
+    out = []
+    for f in findings:
+        target = moves.get(f.location.path or "")
+        text = line_text(f.location.path, f.location.line) if target and f.location.line else None
+        if text is None or fingerprint(f.rule, f.location, text) != f.fingerprint:
+            out.append(f)
+            continue
+        location = dataclasses.replace(f.location, path=target)
+        out.append(dataclasses.replace(f, location=location, fingerprint=fingerprint(f.rule, location, text)))
+    return out

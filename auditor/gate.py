@@ -10,13 +10,15 @@ when the scanner's cache does not know their blob, so an unchanged tree costs on
 from __future__ import annotations
 
 import os
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable
 
+from auditor.code.facts import ProjectFacts
 from auditor.code.scan import SourceFile, scan_files
 from auditor.config import Config
 from auditor.errors import InputError
-from auditor.findings import Finding, split_new
+from auditor.findings import Finding, carried, split_new
 from auditor.vcs import Repo
 
 
@@ -51,16 +53,20 @@ def _prefix(repo: Repo, config: Config) -> str:
     return "" if rel == "." or rel.startswith("..") else rel + "/"  # a config from elsewhere: the whole repo
 
 
-def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[str] | None = None) -> list[SourceFile]:
-    """The .py files among `blobs` (repo path -> blob id) that a working-tree scan of the config root
-    would see, limited to `targets` (paths relative to the config root) when given."""
-    from auditor.code.discover import SKIP_DIRS
+def git_files(repo: Repo, at: str | None, config: Config, targets: list[str] | None = None) -> list[SourceFile]:
+    """The Python files (discover.treated_as_python) of the tree at commit `at`, or of the index when None, that
+    a working-tree scan of the config root would see, limited to `targets` (paths relative to the config root)
+    when given."""
+    from auditor.code.discover import SKIP_DIRS, treated_as_python
 
+    blobs = repo.index_blobs() if at is None else repo.blob_shas_at(at)
+    executables = repo.executables(at)
     prefix = _prefix(repo, config)
     skipped: dict[str, bool] = {}  # folder -> skipped: asked once per folder, not per file (the hook's budget)
     files: list[SourceFile] = []
     for path, blob in sorted(blobs.items()):
-        if not path.endswith(".py") or not path.startswith(prefix):
+        if not path.startswith(prefix) or not treated_as_python(
+                path.rpartition("/")[2], partial(executables.__contains__, path), partial(repo.blob, blob)):
             continue
         rel = path[len(prefix):]
         folder = rel.rpartition("/")[0]
@@ -74,6 +80,21 @@ def git_files(repo: Repo, blobs: dict[str, str], config: Config, targets: list[s
     return files
 
 
+def snapshot_facts(repo: Repo, at: str | None, config: Config) -> ProjectFacts:
+    """The project's packaging facts (facts.py: the torch floors) as the tree at `at` (None: the index) holds
+    them, so that a pyproject.toml change counts on its own side: lowering the floor under a bare torch.load
+    makes its finding new."""
+    from auditor.code.discover import SKIP_DIRS
+    from auditor.code.facts import facts_from, is_packaging_file, packaging_text
+
+    blobs = repo.index_blobs() if at is None else repo.blob_shas_at(at)
+    prefix = _prefix(repo, config)
+    files = [(path[len(prefix):], blob) for path, blob in blobs.items()
+             if path.startswith(prefix) and is_packaging_file(path.rpartition("/")[2])
+             and not any(p in SKIP_DIRS for p in path[len(prefix):].split("/")[:-1])]
+    return facts_from(files, lambda blob: packaging_text(repo.blob(blob)))
+
+
 def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> SourceFile | None:
     """One file of `blobs` by its path relative to the config root (None when the snapshot has no such file)."""
     path = _prefix(repo, config) + rel
@@ -81,16 +102,51 @@ def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> Sou
     return GitFile(rel, None, blob=blob, full=f"{blob}:{path}", reader=repo.blob) if blob else None
 
 
-def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str, *,
-            use_cache: bool = True, jobs: int | None = None) -> Change:
-    """Scan both snapshots; the head's findings split into new and known by fingerprint."""
-    from auditor.code.discover import SKIP_DIRS
-    from auditor.code.facts import ProjectFacts, read_facts
+def source_lookup(files: dict[str, SourceFile]) -> Callable[[str, int], str | None]:
+    """(path, line) -> that line's text in `files` (path -> file), each file split once when first asked."""
+    split: dict[str, list[str]] = {}
 
-    # The project's packaging facts are read once (a walk of the tree), not once per snapshot.
-    facts = read_facts(config.root, SKIP_DIRS) if config.root.is_dir() else ProjectFacts()
-    before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if base else []
-    result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts)
+    def lookup(path: str, line: int) -> str | None:
+        if path not in split:
+            f = files.get(path)
+            data = f.content() if f is not None else None
+            split[path] = data.decode("utf-8-sig", errors="replace").splitlines() if data else []
+        lines = split[path]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
+
+
+def renamed_by(repo: Repo, config: Config, detect: Callable[[], dict[str, str]]) -> Callable[[set[str]], dict[str, str]]:
+    """gone paths -> {old: new} of those the other side renamed (relative to the config root), from git's rename
+    detection (`detect`: repository paths), which runs only when a base file is gone."""
+    def renamed(gone: set[str]) -> dict[str, str]:
+        if not gone:
+            return {}
+        prefix = _prefix(repo, config)
+        return {old[len(prefix):]: new[len(prefix):] for old, new in detect().items()
+                if old.startswith(prefix) and new.startswith(prefix) and old[len(prefix):] in gone}
+
+    return renamed
+
+
+def known_at_new_paths(findings: list[Finding], base: list[SourceFile], moved: dict[str, str]) -> list[Finding]:
+    """The base's findings, those of renamed files carried to the new paths (findings.carried)."""
+    if not moved:
+        return findings
+    return carried(findings, moved, source_lookup({f.path: f for f in base if f.path in moved}))
+
+
+def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str,
+            facts: tuple[ProjectFacts, ProjectFacts], renamed: Callable[[set[str]], dict[str, str]] | None = None,
+            *, use_cache: bool = True, jobs: int | None = None) -> Change:
+    """Scan both snapshots, each with its own packaging `facts` (snapshot_facts); the head's findings split into
+    new and known by fingerprint. `renamed` (git's rename detection between the snapshots, see renamed_by)
+    carries the base's findings of a moved file to its new path."""
+    before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts[0]).findings if base else []
+    if renamed is not None and before:
+        before = known_at_new_paths(before, base, renamed({f.path for f in base} - {f.path for f in head}))
+    result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts[1])
     new, known = split_new(before, result.findings)
     base_blobs = {f.path: f.blob for f in base}
     changed = sum(1 for f in head if f.blob is None or base_blobs.get(f.path) != f.blob)
@@ -104,25 +160,33 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
         head_sha = repo.head_sha()
     except InputError:
         head_sha = None
-    base = git_files(repo, repo.blob_shas_at(head_sha), config, targets) if head_sha else []
-    head = git_files(repo, repo.index_blobs(), config, targets)
+    base = git_files(repo, head_sha, config, targets) if head_sha else []
+    head = git_files(repo, None, config, targets)
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
-    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+    renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
+    facts = (snapshot_facts(repo, head_sha, config) if head_sha else ProjectFacts(), snapshot_facts(repo, None, config))
+    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
                   use_cache: bool = True, jobs: int | None = None) -> Change:
     """The tree at `sha` against the tree at `base_sha` (None: an empty tree, all is new)."""
-    base = git_files(repo, repo.blob_shas_at(base_sha), config) if base_sha else []
-    head = git_files(repo, repo.blob_shas_at(sha), config)
-    return compare(base, head, config, label, use_cache=use_cache, jobs=jobs)
+    base = git_files(repo, base_sha, config) if base_sha else []
+    head = git_files(repo, sha, config)
+    renamed = renamed_by(repo, config, lambda: repo.renames(base_sha, sha)) if base_sha else None
+    facts = (snapshot_facts(repo, base_sha, config) if base_sha else ProjectFacts(), snapshot_facts(repo, sha, config))
+    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
 
 
 def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] | None = None, *,
                   use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
-    """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree)."""
-    files = git_files(repo, repo.blob_shas_at(base_sha), config, targets)
-    return scan_files(files, config, use_cache=use_cache, jobs=jobs).findings if files else []
+    """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree); those of
+    files the working tree has moved (untracked ones too) at their new paths."""
+    files = git_files(repo, base_sha, config, targets)
+    facts = snapshot_facts(repo, base_sha, config)  # the base's pyproject, not the working tree's
+    findings = scan_files(files, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if files else []
+    gone = {f.path for f in files if not os.path.lexists(config.root / f.path)}
+    return known_at_new_paths(findings, files, renamed_by(repo, config, lambda: repo.renames(base_sha))(gone))
 
 
 ZERO_SHA = "0" * 40
@@ -150,26 +214,24 @@ def parse_push_lines(text: str) -> list[PushedRef]:
     return refs
 
 
-def push_base(repo: Repo, ref: PushedRef) -> tuple[str | None, bool]:
-    """(base SHA or None for an empty tree, whether anything needs checking) for one pushed ref.
-
-    The remote's old tip when we have it; else (a new branch, or a remote tip never fetched) the parent
-    of the oldest commit no remote-tracking branch has."""
+def push_base(repo: Repo, ref: PushedRef, remote: str | None = None) -> tuple[str | None, bool]:
+    """(base SHA or None for an empty tree, whether anything needs checking) for one pushed ref: what
+    `remote` already has where the pushed line leaves it (Repo.unpublished_base). Not the remote's old tip of
+    the ref: after a rebase onto the remote's main and `git push -f`, main's findings are known, not new."""
     if ref.local_sha == ZERO_SHA:
         return None, False  # a deleted branch: nothing is pushed
-    if ref.remote_sha != ZERO_SHA and repo.has_commit(ref.remote_sha):
-        return repo.resolve(ref.remote_sha), repo.resolve(ref.remote_sha) != repo.resolve(ref.local_sha)
-    base = repo.unpublished_base(ref.local_sha)
+    there = (ref.remote_sha,) if ref.remote_sha != ZERO_SHA and repo.has_commit(ref.remote_sha) else ()
+    base = repo.unpublished_base(ref.local_sha, remote, there)
     if base is False:
         return None, False
     return base, True
 
 
-def push_changes(repo: Repo, refs: list[PushedRef], config: Config, *, use_cache: bool = True,
-                 jobs: int | None = None) -> list[Change]:
+def push_changes(repo: Repo, refs: list[PushedRef], config: Config, remote: str | None = None, *,
+                 use_cache: bool = True, jobs: int | None = None) -> list[Change]:
     changes = []
     for ref in refs:
-        base, needed = push_base(repo, ref)
+        base, needed = push_base(repo, ref, remote)
         if not needed:
             continue
         commits = len(repo.commits_between(base, ref.local_sha)) if base else None

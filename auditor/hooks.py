@@ -1,7 +1,9 @@
 """`audit hook install|uninstall|pre-push`: the pre-merge git hooks.
 
-pre-commit runs `audit scan --staged` (the index against HEAD); pre-push runs `audit hook pre-push`, which
-reads the pushed refs from git and checks each one's commits against what the remote has (auditor.gate).
+pre-commit runs `audit scan --staged` (the index against HEAD), and so does pre-merge-commit, which git runs
+instead of pre-commit before it records a merge (the index then holds the merge result); they are installed
+and removed together. pre-push runs `audit hook pre-push`, which reads the pushed refs from git and checks
+each one's commits against what the remote has (auditor.gate).
 A hook is a small shell script marked with SIGNATURE, so that we only ever overwrite or remove our own.
 A foreign hook is left alone unless --force, and then it is backed up first (see install()).
 """
@@ -25,8 +27,10 @@ from auditor.errors import InputError, UsageError
 SIGNATURE = "# repro-auditor hook: installed by `audit hook install`; remove with `audit hook uninstall`"
 BASELINE_FILE = ".auditor-baseline.json"
 
-# How to run the auditor from the hook: the Python that installed it, else `audit` on PATH.
+# How to run the auditor from the hook: the Python that installed it, else `audit` on PATH. git's arguments
+# (pre-push: the remote's name and URL) are kept before `set --` makes room for the baseline option.
 _RUNNER = """\
+AUDIT_REMOTE=${{1-}}
 AUDIT_PYTHON={python}
 if [ -x "$AUDIT_PYTHON" ] && "$AUDIT_PYTHON" -c "import auditor" >/dev/null 2>&1; then
     audit() {{ "$AUDIT_PYTHON" -m auditor "$@"; }}
@@ -50,10 +54,22 @@ fi
 exit $status
 """
 
+# A merge without conflicts commits without pre-commit: git runs pre-merge-commit with the merged index.
+_PRE_MERGE_COMMIT = """\
+# The merge result (the index) against HEAD, before git records the merge commit.
+audit scan --staged "$@"
+status=$?
+if [ $status -eq 1 ]; then
+    echo "repro-auditor: merge blocked by the findings above (git merge --abort undoes it;" \
+         "git merge --no-verify skips the check)" >&2
+fi
+exit $status
+"""
+
 # git passes "<local ref> <local sha> <remote ref> <remote sha>" lines on stdin: each pushed ref's commits
 # are checked against what the remote already has (not the working tree).
 _PRE_PUSH = """\
-audit hook pre-push "$@"
+audit hook pre-push "$@" -- "$AUDIT_REMOTE"
 status=$?
 if [ $status -eq 1 ]; then
     echo "repro-auditor: push blocked by the findings above (git push --no-verify skips the check)" >&2
@@ -61,11 +77,16 @@ fi
 exit $status
 """
 
+BODIES = {"pre-commit": _PRE_COMMIT, "pre-merge-commit": _PRE_MERGE_COMMIT, "pre-push": _PRE_PUSH}
+# What `audit hook install [--pre-commit|--pre-push]` writes: a commit is recorded by `git commit` or by
+# `git merge`, so the commit check is two hooks.
+HOOK_SETS = {"pre-commit": ("pre-commit", "pre-merge-commit"), "pre-push": ("pre-push",)}
+
 BACKUP_MARK = "# repro-auditor backup: "  # "<file name> sha256=<hex>": the foreign hook we moved aside
 
 
 def hook_script(kind: str, python: str | None = None, backup: tuple[str, str] | None = None) -> str:
-    body = _PRE_COMMIT if kind == "pre-commit" else _PRE_PUSH
+    body = BODIES[kind]
     runner = _RUNNER.format(python=shlex.quote(python or sys.executable), baseline=shlex.quote(BASELINE_FILE))
     record = f"{BACKUP_MARK}{backup[0]} sha256={backup[1]}\n" if backup else ""
     return f"#!/bin/sh\n{SIGNATURE}\n{record}{runner}{body}"
@@ -195,17 +216,31 @@ def install(repo: Path | str, kind: str = "pre-commit", force: bool = False, pyt
     return path, backup
 
 
-def uninstall(repo: Path | str, kind: str | None = None) -> list[Path]:
-    """Remove our hooks (both kinds unless one is named); a foreign hook is never touched. A hook we
-    replaced comes back only from the backup our hook recorded, and only if its hash still matches."""
+def install_set(repo: Path | str, which: str = "pre-commit", force: bool = False,
+                python: str | None = None) -> list[tuple[Path, Path | None]]:
+    """Install the hooks of HOOK_SETS[which]; a foreign hook among them stops all of them (nothing is written)
+    unless --force."""
+    folder = hooks_dir(repo)
+    kinds = HOOK_SETS[which]
+    foreign = [folder / k for k in kinds if os.path.lexists(folder / k) and not is_ours(folder / k)]
+    if foreign and not force:
+        names = " and ".join(p.name for p in foreign)
+        raise UsageError(f"a {names} hook that is not ours already exists; use --force to replace it "
+                         "(it is backed up first)", path=str(foreign[0]))
+    return [install(repo, kind, force=force, python=python) for kind in kinds]
+
+
+def uninstall(repo: Path | str, which: str | None = None) -> list[Path]:
+    """Remove our hooks (every kind unless a set of HOOK_SETS is named); a foreign hook is never touched. A hook
+    we replaced comes back only from the backup our hook recorded, and only if its hash still matches."""
     folder = hooks_dir(repo)
     removed = []
-    for name in [kind] if kind else ["pre-commit", "pre-push"]:
+    for name in HOOK_SETS.get(which, (which,)) if which else list(BODIES):
         path = folder / name
         if not os.path.lexists(path):
             continue
         if not is_ours(path):
-            if kind:
+            if name == which:  # the named hook; a companion (pre-merge-commit) someone else wrote stays quietly
                 raise UsageError(f"the {name} hook was not installed by the auditor; left alone", path=str(path))
             continue
         record = _recorded_backup(path)
@@ -243,9 +278,9 @@ def check_staged(start: Path, targets: list[Path], config_path: str | None, *, b
     The configuration is the staged one too (unless --config names a file): what is committed is checked
     with the settings committed with it, not with an unstaged edit of pyproject.toml."""
     from auditor.gate import staged_change
-    from auditor.vcs import Repo
+    from auditor.vcs import Repo, scan_hint
 
-    repo = Repo(start)
+    repo = Repo(start, scan_hint("--staged"))
     config = get_config(start, config_path) if config_path else staged_config(repo, start)
     rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
     change = staged_change(repo, config, [("" if r == "." else r) for r in rel], use_cache=use_cache, jobs=jobs)
@@ -271,7 +306,7 @@ def _snapshot_config(repo, start: Path, blobs: dict[str, str], label: str):
 def _index_lookup(repo, config):
     """The flagged line as staged (the text report's excerpt shows what is committed, not the working tree);
     a file is read from the index only when one of its findings is shown."""
-    from auditor.gate import git_file
+    from auditor.gate import git_file, source_lookup
 
     files: dict = {}
 
@@ -280,22 +315,8 @@ def _index_lookup(repo, config):
             files[path] = git_file(repo, repo.index_blobs(), config, path)
         return lookup(path, line)
 
-    lookup = _git_lookup(files)
+    lookup = source_lookup(files)
     return staged
-
-
-def _git_lookup(files: dict):
-    split: dict[str, list[str]] = {}
-
-    def lookup(path: str, line: int) -> str | None:
-        if path not in split:
-            f = files.get(path)
-            data = f.content() if f is not None else None
-            split[path] = data.decode("utf-8", errors="replace").splitlines() if data else []
-        lines = split[path]
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
-    return lookup
 
 
 @click.group()
@@ -306,34 +327,39 @@ def hook():
 @hook.command("install")
 @click.option("--pre-push/--pre-commit", "pre_push", default=False,
               help="Check the pushed commits against the remote before each push, or (default) the staged "
-                   "changes against HEAD before each commit.")
+                   "changes against HEAD before each commit and each merge commit (pre-commit and "
+                   "pre-merge-commit hooks).")
 @click.option("--force", is_flag=True, help="Replace a hook that is not ours (it is backed up first).")
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 def install_command(pre_push: bool, force: bool, repo: str):
     """Install the hook into the repository's hooks folder (respects core.hooksPath)."""
-    kind = "pre-push" if pre_push else "pre-commit"
-    path, backup = install(repo, kind, force=force)
-    if backup:
-        click.echo(f"backed up the existing {kind} hook to {backup}")
-    click.echo(f"installed the {kind} hook: {path}")
+    for path, backup in install_set(repo, "pre-push" if pre_push else "pre-commit", force=force):
+        if backup:
+            click.echo(f"backed up the existing {path.name} hook to {backup}")
+        click.echo(f"installed the {path.name} hook: {path}")
 
 
 @hook.command("pre-push", short_help="What git runs before a push (reads the pushed refs on stdin).")
+@click.argument("remote", required=False)
+@click.argument("url", required=False)  # git's second argument: accepted, the remote's name is what counts
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
               help="Leave out findings accepted in this baseline file.")
 @report_options
 @config_option
-def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
-    """Check each pushed ref's commits against what the remote already has.
+def pre_push_command(remote, url, repo, baseline_file, fmt, output, fail_on, config_path):  # noqa: ARG001
+    """Check each pushed ref's commits against what the remote REMOTE already has.
 
     Reads git's pre-push input ("<local ref> <local sha> <remote ref> <remote sha>" lines) from stdin; under
-    the pre-commit framework, its PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF instead. Every finding the pushed
-    commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as known."""
-    from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes
+    the pre-commit framework, its PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF / PRE_COMMIT_REMOTE_NAME instead.
+    The base of a pushed ref is the first commit on its first-parent line that a remote-tracking branch of
+    REMOTE holds (every remote's count when REMOTE is not given or not a configured remote). Every finding the
+    pushed commits bring (new by fingerprint) blocks the push; the ones the remote already had are listed as
+    known."""
+    from auditor.gate import ZERO_SHA, PushedRef, parse_push_lines, push_changes, source_lookup
     from auditor.vcs import Repo
 
-    git_repo = Repo(repo)
+    git_repo = Repo(repo, "pass --repo with the repository")
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if to_ref:
         refs = [PushedRef("HEAD", git_repo.resolve(to_ref), os.environ.get("PRE_COMMIT_REMOTE_BRANCH", "(remote)"),
@@ -347,21 +373,22 @@ def pre_push_command(repo, baseline_file, fmt, output, fail_on, config_path):
         config = get_config(git_repo.root, config_path)
     else:
         config = _snapshot_config(git_repo, git_repo.root, git_repo.blob_shas_at(tip), f" (at {tip[:10]})")
-    changes = push_changes(git_repo, refs, config)
+    changes = push_changes(git_repo, refs, config, remote or os.environ.get("PRE_COMMIT_REMOTE_NAME"))
     files = {}
     if changes:
         from auditor.gate import git_files
 
         for ref in refs:
             if ref.local_sha != ZERO_SHA:
-                files.update({f.path: f for f in git_files(git_repo, git_repo.blob_shas_at(ref.local_sha), config)})
+                files.update({f.path: f for f in git_files(git_repo, ref.local_sha, config)})
     _report(changes, config, baseline_file=baseline_file, fmt=fmt, output=output, fail_on=fail_on,
-            lookup=_git_lookup(files))
+            lookup=source_lookup(files))
 
 
 @hook.command("uninstall")
-@click.option("--pre-commit", "pre_commit", is_flag=True, help="The pre-commit hook (default: both).")
-@click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default: both).")
+@click.option("--pre-commit", "pre_commit", is_flag=True,
+              help="The pre-commit and pre-merge-commit hooks (default: every hook of the auditor).")
+@click.option("--pre-push", "pre_push", is_flag=True, help="The pre-push hook (default: every hook of the auditor).")
 @click.option("--repo", type=click.Path(file_okay=False), default=".", show_default=True, help="The git repository.")
 def uninstall_command(pre_commit: bool, pre_push: bool, repo: str):
     """Remove the auditor's hooks (never a hook someone else installed)."""

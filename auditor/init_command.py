@@ -175,7 +175,7 @@ def init(repo, yes, dry_run, with_hook):
         handle.write(("\n" if text and not text.endswith("\n\n") else "") + section)
     click.echo(f"wrote [tool.auditor] to {target}")
     if with_hook:
-        from auditor.hooks import install
+        from auditor.hooks import install_set
 
-        path, _ = install(root, "pre-commit")
-        click.echo(f"installed the pre-commit hook: {path}")
+        for path, _ in install_set(root, "pre-commit"):
+            click.echo(f"installed the {path.name} hook: {path}")

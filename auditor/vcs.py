@@ -8,6 +8,7 @@ message a person can act on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import tarfile
 import tempfile
 import threading
 import weakref
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,13 +55,20 @@ class FileChange:
     old_path: str | None = None  # for renames and copies
 
 
+def scan_hint(option: str) -> str:
+    """What `audit scan --staged/--diff/--rev` outside a repository should say (scan has no --repo)."""
+    return (f"{option.split()[0]} reads git: run it inside the repository, or name a path in it: "
+            f"audit scan {option} path/in/repo")
+
+
 RECORDED_SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 class Repo:
     """A git repository on disk. `Repo(path)` accepts any folder inside the work tree."""
 
-    def __init__(self, path: str | os.PathLike = "."):
+    def __init__(self, path: str | os.PathLike = ".", hint: str = "pass --repo with the repository the runs came from"):
+        """`hint`: what to do when `path` is in no git repository (the command's own way to name one)."""
         where = Path(path).expanduser()
         if not where.exists():
             raise InputError("no such directory (expected a git repository)", path=str(where))
@@ -69,8 +78,7 @@ class Repo:
                                        "--git-common-dir", "--show-toplevel"], folder)
         lines = out.splitlines()
         if len(lines) < 3:
-            raise InputError("not a git repository (pass --repo with the repository the runs came from)",
-                             path=str(where))
+            raise InputError(f"not a git repository ({hint})", path=str(where))
         self.bare = lines[0].strip() == "true"
         self.git_dir, self.common_dir = Path(lines[1]).resolve(), Path(lines[2]).resolve()
         if self.bare:
@@ -80,6 +88,7 @@ class Repo:
         self._resolved: dict[str, str] = {}
         self._blobs: dict[str, bytes] = {}  # blob sha -> data: content-addressed, so never stale
         self._index: dict[str, str] | None = None
+        self._index_executables: frozenset[str] = frozenset()
         self._objects = _ObjectReader(self.root)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -219,14 +228,18 @@ class Repo:
     # -- trees ------------------------------------------------------------------------------
 
     def python_files_at(self, sha: str) -> list[tuple[str, str, bytes]]:
-        """(path, blob sha, data) of every .py file in the tree at `sha`, read from git objects.
+        """(path, blob sha, data) of every Python file in the tree at `sha` (discover.treated_as_python: *.py and
+        executable scripts with a Python shebang), read from git objects.
 
         Nothing is checked out. Blobs over MAX_SOURCE_BYTES and blobs with NUL bytes are skipped.
         """
+        from auditor.code.discover import treated_as_python
+
         listing = self._blob_listing(self.resolve(sha))
         files = []
-        for path, (blob_sha, size) in listing.items():
-            if not path.endswith(".py") or size > MAX_SOURCE_BYTES:
+        for path, (blob_sha, size, executable) in listing.items():
+            if size > MAX_SOURCE_BYTES or not treated_as_python(path.rpartition("/")[2], partial(bool, executable),
+                                                                partial(self._blob_data, blob_sha)):
                 continue
             data = self._blob_data(blob_sha)
             if b"\0" in data:
@@ -236,7 +249,15 @@ class Repo:
 
     def blob_shas_at(self, sha: str) -> dict[str, str]:
         """path -> blob sha of every file in the tree at `sha` (cheap: one ls-tree)."""
-        return {path: blob for path, (blob, _) in self._blob_listing(self.resolve(sha)).items()}
+        return {path: blob for path, (blob, *_) in self._blob_listing(self.resolve(sha)).items()}
+
+    def executables(self, sha: str | None = None) -> frozenset[str]:
+        """The paths of the tree at `sha` (None: the index) whose mode is executable (100755)."""
+        if sha is None:
+            self.index_blobs()
+            return self._index_executables
+        return frozenset(path for path, (_, _, executable) in self._blob_listing(self.resolve(sha)).items()
+                         if executable)
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         """A file's content at `sha`, or None when the tree has no such file."""
@@ -258,7 +279,7 @@ class Repo:
         finally:
             archive.unlink(missing_ok=True)
 
-    def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int]]:
+    def _blob_listing(self, full_sha: str) -> dict[str, tuple[str, int, bool]]:
         return _listing(self, full_sha)
 
     def _blob_data(self, blob_sha: str) -> bytes:
@@ -268,34 +289,44 @@ class Repo:
         """path -> blob sha of every regular file staged in the index (what the next commit holds); read once
         (the configuration, the scan and the report's excerpts all ask)."""
         if self._index is None:
-            self._index = self._read_index()
+            self._index, self._index_executables = self._read_index()
         return dict(self._index)
 
-    def _read_index(self) -> dict[str, str]:
+    def _read_index(self) -> tuple[dict[str, str], frozenset[str]]:
         out = self._run("ls-files", "--stage", "-z", what="reading the index")
-        staged = {}
+        staged, executables = {}, set()
         for entry in out.split("\0"):
             meta, _, path = entry.partition("\t")
             parts = meta.split()
             if len(parts) == 3 and parts[2] == "0" and parts[0] in ("100644", "100755"):
                 staged[path] = parts[1]
-        return staged
+                if parts[0] == "100755":
+                    executables.add(path)
+        return staged, frozenset(executables)
 
     def blob(self, blob_sha: str) -> bytes:
         """A blob's bytes, by its id."""
         return _blob(self, blob_sha)
 
-    def unpublished_base(self, sha: str) -> str | None | bool:
-        """What a push of `sha` adds to every remote: the parent of the oldest commit no remote-tracking
-        branch has. None when that commit is a root (the whole history is new); False when every commit
-        is already on a remote (nothing new)."""
-        out = self._run("rev-list", "--topo-order", "--reverse", self.resolve(sha), "--not", "--remotes",
+    def remotes(self) -> list[str]:
+        return self._run("remote", what="listing remotes").split()
+
+    def unpublished_base(self, sha: str, remote: str | None = None, also_there: tuple[str, ...] = ()) -> str | None | bool:
+        """What a push of `sha` to `remote` adds to what that remote has: the first commit on `sha`'s first-parent
+        line that a remote-tracking branch of `remote` (or `also_there`, e.g. the remote's old tip) holds. A
+        rebase onto the remote's main is based on that main (its findings are known); a merge is judged against
+        its first parent, as the pre-merge-commit hook judged it. None when the line reaches a root first (the
+        whole history is new); False when `sha` itself is there (nothing new). An unknown remote (a URL), or
+        none given: every remote-tracking branch counts."""
+        refs = f"--remotes={remote}" if remote and remote in self.remotes() else "--remotes"
+        there = [self.resolve(s) for s in also_there]
+        out = self._run("rev-list", "--first-parent", self.resolve(sha), "--not", refs, *there,
                         what="listing unpushed commits")
-        first = out.split("\n", 1)[0].strip()
-        if not first:
+        unpushed = out.split()
+        if not unpushed:
             return False
-        parents = self._run("rev-list", "--parents", "-n", "1", first, what="reading a commit").split()
-        return parents[1] if len(parents) > 1 else None
+        status, parent, _ = self._status("rev-parse", "--verify", "--quiet", f"{unpushed[-1]}^1")
+        return parent.strip() if status == 0 and parent.strip() else None
 
     # -- working tree -----------------------------------------------------------------------
 
@@ -308,15 +339,7 @@ class Repo:
         if self.bare:
             raise InputError("a bare repository has no working tree to diff", path=str(self.root))
         start = self.merge_base(base, self.head_sha())
-        # `git diff` against the working tree refreshes and rewrites the index (GIT_OPTIONAL_LOCKS
-        # does not stop it in every git version): give it a private copy of the index instead.
-        with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
-            index = Path(os.environ.get("GIT_INDEX_FILE") or self.git_dir / "index")
-            index = index if index.is_absolute() else self.root / index
-            private = Path(scratch) / "index"
-            if index.exists():
-                shutil.copyfile(index, private)
-            env = {"GIT_INDEX_FILE": str(private)}
+        with self._private_index() as env:
             text = self._run("diff", "-U0", "--no-color", "--no-ext-diff", "-M", start, "--",
                              what="diffing the working tree", env=env)
             untracked = self._run("ls-files", "--others", "--exclude-standard", "-z",
@@ -328,13 +351,55 @@ class Repo:
         return dict(sorted(changed.items()))
 
 
+    @contextlib.contextmanager
+    def _private_index(self):
+        """The environment of a git command that must not touch the index: `git diff` against the working tree
+        refreshes and rewrites the index (GIT_OPTIONAL_LOCKS does not stop it in every git version), so it gets
+        a private copy of the index instead."""
+        with tempfile.TemporaryDirectory(prefix="auditor-index-") as scratch:
+            index = Path(os.environ.get("GIT_INDEX_FILE") or self.git_dir / "index")
+            index = index if index.is_absolute() else self.root / index
+            private = Path(scratch) / "index"
+            if index.exists():
+                shutil.copyfile(index, private)
+            yield {"GIT_INDEX_FILE": str(private)}
+
+    def _intend_to_add_python(self, env: dict[str, str]) -> None:
+        """Untracked Python files as intended to add, in a private index (`env`): a file moved but not yet added
+        pairs with its old path too. *.py by a pathspec; scripts without a suffix (few) one by one."""
+        from auditor.code.discover import python_file
+
+        _git(self.root, ["add", "--intent-to-add", "--", "*.py"], self.root, env)  # none to add: no matter
+        untracked = self._run("ls-files", "--others", "--exclude-standard", "-z", what="listing untracked files",
+                              env=env).split("\0")
+        scripts = [p for p in untracked if p and not p.endswith(".py") and python_file(str(self.root / p))]
+        if scripts:
+            _git(self.root, ["add", "--intent-to-add", "--", *scripts], self.root, env)
+
+    def renames(self, base: str, head: str | None = None, *, staged: bool = False) -> dict[str, str]:
+        """old path -> new path of the files git's rename detection (-M: a move, or a rename with edits that
+        keep most of the file) pairs between the tree at `base` and the commit `head`, the index (`staged`),
+        or else the working tree (untracked files included)."""
+        args = ["diff", "--no-color", "--no-ext-diff", "-M", "--name-status", "-z", self.resolve(base)]
+        if head is not None:
+            out = self._run(*args, self.resolve(head), "--", what="finding renames")
+        elif staged:
+            out = self._run(*args[:1], "--cached", *args[1:], "--", what="finding renames")
+        else:
+            with self._private_index() as env:
+                self._intend_to_add_python(env)
+                out = self._run(*args, "--", what="finding renames", env=env)
+        return {old: new for new, (kind, old) in _parse_name_status(out).items() if kind == "R" and old}
+
+
 # Tree listings and blob data are content-addressed, so they are cached for the process' life
 # (keyed by the repository's git dir and the object id).
 
-_LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+_LISTINGS: dict[tuple[str, str], dict[str, tuple[str, int, bool]]] = {}
 
 
-def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
+def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int, bool]]:
+    """path -> (blob sha, size, executable) of every file in the tree at `full_sha`."""
     key = (str(repo.git_dir), full_sha)
     if key not in _LISTINGS:
         out = repo._run("ls-tree", "-r", "-l", "-z", "--full-tree", full_sha, what=f"reading the tree at {full_sha[:10]}")
@@ -347,7 +412,7 @@ def _listing(repo: Repo, full_sha: str) -> dict[str, tuple[str, int]]:
             if len(parts) != 4 or parts[1] != "blob":
                 continue  # submodules (commit) and anything odd
             size = int(parts[3]) if parts[3].isdigit() else 0
-            listing[path] = (parts[2], size)
+            listing[path] = (parts[2], size, parts[0] == "100755")
         if len(_LISTINGS) > 256:
             _LISTINGS.clear()
         _LISTINGS[key] = listing

@@ -145,6 +145,9 @@ def test_configuration_only_from_the_repository_or_config(tmp_path):
     ("[tool.auditor.severity]\nRA999 = 'error'\n", "severity.RA999", "unknown rule id"),
     ("[tool.auditor.rules.RA998]\nx = 1\n", "rules.RA998", "unknown rule id"),
     ("[tool.auditor]\nentry-points = 'train.py'\n", "entry-points", "must be a list of strings"),
+    ("[tool.auditor]\nignore = ['RA110', 'RA17O']\n", "ignore", "'RA17O' is not a rule id"),  # letter O
+    ("[tool.auditor]\nselect = ['RA1', 'RB']\n", "select", "'RB' is not a rule id"),
+    ("[tool.auditor.per-path-ignores]\n'tests/*' = ['RA11O']\n", "per-path-ignores.tests/*", "'RA11O' is not"),
 ])
 def test_typed_sections_reject_bad_settings(tmp_path, text, field, message):
     write(tmp_path / "pyproject.toml", text)
@@ -152,6 +155,13 @@ def test_typed_sections_reject_bad_settings(tmp_path, text, field, message):
         load_config(tmp_path)
     assert err.value.field == field and message in err.value.message
     assert str(tmp_path / "pyproject.toml") in str(err.value)
+
+
+def test_rule_id_prefixes_and_plugin_ids_are_accepted_in_select_and_ignore(tmp_path):
+    write(tmp_path / "auditor.yaml", "select: [RA1, ra2]\nignore: [RA170]\nper-path-ignores: {'tests/*': RA11}\n")
+    config = load_config(tmp_path)
+    assert config.select == ["RA1", "ra2"] and config.ignore == ["RA170"]
+    assert not config.is_selected("RA170") and config.is_selected("RA110")
 
 
 def test_typed_sections_hold_their_values_and_defaults(tmp_path):

@@ -126,9 +126,9 @@ def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
     """The .py files of the commit, as SourceFiles keyed by their blob ids, limited to the given paths."""
     from auditor.code.discover import SKIP_DIRS
     from auditor.code.sources import SourceFile
-    from auditor.vcs import Repo
+    from auditor.vcs import Repo, scan_hint
 
-    repo = Repo(start)
+    repo = Repo(start, scan_hint("--rev SHA"))
     sha = repo.resolve(rev)
     prefixes = []
     for target in targets:
@@ -166,9 +166,9 @@ def _new_since(findings, start: Path, base: str, targets: list[Path], config, al
     rest of the changed files' findings); and the preamble's note saying so."""
     from auditor.findings import split_new
     from auditor.gate import base_findings
-    from auditor.vcs import Repo
+    from auditor.vcs import Repo, scan_hint
 
-    repo = Repo(start)
+    repo = Repo(start, scan_hint("--diff BASE"))
     merge_base = repo.merge_base(base, repo.head_sha())
     rel = [os.path.relpath(t.resolve(), config.root.resolve()).replace(os.sep, "/") for t in targets]
     before = base_findings(repo, merge_base, config, [("" if r == "." else r) for r in rel],
@@ -183,9 +183,9 @@ def _new_since(findings, start: Path, base: str, targets: list[Path], config, al
 
 def _only_changed(findings, start: Path, base: str, root: Path, all_lines: bool):
     """Findings in files changed since BASE, on changed lines unless --all-lines."""
-    from auditor.vcs import Repo
+    from auditor.vcs import Repo, scan_hint
 
-    repo = Repo(start)
+    repo = Repo(start, scan_hint("--diff BASE"))
     changed = repo.changed_lines_since(base)
     kept = []
     for f in findings:

@@ -8,8 +8,9 @@ the scanner reports it as RA001 instead of dropping it silently.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from auditor.code.facts import PYTHON_PACKAGING_FILES, is_packaging_file
 
@@ -20,6 +21,26 @@ SKIP_DIRS = frozenset({
     "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules",
     ".eggs", ".ipynb_checkpoints", "wandb", "mlruns",
 })
+
+
+def treated_as_python(name: str, executable: Callable[[], bool], head: Callable[[], bytes]) -> bool:
+    """The one rule for which files of a tree a scan treats as Python: a folder's walk, and the index or a
+    commit read from git (the hooks, --rev, --diff's base) alike. `*.py`; and a script without a suffix
+    (`bin/evaluate`) that is executable and whose first line is a Python shebang. `executable` and `head`
+    (the file's first bytes) are asked only for a name without a suffix."""
+    if name.endswith(".py"):
+        return True
+    return "." not in name and executable() and python_shebang(head())
+
+
+def python_file(path: str) -> bool:
+    """treated_as_python for a file on disk."""
+    return treated_as_python(os.path.basename(path), partial(os.access, path, os.X_OK), partial(_head, path))
+
+
+def python_shebang(data: bytes) -> bool:
+    first = data.split(b"\n", 1)[0]
+    return first.startswith(b"#!") and b"python" in first
 
 
 class Candidate(NamedTuple):  # a tuple: thousands are made on every scan, cached or not
@@ -102,7 +123,8 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
                 if name in SKIP_DIRS or name.endswith(".egg-info") or linked or (excluded and excluded(prefix + name)):
                     continue
                 todo.append((entry.path, prefix + name + "/"))
-            elif name.endswith(".py") and not (excluded and excluded(prefix + name)):
+            elif treated_as_python(name, partial(_executable, entry), partial(_head, entry.path)) and not (
+                    excluded and excluded(prefix + name)):
                 refused = _link_out(entry.path, (top, root)) if linked else None
                 out.append(Candidate(prefix + name, entry.path, False, refused))
                 if packaging is not None and not linked and name in PYTHON_PACKAGING_FILES:
@@ -110,3 +132,18 @@ def _walk(top: Path, root: Path, config, packaging: list[tuple[str, str]] | None
             elif packaging is not None and not linked and is_packaging_file(name) and entry.is_file():
                 packaging.append((prefix + name, entry.path))
     return out
+
+
+def _executable(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file() and bool(entry.stat().st_mode & 0o111)
+    except OSError:
+        return False
+
+
+def _head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(256)
+    except OSError:
+        return b""

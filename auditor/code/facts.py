@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 PYTHON_PACKAGING_FILES = frozenset({"setup.py", "__init__.py"})  # the packaging files a walk of .py files meets
@@ -113,9 +114,11 @@ def packaging_files_in(folder: Path) -> list[tuple[str, str]]:
             if is_packaging_file(name) and name != "__init__.py" and os.path.isfile(folder / name)]
 
 
-def facts_from(files: list[tuple[str, str]]) -> ProjectFacts:
+def facts_from(files: list[tuple[str, str]], read: Callable[[str], str | None] | None = None) -> ProjectFacts:
     """The facts declared by these packaging files ((path relative to the root, where to read it), plain files
-    only): files in hidden folders or deeper than _MAX_DEPTH folders do not count."""
+    only): files in hidden folders or deeper than _MAX_DEPTH folders do not count. `read` gives a file's text
+    by its `where` (default: a path on disk; a git snapshot passes its blob reader)."""
+    read = read or _read_text
     by_folder: dict[str, list[TorchFloor]] = {}
     for shown, full in sorted(files):
         folder, _, name = shown.rpartition("/")
@@ -123,9 +126,9 @@ def facts_from(files: list[tuple[str, str]]) -> ProjectFacts:
         if len(parts) > _MAX_DEPTH or any(part.startswith(".") for part in parts) or not is_packaging_file(name):
             continue
         if name == "__init__.py":
-            floor = _declared_floor(full, shown, _IMPORT_CHECK, needs="__version__") if len(parts) <= 2 else None
+            floor = _declared_floor(read(full), shown, _IMPORT_CHECK, needs="__version__") if len(parts) <= 2 else None
         else:
-            floor = _declared_floor(full, shown, _REQUIREMENT)
+            floor = _declared_floor(read(full), shown, _REQUIREMENT)
         if floor is not None:
             by_folder.setdefault(folder, []).append(floor)
     # a package's import check sits one folder below the project root it guards
@@ -135,13 +138,23 @@ def facts_from(files: list[tuple[str, str]]) -> ProjectFacts:
     return ProjectFacts(tuple(sorted(floors.items())))
 
 
-def _declared_floor(path: str, shown: str, pattern: re.Pattern, needs: str = "") -> TorchFloor | None:
+def packaging_text(data: bytes) -> str | None:
+    """A packaging file's text (None when it is too large to be one)."""
+    return None if len(data) > _MAX_BYTES else data.decode("utf-8", errors="replace")
+
+
+def _read_text(path: str) -> str | None:
     try:
         if os.path.getsize(path) > _MAX_BYTES:
             return None
         with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+            return fh.read()
     except OSError:
+        return None
+
+
+def _declared_floor(text: str | None, shown: str, pattern: re.Pattern, needs: str = "") -> TorchFloor | None:
+    if text is None:
         return None
     if needs and needs not in text:
         return None

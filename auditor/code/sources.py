@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.code.cache import FileStats, blob_hash
-from auditor.code.discover import Candidate
+from auditor.code.discover import Candidate, python_shebang
 from auditor.config import Config
 
 
@@ -125,7 +125,7 @@ def read_one(cand: Candidate, max_bytes: int, stats: FileStats | None = None, en
     except OSError as exc:
         why = "symlink loop" if exc.errno == 40 else (exc.strerror or type(exc).__name__)
         return SourceFile(cand.path, None, error=f"cannot be read: {why}"), None
-    if told_by_content and not _python_shebang(data):
+    if told_by_content and not python_shebang(data):
         return SourceFile(cand.path, None, error="not a Python file"), None
     return SourceFile(cand.path, data, prev_blob=entry[1] if entry is not None else None), st
 
@@ -134,7 +134,3 @@ def explicit_other(cand: Candidate) -> bool:
     """A file named on the command line without a Python suffix: whether it is Python is read from it."""
     return cand.explicit and not cand.path.endswith((".py", ".pyi"))
 
-
-def _python_shebang(data: bytes) -> bool:
-    first = data.split(b"\n", 1)[0]
-    return first.startswith(b"#!") and b"python" in first

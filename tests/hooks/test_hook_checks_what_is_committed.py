@@ -241,3 +241,166 @@ def test_pre_push_uses_the_configuration_of_the_pushed_commit(tmp_path):
     pyproject.write_text('[tool.auditor]\nfail-on = "error"\n')  # the working tree's no longer ignores
     ok = _git(root, "push", "origin", "main")
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tmp_path):
+    """A branch pushed, main moved on the remote with a teammate's hazard, the branch rebased onto it and
+    force-pushed: the base is what the remote has under the pushed line (origin/main), not the branch's old
+    tip, so the teammate's hazard is known. A branch holding a hazard merged into main is still new to main."""
+    repo, root, remote = _with_remote(tmp_path)
+    _git(root, "checkout", "-q", "-b", "feat")
+    (root / "notes.py").write_text("def note():\n    return 1\n")
+    _git(root, "add", "notes.py")
+    _git(root, "commit", "-qm", "a clean helper")
+    assert _git(root, "push", "-q", "-u", "origin", "feat").returncode == 0
+
+    _git(root, "checkout", "-q", "main")  # a teammate's commit on main, pushed without the hook
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "teammate: drop the seed")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0
+
+    _git(root, "checkout", "-q", "feat")
+    assert _git(root, "rebase", "-q", "origin/main").returncode == 0
+    pushed = _git(root, "push", "-f", "origin", "feat")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0, out
+    assert "known: train.py" in out and "RA110" in out and "0 new finding(s)" in out
+
+    # The branch with the hazard, already on the remote, merged into main: main gains it, so it is new there.
+    _git(root, "checkout", "-q", "-b", "unsafe", "origin/main~1")
+    (root / "sweep.py").write_text(UNSEEDED)
+    _git(root, "add", "sweep.py")
+    _git(root, "commit", "-qm", "an unseeded sweep")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "unsafe").returncode == 0
+    _git(root, "checkout", "-q", "main")
+    _git(root, "merge", "-q", "--no-edit", "unsafe")
+    blocked = _git(root, "push", "origin", "main")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "sweep.py" in out and "RA110" in out and "push blocked" in out, out
+
+
+def test_the_base_is_what_the_remote_pushed_to_has_not_another_remote(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "drop the seed")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0  # origin has the hazard
+    mirror = tmp_path / "mirror.git"
+    git.Repo.init(mirror, bare=True, initial_branch="main")
+    _git(root, "remote", "add", "mirror", str(mirror))
+    blocked = _git(root, "push", "mirror", "main")  # the mirror has nothing yet: every finding is new to it
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA110" in out and "nothing of it is on a remote" in out, out
+    ok = _git(root, "push", "origin", "HEAD:refs/heads/copy")  # origin has every commit: nothing to check
+    assert ok.returncode == 0 and "Nothing to check" in ok.stdout + ok.stderr
+
+
+def test_a_moved_or_renamed_file_keeps_its_known_findings(tmp_path):
+    """A finding's fingerprint holds its path: a pure `git mv` (R100), or a rename with small edits elsewhere
+    in the file, carries the base's findings to the new path, so they stay known; a new hazard in the moved
+    file is still new, and the reports' fingerprints are those of a plain scan of the new path."""
+    repo, root = _repo(tmp_path)
+    (root / "train.py").write_text(UNSEEDED)  # a legacy error too, committed before the hook
+    _git(root, "commit", "-qam", "legacy: unseeded", "--no-verify")
+    install(root)
+    (root / "scripts").mkdir()
+    assert _git(root, "mv", "legacy.py", "scripts/legacy.py").returncode == 0
+    _git(root, "mv", "train.py", "trainer.py")
+    (root / "trainer.py").write_text(UNSEEDED.replace("def main():", "def main():\n    \"\"\"Train.\"\"\""))
+    _git(root, "add", "trainer.py")
+    status = _git(root, "diff", "--cached", "-M", "--name-status").stdout
+    assert "R100\tlegacy.py\tscripts/legacy.py" in status and "\ttrain.py\ttrainer.py" in status
+    moved = _git(root, "commit", "-m", "move things")
+    out = moved.stdout + moved.stderr
+    assert moved.returncode == 0, out
+    assert "0 new finding(s), 2 known" in out and "known: trainer.py" in out and "known: scripts/legacy.py" in out
+
+    # Moved again, with a second bare load added: that one is new; and a new unseeded entry point beside it.
+    _git(root, "mv", "scripts/legacy.py", "loaders.py")
+    (root / "loaders.py").write_text(LEGACY + "\n\nSTATE = torch.load('init.pt')\n")
+    (root / "sweep.py").write_text(UNSEEDED)
+    _git(root, "add", "-A")
+    proc = run_cli("scan", "--staged", "--format", "json", "--fail-on", "info", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    new = json.loads(proc.stdout)["findings"]
+    assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in new] == [
+        ("RA170", "loaders.py", 8), ("RA110", "sweep.py", 11)]
+    plain = json.loads(run_cli("scan", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["fingerprint"] for f in new} <= {f["fingerprint"] for f in plain}  # the contract's fingerprints
+
+
+def test_scan_diff_and_pre_push_know_a_moved_files_findings(tmp_path):
+    repo, root, remote = _with_remote(tmp_path)
+    _git(root, "checkout", "-q", "-b", "tidy")
+    (root / "tools").mkdir()
+    _git(root, "mv", "legacy.py", "tools/legacy.py")
+    _git(root, "commit", "-qm", "move the loader", "--no-verify")
+    committed = run_cli("scan", "--diff", "main", "--fail-on", "warning", cwd=root)
+    assert committed.returncode == 0 and "0 finding(s) new since main" in committed.stdout, committed.stdout
+
+    (root / "tools" / "legacy.py").rename(root / "loader.py")  # moved again, not added: still the same finding
+    untracked = run_cli("scan", "--diff", "main", "--fail-on", "warning", cwd=root)
+    assert untracked.returncode == 0 and "0 finding(s) new since main" in untracked.stdout, untracked.stdout
+    assert _git(root, "status", "--porcelain").stdout.count("??") == 1  # the index was left alone
+
+    _git(root, "checkout", "-q", "--", ".")
+    (root / "loader.py").unlink()
+    pushed = _git(root, "push", "origin", "tidy")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0 and "known: tools/legacy.py" in out, out
+
+
+def test_scan_staged_outside_a_repository_says_what_to_do(tmp_path):
+    (tmp_path / "train.py").write_text(SEEDED)
+    for option in (["--staged"], ["--diff", "main"], ["--rev", "HEAD"]):
+        proc = run_cli("scan", *option, cwd=tmp_path)
+        assert proc.returncode == 2 and "not a git repository" in proc.stderr, proc.stderr
+        assert "--repo" not in proc.stderr and f"audit scan {option[0]}" in proc.stderr and "path/in/repo" in proc.stderr
+    elsewhere = _repo(tmp_path, "proj")[1]
+    (elsewhere / "train.py").write_text(UNSEEDED)
+    _git(elsewhere, "add", "train.py")
+    named = run_cli("scan", "--staged", str(elsewhere), cwd=tmp_path)  # as the message suggests
+    assert named.returncode == 1 and "RA110" in named.stdout, named.stdout + named.stderr
+
+
+def test_an_executable_python_script_without_a_suffix_is_checked_like_a_py_file(tmp_path):
+    """`bin/evaluate` (executable, `#!/usr/bin/env python3`): the hook, `audit scan .`, --rev and --diff treat it
+    as Python, by one rule; an executable shell script and a non-executable file without a suffix are not."""
+    repo, root = _repo(tmp_path)
+    install(root)
+    (root / "bin").mkdir()
+    script = root / "bin" / "evaluate"
+    script.write_text("#!/usr/bin/env python3\n" + LEGACY.replace("def load", "def load_ckpt"))
+    script.chmod(0o755)
+    (root / "bin" / "run").write_text("#!/bin/sh\nexec python -c 'import torch; torch.load(\"x\")'\n")
+    (root / "bin" / "run").chmod(0o755)
+    (root / "NOTES").write_text("#!python\nimport torch\ntorch.load('x')\n")  # not executable: not a script
+    _git(root, "add", "-A")
+    staged = run_cli("scan", "--staged", "--format", "json", "--fail-on", "info", cwd=root)
+    assert [f["location"]["path"] for f in json.loads(staged.stdout)["findings"]] == ["bin/evaluate"], staged.stdout
+    walk = json.loads(run_cli("scan", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["location"]["path"] for f in walk} == {"legacy.py", "bin/evaluate"}
+    _git(root, "commit", "-qm", "an evaluation script", "--no-verify")
+    at_rev = json.loads(run_cli("scan", "--rev", "HEAD", "--format", "json", cwd=root).stdout)["findings"]
+    assert {f["location"]["path"] for f in at_rev} == {"legacy.py", "bin/evaluate"}
+    script.rename(root / "bin" / "evaluate-ckpt")  # moved, not added: --diff knows it
+    moved = run_cli("scan", "--diff", "HEAD", "--fail-on", "info", cwd=root)
+    assert moved.returncode == 0 and "0 finding(s) new" in moved.stdout, moved.stdout
+
+
+def test_a_pyproject_change_that_makes_a_bare_load_unsafe_is_new(tmp_path):
+    """Each side is scanned with its own packaging files: a commit that only lowers the torch floor under a bare
+    torch.load (safe from torch 2.6) brings RA170, though no .py file changed."""
+    repo, root = _repo(tmp_path)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "lab"\ndependencies = ["torch>=2.6"]\n\n[tool.auditor]\nfail-on = "warning"\n')
+    _git(root, "add", "pyproject.toml")
+    _git(root, "commit", "-qm", "torch>=2.6: a bare torch.load is safe")
+    assert "RA170" not in run_cli("scan", cwd=root).stdout
+    install(root)
+    pyproject.write_text(pyproject.read_text().replace("torch>=2.6", "torch>=2.0"))
+    _git(root, "add", "pyproject.toml")
+    blocked = _git(root, "commit", "-m", "support torch 2.0 again")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA170" in out and "legacy.py" in out and "0 known" in out, out
+    diff = run_cli("scan", "--diff", "HEAD", cwd=root)  # the working tree against HEAD's own pyproject
+    assert diff.returncode == 1 and "RA170" in diff.stdout, diff.stdout

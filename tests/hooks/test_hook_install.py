@@ -11,7 +11,7 @@ import git
 import pytest
 
 from auditor.errors import InputError
-from auditor.hooks import SIGNATURE, hooks_dir, install, is_ours, uninstall
+from auditor.hooks import SIGNATURE, hooks_dir, install, install_set, is_ours, uninstall
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -51,6 +51,9 @@ def test_install_writes_an_executable_signed_hook(tmp_path):
     text = hook.read_text()
     assert SIGNATURE in text and "scan --staged" in text and sys.executable in text
     assert "installed the pre-commit hook" in proc.stdout
+    merge_hook = root / ".git" / "hooks" / "pre-merge-commit"  # git merge runs this one, not pre-commit
+    assert is_ours(merge_hook) and os.access(merge_hook, os.X_OK) and "scan --staged" in merge_hook.read_text()
+    assert "installed the pre-merge-commit hook" in proc.stdout
 
 
 def test_pre_push_hook_and_core_hooks_path(tmp_path):
@@ -64,6 +67,12 @@ def test_pre_push_hook_and_core_hooks_path(tmp_path):
     hook = root / ".githooks" / "pre-push"
     assert is_ours(hook) and "hook pre-push" in hook.read_text()
     assert not (root / ".git" / "hooks" / "pre-push").exists()
+    assert run_cli("hook", "install", "--repo", str(root), cwd=tmp_path).returncode == 0
+    assert is_ours(root / ".githooks" / "pre-merge-commit") and is_ours(root / ".githooks" / "pre-commit")
+    assert not (root / ".git" / "hooks" / "pre-merge-commit").exists()
+    proc = run_cli("hook", "uninstall", "--pre-commit", "--repo", str(root), cwd=tmp_path)
+    assert proc.returncode == 0 and "pre-merge-commit" in proc.stdout
+    assert sorted(p.name for p in (root / ".githooks").iterdir()) == ["pre-push"]
 
 
 def test_foreign_hook_is_refused_then_backed_up_with_force_and_restored_on_uninstall(tmp_path):
@@ -123,6 +132,27 @@ def test_hook_is_written_to_a_fresh_name_never_through_a_symlink(tmp_path):
     assert not list(hooks.glob(".pre-commit.audit-*"))  # no temp file left behind
 
 
+def test_a_foreign_pre_merge_commit_hook_gets_the_same_care(tmp_path):
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    hooks = root / ".git" / "hooks"
+    foreign = hooks / "pre-merge-commit"
+    foreign.write_text("#!/bin/sh\necho the team's merge hook\n")
+    proc = run_cli("hook", "install", cwd=root)
+    assert proc.returncode == 2 and "pre-merge-commit" in proc.stderr and "--force" in proc.stderr
+    assert not (hooks / "pre-commit").exists()  # refused before anything is written
+    assert "the team's merge hook" in foreign.read_text()
+
+    install_set(root, force=True)
+    backup = hooks / "pre-merge-commit.audit-backup"
+    assert is_ours(foreign) and is_ours(hooks / "pre-commit") and "the team's merge hook" in backup.read_text()
+    uninstall(root, "pre-commit")
+    assert "the team's merge hook" in foreign.read_text() and not backup.exists()
+    assert not (hooks / "pre-commit").exists()
+    uninstall(root, "pre-commit")  # a foreign companion of the named hook is left alone, quietly
+    assert "the team's merge hook" in foreign.read_text()
+
+
 def test_uninstall_never_removes_a_foreign_hook(tmp_path):
     repo = _repo(tmp_path)
     root = Path(repo.working_tree_dir)
@@ -174,6 +204,37 @@ def test_hook_blocks_the_verl_skip_and_lets_a_clean_change_through(tmp_path):
     (root / "trainer" / "ray_trainer.py").write_text(TRAINER_OK + "\n# tidy\n")
     fixed = _commit(root, "tidy")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+
+
+def test_a_clean_merge_that_brings_a_hazard_is_blocked(tmp_path):
+    """`git merge` of a branch made without the hook: no conflict, so git commits the merge without running
+    pre-commit; the pre-merge-commit hook checks the merge result against HEAD."""
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    git_ = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True)  # noqa: E731
+    main = repo.active_branch.name
+    git_("checkout", "-q", "-b", "feature")
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    assert _commit(root, "skip final validation (a teammate, no hook)").returncode == 0
+    git_("checkout", "-q", main)
+    (root / "README.md").write_text("lab, moved on\n")
+    assert _commit(root, "main moves on").returncode == 0
+    run_cli("hook", "install", cwd=root)
+
+    merged = git_("merge", "--no-edit", "feature")
+    output = merged.stdout + merged.stderr
+    assert merged.returncode != 0, output
+    assert "RA101" in output and "merge blocked" in output
+    assert repo.head.commit.message.strip() == "main moves on"  # no merge commit
+    git_("merge", "--abort")
+
+    git_("checkout", "-q", "-b", "clean", f"{main}~1")
+    (root / "NOTES.md").write_text("notes\n")
+    assert _commit(root, "notes").returncode == 0
+    git_("checkout", "-q", main)
+    ok = git_("merge", "--no-edit", "clean")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert len(repo.head.commit.parents) == 2
 
 
 def test_hook_respects_an_accepted_baseline(tmp_path):

@@ -51,7 +51,10 @@ def test_manifest_is_valid_and_names_the_scan():
     assert hook["entry"] == "audit scan --staged" and hook["language"] == "python"
     push = next(h for h in hooks if h["id"] == "repro-auditor-push")
     assert push["entry"] == "audit hook pre-push" and push["stages"] == ["pre-push"]
-    assert hook["types"] == ["python"] and hook["pass_filenames"] is False
+    # every commit, not only those staging a .py file: the hook compares the whole index with HEAD
+    assert "types" not in hook and hook["always_run"] is True and hook["pass_filenames"] is False
+    assert "pre-merge-commit" in hook["stages"]
+    assert "types" not in push and push["always_run"] is True
     proc = subprocess.run([str(PRE_COMMIT), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -87,6 +90,30 @@ def test_pre_commit_framework_blocks_the_verl_skip(tmp_path):
                             timeout=900)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Passed" in passed.stdout + passed.stderr
+    _a_commit_without_python_files_is_checked(user, env)
+
+
+# The only seeding is in a helper module: `git rm` of it stages no .py file, yet leaves train.py unseeded.
+SEED_HELPER = ("import random\n\nimport numpy as np\nimport torch\n\n\ndef init_rng(seed):\n    random.seed(seed)\n"
+               "    np.random.seed(seed)\n    torch.manual_seed(seed)\n")
+SEEDED_MAIN = ("import numpy as np\nimport torch\n\nfrom utils import init_rng\n\n\ndef main():\n    init_rng(0)\n"
+               "    model = torch.nn.Linear(4, 1)\n    idx = np.random.permutation(100)\n    return model, idx\n\n\n"
+               "if __name__ == \"__main__\":\n    main()\n")
+
+
+def _a_commit_without_python_files_is_checked(user: Path, env: dict) -> None:
+    (user / "utils.py").write_text(SEED_HELPER)
+    (user / "train.py").write_text(SEEDED_MAIN)
+    _git(user, "add", "-A")
+    seeded = subprocess.run(["git", "commit", "-m", "seeded entry point"], cwd=user, capture_output=True, text=True,
+                            env=env, timeout=900)
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    _git(user, "rm", "-q", "utils.py")
+    blocked = subprocess.run(["git", "commit", "-m", "drop the rng helper"], cwd=user, capture_output=True,
+                             text=True, env=env, timeout=900)
+    output = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "RA110" in output and "Failed" in output, output
+    assert _git(user, "log", "--format=%s", "-1").stdout.strip() == "seeded entry point"
 
 
 def _documented_local_config() -> str:
@@ -122,6 +149,8 @@ def test_the_documented_local_snippet_works_as_written(tmp_path):
     output = blocked.stdout + blocked.stderr
     assert blocked.returncode != 0 and "RA101" in output and "Failed" in output, output
     assert _git(user, "log", "--format=%s", "-1").stdout.strip() == "start"
+    (user / "trainer" / "ray_trainer.py").write_text(TRAINER_OK)
+    _a_commit_without_python_files_is_checked(user, env)
 
 
 @pytest.mark.skipif(not PRE_COMMIT.exists(), reason="the pre-commit package is not installed in this environment")
