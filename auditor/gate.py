@@ -139,13 +139,15 @@ def known_at_new_paths(findings: list[Finding], base: list[SourceFile], moved: d
 
 def compare(base: list[SourceFile], head: list[SourceFile], config: Config, label: str,
             facts: tuple[ProjectFacts, ProjectFacts], renamed: Callable[[set[str]], dict[str, str]] | None = None,
-            *, use_cache: bool = True, jobs: int | None = None) -> Change:
+            *, also_known: list[Finding] = (), use_cache: bool = True, jobs: int | None = None) -> Change:
     """Scan both snapshots, each with its own packaging `facts` (snapshot_facts); the head's findings split into
     new and known by fingerprint. `renamed` (git's rename detection between the snapshots, see renamed_by)
-    carries the base's findings of a moved file to its new path."""
+    carries the base's findings of a moved file to its new path; `also_known` are known too (those of the
+    main line a merge brings in)."""
     before = scan_files(base, config, use_cache=use_cache, jobs=jobs, facts=facts[0]).findings if base else []
     if renamed is not None and before:
         before = known_at_new_paths(before, base, renamed({f.path for f in base} - {f.path for f in head}))
+    before = [*before, *also_known]
     result = scan_files(head, config, use_cache=use_cache, jobs=jobs, facts=facts[1])
     new, known = split_new(before, result.findings)
     base_blobs = {f.path: f.blob for f in base}
@@ -165,17 +167,33 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
     renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
     facts = (snapshot_facts(repo, head_sha, config) if head_sha else ProjectFacts(), snapshot_facts(repo, None, config))
-    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
+    tips = repo.mainline_tips() if repo.merge_heads() else []
+    merged = [sha for sha in repo.merge_heads() if any(repo.is_ancestor(sha, tip) for tip in tips)]
+    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs,
+                   also_known=findings_at(repo, merged, config, targets, use_cache=use_cache, jobs=jobs))
+
+
+def findings_at(repo: Repo, shas: list[str], config: Config, targets: list[str] | None = None, *,
+                use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
+    """The findings of the trees at these commits: the main line's, which a merge that brings it in (`git
+    merge main` on a feature branch) does not introduce, though they are new to the branch."""
+    found: list[Finding] = []
+    for sha in shas:
+        files = git_files(repo, sha, config, targets)
+        if files:
+            found += scan_files(files, config, use_cache=use_cache, jobs=jobs,
+                                facts=snapshot_facts(repo, sha, config)).findings
+    return found
 
 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
-                  use_cache: bool = True, jobs: int | None = None) -> Change:
+                  also_known: list[Finding] = (), use_cache: bool = True, jobs: int | None = None) -> Change:
     """The tree at `sha` against the tree at `base_sha` (None: an empty tree, all is new)."""
     base = git_files(repo, base_sha, config) if base_sha else []
     head = git_files(repo, sha, config)
     renamed = renamed_by(repo, config, lambda: repo.renames(base_sha, sha)) if base_sha else None
     facts = (snapshot_facts(repo, base_sha, config) if base_sha else ProjectFacts(), snapshot_facts(repo, sha, config))
-    return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs)
+    return compare(base, head, config, label, facts, renamed, also_known=also_known, use_cache=use_cache, jobs=jobs)
 
 
 def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] | None = None, *,
@@ -237,8 +255,26 @@ def push_changes(repo: Repo, refs: list[PushedRef], config: Config, remote: str 
         commits = len(repo.commits_between(base, ref.local_sha)) if base else None
         since = f"{commits} commit(s) since {base[:10]}" if base else "every commit: nothing of it is on a remote"
         label = f"{ref.local_ref} -> {ref.remote_ref} ({since})"
-        changes.append(commit_change(repo, base, ref.local_sha, config, label, use_cache=use_cache, jobs=jobs))
+        mainline = _merged_mainline(repo, base, ref.local_sha, remote)
+        merged = findings_at(repo, mainline, config, use_cache=use_cache, jobs=jobs)
+        changes.append(commit_change(repo, base, ref.local_sha, config, label, also_known=merged,
+                                     use_cache=use_cache, jobs=jobs))
     return changes
+
+
+def _merged_mainline(repo: Repo, base: str | None, sha: str, remote: str | None) -> list[str]:
+    """Where the pushed line took in the remote's main line beyond its base (`git merge origin/main` on a
+    feature branch): those commits' findings are the main line's, not the push's. Pushing main itself after
+    merging a side branch takes in nothing of it: the side branch's findings stay new."""
+    out = []
+    for tip in repo.mainline_tips(remote, local=False):
+        try:
+            joined = repo.merge_base(sha, tip)
+        except InputError:
+            continue  # no shared history with it
+        if joined != base and joined not in out and (base is None or not repo.is_ancestor(joined, base)):
+            out.append(joined)
+    return out
 
 
 def known_summary(changes: list[Change], limit: int = 10) -> str:

@@ -311,6 +311,33 @@ class Repo:
     def remotes(self) -> list[str]:
         return self._run("remote", what="listing remotes").split()
 
+    def merge_heads(self) -> list[str]:
+        """The commits a merge in progress brings in: git's GITHEAD_<sha> variables while `git merge` runs the
+        pre-merge-commit hook, or .git/MERGE_HEAD when a merge stopped (a conflict, --no-commit) is committed."""
+        heads = [key[len("GITHEAD_"):] for key in os.environ if re.fullmatch(r"GITHEAD_[0-9a-f]{40,64}", key)]
+        try:
+            heads += (self.git_dir / "MERGE_HEAD").read_text().split()
+        except OSError:
+            pass
+        return sorted(set(heads))
+
+    def mainline_tips(self, remote: str | None = None, *, local: bool = True) -> list[str]:
+        """The tips of the shared main line: what the remote's HEAD points at (else its main or master; every
+        remote's when `remote` is None or unknown), and (`local`) the local main or master. Code there has been
+        accepted; a merge that brings it in introduces none."""
+        names = []
+        for name in [remote] if remote in self.remotes() else self.remotes():
+            status, target, _ = self._status("symbolic-ref", "--quiet", f"refs/remotes/{name}/HEAD")
+            names += [target.strip()] if status == 0 and target.strip() else [
+                f"refs/remotes/{name}/main", f"refs/remotes/{name}/master"]
+        names += ["refs/heads/main", "refs/heads/master"] if local else []
+        tips = []
+        for name in names:
+            status, sha, _ = self._status("rev-parse", "--verify", "--quiet", name + "^{commit}")
+            if status == 0 and sha.strip() and sha.strip() not in tips:
+                tips.append(sha.strip())
+        return tips
+
     def unpublished_base(self, sha: str, remote: str | None = None, also_there: tuple[str, ...] = ()) -> str | None | bool:
         """What a push of `sha` to `remote` adds to what that remote has: the first commit on `sha`'s first-parent
         line that a remote-tracking branch of `remote` (or `also_there`, e.g. the remote's old tip) holds. A

@@ -279,6 +279,35 @@ def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tm
     assert blocked.returncode != 0 and "sweep.py" in out and "RA110" in out and "push blocked" in out, out
 
 
+def test_merging_the_remotes_main_into_a_pushed_branch_brings_no_new_finding(tmp_path):
+    """`git merge origin/main` on a feature branch takes in main's code, a teammate's hazard with it: the push
+    of the branch did not introduce it (the branch's own line is judged against its old tip)."""
+    repo, root, remote = _with_remote(tmp_path)
+    _git(root, "checkout", "-q", "-b", "feat")
+    (root / "notes.py").write_text("def note():\n    return 1\n")
+    _git(root, "add", "notes.py")
+    _git(root, "commit", "-qm", "a clean helper")
+    assert _git(root, "push", "-q", "-u", "origin", "feat").returncode == 0
+    _git(root, "checkout", "-q", "main")
+    (root / "train.py").write_text(UNSEEDED)
+    _git(root, "commit", "-qam", "teammate: drop the seed")
+    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0
+
+    _git(root, "checkout", "-q", "feat")
+    assert _git(root, "merge", "-q", "--no-edit", "origin/main").returncode == 0
+    pushed = _git(root, "push", "origin", "feat")
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 0, out
+    assert "known: train.py" in out and "0 new finding(s)" in out
+    # a hazard of the branch's own, next to the merge, is still new
+    (root / "sweep.py").write_text(UNSEEDED)
+    _git(root, "add", "sweep.py")
+    _git(root, "commit", "-qm", "an unseeded sweep")
+    blocked = _git(root, "push", "origin", "feat")
+    out = blocked.stdout + blocked.stderr
+    assert blocked.returncode != 0 and "sweep.py" in out and "push blocked" in out, out
+
+
 def test_the_base_is_what_the_remote_pushed_to_has_not_another_remote(tmp_path):
     repo, root, remote = _with_remote(tmp_path)
     (root / "train.py").write_text(UNSEEDED)

@@ -237,6 +237,27 @@ def test_a_clean_merge_that_brings_a_hazard_is_blocked(tmp_path):
     assert len(repo.head.commit.parents) == 2
 
 
+def test_merging_main_into_a_feature_branch_takes_in_mains_findings_without_blocking(tmp_path):
+    """`git merge main` on a feature branch: main's hazard (a teammate's, committed without the hook) is new to
+    the branch but the merge did not make it; a feature branch merged the other way is still checked."""
+    repo = _repo(tmp_path)
+    root = Path(repo.working_tree_dir)
+    git_ = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True)  # noqa: E731
+    git_("branch", "-M", "main")
+    git_("checkout", "-q", "-b", "feature")
+    (root / "NOTES.md").write_text("notes\n")
+    assert _commit(root, "notes").returncode == 0
+    git_("checkout", "-q", "main")
+    (root / "trainer" / "ray_trainer.py").write_text(TRAINER_SKIP)
+    assert _commit(root, "skip final validation (a teammate, no hook)").returncode == 0
+    run_cli("hook", "install", cwd=root)
+
+    git_("checkout", "-q", "feature")
+    merged = git_("merge", "--no-edit", "main")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert len(repo.head.commit.parents) == 2
+
+
 def test_hook_respects_an_accepted_baseline(tmp_path):
     repo = _repo(tmp_path)
     root = Path(repo.working_tree_dir)
