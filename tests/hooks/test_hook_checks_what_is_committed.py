@@ -243,21 +243,26 @@ def test_pre_push_uses_the_configuration_of_the_pushed_commit(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
-def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tmp_path):
-    """A branch pushed, main moved on the remote with a teammate's hazard, the branch rebased onto it and
-    force-pushed: the base is what the remote has under the pushed line (origin/main), not the branch's old
-    tip, so the teammate's hazard is known. A branch holding a hazard merged into main is still new to main."""
+def _branch_pushed_then_main_gains_a_hazard(tmp_path):
+    """A clean branch `feat` pushed; then a teammate's commit on main drops the seed, pushed without the hook."""
     repo, root, remote = _with_remote(tmp_path)
     _git(root, "checkout", "-q", "-b", "feat")
     (root / "notes.py").write_text("def note():\n    return 1\n")
     _git(root, "add", "notes.py")
     _git(root, "commit", "-qm", "a clean helper")
     assert _git(root, "push", "-q", "-u", "origin", "feat").returncode == 0
-
-    _git(root, "checkout", "-q", "main")  # a teammate's commit on main, pushed without the hook
+    _git(root, "checkout", "-q", "main")
     (root / "train.py").write_text(UNSEEDED)
     _git(root, "commit", "-qam", "teammate: drop the seed")
     assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0
+    return root
+
+
+def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tmp_path):
+    """A branch pushed, main moved on the remote with a teammate's hazard, the branch rebased onto it and
+    force-pushed: the base is what the remote has under the pushed line (origin/main), not the branch's old
+    tip, so the teammate's hazard is known. A branch holding a hazard merged into main is still new to main."""
+    root = _branch_pushed_then_main_gains_a_hazard(tmp_path)
 
     _git(root, "checkout", "-q", "feat")
     assert _git(root, "rebase", "-q", "origin/main").returncode == 0
@@ -282,16 +287,7 @@ def test_force_push_after_a_rebase_onto_the_remotes_main_knows_mains_findings(tm
 def test_merging_the_remotes_main_into_a_pushed_branch_brings_no_new_finding(tmp_path):
     """`git merge origin/main` on a feature branch takes in main's code, a teammate's hazard with it: the push
     of the branch did not introduce it (the branch's own line is judged against its old tip)."""
-    repo, root, remote = _with_remote(tmp_path)
-    _git(root, "checkout", "-q", "-b", "feat")
-    (root / "notes.py").write_text("def note():\n    return 1\n")
-    _git(root, "add", "notes.py")
-    _git(root, "commit", "-qm", "a clean helper")
-    assert _git(root, "push", "-q", "-u", "origin", "feat").returncode == 0
-    _git(root, "checkout", "-q", "main")
-    (root / "train.py").write_text(UNSEEDED)
-    _git(root, "commit", "-qam", "teammate: drop the seed")
-    assert _git(root, "push", "-q", "--no-verify", "origin", "main").returncode == 0
+    root = _branch_pushed_then_main_gains_a_hazard(tmp_path)
 
     _git(root, "checkout", "-q", "feat")
     assert _git(root, "merge", "-q", "--no-edit", "origin/main").returncode == 0
