@@ -321,5 +321,5 @@ def test_hook_uninstall_with_both_flags_removes_both(tmp_path):
     proc = run_cli("hook", "uninstall", "--pre-commit", "--pre-push", "--repo", tmp_path / "r")
     assert proc.returncode == 0, proc.stderr
     hooks = tmp_path / "r" / ".git" / "hooks"
-    assert not (hooks / "pre-commit").exists() and not (hooks / "pre-push").exists()
-    assert proc.stdout.count("removed") == 2
+    assert not any((hooks / name).exists() for name in ("pre-commit", "pre-merge-commit", "pre-push"))
+    assert proc.stdout.count("removed") == 3  # the pre-merge-commit hook goes with the pre-commit one
