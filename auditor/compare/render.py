@@ -47,8 +47,7 @@ def permutation_text(effect) -> str:
         return ""
     text = f"; {'exact' if test.exact else 'sampled'} {test.name} test p = {test.p_value:.3g}"
     if test.p_min > 1 - effect.level:
-        many = "paired seeds" if effect.paired else "runs per side"
-        text += f" (cannot go below {test.p_min:.3g} with {effect.n} {many})"
+        text += f" (cannot go below {test.p_min:.3g} with {effect.sizes})"
     return text
 
 

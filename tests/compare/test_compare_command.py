@@ -6,6 +6,7 @@ import git
 import pytest
 
 from auditor.compare.api import ComparisonSpec, check_comparison, load_comparisons
+from auditor.compare.examples import group
 from auditor.compare.runsource import load_runs
 from auditor.config import Config
 from auditor.errors import InputError
@@ -195,3 +196,28 @@ def test_supported_verdict_when_seeds_agree(tmp_path):
     assert comparison["statistics"]["permutation_test"]["p_value"] == 2 / 64
     argv[argv.index("json")] = "text"
     assert "Verdict     valid comparison, effect supported by the seeds" in run_cli(*argv, cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("baseline,treatment,p,floor_text", [
+    ([0.70, 0.71, 0.69], [0.74, 0.75, 0.73, 0.76], 2 / 35, "0.0571 with 3 and 4 runs"),
+    ([0.70, 0.71, 0.69, 0.72, 0.70], [0.74, 0.75, 0.73, 0.76], 2 / 126, None),
+])
+def test_unpaired_p_and_its_floor_agree_with_unequal_sides(tmp_path, baseline, treatment, p, floor_text):
+    """Fully separated sides of unequal size: p is scipy's two-sided 2 / C(m+n, n), never half of it, and
+    never below the floor the output states."""
+    example = {"baseline": group("base", baseline, seeded=False), "treatment": group("treat", treatment, seeded=False),
+               "metric": "val/acc"}
+    argv = write_example(tmp_path / "results", example)
+    document = json.loads(run_cli(*argv, cwd=tmp_path).stdout)
+    test = document["comparison"]["statistics"]["permutation_test"]
+    assert test["p_value"] == pytest.approx(p) and test["p_min"] == pytest.approx(p)
+    ra310 = [f["message"] for f in document["findings"] if f["rule"] == "RA310"]
+    argv[argv.index("json")] = "text"
+    text = run_cli(*argv, cwd=tmp_path).stdout
+    if floor_text:
+        assert ra310 and f"cannot go below p = {floor_text} (p <= 0.05 needs at least 4 runs per side)" in ra310[0]
+        assert f"exact permutation test p = 0.0571 (cannot go below {floor_text})" in text
+        assert document["comparison"]["verdict"] == "not supported"
+    else:
+        assert not ra310 and document["comparison"]["verdict"] == "supported"
+        assert "exact permutation test p = 0.0159;" not in text and "cannot go below" not in text
