@@ -221,3 +221,30 @@ def test_unpaired_p_and_its_floor_agree_with_unequal_sides(tmp_path, baseline, t
     else:
         assert not ra310 and document["comparison"]["verdict"] == "supported"
         assert "exact permutation test p = 0.0159;" not in text and "cannot go below" not in text
+
+
+def test_every_report_says_which_way_the_effect_goes_beside_the_verdict(tmp_path):
+    """A loss that went up on every seed is a supported regression: the verdict line of the text, the
+    Markdown and the JSON say "treatment worse" with the effect and its interval."""
+    example = {"baseline": group("old", [1.20, 1.25, 1.18, 1.22, 1.30, 1.21], metric="val/loss"),
+               "treatment": group("new", [1.23, 1.29, 1.20, 1.26, 1.32, 1.25], metric="val/loss",
+                                  config={"lr": 1e-3}),
+               "metric": "val/loss"}
+    argv = write_example(tmp_path / "results", example)
+    comparison = json.loads(run_cli(*argv, cwd=tmp_path).stdout)["comparison"]
+    assert comparison["verdict"] == "supported" and comparison["direction"] == "worse"
+    assert comparison["effect"] == pytest.approx(0.0317, abs=1e-4)
+    low, high = comparison["ci"]
+    headline = f"treatment worse, +0.0317 (95% CI [{low:+.4f}, {high:+.4f}])"
+    assert comparison["headline"] == headline and 0 < low < high
+    argv[argv.index("json")] = "text"
+    assert f"Verdict     valid comparison, effect supported by the seeds: {headline}\n" in run_cli(*argv, cwd=tmp_path).stdout
+    argv[argv.index("text")] = "markdown"
+    markdown = run_cli(*argv, cwd=tmp_path).stdout
+    assert "- Verdict: **valid comparison, effect supported by the seeds**: **treatment worse, \\+0.0317 \\(95% CI" in markdown
+    # with reasons, the measured direction still follows them
+    example["treatment"] = group("new", [1.00, 1.29, 1.20, 1.26, 1.32, 1.25], metric="val/loss", config={"lr": 1e-3})
+    argv = write_example(tmp_path / "mixed", example)
+    argv[argv.index("json")] = "text"
+    text = run_cli(*argv, cwd=tmp_path).stdout
+    assert "effect NOT supported by the seeds: " in text and "; measured: treatment better, -0.0067 (95% CI [" in text

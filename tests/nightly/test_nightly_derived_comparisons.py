@@ -154,3 +154,25 @@ def test_ungrouped_runs_with_per_run_keys_form_one_group_per_config(tmp_path):
     assert document["comparison"]["paired"] and [r["seed"] for r in document["comparison"]["rows"]] == [0, 1, 2]
     groups = run_cli("runs", "--results", results, "--groups", cwd=tmp_path)
     assert "lr=0.0003" in groups.stdout and "lr=0.001" in groups.stdout and "config-" not in groups.stdout
+
+
+def test_a_supported_regression_says_so_beside_the_verdict(lab):
+    """The treatment is worse on every seed: "supported" alone would read as a win, so summary.json, report.md
+    and the HTML say the direction and the size of the effect with its interval beside the verdict."""
+    root, repo, results = lab
+    (results / "comparisons.yaml").write_text(yaml.safe_dump([
+        {"name": "back to the old lr", "baseline": "lr-high", "treatment": "base", "metric": "val/acc"}]))
+    out = root / "report"
+    proc = nightly(root, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    (comparison,) = _summary(out)["comparisons"]
+    assert comparison["verdict"] == "supported" and comparison["direction"] == "worse"
+    assert comparison["effect"] == pytest.approx(-0.301 / 6, abs=1e-9)
+    low, high = comparison["ci"]
+    assert low < high < 0
+    assert comparison["headline"] == f"treatment worse, -0.0502 (95% CI [{low:+.4f}, {high:+.4f}])"
+    markdown = (out / "report.md").read_text()
+    assert "| comparison | verdict | effect (treatment vs baseline) | source |" in markdown
+    assert (f"| back to the old lr | supported | treatment worse, -0.0502 \\(95% CI \\[{low:+.4f}, {high:+.4f}\\]\\) | "
+            "comparisons.yaml |") in markdown
+    assert "treatment worse, -0.0502" in (out / "report.html").read_text()
