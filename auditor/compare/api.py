@@ -173,8 +173,11 @@ def verdict(findings: list[Finding]) -> tuple[str, list[str]]:
     # Sign flips (RA311) and a spread above the effect (RA315) are caveats: with few seeds the exact test and
     # the interval already leave such an effect unsupported (RA310, RA312); with many they can support it.
     unsupported = [f for f in findings if f.rule in ("RA310", "RA312", "RA314")]
-    if unsupported:
-        return "not supported", _reasons(unsupported, EVIDENCE)
+    # A side that lost seeds to divergence or failure (RA313's "lost") cannot back the effect its survivors show.
+    lost = [f"seeds diverged/failed on {side} (RA313)" for f in findings if f.rule == "RA313"
+            for side in f.evidence.get("lost", {})]
+    if unsupported or lost:
+        return "not supported", lost + _reasons(unsupported, EVIDENCE)
     return "supported", []
 
 

@@ -217,3 +217,40 @@ def test_six_identical_deltas_are_supported(tmp_path):
     _, doc = _compare(tmp_path, "base", "treat")
     assert doc["comparison"]["verdict"] == "supported", doc["findings"]
     assert not {"RA310", "RA312"} & set(_rules(doc))
+
+
+BASE7 = [0.70, 0.71, 0.69, 0.72, 0.70, 0.71, 0.73]
+
+
+@pytest.mark.parametrize("seed6,lost", [
+    ({"metrics": {"val/acc": [[100, float("nan")]]}}, True),  # diverged: the final score is NaN
+    ({"status": {"state": "failed", "exit_code": 1}, "metrics": {"val/acc": [[40, 0.2]]}}, True),  # failed
+    (None, False),  # never started: plain missing data
+])
+def test_a_diverged_or_failed_seed_is_evidence_about_its_side_not_missing_data(tmp_path, seed6, lost):
+    """Seven seeds planned; the treatment is better on the six that finished. A seventh that diverged or failed
+    on the treatment side means the treatment did not hold up on every seed: not supported, RA313 an error. A
+    seed that never started is missing data: the six pairs still support the effect, RA313 stays a warning."""
+    treat = _group("treat", [v + 0.03 for v in BASE7], config={"lr": 1e-3})
+    if seed6 is None:
+        treat = treat[:6]
+    else:
+        treat[6].update(seed6)
+    write_runs(tmp_path, _group("base", BASE7) + treat)
+    proc, doc = _compare(tmp_path, "base", "treat")
+    comparison = doc["comparison"]
+    (ra313,) = [f for f in doc["findings"] if f["rule"] == "RA313"]
+    assert comparison["direction"] == "better" and len(comparison["rows"]) == 6
+    if lost:
+        assert comparison["verdict"] == "not supported"
+        assert comparison["reasons"] == ["seeds diverged/failed on treat (RA313)"]
+        assert ra313["severity"] == "error" and proc.returncode == 1
+        assert ra313["evidence"]["lost"] == {"treat": ["treat-s6"]}
+        assert "seeds diverged/failed on treat" in ra313["message"]
+        text, _ = _compare(tmp_path, "base", "treat", fmt="text")
+        assert ("Verdict     valid comparison, effect NOT supported by the seeds: seeds diverged/failed on treat "
+                "(RA313); measured: treatment better, +0.0300") in text.stdout
+    else:
+        assert comparison["verdict"] == "supported" and comparison["reasons"] == []
+        assert ra313["severity"] == "warning" and proc.returncode == 0 and "lost" not in ra313["evidence"]
+        assert "base-s6 (seed 6) seed only on one side" in ra313["message"]
