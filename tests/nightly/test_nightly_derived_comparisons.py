@@ -176,3 +176,27 @@ def test_a_supported_regression_says_so_beside_the_verdict(lab):
     assert (f"| back to the old lr | supported | treatment worse, -0.0502 \\(95% CI \\[{low:+.4f}, {high:+.4f}\\]\\) | "
             "comparisons.yaml |") in markdown
     assert "treatment worse, -0.0502" in (out / "report.html").read_text()
+
+
+def test_mlflow_nested_sweeps_are_derived_by_the_parents_names_and_parents_are_not_audited(tmp_path):
+    """A parent run per lr, a child per seed (the real MLflow client): the derived comparison is named by the
+    parents' run names, and the parents, which train nothing and log no metric, get no run findings."""
+    from tests.compare.compare_helpers import write_nested_mlflow_sweep
+
+    repo, _ = make_repo(tmp_path)
+    results = tmp_path / "results"
+    write_nested_mlflow_sweep(results, {"sweeps": [["lr-0.001", 0.001, 0.70], ["lr-0.003", 0.003, 0.73]]})
+    out = tmp_path / "report"
+    proc = nightly(tmp_path, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    summary = _summary(out)
+    (comparison,) = summary["comparisons"]
+    assert comparison["name"] == "lr-0.003 vs lr-0.001 on val/acc"
+    assert (comparison["baseline"], comparison["treatment"]) == ("lr-0.001", "lr-0.003")
+    assert summary["runs"] == 12 and summary["groups"] == 2
+    findings = json.loads((out / "findings.json").read_text())["findings"]
+    at_runs = {f["location"]["run"] for f in findings if "run" in f["location"]}
+    parents = {p.parent.name for p in (results / "mlruns").glob("*/*/meta.yaml")
+               if not any((p.parent / "metrics").iterdir())}
+    assert len(parents) == 2 and not at_runs & parents
+    assert "RA210" not in {f["rule"] for f in findings}
