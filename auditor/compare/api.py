@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from auditor import bounded, safe_read
+from auditor.compare import render
 from auditor.compare.comparison import Comparison, build_comparison
 from auditor.compare.groups import resolve_side
 from auditor.config import Config
@@ -172,8 +173,11 @@ def verdict(findings: list[Finding]) -> tuple[str, list[str]]:
     # Sign flips (RA311) and a spread above the effect (RA315) are caveats: with few seeds the exact test and
     # the interval already leave such an effect unsupported (RA310, RA312); with many they can support it.
     unsupported = [f for f in findings if f.rule in ("RA310", "RA312", "RA314")]
-    if unsupported:
-        return "not supported", _reasons(unsupported, EVIDENCE)
+    # A side that lost seeds to divergence or failure (RA313's "lost") cannot back the effect its survivors show.
+    lost = [f"seeds diverged/failed on {side} (RA313)" for f in findings if f.rule == "RA313"
+            for side in f.evidence.get("lost", {})]
+    if unsupported or lost:
+        return "not supported", lost + _reasons(unsupported, EVIDENCE)
     return "supported", []
 
 
@@ -190,7 +194,7 @@ def summarize_comparison(comparison: Comparison, findings: list[Finding], name: 
     state, reasons = verdict(findings)
     caveats = _reasons([f for f in findings if (f.rule in VALIDITY or f.rule in EVIDENCE)], {**VALIDITY, **EVIDENCE})
     effect = comparison.effect
-    return {
+    summary = {
         "name": name,
         "baseline": comparison.baseline_label,
         "treatment": comparison.treatment_label,
@@ -200,6 +204,7 @@ def summarize_comparison(comparison: Comparison, findings: list[Finding], name: 
         "verdict": state,
         "reasons": reasons,
         "caveats": [c for c in caveats if c not in reasons],
+        "direction": render.direction(comparison, caveats),  # of the treatment: better | worse | no change
         "effect": effect.delta if effect else None,
         "ci": list(effect.ci) if effect and effect.ci else None,
         "statistics": effect.to_json() if effect else None,
@@ -209,3 +214,5 @@ def summarize_comparison(comparison: Comparison, findings: list[Finding], name: 
         "excluded": [{"run": e.run.id, "side": e.side, "reason": e.reason, "note": e.note}
                      for e in comparison.excluded],
     }
+    summary["headline"] = render.headline(summary)
+    return summary

@@ -18,15 +18,46 @@ def _num(value, signed=False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
+def direction(comparison: Comparison, labels: list[str]) -> str | None:
+    """"better" | "worse" (the treatment, by the metric's direction) | "no change" (a zero effect, or RA314 among
+    the verdict's `labels`) | None (no effect estimate)."""
+    effect = comparison.effect
+    if effect is None or effect.delta is None:
+        return None
+    if effect.delta == 0 or any("RA314" in label for label in labels):
+        return "no change"
+    return "better" if comparison.better(effect.delta) else "worse"
+
+
+def headline(summary: dict) -> str:
+    """The direction and size of the effect, said beside every verdict so a supported regression reads as one:
+    'treatment worse, -0.0325 (95% CI [-0.0351, -0.0299])'."""
+    way = summary.get("direction")
+    if way is None:
+        return "no effect estimate: a side has no usable score"
+    level = (summary.get("statistics") or {}).get("ci_level", 0.95)
+    ci = summary.get("ci")
+    interval = f"{level:.0%} CI [{_num(ci[0], True)}, {_num(ci[1], True)}]" if ci else f"{level:.0%} CI: n/a"
+    lead = "no change (a no-op)" if way == "no change" else f"treatment {way}"
+    return f"{lead}, {_num(summary['effect'], True)} ({interval})"
+
+
+def verdict_text(summary: dict) -> str:
+    """'valid comparison, effect supported by the seeds: treatment worse, -0.0325 (95% CI [...])', or, with
+    reasons, 'INVALID comparison: <reasons>; measured: treatment better, +0.0189 (95% CI: n/a)'."""
+    state = _VERDICT[summary["verdict"]]
+    if summary["reasons"]:
+        return f"{state}: {'; '.join(summary['reasons'])}; measured: {headline(summary)}"
+    return f"{state}: {headline(summary)}"
+
+
 def effect_line(comparison: Comparison, summary: dict) -> str:
     effect = comparison.effect
     if effect is None or effect.delta is None:
         return "no effect: a side has no usable score"
     delta = effect.delta
-    if delta == 0 or any("RA314" in r for r in summary["reasons"] + summary["caveats"]):
-        direction = "no change: a no-op"
-    else:
-        direction = f"treatment {'better' if comparison.better(delta) else 'worse'}"
+    way = summary["direction"]
+    direction = "no change: a no-op" if way == "no change" else f"treatment {way}"
     how = (f"mean of {len(effect.deltas)} paired seed delta{'s' if len(effect.deltas) != 1 else ''}" if effect.paired
            else f"difference of means, {effect.n_treatment} vs {effect.n_baseline} runs, not paired by seed")
     if effect.ci:
@@ -47,8 +78,7 @@ def permutation_text(effect) -> str:
         return ""
     text = f"; {'exact' if test.exact else 'sampled'} {test.name} test p = {test.p_value:.3g}"
     if test.p_min > 1 - effect.level:
-        many = "paired seeds" if effect.paired else "runs per side"
-        text += f" (cannot go below {test.p_min:.3g} with {effect.n} {many})"
+        text += f" (cannot go below {test.p_min:.3g} with {effect.sizes})"
     return text
 
 
@@ -77,12 +107,11 @@ def _pct(value) -> str:
 
 def render_text(comparison: Comparison, summary: dict) -> str:
     direction = "higher is better" if comparison.higher_is_better else "lower is better"
-    state = summary["verdict"]
     lines = [
         f"Comparison  {comparison.baseline_label} (baseline, {len(comparison.baseline)} run(s)) vs "
         f"{comparison.treatment_label} (treatment, {len(comparison.treatment)} run(s))",
         f"Metric      {comparison.metric} ({direction})",
-        f"Verdict     {_VERDICT[state]}" + (": " + "; ".join(summary["reasons"]) if summary["reasons"] else ""),
+        f"Verdict     {verdict_text(summary)}",
     ]
     if summary["caveats"]:
         lines.append(f"Also        {'; '.join(summary['caveats'])}")
@@ -104,10 +133,10 @@ def render_markdown(comparison: Comparison, summary: dict) -> Markdown:
     """The comparison as Markdown the report shows as it is: every piece that came from input (labels, the
     metric, run ids, seeds, messages quoting them) is escaped here; the numbers are the auditor's own."""
     direction = "higher is better" if comparison.higher_is_better else "lower is better"
-    reasons = ": " + md_text("; ".join(summary["reasons"])) if summary["reasons"] else ""
+    reasons = md_text("; ".join(summary["reasons"])) + "; measured: " if summary["reasons"] else ""
     out = [f"**{md_text(comparison.baseline_label)}** (baseline) vs **{md_text(comparison.treatment_label)}** "
            f"(treatment), {md_code(comparison.metric)} ({direction})", "",
-           f"- Verdict: **{_VERDICT[summary['verdict']]}**{reasons}",
+           f"- Verdict: **{_VERDICT[summary['verdict']]}**: {reasons}**{md_text(headline(summary))}**",
            f"- Effect: {md_text(effect_line(comparison, summary))}"]
     if summary["caveats"]:
         out.append(f"- Also: {md_text('; '.join(summary['caveats']))}")

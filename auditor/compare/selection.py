@@ -23,13 +23,16 @@ from auditor.errors import UsageError
 from auditor.runs.record import Run
 
 DEDUPE_MODES = ("latest", "first", "mean", "error")
+# Runs set aside for these reasons diverged or failed: evidence about their side (the treatment may be what
+# made them blow up), not missing data. A side that lost seeds this way cannot have a supported effect (RA313).
+LOST_REASONS = ("failed", "killed", "non-finite score")
 
 
 @dataclass
 class Excluded:
     run: Run
     side: str  # the side's label
-    reason: str  # failed | killed | running | no score | duplicate seed | seed only on one side
+    reason: str  # failed | killed | non-finite score | running | no score | duplicate seed | seed only on one side
     note: str = ""  # e.g. "seed 0 appears twice in ls0.1: kept run X (latest)"
 
     def describe(self, config: Config) -> str:

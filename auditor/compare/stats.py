@@ -281,8 +281,10 @@ class PermutationTest:
 def permutation_test(baseline: Sequence[float], treatment: Sequence[float], *, paired: bool,
                      seed: int = DEFAULT_SEED) -> PermutationTest | None:
     """Two-sided p-value of "the treatment changes nothing": paired, every sign assignment of the
-    per-seed deltas; unpaired, every split of the pooled runs into sides of the same sizes. Counts
-    assignments whose mean delta is at least as far from 0 as the observed one."""
+    per-seed deltas; unpaired, every split of the pooled runs into sides of the same sizes. Twice the
+    share of assignments whose mean delta is at least as extreme as the observed one on its side
+    (scipy.stats.permutation_test's two-sided p), so it cannot go below 2 / 2^n paired, 2 / C(m+n, n)
+    unpaired."""
     b = np.asarray(baseline, dtype=float)
     t = np.asarray(treatment, dtype=float)
     rng = np.random.default_rng(seed)
@@ -316,7 +318,12 @@ def permutation_test(baseline: Sequence[float], treatment: Sequence[float], *, p
         observed, scale = float(t.mean() - b.mean()), float(np.abs(pooled).max(initial=0.0))
         p_min, name = min(1.0, 2.0 / total), "permutation"
     tol = 1e-9 * max(scale, 1e-300)
-    p = float(np.mean(np.abs(stats_) >= abs(observed) - tol))
+    # Two-sided as scipy.stats.permutation_test defines it: twice the smaller one-sided tail. Counting
+    # |statistic| >= |observed| instead halves p when the sides differ in size (the split that mirrors the
+    # observed one does not exist), below the 2 / C(m+n, n) floor stated beside it.
+    lower = float(np.mean(stats_ <= observed + tol))
+    upper = float(np.mean(stats_ >= observed - tol))
+    p = min(1.0, 2.0 * min(lower, upper))
     return PermutationTest(p_value=p, p_min=min(1.0, p_min), exact=exact, name=name)
 
 
@@ -374,6 +381,16 @@ class Effect:
     def n(self) -> int:
         """Seeds behind the interval: pairs when paired, the smaller side otherwise."""
         return len(self.deltas) if self.paired else min(self.n_baseline, self.n_treatment)
+
+    @property
+    def sizes(self) -> str:
+        """The runs behind the exact test, as its floor depends on them: "5 paired seeds", "4 runs per side",
+        "3 and 4 runs" (baseline and treatment)."""
+        if self.paired:
+            return f"{self.n} paired seed{'s' if self.n != 1 else ''}"
+        if self.n_baseline == self.n_treatment:
+            return f"{self.n} run{'s' if self.n != 1 else ''} per side"
+        return f"{self.n_baseline} and {self.n_treatment} runs"
 
     @property
     def method_name(self) -> str:

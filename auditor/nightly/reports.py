@@ -60,15 +60,23 @@ def build_summary(outcome) -> dict:
         # the recorded groups and those the comparisons compared (derived from ungrouped runs too)
         "groups": len({run.group for run in outcome.runs if run.group}
                       | {g for c in outcome.comparisons for g in c.groups}),
-        "comparisons": [{"name": c.name, "baseline": c.baseline, "treatment": c.treatment, "metric": c.metric,
-                         "verdict": (c.summary or {}).get("verdict"), "findings": len(c.findings),
-                         "derived": c.derived} for c in outcome.comparisons],
+        "comparisons": [_comparison_entry(c) for c in outcome.comparisons],
         "new_fingerprints": sorted({f.fingerprint for f in new}),
     }
     if outcome.repo_root is None:
         summary["no_repository"] = ("no git repository: the code at the runs' SHAs was not scanned and their "
                                     "commits were not checked")
     return summary
+
+
+def _comparison_entry(c) -> dict:
+    """A comparison in summary.json: the verdict with the direction and size of the effect beside it (a
+    supported regression is "supported" too: "direction": "worse" says which way)."""
+    checked = c.summary or {}
+    return {"name": c.name, "baseline": c.baseline, "treatment": c.treatment, "metric": c.metric,
+            "verdict": checked.get("verdict"), "direction": checked.get("direction"), "effect": checked.get("effect"),
+            "ci": checked.get("ci"), "headline": checked.get("headline"), "findings": len(c.findings),
+            "derived": c.derived}
 
 
 def markdown_preamble(summary: dict) -> str:
@@ -78,8 +86,8 @@ def markdown_preamble(summary: dict) -> str:
         lines += ["| rule | findings | new |", "|---|---|---|"]
         lines += [f"| {rule} `{e['name']}` | {e['count']} | {e['new']} |" for rule, e in summary["by_rule"].items()]
     if summary["comparisons"]:
-        lines += ["", "| comparison | verdict | source |", "|---|---|---|"]
-        lines += [f"| {md_text(c['name'])} | {md_text(c['verdict'] or 'not checked')} | "
+        lines += ["", "| comparison | verdict | effect (treatment vs baseline) | source |", "|---|---|---|---|"]
+        lines += [f"| {md_text(c['name'])} | {md_text(c['verdict'] or 'not checked')} | {md_text(c['headline'] or '-')} | "
                   f"{md_text(c['derived'] or 'comparisons.yaml')} |" for c in summary["comparisons"]]
     return Markdown("\n".join(lines))
 

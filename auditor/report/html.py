@@ -249,6 +249,8 @@ def _comparison_panel(report, new: set[str], links: Links, plot: PlotMaker) -> s
         verdict = f"{verdict}: {'; '.join(map(str, reasons))}"
     ci = f" [{data['ci'][0]:+.4g}, {data['ci'][1]:+.4g}]" if data["ci"] else ""
     effect = f"effect {data['delta']:+.4g}{ci}" if data["delta"] is not None else "no effect estimate"
+    if isinstance(report.summary, dict) and report.summary.get("headline"):
+        effect = report.summary["headline"]  # the direction and size, as report.md and summary.json say them
     return (f'<section class="panel" id="cmp-{_e(report.name)}"><h3>{_e(report.name)}</h3>'
             f'<p class="facts"><code>{_e(report.baseline)}</code> → <code>{_e(report.treatment)}</code> on '
             f'<code>{_e(report.metric)}</code> · {_e(effect)}'

@@ -22,6 +22,7 @@ from auditor.locations import FileLocation
 from auditor.report.escape import printable
 from auditor.meta import input_unreadable
 from auditor.runs.normalize import normalize
+from auditor.runs.parents import fold_parents
 from auditor.runs.readers import guild, hydra, mlflow, native, sacred, tensorboard, wandb
 from auditor.runs.readers.common import ReadError, load_json, read_text
 from auditor.runs.record import Run, settle_liveness, stale_after_seconds
@@ -37,6 +38,8 @@ class Discovery:
     problems: list[Finding] = field(default_factory=list)  # RA001: unreadable files, duplicate ids
     errors: list[tuple[str, ReadError]] = field(default_factory=list)  # (run folder, error) behind problems
 
+    # tracker parent runs that only group their children (auditor/runs/parents.py): not runs to audit
+    parents: list[Run] = field(default_factory=list)
     results_dir: str = ""  # as given
     from_cache: int = 0  # run folders answered by the discovery cache (discover_runs(cache=True))
 
@@ -326,6 +329,7 @@ def discover_runs(results_dir: Path | str, config, *, cache: bool | None = None)
             discovery.problems.append(_problem(error, config))
             continue
         discovery.runs.append(run)
+    discovery.runs, discovery.parents = fold_parents(discovery.runs)
     for run, first in _look_alikes(discovery.runs):
         error = ReadError(f"run id {printable(run.id)!r} looks like {printable(first.id)!r} (also in "
                           f"{first.record_path or first.folder}): look-alike letters or invisible characters",
@@ -417,6 +421,13 @@ def find_run(results_dir: Path | str, run_id: str, config) -> Run:
         return named[0]
     if len(named) > 1:
         raise ambiguous(run_id, named)
+    parent = next((run for run in discovery.parents if run_id in (run.id, run.name) or _matches(run, run_id, results_dir)),
+                  None)
+    if parent is not None:
+        group = next((run.group for run in discovery.runs if run.parent == parent.id), parent.id)
+        raise InputError(f"{run_id!r} is a parent run ({parent.source}) that only groups its child runs (group "
+                         f"{group!r}): it trained nothing to audit; audit one of its children (`audit runs --where "
+                         f"group={group}`) or compare the group", path=str(results_dir))
     broken = discovery.error_for(run_id)
     if broken:
         raise broken

@@ -61,6 +61,7 @@ class Run:
     started_at: float | None = None
     ended_at: float | None = None
     name: str | None = None  # the display name a tracker shows (W&B run name, MLflow runName), when not the id
+    parent: str | None = None  # the tracker's parent run id (MLflow nested runs), whose group this run is in
 
     def config_value(self, meaning: str, key_map: dict[str, list[str]]) -> Any:
         """The value of the first config key that means `meaning` (e.g. "seed"), or None."""

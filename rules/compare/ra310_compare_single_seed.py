@@ -16,8 +16,9 @@ class CompareSingleSeed(CompareRule):
         "give an interval so wide (Student t with one degree of freedom) that it says little, and an exact "
         "sign test over two seeds cannot go below p = 0.5. Even when every seed moves the same way, the exact "
         "sign-flip test over n paired seeds cannot go below 2 / 2^n (0.25 with 3 seeds, 0.0625 with 5): below 6 "
-        "paired seeds (4 runs per side unpaired) it cannot exclude chance at 95%, however narrow the t interval "
-        "(three identical deltas give a zero-width one)."
+        "paired seeds it cannot exclude chance at 95%, however narrow the t interval (three identical deltas give a "
+        "zero-width one). Unpaired, the permutation test over m and n runs cannot go below 2 / C(m+n, n): 2/35 = "
+        "0.057 with 3 and 4 runs, 2/70 = 0.029 with 4 per side."
     )
     incident = ("A gain of +0.0025 from a single seed was reported as a result, and later rounds promoted single-seed quick "
                 "runs as confirmed gains. With seed-to-seed spread larger than the gain, one seed cannot support the claim.")
@@ -73,5 +74,5 @@ class CompareSingleSeed(CompareRule):
         lead = f"direction consistent ({pos}+/{effect.signs[1]}=/{neg}-) but too few" if consistent else "too few"
         yield self.finding(
             f"{lead} seeds to exclude chance: the exact {test.name} test cannot go below p = {test.p_min:.3g} with "
-            f"{effect.n} {many} (p <= {alpha:.3g} needs at least {need})", subject.location,
+            f"{effect.sizes} (p <= {alpha:.3g} needs at least {need} {many})", subject.location,
             {"p_min": test.p_min, "p_value": test.p_value, "alpha": alpha, "seeds": effect.n, "seeds_needed": need})

@@ -6,6 +6,7 @@ import git
 import pytest
 
 from auditor.compare.api import ComparisonSpec, check_comparison, load_comparisons
+from auditor.compare.examples import group
 from auditor.compare.runsource import load_runs
 from auditor.config import Config
 from auditor.errors import InputError
@@ -195,3 +196,55 @@ def test_supported_verdict_when_seeds_agree(tmp_path):
     assert comparison["statistics"]["permutation_test"]["p_value"] == 2 / 64
     argv[argv.index("json")] = "text"
     assert "Verdict     valid comparison, effect supported by the seeds" in run_cli(*argv, cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("baseline,treatment,p,floor_text", [
+    ([0.70, 0.71, 0.69], [0.74, 0.75, 0.73, 0.76], 2 / 35, "0.0571 with 3 and 4 runs"),
+    ([0.70, 0.71, 0.69, 0.72, 0.70], [0.74, 0.75, 0.73, 0.76], 2 / 126, None),
+])
+def test_unpaired_p_and_its_floor_agree_with_unequal_sides(tmp_path, baseline, treatment, p, floor_text):
+    """Fully separated sides of unequal size: p is scipy's two-sided 2 / C(m+n, n), never half of it, and
+    never below the floor the output states."""
+    example = {"baseline": group("base", baseline, seeded=False), "treatment": group("treat", treatment, seeded=False),
+               "metric": "val/acc"}
+    argv = write_example(tmp_path / "results", example)
+    document = json.loads(run_cli(*argv, cwd=tmp_path).stdout)
+    test = document["comparison"]["statistics"]["permutation_test"]
+    assert test["p_value"] == pytest.approx(p) and test["p_min"] == pytest.approx(p)
+    ra310 = [f["message"] for f in document["findings"] if f["rule"] == "RA310"]
+    argv[argv.index("json")] = "text"
+    text = run_cli(*argv, cwd=tmp_path).stdout
+    if floor_text:
+        assert ra310 and f"cannot go below p = {floor_text} (p <= 0.05 needs at least 4 runs per side)" in ra310[0]
+        assert f"exact permutation test p = 0.0571 (cannot go below {floor_text})" in text
+        assert document["comparison"]["verdict"] == "not supported"
+    else:
+        assert not ra310 and document["comparison"]["verdict"] == "supported"
+        assert "exact permutation test p = 0.0159;" not in text and "cannot go below" not in text
+
+
+def test_every_report_says_which_way_the_effect_goes_beside_the_verdict(tmp_path):
+    """A loss that went up on every seed is a supported regression: the verdict line of the text, the
+    Markdown and the JSON say "treatment worse" with the effect and its interval."""
+    example = {"baseline": group("old", [1.20, 1.25, 1.18, 1.22, 1.30, 1.21], metric="val/loss"),
+               "treatment": group("new", [1.23, 1.29, 1.20, 1.26, 1.32, 1.25], metric="val/loss",
+                                  config={"lr": 1e-3}),
+               "metric": "val/loss"}
+    argv = write_example(tmp_path / "results", example)
+    comparison = json.loads(run_cli(*argv, cwd=tmp_path).stdout)["comparison"]
+    assert comparison["verdict"] == "supported" and comparison["direction"] == "worse"
+    assert comparison["effect"] == pytest.approx(0.0317, abs=1e-4)
+    low, high = comparison["ci"]
+    headline = f"treatment worse, +0.0317 (95% CI [{low:+.4f}, {high:+.4f}])"
+    assert comparison["headline"] == headline and 0 < low < high
+    argv[argv.index("json")] = "text"
+    assert f"Verdict     valid comparison, effect supported by the seeds: {headline}\n" in run_cli(*argv, cwd=tmp_path).stdout
+    argv[argv.index("text")] = "markdown"
+    markdown = run_cli(*argv, cwd=tmp_path).stdout
+    assert "- Verdict: **valid comparison, effect supported by the seeds**: **treatment worse, \\+0.0317 \\(95% CI" in markdown
+    # with reasons, the measured direction still follows them
+    example["treatment"] = group("new", [1.00, 1.29, 1.20, 1.26, 1.32, 1.25], metric="val/loss", config={"lr": 1e-3})
+    argv = write_example(tmp_path / "mixed", example)
+    argv[argv.index("json")] = "text"
+    text = run_cli(*argv, cwd=tmp_path).stdout
+    assert "effect NOT supported by the seeds: " in text and "; measured: treatment better, -0.0067 (95% CI [" in text

@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from tests.cli_helpers import run_cli
-from tests.compare.compare_helpers import write_runs
+from tests.compare.compare_helpers import write_nested_mlflow_sweep, write_runs
 
 
 def _group(name, values, *, seeds=None, config=None, extra=None):
@@ -217,3 +217,70 @@ def test_six_identical_deltas_are_supported(tmp_path):
     _, doc = _compare(tmp_path, "base", "treat")
     assert doc["comparison"]["verdict"] == "supported", doc["findings"]
     assert not {"RA310", "RA312"} & set(_rules(doc))
+
+
+BASE7 = [0.70, 0.71, 0.69, 0.72, 0.70, 0.71, 0.73]
+
+
+@pytest.mark.parametrize("seed6,lost", [
+    ({"metrics": {"val/acc": [[100, float("nan")]]}}, True),  # diverged: the final score is NaN
+    ({"status": {"state": "failed", "exit_code": 1}, "metrics": {"val/acc": [[40, 0.2]]}}, True),  # failed
+    (None, False),  # never started: plain missing data
+])
+def test_a_diverged_or_failed_seed_is_evidence_about_its_side_not_missing_data(tmp_path, seed6, lost):
+    """Seven seeds planned; the treatment is better on the six that finished. A seventh that diverged or failed
+    on the treatment side means the treatment did not hold up on every seed: not supported, RA313 an error. A
+    seed that never started is missing data: the six pairs still support the effect, RA313 stays a warning."""
+    treat = _group("treat", [v + 0.03 for v in BASE7], config={"lr": 1e-3})
+    if seed6 is None:
+        treat = treat[:6]
+    else:
+        treat[6].update(seed6)
+    write_runs(tmp_path, _group("base", BASE7) + treat)
+    proc, doc = _compare(tmp_path, "base", "treat")
+    comparison = doc["comparison"]
+    (ra313,) = [f for f in doc["findings"] if f["rule"] == "RA313"]
+    assert comparison["direction"] == "better" and len(comparison["rows"]) == 6
+    if lost:
+        assert comparison["verdict"] == "not supported"
+        assert comparison["reasons"] == ["seeds diverged/failed on treat (RA313)"]
+        assert ra313["severity"] == "error" and proc.returncode == 1
+        assert ra313["evidence"]["lost"] == {"treat": ["treat-s6"]}
+        assert "seeds diverged/failed on treat" in ra313["message"]
+        text, _ = _compare(tmp_path, "base", "treat", fmt="text")
+        assert ("Verdict     valid comparison, effect NOT supported by the seeds: seeds diverged/failed on treat "
+                "(RA313); measured: treatment better, +0.0300") in text.stdout
+    else:
+        assert comparison["verdict"] == "supported" and comparison["reasons"] == []
+        assert ra313["severity"] == "warning" and proc.returncode == 0 and "lost" not in ra313["evidence"]
+        assert "base-s6 (seed 6) seed only on one side" in ra313["message"]
+
+
+def test_mlflow_nested_runs_are_grouped_by_their_parents_names(tmp_path):
+    """A parent run per setting, a child per seed: the groups are the parents' run names, a parent's name
+    selects its children, and the parents (which train nothing) are not runs to audit."""
+    write_nested_mlflow_sweep(tmp_path, {"sweeps": [["lr-0.001", 0.001, 0.70], ["lr-0.003", 0.003, 0.73]]})
+    groups = run_cli("runs", "--results", tmp_path, "--groups", cwd=tmp_path)
+    assert groups.returncode == 0, groups.stderr
+    assert [line.split()[:2] for line in groups.stdout.splitlines()[1:3]] == [["lr-0.001", "6"], ["lr-0.003", "6"]]
+    assert "sweeps" not in groups.stdout and "2 group(s)" in groups.stdout
+    proc, doc = _compare(tmp_path, "lr-0.001", "lr-0.003")
+    assert proc.returncode == 0, proc.stderr
+    comparison = doc["comparison"]
+    assert (comparison["baseline"], comparison["treatment"]) == ("lr-0.001", "lr-0.003")
+    assert comparison["paired"] and [row["seed"] for row in comparison["rows"]] == [0, 1, 2, 3, 4, 5]
+    assert comparison["effect"] == pytest.approx(0.03) and comparison["direction"] == "better"
+    # the parent is named as what it is, not audited as a run that recorded no seed
+    parent = run_cli("run", "lr-0.001", "--results", tmp_path, cwd=tmp_path)
+    assert parent.returncode == 2 and "'lr-0.001' is a parent run (mlflow) that only groups its child runs" in parent.stderr
+
+
+def test_a_parent_name_two_groups_share_keeps_the_parent_ids(tmp_path):
+    """Two sweeps (experiments) each with a parent "lr-0.003": that name would select two groups, so both keep
+    their parents' ids; the unique "lr-0.001" still names its group."""
+    write_nested_mlflow_sweep(tmp_path, {"sweeps": [["lr-0.001", 0.001, 0.70], ["lr-0.003", 0.003, 0.73]],
+                             "again": [["lr-0.003", 0.003, 0.72]]})
+    groups = run_cli("runs", "--results", tmp_path, "--groups", cwd=tmp_path)
+    names = [line.split()[0] for line in groups.stdout.splitlines()[1:-1]]
+    assert "lr-0.001" in names and "lr-0.003" not in names
+    assert len(names) == 3 and sum(bool(re.fullmatch(r"[0-9a-f]{32}", name)) for name in names) == 2

@@ -1,6 +1,7 @@
 """The statistics module against published numbers (the incident reports), scipy, and rliable's definitions."""
 
 import json
+import math
 import warnings
 
 import numpy as np
@@ -181,16 +182,35 @@ def test_sign_flip_test_is_exact():
     assert ours.exact and ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
 
 
-def test_unpaired_permutation_test_matches_scipy():
-    b, t = [0.10, 0.12, 0.11], [0.14, 0.15, 0.13, 0.16]
+UNPAIRED_SAMPLES = [
+    ([0.10, 0.12, 0.11], [0.14, 0.15, 0.13, 0.16]),  # evenly spaced: the mirror of every split exists
+    ([0.70, 0.71, 0.69], [0.74, 0.75, 0.73, 0.76]),  # 3 vs 4, fully separated: p = 2/35, not 1/35
+    ([0.70, 0.71, 0.69, 0.72, 0.70], [0.74, 0.75, 0.73, 0.76]),  # 5 vs 4: p = 2/126
+    ([0.31, 0.29, 0.35, 0.30], [0.33, 0.28, 0.36]),  # overlapping, unequal
+    ([0.5, 0.5, 0.6], [0.5, 0.6, 0.6, 0.7, 0.5]),  # ties across the sides
+    ([0.70, 0.71, 0.69, 0.72], [0.74, 0.75, 0.73, 0.76]),  # equal sizes
+    ([0.30, 0.35, 0.29], [0.31, 0.28, 0.34]),  # equal sizes, overlapping
+]
 
+
+@pytest.mark.parametrize("baseline,treatment", UNPAIRED_SAMPLES)
+def test_unpaired_permutation_test_matches_scipy(baseline, treatment):
     def diff(x, y, axis=-1):
         return np.mean(y, axis=axis) - np.mean(x, axis=axis)
 
-    ref = scipy.stats.permutation_test((b, t), diff, n_resamples=np.inf, vectorized=True)
-    ours = stats.permutation_test(b, t, paired=False)
+    ref = scipy.stats.permutation_test((baseline, treatment), diff, n_resamples=np.inf, vectorized=True)
+    ours = stats.permutation_test(baseline, treatment, paired=False)
     assert ours.exact and ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
-    assert ours.p_min == pytest.approx(2 / 35)
+    # the floor it states is the smallest p any data of these sizes can give, and this p is never below it
+    assert ours.p_min == pytest.approx(2 / math.comb(len(baseline) + len(treatment), len(treatment)))
+    assert ours.p_value >= ours.p_min - 1e-12
+
+
+@pytest.mark.parametrize("deltas", [[0.01, 0.02, 0.03, -0.005, 0.04], [0.01, -0.01, 0.02], [0.0, 0.01, 0.01, 0.02]])
+def test_sign_flip_test_matches_scipy(deltas):
+    ref = scipy.stats.permutation_test((deltas,), np.mean, permutation_type="samples", n_resamples=np.inf)
+    ours = stats.permutation_test([0.0] * len(deltas), deltas, paired=True)
+    assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
 
 
 ZERO_SPREAD = [

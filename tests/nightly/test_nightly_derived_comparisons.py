@@ -154,3 +154,49 @@ def test_ungrouped_runs_with_per_run_keys_form_one_group_per_config(tmp_path):
     assert document["comparison"]["paired"] and [r["seed"] for r in document["comparison"]["rows"]] == [0, 1, 2]
     groups = run_cli("runs", "--results", results, "--groups", cwd=tmp_path)
     assert "lr=0.0003" in groups.stdout and "lr=0.001" in groups.stdout and "config-" not in groups.stdout
+
+
+def test_a_supported_regression_says_so_beside_the_verdict(lab):
+    """The treatment is worse on every seed: "supported" alone would read as a win, so summary.json, report.md
+    and the HTML say the direction and the size of the effect with its interval beside the verdict."""
+    root, repo, results = lab
+    (results / "comparisons.yaml").write_text(yaml.safe_dump([
+        {"name": "back to the old lr", "baseline": "lr-high", "treatment": "base", "metric": "val/acc"}]))
+    out = root / "report"
+    proc = nightly(root, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    (comparison,) = _summary(out)["comparisons"]
+    assert comparison["verdict"] == "supported" and comparison["direction"] == "worse"
+    assert comparison["effect"] == pytest.approx(-0.301 / 6, abs=1e-9)
+    low, high = comparison["ci"]
+    assert low < high < 0
+    assert comparison["headline"] == f"treatment worse, -0.0502 (95% CI [{low:+.4f}, {high:+.4f}])"
+    markdown = (out / "report.md").read_text()
+    assert "| comparison | verdict | effect (treatment vs baseline) | source |" in markdown
+    assert (f"| back to the old lr | supported | treatment worse, -0.0502 \\(95% CI \\[{low:+.4f}, {high:+.4f}\\]\\) | "
+            "comparisons.yaml |") in markdown
+    assert "treatment worse, -0.0502" in (out / "report.html").read_text()
+
+
+def test_mlflow_nested_sweeps_are_derived_by_the_parents_names_and_parents_are_not_audited(tmp_path):
+    """A parent run per lr, a child per seed (the real MLflow client): the derived comparison is named by the
+    parents' run names, and the parents, which train nothing and log no metric, get no run findings."""
+    from tests.compare.compare_helpers import write_nested_mlflow_sweep
+
+    repo, _ = make_repo(tmp_path)
+    results = tmp_path / "results"
+    write_nested_mlflow_sweep(results, {"sweeps": [["lr-0.001", 0.001, 0.70], ["lr-0.003", 0.003, 0.73]]})
+    out = tmp_path / "report"
+    proc = nightly(tmp_path, results, repo, out)
+    assert proc.returncode in (0, 1), proc.stderr
+    summary = _summary(out)
+    (comparison,) = summary["comparisons"]
+    assert comparison["name"] == "lr-0.003 vs lr-0.001 on val/acc"
+    assert (comparison["baseline"], comparison["treatment"]) == ("lr-0.001", "lr-0.003")
+    assert summary["runs"] == 12 and summary["groups"] == 2
+    findings = json.loads((out / "findings.json").read_text())["findings"]
+    at_runs = {f["location"]["run"] for f in findings if "run" in f["location"]}
+    parents = {p.parent.name for p in (results / "mlruns").glob("*/*/meta.yaml")
+               if not any((p.parent / "metrics").iterdir())}
+    assert len(parents) == 2 and not at_runs & parents
+    assert "RA210" not in {f["rule"] for f in findings}

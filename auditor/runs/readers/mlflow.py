@@ -116,13 +116,15 @@ def _flag(value: Any) -> bool | None:
 def _from_parts(*, run_id, folder, display, meta, params, tags, metrics, experiment, problems, activity=None) -> Run:
     start, end = meta.get("start_time"), meta.get("end_time")
     elapsed = (end - start) / 1000.0 if isinstance(start, (int, float)) and isinstance(end, (int, float)) else None
-    group = tags.get("mlflow.parentRunId") or experiment
+    parent = tags.get("mlflow.parentRunId") or None
+    group = parent or experiment  # named by the parent's run name once every run is read (runs/parents.py)
     state = _state(meta.get("status"), end)
     return Run(
         id=run_id,
         folder=folder,
         source="mlflow",
         group=group,
+        parent=parent,
         git_sha=tags.get("mlflow.source.git.commit") or None,
         git_dirty=_flag(tags.get("mlflow.source.git.dirty", params.get("git_dirty"))),
         config={key: typed(value) for key, value in params.items()},
