@@ -449,6 +449,10 @@ def _set_fail_on(config: Config, value: Any, where: str, key: str) -> None:
 def _set_rules(config: Config, value: Any, where: str, key: str) -> None:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise InputError("must be a table of RULE = {param = value}", path=where, field=key)
+    for rid, params in value.items():  # a rule's `*_severity` parameter is a severity like [severity]'s
+        for name, level in params.items():
+            if str(name).endswith("severity") and level not in SEVERITIES:
+                raise InputError(f"must be one of {', '.join(SEVERITIES)}", path=where, field=f"{key}.{rid}.{name}")
     config.rule_params = {str(rid).upper(): dict(params) for rid, params in value.items()}
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 from auditor.code.facts import ProjectFacts
 from auditor.code.scan import SourceFile, scan_files
+from auditor.code.sources import line_lookup
 from auditor.config import Config
 from auditor.errors import InputError
 from auditor.findings import Finding, carried, split_new
@@ -104,17 +105,7 @@ def git_file(repo: Repo, blobs: dict[str, str], config: Config, rel: str) -> Sou
 
 def source_lookup(files: dict[str, SourceFile]) -> Callable[[str, int], str | None]:
     """(path, line) -> that line's text in `files` (path -> file), each file split once when first asked."""
-    split: dict[str, list[str]] = {}
-
-    def lookup(path: str, line: int) -> str | None:
-        if path not in split:
-            f = files.get(path)
-            data = f.content() if f is not None else None
-            split[path] = data.decode("utf-8-sig", errors="replace").splitlines() if data else []
-        lines = split[path]
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
-    return lookup
+    return line_lookup(lambda path: files[path].content() if path in files else None)
 
 
 def renamed_by(repo: Repo, config: Config, detect: Callable[[], dict[str, str]]) -> Callable[[set[str]], dict[str, str]]:
@@ -272,7 +263,7 @@ def _merged_mainline(repo: Repo, base: str | None, sha: str, remote: str | None)
             joined = repo.merge_base(sha, tip)
         except InputError:
             continue  # no shared history with it
-        if joined != base and joined not in out and (base is None or not repo.is_ancestor(joined, base)):
+        if joined not in out and (base is None or not repo.is_ancestor(joined, base)):
             out.append(joined)
     return out
 

@@ -615,5 +615,7 @@ def scan_at_sha(repo: Repo, sha: str, config: Config, paths: set[str] | None = N
         folders = path.split("/")[:-1]  # the folders a working-tree scan skips are skipped here too
         return not any(p in SKIP_DIRS or p.endswith(".egg-info") for p in folders) and not config.is_excluded(path)
 
+    from auditor.gate import snapshot_facts  # the packaging facts of `sha`, not of the working tree
+
     files = [SourceFile(path, data, blob=blob) for path, blob, data in repo.python_files_at(sha) if wanted(path)]
-    return scan_files(files, config).findings
+    return scan_files(files, config, facts=snapshot_facts(repo, sha, config)).findings

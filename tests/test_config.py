@@ -148,6 +148,7 @@ def test_configuration_only_from_the_repository_or_config(tmp_path):
     ("[tool.auditor]\nignore = ['RA110', 'RA17O']\n", "ignore", "'RA17O' is not a rule id"),  # letter O
     ("[tool.auditor]\nselect = ['RA1', 'RB']\n", "select", "'RB' is not a rule id"),
     ("[tool.auditor.per-path-ignores]\n'tests/*' = ['RA11O']\n", "per-path-ignores.tests/*", "'RA11O' is not"),
+    ("[tool.auditor.rules.RA313]\nlost_severity = 'critical'\n", "rules.RA313.lost_severity", "must be one of"),
 ])
 def test_typed_sections_reject_bad_settings(tmp_path, text, field, message):
     write(tmp_path / "pyproject.toml", text)

@@ -78,9 +78,9 @@ def scan(paths, rev, diff_base, staged, all_lines, baseline_file, jobs, no_cache
         return findings
 
     if rev:
-        files, lookup, root = _files_at_rev(start, rev, targets, config)
+        files, lookup, root, facts = _files_at_rev(start, rev, targets, config)
         config = config.extended({"root": root})
-        result = scan_files(files, config, use_cache=use_cache, jobs=jobs)
+        result = scan_files(files, config, use_cache=use_cache, jobs=jobs, facts=facts)
     else:
         result = scan_paths(targets, config, use_cache=use_cache, jobs=jobs)
         lookup = file_source_lookup(config.root)
@@ -123,7 +123,8 @@ def _edit(targets: list[Path], config, result, findings, rescan, *, fix: bool, u
 
 
 def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
-    """The .py files of the commit, as SourceFiles keyed by their blob ids, limited to the given paths."""
+    """The .py files of the commit, as SourceFiles keyed by their blob ids, limited to the given paths; the
+    line lookup, the repository's root and the commit's packaging facts."""
     from auditor.code.discover import SKIP_DIRS
     from auditor.code.sources import SourceFile
     from auditor.vcs import Repo, scan_hint
@@ -144,20 +145,15 @@ def _files_at_rev(start: Path, rev: str, targets: list[Path], config):
             continue
         files.append(SourceFile(path, data, blob))
         texts[path] = data
-    return files, _blob_lookup(texts), repo.root
+    from auditor.gate import snapshot_facts  # the commit's pyproject, not the working tree's
+
+    return files, _blob_lookup(texts), repo.root, snapshot_facts(repo, sha, config.extended({"root": repo.root}))
 
 
 def _blob_lookup(texts: dict[str, bytes]):
-    split: dict[str, list[str]] = {}
+    from auditor.code.sources import line_lookup
 
-    def lookup(path: str, line: int) -> str | None:
-        if path not in split:
-            data = texts.get(path)
-            split[path] = data.decode("utf-8", errors="replace").splitlines() if data is not None else []
-        lines = split[path]
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
-    return lookup
+    return line_lookup(texts.get)
 
 
 def _new_since(findings, start: Path, base: str, targets: list[Path], config, all_lines: bool, use_cache: bool,

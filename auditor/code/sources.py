@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,33 @@ def decode_source(data: bytes, max_bytes: int) -> tuple[str | None, tuple[str, i
     except UnicodeDecodeError as exc:
         shown = "UTF-8" if encoding.startswith("utf-8") else encoding
         return None, (f"not {shown} (invalid byte at offset {exc.start})", data[: exc.start].count(b"\n") + 1)
+    except LookupError:  # `# coding: rot13`, hex, zlib: codecs of bytes, not of text
+        return None, (f"its encoding declaration names {encoding!r}, which is not a text encoding", 1)
     if declared is not None:
         return None, (f"its encoding declaration is not one Python reads ({declared})", 1)
     return text, None
+
+
+def source_lines(data: bytes | None) -> list[str]:
+    """A file's lines as the scan reads them (in its declared encoding), for excerpts and for carrying
+    fingerprints; undecodable bytes shown as U+FFFD rather than dropping the file."""
+    if not data:
+        return []
+    text, _ = decode_source(data, len(data))
+    return (text if text is not None else data.decode("utf-8", errors="replace")).splitlines()
+
+
+def line_lookup(read: Callable[[str], bytes | None]) -> Callable[[str, int], str | None]:
+    """(path, line) -> that line's text, each file read (by `read`: None when it has none) and split once."""
+    split: dict[str, list[str]] = {}
+
+    def lookup(path: str, line: int) -> str | None:
+        if path not in split:
+            split[path] = source_lines(read(path))
+        lines = split[path]
+        return lines[line - 1] if 0 < line <= len(lines) else None
+
+    return lookup
 
 
 def source_encoding(data: bytes) -> str:

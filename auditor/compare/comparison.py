@@ -16,12 +16,11 @@ from auditor.findings import groups_location
 from auditor.locations import GroupsLocation
 from auditor.runs.record import Run
 
-# Losses, errors, distances and costs go down. Short names count only as a whole word of the metric's name
-# (`val/ce`, `test_eer`), so that `acceptance` or `center_acc` are not read as `ce` or `cer`.
+# Losses, errors, distances and costs go down. Short names count only as the last word of the metric's name
+# (`val/ce`, `test_eer`), so that `acceptance`, `fidelity`, `ce_acc` or `gap_closed` are not read as one.
 _LOWER_IS_BETTER = re.compile(
-    r"loss|mse|rmse|mae|err|perplexity|ppl|fid|regret|gap|violation|latency|nll|cross_?entropy|xent|bits_?per|lpips"
-    r"|brier|divergence|distance"
-    r"|(?:^|[/_.\-])(?:wer|cer|ter|eer|ce|bpb|bpd|bpc|kl|kld|far|frr)(?:[/_.\-]|$)", re.IGNORECASE)
+    r"loss|err|perplexity|regret|violation|latency|nll|cross_?entropy|xent|bits_?per|lpips|brier|divergence|distance"
+    r"|(?:^|[/_.\-])(?:mse|rmse|mae|fid|ppl|gap|wer|cer|ter|eer|ce|bpb|bpd|bpc|kl|kld|far|frr)$", re.IGNORECASE)
 
 # [tool.auditor.compare] settings and their defaults.
 DEFAULTS = dataclasses.asdict(CompareSettings())
@@ -128,9 +127,10 @@ def _missing_on_one_side(side: Side, metric: str) -> str:
 
     logged = sorted({m for r in side.runs for m in r.metrics})
     close = difflib.get_close_matches(metric, logged, n=3, cutoff=0.5)
-    hint = f"; did it log it as {' or '.join(repr(c) for c in close)}?" if close else ""
-    return (f"no run of {side.label!r} has the metric {metric!r}, so that side of the comparison is empty{hint} "
-            f"metrics {side.label!r} logs: {', '.join(logged[:12]) or 'none'}")
+    parts = [f"no run of {side.label!r} has the metric {metric!r}, so that side of the comparison is empty"]
+    parts += [f"did it log it as {' or '.join(repr(c) for c in close)}?"] if close else []
+    parts.append(f"metrics {side.label!r} logs: {', '.join(logged[:12]) or 'none'}")
+    return "; ".join(parts)
 
 
 def build_comparison(baseline: Side, treatment: Side, metric: str, *, config: Config,

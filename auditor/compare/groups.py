@@ -99,6 +99,10 @@ def resolve_side(name: str, runs: list[Run], config: Config) -> Side:
     for run in runs:
         if name == run.id:
             return Side(name, "run", [run])
+    # a folded tracker parent's id (runs/parents.py): its children's group, by the name it had before
+    named = {run.group for run in runs if run.parent == name and run.group in groups}
+    if len(named) == 1:
+        return Side(name, "group", groups[named.pop()])
     from auditor.runs.naming import ambiguous, by_display_name, closest
 
     for matches, what in (([r for r in runs if _folder_name(r) == name], "folder name"),

@@ -16,19 +16,15 @@ SourceLookup = Callable[[str, int], "str | None"]
 
 def file_source_lookup(root: Path) -> SourceLookup:
     """Reads the flagged line from the working tree (for the text report's excerpt)."""
-    cache: dict[str, list[str] | None] = {}
+    from auditor.code.sources import line_lookup
 
-    def lookup(path: str, line: int) -> str | None:
-        if path not in cache:
-            try:
-                full = Path(path) if Path(path).is_absolute() else root / path
-                cache[path] = full.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                cache[path] = None
-        lines = cache[path]
-        return lines[line - 1] if lines and 0 < line <= len(lines) else None
+    def read(path: str) -> bytes | None:
+        try:
+            return (Path(path) if Path(path).is_absolute() else root / path).read_bytes()
+        except OSError:
+            return None
 
-    return lookup
+    return line_lookup(read)
 
 
 def render(findings: Iterable[Finding], fmt: str, *, source_lookup: SourceLookup | None = None,

@@ -119,7 +119,9 @@ class Links:
             return None
         if data is None:
             return None
-        lines = data.decode("utf-8", errors="replace").splitlines()
+        from auditor.code.sources import source_lines
+
+        lines = source_lines(data)
         first = max(1, line - around)
         shown = lines[first - 1:line + around]
         return "\n".join(f"{'>' if first + i == line else ' '}{first + i:5d}  {text}" for i, text in enumerate(shown))

@@ -38,16 +38,9 @@ def _open_repo(repo_option: str | None) -> tuple[Repo | None, str | None]:
 
 def _sha_lookup(repo: Repo, sha: str):
     """The text report's source excerpt, read from the run's SHA rather than the working tree."""
-    cache: dict[str, list[str] | None] = {}
+    from auditor.code.sources import line_lookup
 
-    def lookup(path: str, line: int) -> str | None:
-        if path not in cache:
-            data = repo.read_file(sha, path)
-            cache[path] = data.decode("utf-8", "replace").splitlines() if data is not None else None
-        lines = cache[path]
-        return lines[line - 1] if lines and 0 < line <= len(lines) else None
-
-    return lookup
+    return line_lookup(lambda path: repo.read_file(sha, path))
 
 
 # -- audit run ------------------------------------------------------------------------------------

@@ -50,6 +50,10 @@ class RunFilter:
         wanted = [s.strip() for s in seeds.split(",") if s.strip()] if seeds is not None else None
         if wanted is not None and not wanted:
             raise UsageError("--seeds: expected a comma-separated list of seeds (e.g. 0,1,2)")
+        for item in wanted or ():
+            lo, sep, hi = item.partition("-")
+            if sep and lo.strip().isdigit() and hi.strip().isdigit() and int(lo) > int(hi):
+                raise UsageError(f"--seeds {item}: a range goes from the lower seed to the higher (e.g. {hi}-{lo})")
         return cls(pairs, expand_seeds(wanted) if wanted else None, [e for e in exclude if e], wanted or [])
 
     @property

@@ -5,6 +5,14 @@ from auditor.code.rule_base import ProjectRule
 from auditor.findings import code_location
 
 
+def _scores_inline(events: list, at: int) -> bool:
+    """`model.eval()` (not the builtin `eval`) and then, in the same function, the model called on data: an
+    evaluation written out inline. Eval mode alone (an export, a checkpoint average) scores nothing."""
+    receiver, _, last = events[at].target.rpartition(".")
+    return last == "eval" and bool(receiver) and any(
+        ev.kind == "call" and ev.target == receiver for ev in events[at + 1:])
+
+
 class EvalWithoutQuantHooks(ProjectRule):
     id = "RA130"
     name = "eval-without-quant-hooks"
@@ -19,8 +27,8 @@ class EvalWithoutQuantHooks(ProjectRule):
         "configured `quant_hooks`, torchao `quantize_` or a QAT config, `prepare_qat`, a quantizer's "
         "`prepare`, functions named mxfp4/nvfp4/fake_quant/quantize, or a forward (pre-)hook whose body calls a "
         "fake-quantization op, whatever the hook is called. An eval path loads a checkpoint and evaluates, "
-        "validates, samples or generates (directly, through a harness such as lm_eval, or inline after "
-        "`model.eval()`), without training "
+        "validates, samples or generates (directly, through a harness such as lm_eval, or inline: "
+        "`model.eval()` and then the model called on data), without training "
         "and without any quantization. The two are paired only when they share the model: the eval path's own "
         "code builds the same project model class or calls the same model factory, or saves and loads "
         "checkpoints through the same project module; so unrelated examples of a monorepo are never paired."
@@ -203,6 +211,40 @@ class EvalWithoutQuantHooks(ProjectRule):
         },
     ]
     good = [
+        {   # eval mode, then an export: nothing is scored (the same model and training as the inline bad example)
+            "model.py": """
+            import torch
+
+            class Net(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(4, 1)
+            """,
+            "train.py": """
+            import torch
+            from model import Net
+
+            def apply_mxfp4(model):
+                return model
+
+            if __name__ == "__main__":
+                model = apply_mxfp4(Net())
+                opt = torch.optim.SGD(model.parameters(), lr=0.1)
+                model(torch.randn(2, 4)).sum().backward()
+                opt.step()
+                torch.save(model.state_dict(), "ckpt.pt")
+            """,
+            "export_onnx.py": """
+            import torch
+            from model import Net
+
+            if __name__ == "__main__":
+                model = Net()
+                model.load_state_dict(torch.load("ckpt.pt", weights_only=True))
+                model.eval()
+                torch.onnx.export(model, torch.zeros(1, 4), "model.onnx")
+            """,
+        },
         {
             "quant.py": """
             def apply_quant_hooks(model):
@@ -392,12 +434,12 @@ class _Program:
             fn = index.functions.get(qual)
             if fn is None:
                 continue
-            for ev in fn.events:
+            for at, ev in enumerate(fn.events):
                 if ev.kind != "call":
                     continue
                 last = ev.target.rsplit(".", 1)[-1]
-                if not evaluates and (last in validators or last == "eval" and "." in ev.target):
-                    evaluates = ev.target  # `model.eval()` (not the builtin `eval`): scored inline from here
+                if not evaluates and (last in validators or _scores_inline(fn.events, at)):
+                    evaluates = ev.target
                 if qual not in own:
                     continue
                 callee = index.resolve_name(ev.target)

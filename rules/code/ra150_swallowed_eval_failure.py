@@ -106,7 +106,7 @@ class EvalCallback:
         self.last_mean_reward = sum(rewards) / len(rewards)
         return True
 ''',
-        # a score of 0.0 passes for a result: the failure is hidden among real scores
+        # a score of 0.0, or the last score again, passes for a result: the failure is hidden among real scores
         '''
 def score_all(model, batches, scores):
     for batch in batches:
@@ -114,6 +114,14 @@ def score_all(model, batches, scores):
             scores.append(evaluate(model, batch))
         except Exception:  # expect: RA150
             scores.append(0.0)
+''',
+        '''
+def score_all(model, batches, scores):
+    for batch in batches:
+        try:
+            scores.append(evaluate(model, batch))
+        except Exception:  # expect: RA150
+            scores.append(scores[-1])
 ''',
     ]
     good = [
@@ -321,7 +329,17 @@ def _marks_failure(value: ast.expr) -> bool:
 def _failure_code(value: ast.expr) -> bool:
     """A value that reads as a failure wherever it lands: a negative number or False in it (`-1` per failed
     test, `{"passed": False}`); `0.0` or None would pass for a result."""
-    return any(_negative(n) or isinstance(n, ast.Constant) and n.value is False for n in ast.walk(value))
+    if isinstance(value, ast.Constant):
+        return value.value is False
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return any(_failure_code(item) for item in value.elts)
+    if isinstance(value, ast.Dict):
+        return any(_failure_code(item) for item in value.values)
+    if isinstance(value, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        return _failure_code(value.elt)
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult):  # `[-1] * len(tests)`
+        return _failure_code(value.left) or _failure_code(value.right)
+    return _negative(value)  # a literal only: `scores[-1]`, the last score again, hides the failure
 
 
 def _negative(node: ast.AST) -> bool:

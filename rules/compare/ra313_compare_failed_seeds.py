@@ -68,7 +68,11 @@ class CompareFailedSeeds(CompareRule):
                 evidence[label] = {e.run.id: {"reason": e.reason, "state": e.run.state, "exit_code": e.run.exit_code,
                                               "seed": run_seed(e.run, subject.config), "note": e.note} for e in mine}
         reasons = {e.reason for e in subject.excluded}
-        lost = {label: [e.run.id for e in subject.excluded if e.side == label and e.reason in LOST_REASONS]
+        # a crashed try of a seed that was run again and kept is superseded, not lost
+        kept = {label: {_seed_key(u.seed) for u in subject.units(label) if u.seed is not None}
+                for label in (subject.baseline_label, subject.treatment_label)}
+        lost = {label: [e.run.id for e in subject.excluded if e.side == label and e.reason in LOST_REASONS
+                        and _seed_key(run_seed(e.run, subject.config)) not in kept[label] - {None}]
                 for label in (subject.baseline_label, subject.treatment_label)}
         lost = {label: ids for label, ids in lost.items() if ids}
         notes = []
@@ -81,5 +85,12 @@ class CompareFailedSeeds(CompareRule):
             notes.append("the sides are not the same seed sample")
         notes += subject.selection.notes
         facts = {"excluded": evidence, "dedupe": subject.selection.notes, **({"lost": lost} if lost else {})}
+        # lost seeds raise it to `lost_severity`, unless the configuration set RA313's severity
+        severity = str(self.options["lost_severity"]) if lost and self.level == self.severity else None
         yield self.finding(f"left out of the comparison: {'; '.join(parts)} ({'; '.join(notes)})", subject.location,
-                           facts, severity=str(self.options["lost_severity"]) if lost else None)
+                           facts, severity=severity)
+
+
+def _seed_key(seed):
+    """Seeds as the table matches them (0 and 0.0 and "0" are one seed), None for a run without one."""
+    return None if seed is None else str(seed).removesuffix(".0")

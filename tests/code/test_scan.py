@@ -66,6 +66,7 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
         "latin1.py": b"# caf\xe9\nimport torch\n",
         "declared.py": b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport torch\nstate = torch.load('x.pt')\n",
         "unknown_codec.py": b"# -*- coding: no-such-codec -*-\nimport torch\n",
+        "bytes_codec.py": b"# coding: rot13\nimport torch\n",
         "broken.py": "def f(:\n    pass\n",
         "binary.py": b"\x00\x01\x02torch.load",
         "huge.py": big,
@@ -76,8 +77,9 @@ def test_bad_files_are_reported_and_the_rest_is_scanned(tmp_path):
     config = Config(root=tmp_path, scan=ScanSettings(max_file_bytes=1_000_000))
     result = scan_paths([tmp_path, tmp_path / "notes.txt"], config, use_cache=False)
     unreadable = {f.location.path: f.message for f in result.findings if f.rule == "RA001"}
-    assert set(unreadable) == {"latin1.py", "unknown_codec.py", "broken.py", "binary.py", "huge.py", "loop.py",
-                               "notes.txt"}
+    assert set(unreadable) == {"latin1.py", "unknown_codec.py", "bytes_codec.py", "broken.py", "binary.py", "huge.py",
+                               "loop.py", "notes.txt"}
+    assert "not a text encoding" in unreadable["bytes_codec.py"]
     assert "not UTF-8" in unreadable["latin1.py"]  # no coding declaration: Python reads it as UTF-8 and fails
     assert "encoding declaration" in unreadable["unknown_codec.py"] and "no-such-codec" in unreadable["unknown_codec.py"]
     assert "does not parse" in unreadable["broken.py"]

@@ -126,6 +126,20 @@ def test_rev_scans_the_old_content_without_touching_the_tree(tmp_path):
     assert bad.returncode == 2 and "nosuchrev" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_rev_reads_the_commits_own_packaging_files(tmp_path):
+    """The torch floor that decides RA170 is the commit's pyproject, not an uncommitted edit of it."""
+    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    root = Path(repo.working_tree_dir)
+    write(root, "load.py", "import torch\nstate = torch.load('ckpt.pt')\n")  # safe only from torch 2.6 on
+    write(root, "pyproject.toml", '[project]\nname = "p"\ndependencies = ["torch>=2.0"]\n')
+    repo.index.add(["load.py", "pyproject.toml"])
+    repo.index.commit("c", author=git.Actor("T", "t@example.org"), committer=git.Actor("T", "t@example.org"))
+    write(root, "pyproject.toml", '[project]\nname = "p"\ndependencies = ["torch>=2.6"]\n')  # not committed
+    at_head = json.loads(invoke("--rev", "HEAD", "--format", "json", cwd=root).output)["findings"]
+    assert [f["rule"] for f in at_head] == ["RA170"]
+    assert invoke("--format", "json", cwd=root).exit_code == 0  # the working tree's floor makes it safe
+
+
 def test_diff_reports_only_changed_lines(tmp_path):
     repo, (_, head) = _repo(tmp_path)
     root = Path(repo.working_tree_dir)

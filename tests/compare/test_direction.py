@@ -8,7 +8,8 @@ LOWER = ["val/loss", "eval/perplexity", "val/nll", "val/cross_entropy", "val/cro
          "val/bpb", "val/bits_per_dim", "val/bits_per_byte", "val/bpc", "val/lpips", "val/eer", "val/ter", "val/brier",
          "test_wer", "val/cer", "val/kl", "val/fid", "val/mse", "val/error_rate", "eval/latency_ms"]
 HIGHER = ["val/acc", "val/accuracy", "val/acceptance", "val/center_acc", "val/precision", "val/f1", "val/bleu",
-          "eval/pass_pct", "val/recall", "val/auc", "val/reward", "val/terminal_acc", "val/success_rate", "val/map"]
+          "eval/pass_pct", "val/recall", "val/auc", "val/reward", "val/terminal_acc", "val/success_rate", "val/map",
+          "val/fidelity", "val/ce_acc", "gap_closed"]
 
 
 @pytest.mark.parametrize("metric", LOWER)

@@ -168,6 +168,8 @@ def test_run_selection_options(tmp_path):
     bad, _ = _compare(tmp_path, "base", "treat", "--where", "seed", fmt="text")
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
     # a seed (or a range) no run has is a typo, not a filter that quietly drops it
+    bad, _ = _compare(tmp_path, "base", "treat", "--seeds", "3-1", fmt="text")
+    assert bad.returncode == 2 and "a range goes from the lower seed to the higher (e.g. 1-3)" in bad.stderr
     for typo in ("0,1,x", "a-b", "7-9"):
         bad, _ = _compare(tmp_path, "base", "treat", "--seeds", typo, fmt="text")
         assert bad.returncode == 2 and "no run has that seed; seeds the runs have: 0, 1, 2, 3" in bad.stderr, typo
@@ -256,6 +258,19 @@ def test_a_diverged_or_failed_seed_is_evidence_about_its_side_not_missing_data(t
         assert "base-s6 (seed 6) seed only on one side" in ra313["message"]
 
 
+def test_a_crashed_try_of_a_seed_that_was_run_again_is_superseded_not_lost(tmp_path):
+    """Seed 0 crashed (OOM) and was re-run to completion: its result is in the table, nothing was lost."""
+    treat = _group("treat", [v + 0.03 for v in BASE7], config={"lr": 1e-3})
+    crashed = {**treat[0], "id": "treat-s0-oom", "status": {"state": "failed", "exit_code": 137},
+               "metrics": {"val/acc": [[40, 0.2]]}}
+    write_runs(tmp_path, _group("base", BASE7) + treat + [crashed])
+    proc, doc = _compare(tmp_path, "base", "treat")
+    (ra313,) = [f for f in doc["findings"] if f["rule"] == "RA313"]
+    assert doc["comparison"]["verdict"] == "supported" and len(doc["comparison"]["rows"]) == 7
+    assert ra313["severity"] == "warning" and "lost" not in ra313["evidence"] and proc.returncode == 0
+    assert "treat-s0-oom (seed 0) failed" in ra313["message"]
+
+
 def test_mlflow_nested_runs_are_grouped_by_their_parents_names(tmp_path):
     """A parent run per setting, a child per seed: the groups are the parents' run names, a parent's name
     selects its children, and the parents (which train nothing) are not runs to audit."""
@@ -270,6 +285,12 @@ def test_mlflow_nested_runs_are_grouped_by_their_parents_names(tmp_path):
     assert (comparison["baseline"], comparison["treatment"]) == ("lr-0.001", "lr-0.003")
     assert comparison["paired"] and [row["seed"] for row in comparison["rows"]] == [0, 1, 2, 3, 4, 5]
     assert comparison["effect"] == pytest.approx(0.03) and comparison["direction"] == "better"
+    # the parents' ids, the groups' names before they were named by the parents, still select them
+    ids = {(tags / "mlflow.runName").read_text().strip(): tags.parent.name
+           for tags in tmp_path.glob("mlruns/*/*/tags") if (tags / "mlflow.runName").is_file()}
+    proc, by_id = _compare(tmp_path, ids["lr-0.001"], ids["lr-0.003"])
+    assert proc.returncode == 0, proc.stderr
+    assert by_id["comparison"]["effect"] == pytest.approx(0.03) and len(by_id["comparison"]["rows"]) == 6
     # the parent is named as what it is, not audited as a run that recorded no seed
     parent = run_cli("run", "lr-0.001", "--results", tmp_path, cwd=tmp_path)
     assert parent.returncode == 2 and "'lr-0.001' is a parent run (mlflow) that only groups its child runs" in parent.stderr

@@ -353,6 +353,20 @@ def test_a_moved_or_renamed_file_keeps_its_known_findings(tmp_path):
     assert {f["fingerprint"] for f in new} <= {f["fingerprint"] for f in plain}  # the contract's fingerprints
 
 
+def test_a_moved_file_in_a_declared_encoding_keeps_its_known_findings(tmp_path):
+    """The flagged line holds a non-ASCII character and the file declares latin-1: its findings are carried
+    by the line as the scan reads it, so the move leaves them known."""
+    repo, root = _repo(tmp_path)
+    latin = "# -*- coding: latin-1 -*-\nimport torch\nm = torch.load('mod\u00e8le.pt')\n".encode("latin-1")
+    (root / "old.py").write_bytes(latin)
+    _git(root, "add", "old.py")
+    _git(root, "commit", "-qm", "legacy, in latin-1", "--no-verify")
+    assert _git(root, "mv", "old.py", "loader.py").returncode == 0
+    proc = run_cli("scan", "--staged", "--fail-on", "info", cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 new finding(s)" in proc.stdout + proc.stderr and "known: loader.py" in proc.stdout + proc.stderr
+
+
 def test_scan_diff_and_pre_push_know_a_moved_files_findings(tmp_path):
     repo, root, remote = _with_remote(tmp_path)
     _git(root, "checkout", "-q", "-b", "tidy")

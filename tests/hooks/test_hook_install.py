@@ -239,7 +239,8 @@ def test_a_clean_merge_that_brings_a_hazard_is_blocked(tmp_path):
 
 def test_merging_main_into_a_feature_branch_takes_in_mains_findings_without_blocking(tmp_path):
     """`git merge main` on a feature branch: main's hazard (a teammate's, committed without the hook) is new to
-    the branch but the merge did not make it; a feature branch merged the other way is still checked."""
+    the branch but the merge did not make it (test_a_clean_merge_that_brings_a_hazard_is_blocked checks the
+    other way: a side branch's hazard merged into main)."""
     repo = _repo(tmp_path)
     root = Path(repo.working_tree_dir)
     git_ = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True)  # noqa: E731
