@@ -59,7 +59,8 @@ def effect_line(comparison: Comparison, summary: dict) -> str:
     way = summary["direction"]
     direction = "no change: a no-op" if way == "no change" else f"treatment {way}"
     how = (f"mean of {len(effect.deltas)} paired seed delta{'s' if len(effect.deltas) != 1 else ''}" if effect.paired
-           else f"difference of means, {effect.n_treatment} vs {effect.n_baseline} runs, not paired by seed")
+           else f"difference of means, {effect.n_baseline} baseline vs {effect.n_treatment} treatment runs, "
+                f"not paired by seed")
     if effect.ci:
         ci = f"{effect.level:.0%} CI [{_num(effect.ci[0], True)}, {_num(effect.ci[1], True)}] ({effect.method_name})"
     else:

@@ -214,6 +214,8 @@ def test_unpaired_p_and_its_floor_agree_with_unequal_sides(tmp_path, baseline, t
     ra310 = [f["message"] for f in document["findings"] if f["rule"] == "RA310"]
     argv[argv.index("json")] = "text"
     text = run_cli(*argv, cwd=tmp_path).stdout
+    sizes = f"{len(baseline)} baseline vs {len(treatment)} treatment runs"  # in the header's order
+    assert f"difference of means, {sizes}, not paired by seed" in text
     if floor_text:
         assert ra310 and f"cannot go below p = {floor_text} (p <= 0.05 needs at least 4 runs per side)" in ra310[0]
         assert f"exact permutation test p = 0.0571 (cannot go below {floor_text})" in text
