@@ -158,8 +158,9 @@ def staged_change(repo: Repo, config: Config, targets: list[str] | None = None, 
     label = "the staged changes against HEAD" if head_sha else "the staged files (first commit)"
     renamed = renamed_by(repo, config, lambda: repo.renames(head_sha, staged=True))
     facts = (snapshot_facts(repo, head_sha, config) if head_sha else ProjectFacts(), snapshot_facts(repo, None, config))
-    tips = repo.mainline_tips() if repo.merge_heads() else []
-    merged = [sha for sha in repo.merge_heads() if any(repo.is_ancestor(sha, tip) for tip in tips)]
+    heads = repo.merge_heads()
+    tips = repo.mainline_tips() if heads else []
+    merged = [sha for sha in heads if any(repo.is_ancestor(sha, tip) for tip in tips)]
     return compare(base, head, config, label, facts, renamed, use_cache=use_cache, jobs=jobs,
                    also_known=findings_at(repo, merged, config, targets, use_cache=use_cache, jobs=jobs))
 
@@ -168,13 +169,17 @@ def findings_at(repo: Repo, shas: list[str], config: Config, targets: list[str] 
                 use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
     """The findings of the trees at these commits: the main line's, which a merge that brings it in (`git
     merge main` on a feature branch) does not introduce, though they are new to the branch."""
-    found: list[Finding] = []
-    for sha in shas:
-        files = git_files(repo, sha, config, targets)
-        if files:
-            found += scan_files(files, config, use_cache=use_cache, jobs=jobs,
-                                facts=snapshot_facts(repo, sha, config)).findings
-    return found
+    return [f for sha in shas for f in _scan_at(repo, sha, config, targets, use_cache=use_cache, jobs=jobs)[1]]
+
+
+def _scan_at(repo: Repo, sha: str, config: Config, targets: list[str] | None = None, *, use_cache: bool = True,
+             jobs: int | None = None) -> tuple[list[SourceFile], list[Finding]]:
+    """The files of the tree at `sha` and their findings, scanned with that tree's own packaging facts."""
+    files = git_files(repo, sha, config, targets)
+    if not files:
+        return files, []
+    facts = snapshot_facts(repo, sha, config)  # the commit's pyproject, not the working tree's
+    return files, scan_files(files, config, use_cache=use_cache, jobs=jobs, facts=facts).findings
 
 
 def commit_change(repo: Repo, base_sha: str | None, sha: str, config: Config, label: str, *,
@@ -191,9 +196,7 @@ def base_findings(repo: Repo, base_sha: str, config: Config, targets: list[str] 
                   use_cache: bool = True, jobs: int | None = None) -> list[Finding]:
     """The findings of the tree at `base_sha` (for `audit scan --diff BASE` against the working tree); those of
     files the working tree has moved (untracked ones too) at their new paths."""
-    files = git_files(repo, base_sha, config, targets)
-    facts = snapshot_facts(repo, base_sha, config)  # the base's pyproject, not the working tree's
-    findings = scan_files(files, config, use_cache=use_cache, jobs=jobs, facts=facts).findings if files else []
+    files, findings = _scan_at(repo, base_sha, config, targets, use_cache=use_cache, jobs=jobs)
     gone = {f.path for f in files if not os.path.lexists(config.root / f.path)}
     return known_at_new_paths(findings, files, renamed_by(repo, config, lambda: repo.renames(base_sha))(gone))
 

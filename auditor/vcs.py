@@ -325,8 +325,8 @@ class Repo:
         """The tips of the shared main line: what the remote's HEAD points at (else its main or master; every
         remote's when `remote` is None or unknown), and (`local`) the local main or master. Code there has been
         accepted; a merge that brings it in introduces none."""
-        names = []
-        for name in [remote] if remote in self.remotes() else self.remotes():
+        names, remotes = [], self.remotes()
+        for name in [remote] if remote in remotes else remotes:
             status, target, _ = self._status("symbolic-ref", "--quiet", f"refs/remotes/{name}/HEAD")
             names += [target.strip()] if status == 0 and target.strip() else [
                 f"refs/remotes/{name}/main", f"refs/remotes/{name}/master"]

@@ -2,6 +2,17 @@ from auditor.code.rule_base import ProjectRule
 from auditor.code.seeding import describe, entry_location, profile, rng_list
 
 
+# An optimizer factory that also makes something else: the model it is handed is the one trained.
+_OPTIMIZER_HELPER = {
+    "helpers.py": """
+    import torch
+
+    def init_optimizer_and_grad_accumulator(model, lr):
+        return torch.optim.SGD(model.parameters(), lr=lr), None
+    """,
+}
+
+
 class SeedUnset(ProjectRule):
     id = "RA110"
     name = "seed-unset"
@@ -257,12 +268,7 @@ class SeedUnset(ProjectRule):
                         self.model(torch.ones(2, 4)).sum().backward()
                         self.optimizer.step()
             """,
-            "helpers.py": """
-            import torch
-
-            def init_optimizer_and_grad_accumulator(model, lr):
-                return torch.optim.SGD(model.parameters(), lr=lr), None
-            """,
+            **_OPTIMIZER_HELPER,
         },
     ]
     good = [
@@ -312,12 +318,7 @@ class SeedUnset(ProjectRule):
                         self.model(torch.ones(2, 4)).sum().backward()
                         self.optimizer.step()
             """,
-            "helpers.py": """
-            import torch
-
-            def init_optimizer_and_grad_accumulator(model, lr):
-                return torch.optim.SGD(model.parameters(), lr=lr), None
-            """,
+            **_OPTIMIZER_HELPER,
         },
         # the only draw sits under `if sample_pct < 1.0`, and the program passes sample_pct=1.0 (through a helper)
         {

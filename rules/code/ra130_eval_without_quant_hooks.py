@@ -13,6 +13,36 @@ def _scores_inline(events: list, at: int) -> bool:
         ev.kind == "call" and ev.target == receiver for ev in events[at + 1:])
 
 
+# A model class and a training script that quantizes it: two examples pair their own eval paths with it.
+_QUANTIZED_TRAINING = {
+    "model.py": """
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.fc(x)
+    """,
+    "train.py": """
+    import torch
+    from model import Net
+
+    def apply_mxfp4(model):
+        return model
+
+    if __name__ == "__main__":
+        model = apply_mxfp4(Net())
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        model(torch.randn(2, 4)).sum().backward()
+        opt.step()
+        torch.save(model.state_dict(), "ckpt.pt")
+    """,
+}
+
+
 class EvalWithoutQuantHooks(ProjectRule):
     id = "RA130"
     name = "eval-without-quant-hooks"
@@ -98,31 +128,7 @@ class EvalWithoutQuantHooks(ProjectRule):
             """,
         },
         {   # the eval script scores inline: eval mode and a loss under no_grad, no evaluate() call
-            "model.py": """
-            import torch
-
-            class Net(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.fc = torch.nn.Linear(4, 1)
-
-                def forward(self, x):
-                    return self.fc(x)
-            """,
-            "train.py": """
-            import torch
-            from model import Net
-
-            def apply_mxfp4(model):
-                return model
-
-            if __name__ == "__main__":
-                model = apply_mxfp4(Net())
-                opt = torch.optim.SGD(model.parameters(), lr=0.1)
-                model(torch.randn(2, 4)).sum().backward()
-                opt.step()
-                torch.save(model.state_dict(), "ckpt.pt")
-            """,
+            **_QUANTIZED_TRAINING,
             "eval_ckpt.py": """
             import torch
             from model import Net
@@ -212,28 +218,7 @@ class EvalWithoutQuantHooks(ProjectRule):
     ]
     good = [
         {   # eval mode, then an export: nothing is scored (the same model and training as the inline bad example)
-            "model.py": """
-            import torch
-
-            class Net(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.fc = torch.nn.Linear(4, 1)
-            """,
-            "train.py": """
-            import torch
-            from model import Net
-
-            def apply_mxfp4(model):
-                return model
-
-            if __name__ == "__main__":
-                model = apply_mxfp4(Net())
-                opt = torch.optim.SGD(model.parameters(), lr=0.1)
-                model(torch.randn(2, 4)).sum().backward()
-                opt.step()
-                torch.save(model.state_dict(), "ckpt.pt")
-            """,
+            **_QUANTIZED_TRAINING,
             "export_onnx.py": """
             import torch
             from model import Net
